@@ -1,0 +1,42 @@
+# Every target creates .venv on first use, so a fresh clone needs nothing but Python >= 3.11.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+EXTRAS ?= dev,crf,slurm,dvc
+CORES ?= all
+
+.PHONY: venv test demo bench lint test-slurm clean-demo
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "lse-vos needs Python >= 3.11 (set PYTHON=...)")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[$(EXTRAS)]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## make test: install (first time) and run the whole test suite
+test: $(STAMP)
+	$(BIN)/pytest -q --durations=15
+
+## make demo: install (first time), run the whole DAG on the built-in benchmark, print the tables
+demo: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml tables
+	$(BIN)/lsevos show-tables results/demo/tables
+
+## make bench: speed and memory against peers measured in the same run
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check lsevos tests benchmarks
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --lint --configfile config/demo.yaml
+
+## make test-slurm: a real single-node SLURM on this machine (root, Debian) runs the demo DAG
+test-slurm: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH bash tests/slurm/run_slurm_demo.sh
+
+clean-demo:
+	rm -rf results/demo

@@ -1,0 +1,85 @@
+"""The DAG without running it: dry-runs of the paper configuration, lint, config validation."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+CHAIN = ["download", "pretrain", "finetune", "scan", "pseudo_labels", "retrain", "crf", "grabcut",
+         "evaluate", "merge_metrics", "make_table", "figures", "tables"]
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """Rule -> job count from Snakemake's `Job stats` table."""
+    stats = output[output.index("Job stats:"):]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.MULTILINE)}
+
+
+def test_paper_dry_run_lists_the_whole_chain_without_data(tmp_path, workflow, repo_root):
+    result = workflow.run(tmp_path, "-n", "tables", configfile=repo_root / "config" / "config.yaml")
+    assert result.returncode == 0, result.stderr + result.stdout
+    counts = job_counts(result.stdout)
+    for rule in CHAIN:
+        assert counts.get(rule, 0) >= 1, f"rule {rule} missing from the paper DAG: {counts}"
+    # 20 DAVIS sequences x 4 families + 24 SegTrack objects x 1 family are fine-tuned.
+    assert counts["finetune"] == 20 * 4 + 24
+    # stages 1, 2, 3 and the FP-only model, once: variants share them.
+    assert counts["pretrain"] == 4
+    assert counts["download"] == 4
+
+
+def test_one_sequence_target_runs_only_its_chain(tmp_path, workflow, repo_root):
+    result = workflow.run(tmp_path, "-n", "results/davis/blackswan/masks",
+                          configfile=repo_root / "config" / "config.yaml")
+    assert result.returncode == 0, result.stderr + result.stdout
+    counts = job_counts(result.stdout)
+    assert counts["finetune"] == 1 and counts["retrain"] == 1 and counts["scan"] == 2
+    assert counts["pretrain"] == 3  # stages 1-3 for the `ours` family
+    assert "evaluate" not in counts
+
+
+def test_demo_variants_reuse_shared_work(tmp_path, workflow, repo_root):
+    result = workflow.run(tmp_path, "-n", "tables", configfile=repo_root / "config" / "demo.yaml")
+    assert result.returncode == 0, result.stderr + result.stdout
+    counts = job_counts(result.stdout)
+    davis, segtrack = 6, 3
+    # ours_static reuses ours' scan 1, ours_crf post-processes ours' scan 2: 4 families are trained.
+    assert counts["finetune"] == davis * 4 + segtrack
+    assert counts["retrain"] == davis * 4 + segtrack
+    assert counts["crf"] == davis
+    assert counts["evaluate"] == davis * 9 + segtrack
+
+
+def test_lint_reports_nothing(workflow, repo_root):
+    result = workflow.run(repo_root, "--lint", configfile=repo_root / "config" / "demo.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "in a good condition" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"colour": "red"}, "colour"),
+        ({"threads": "two"}, "threads"),
+        ({"data": {"source": "ftp"}}, "source"),
+        ({"pretrain": {"sources": ["imagenet"]}}, "imagenet"),
+    ],
+)
+def test_bad_config_is_named(tmp_path, workflow, change, named):
+    config = workflow.config(tmp_path / "bad.yaml", **change)
+    result = workflow.run(tmp_path, "-n", "tables", configfile=config)
+    assert result.returncode != 0
+    assert named in result.stderr + result.stdout
+
+
+def test_evaluated_sequence_never_used_for_copy_paste(tmp_path, workflow):
+    config = workflow.config(
+        tmp_path / "leak.yaml",
+        pretrain={"sources": ["static", "copy_paste"],
+                  "copy_paste": {"davis_root": None, "sequences": ["glide-sc"]}},
+    )
+    result = workflow.run(tmp_path, "-n", "tables", configfile=config)
+    assert result.returncode != 0
+    assert "glide-sc" in result.stderr + result.stdout
+    assert "both cut for copy-paste pretraining and evaluated" in result.stderr + result.stdout

@@ -1,0 +1,301 @@
+# Configuration, paths and the small functions every rule file uses.
+import json
+import os
+import re
+from types import SimpleNamespace as Namespace
+
+from snakemake.utils import validate
+
+from lsevos.video.variants import FAMILIES, VARIANTS
+
+
+validate(config, "../schemas/config.schema.yaml")
+
+R = config["results_dir"].rstrip("/")
+RES = config["resources_dir"].rstrip("/")
+SOURCE = config["data"]["source"]
+GPU = 1 if config["device"] == "cuda" else 0
+THREADS = config["threads"]
+
+DATASETS = {"davis": config["sequences"]["davis"], "segtrack": config["sequences"]["segtrack"]}
+DATASET_VARIANTS = {"davis": config["variants"], "segtrack": config["segtrack_variants"]}
+
+
+def _check_variants():
+    for dataset, names in DATASET_VARIANTS.items():
+        for name in names:
+            if name != "grabcut" and name not in VARIANTS:
+                raise ValueError(
+                    f"config key variants/segtrack_variants: unknown variant {name!r} for {dataset}; "
+                    f"choose from grabcut, {', '.join(VARIANTS)}"
+                )
+
+
+_check_variants()
+
+
+# ---------------------------------------------------------------- data locations
+def _synthetic(part):
+    return f"{R}/data/synthetic/{part}"
+
+
+if SOURCE == "synthetic":
+    DAVIS_ROOT = _synthetic("davis")
+    SEGTRACK_SRC = _synthetic("segtrack")
+elif SOURCE == "download":
+    DAVIS_ROOT = f"{RES}/DAVIS"
+    SEGTRACK_SRC = f"{RES}/SegTrackv2"
+else:
+    DAVIS_ROOT = config["data"]["davis_root"]
+    SEGTRACK_SRC = config["data"]["segtrack_root"]
+    if not DAVIS_ROOT:
+        raise ValueError("config data.source=local needs data.davis_root (a DAVIS 2016 folder)")
+DOWNLOAD_TARGETS = {
+    "davis2016": f"{RES}/DAVIS",
+    "segtrackv2": f"{RES}/SegTrackv2",
+    "voc2012": f"{RES}/VOCdevkit",
+    "sbd": f"{RES}/benchmark_RELEASE",
+}
+CONDA_ENV = "../envs/lsevos.yaml"
+SEGTRACK_ROOT = f"{R}/data/segtrack_davis"  # SegTrack v2 converted to the DAVIS layout
+VOC_ROOT = config["data"]["voc_root"] or f"{RES}/VOCdevkit/VOC2012"
+SBD_ROOT = config["data"]["sbd_root"] or f"{RES}/benchmark_RELEASE/dataset"
+
+
+def voc_sbd_dependencies():
+    """Download outputs VOC/SBD come from ([] when the user's own folders are used)."""
+    deps = []
+    if not config["data"]["voc_root"]:
+        deps.append(f"{RES}/VOCdevkit")
+    if not config["data"]["sbd_root"]:
+        deps.append(f"{RES}/benchmark_RELEASE")
+    return deps
+
+
+def dataset_root(dataset):
+    return DAVIS_ROOT if dataset == "davis" else SEGTRACK_ROOT
+
+
+def dataset_dependency(wildcards):
+    """The folder a sequence's frames come from: a rule's output, or the user's own folder."""
+    if wildcards.dataset == "segtrack":
+        return SEGTRACK_ROOT
+    if SOURCE == "synthetic":
+        return f"{R}/data/synthetic"
+    if SOURCE == "download":
+        return f"{RES}/DAVIS"
+    return DAVIS_ROOT
+
+
+def segtrack_dependency():
+    """The folder the SegTrack v2 release layout comes from: a rule's output, or the user's own folder."""
+    if SOURCE == "synthetic":
+        return f"{R}/data/synthetic"
+    if SOURCE == "download":
+        return f"{RES}/SegTrackv2"
+    if not SEGTRACK_SRC:
+        raise ValueError("config data.source=local with SegTrack sequences needs data.segtrack_root")
+    return SEGTRACK_SRC
+
+
+def frames_dir(wildcards):
+    return f"{dataset_root(wildcards.dataset)}/JPEGImages/480p/{wildcards.seq}"
+
+
+def first_mask(wildcards):
+    return f"{dataset_root(wildcards.dataset)}/Annotations/480p/{wildcards.seq}/00000.png"
+
+
+def gt_masks_dir(wildcards):
+    return f"{dataset_root(wildcards.dataset)}/Annotations/480p/{wildcards.seq}"
+
+
+# ---------------------------------------------------------------- folds
+def _folds():
+    """fold name -> evaluated sequences; one fold `all` unless the config splits the data."""
+    folds = config["pretrain"]["folds"]
+    if not folds:
+        return {"all": [s for names in DATASETS.values() for s in names]}
+    return {name: fold["evaluate"] for name, fold in folds.items()}
+
+
+FOLDS = _folds()
+FOLD_OF = {seq: fold for fold, seqs in FOLDS.items() for seq in seqs}
+
+
+def _check_folds():
+    for dataset, names in DATASETS.items():
+        for seq in names:
+            if seq not in FOLD_OF:
+                raise ValueError(f"config pretrain.folds: {dataset} sequence {seq!r} is in no fold's `evaluate` list")
+    for fold, evaluated in FOLDS.items():
+        overlap = set(evaluated) & set(copy_paste_sequences(fold))
+        if overlap:
+            raise ValueError(
+                f"config pretrain.folds.{fold}: {sorted(overlap)} would be both cut for copy-paste pretraining "
+                "and evaluated; remove them from one list"
+            )
+
+
+def copy_paste_sequences(fold):
+    folds = config["pretrain"]["folds"]
+    if folds:
+        return folds[fold].get("copy_paste", [])
+    return config["pretrain"]["copy_paste"]["sequences"]
+
+
+_check_folds()
+
+
+# ---------------------------------------------------------------- settings passed to commands
+def settings_json(block):
+    return json.dumps(block, sort_keys=True)
+
+
+def video_settings():
+    return settings_json({**config["video"], "device": config["device"]})
+
+
+def family_of(variant):
+    return VARIANTS[variant].family
+
+
+def scan_dir(dataset, seq, variant):
+    """The scan folder whose masks are a variant's result."""
+    spec = VARIANTS[variant]
+    name = spec.output + ("_crf" if spec.crf else "")
+    return f"{R}/{dataset}/{seq}/{spec.family}/{name}"
+
+
+def variant_output(dataset, seq, variant):
+    """The rule output (a folder) holding a variant's masks."""
+    if variant == "grabcut":
+        return f"{R}/{dataset}/{seq}/grabcut"
+    return scan_dir(dataset, seq, variant)
+
+
+def variant_masks(dataset, seq, variant):
+    """The folder of a variant's mask PNGs (inside `variant_output`)."""
+    if variant == "grabcut":
+        return variant_output(dataset, seq, variant)
+    return f"{scan_dir(dataset, seq, variant)}/masks"
+
+
+def expand_final_masks():
+    return [f"{R}/{dataset}/{seq}/masks" for dataset, seqs in DATASETS.items() for seq in seqs]
+
+
+# ---------------------------------------------------------------- output layout
+SEQ_DIR = f"{R}/{{dataset}}/{{seq}}"
+FAMILY_DIR = f"{SEQ_DIR}/{{family}}"
+LOG_DIR = f"{R}/logs/{{dataset}}/{{seq}}/{{family}}"
+
+METRICS_DIR = f"{R}/metrics"
+TABLES_DIR = f"{R}/tables"
+FIGURES_DIR = f"{R}/figures"
+TABLE_NEEDS = {
+    "1": [("davis", v) for v in ("grabcut", "fp_gtbox", "ours_gtbox")],
+    "2": [("davis", v) for v in ("fp_nozoom", "fp", "fplse", "ours", "ours_crf", "ours_static")],
+    "3": [("davis", v) for v in ("fp", "fplse", "ours")],
+    "4": [("davis", v) for v in ("ours", "ours_crf")],
+    "5": [("segtrack", v) for v in ("ours",)],
+}
+
+
+
+# ---------------------------------------------------------------- pretraining
+STAGE_INIT = {"1": None, "2": "1", "3": "2", "fp": None}
+
+
+def pretrain_sources(fold):
+    """The `--data` description of the training images for one fold."""
+    sources = []
+    for kind in config["pretrain"]["sources"]:
+        if kind == "voc":
+            sources.append({"kind": "voc", "root": VOC_ROOT, "split": "train"})
+        elif kind == "sbd":
+            sources.append({"kind": "sbd", "root": SBD_ROOT, "exclude_voc_val": VOC_ROOT})
+        elif kind == "static":
+            sources.append({"kind": "static", "root": _synthetic("static"), "split": "train"})
+        elif kind == "copy_paste":
+            root = config["pretrain"]["copy_paste"]["davis_root"] or DAVIS_ROOT
+            sources.append(
+                {"kind": "copy_paste", "davis_root": root, "sequences": copy_paste_sequences(fold)}
+            )
+    return {"sources": sources}
+
+
+
+def pretrain_dependencies(wildcards):
+    kinds = set(config["pretrain"]["sources"])
+    deps = []
+    if kinds & {"voc", "sbd"}:
+        deps += voc_sbd_dependencies() + [f"{RES}/train_aug.txt"]
+    if "static" in kinds or ("copy_paste" in kinds and SOURCE == "synthetic"):
+        deps.append(f"{R}/data/synthetic")
+    if "copy_paste" in kinds and SOURCE == "download" and not config["pretrain"]["copy_paste"]["davis_root"]:
+        deps.append(f"{RES}/DAVIS")
+    init = STAGE_INIT[wildcards.stage]
+    if init:
+        deps.append(f"{R}/pretrain/{wildcards.fold}/stage{init}.pt")
+    return deps
+
+
+
+def stage_settings(stage):
+    block = config["pretrain"]["fp" if stage == "fp" else f"stage{stage}"]
+    return settings_json({**config["pretrain"]["model"], **block})
+
+
+
+def init_option(wildcards):
+    init = STAGE_INIT[wildcards.stage]
+    return f"--init {R}/pretrain/{wildcards.fold}/stage{init}.pt" if init else ""
+
+
+
+def pretrained_checkpoint(wildcards):
+    """Stage 3 for the joint families, the FP-only model for the FP families."""
+    stage = "3" if FAMILIES[wildcards.family].pretraining == "joint" else "fp"
+    return f"{R}/pretrain/{FOLD_OF[wildcards.seq]}/stage{stage}.pt"
+
+
+# ---------------------------------------------------------------- video
+def scan_checkpoint(wildcards):
+    name = "retrain" if wildcards.scan == "scan2" else "finetune"
+    return f"{R}/{wildcards.dataset}/{wildcards.seq}/{wildcards.family}/{name}.pt"
+
+
+
+def gt_box_option(wildcards):
+    return f"--gt-masks {gt_masks_dir(wildcards)}" if wildcards.scan == "gtbox" else ""
+
+
+
+# ---------------------------------------------------------------- tables
+def configured(dataset, variant):
+    return variant == "grabcut" and dataset == "davis" or variant in DATASET_VARIANTS[dataset]
+
+
+
+def table_inputs(number):
+    return [
+        f"{METRICS_DIR}/{dataset}/{variant}.{kind}"
+        for dataset, variant in TABLE_NEEDS[number]
+        if configured(dataset, variant) and DATASETS[dataset]
+        for kind in ("csv", "per_frame.csv")
+    ]
+
+
+
+def all_metrics_inputs():
+    return sorted({path for number in TABLE_NEEDS for path in table_inputs(number)})
+
+
+
+wildcard_constraints:
+    dataset="davis|segtrack",
+    seq="|".join(re.escape(s) for s in sorted({s for names in DATASETS.values() for s in names}, key=len, reverse=True)) or "NONE",
+    family="|".join(FAMILIES),
+    variant="|".join(["grabcut", *VARIANTS]),
+    fold="|".join(FOLDS),

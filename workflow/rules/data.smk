@@ -1,0 +1,67 @@
+# Data: the built-in benchmark, downloads (paper), SegTrack v2 converted to the DAVIS layout.
+
+
+localrules:
+    download,
+
+
+rule generate_benchmark:
+    output:
+        directory(f"{R}/data/synthetic"),
+    log:
+        f"{R}/logs/data/generate_benchmark.log",
+    params:
+        seed=config["data"]["synthetic"]["seed"],
+        settings=settings_json(config["data"]["synthetic"]["settings"]),
+    conda:
+        CONDA_ENV
+    shell:
+        "lsevos generate-benchmark --out {output} --seed {params.seed} --settings {params.settings:q} > {log} 2>&1"
+
+
+rule download:
+    output:
+        directory(f"{RES}/{{archive_dir}}"),
+    log:
+        f"{RES}/logs/download_{{archive_dir}}.log",
+    wildcard_constraints:
+        archive_dir="DAVIS|SegTrackv2|VOCdevkit|benchmark_RELEASE",
+    params:
+        name=lambda w: {v: k for k, v in DOWNLOAD_TARGETS.items()}[f"{RES}/{w.archive_dir}"],
+        resources=lambda w, output: os.path.dirname(output[0]),
+    conda:
+        CONDA_ENV
+    shell:
+        "lsevos download {params.name} --resources {params.resources} > {log} 2>&1"
+
+
+rule prepare_segtrack:
+    input:
+        lambda w: segtrack_dependency(),
+    output:
+        directory(SEGTRACK_ROOT),
+    log:
+        f"{R}/logs/data/prepare_segtrack.log",
+    params:
+        src=lambda w: SEGTRACK_SRC,
+        objects=",".join(config["sequences"]["segtrack"]),
+    conda:
+        CONDA_ENV
+    shell:
+        "lsevos prepare-segtrack --src {params.src} --out {output} --objects {params.objects} > {log} 2>&1"
+
+
+rule sbd_augment:
+    input:
+        voc_sbd_dependencies(),
+    output:
+        f"{RES}/train_aug.txt",
+    log:
+        f"{RES}/logs/sbd_augment.log",
+    params:
+        voc=VOC_ROOT,
+        sbd=SBD_ROOT,
+    conda:
+        CONDA_ENV
+    shell:
+        "lsevos sbd-augment --voc {params.voc} --sbd {params.sbd} --out {output} > {log} 2>&1"

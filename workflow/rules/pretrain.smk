@@ -1,0 +1,47 @@
+# Pretraining on static multi-instance images: stage 1 (AE+LE) -> 2 (LSE) -> 3 (joint with FP); and the
+# FP-only model of the FP / FP(no-zoom) ablation variants. One model per fold (folds keep evaluated
+# sequences out of copy-paste pretraining).
+
+
+rule pretrain:
+    input:
+        pretrain_dependencies,
+    output:
+        checkpoint=f"{R}/pretrain/{{fold}}/stage{{stage}}.pt",
+        losses=f"{R}/pretrain/{{fold}}/stage{{stage}}_losses.csv",
+    log:
+        f"{R}/logs/pretrain/{{fold}}/stage{{stage}}.log",
+    wildcard_constraints:
+        stage="1|2|3|fp",
+    params:
+        data=lambda w: settings_json(pretrain_sources(w.fold)),
+        settings=lambda w: stage_settings(w.stage),
+        init=init_option,
+    threads: THREADS
+    resources:
+        gpu=GPU,
+    conda:
+        CONDA_ENV
+    shell:
+        "OMP_NUM_THREADS={threads} lsevos pretrain --stage {wildcards.stage} --data {params.data:q} --settings {params.settings:q} "
+        "{params.init} --out {output.checkpoint} --log {output.losses} > {log} 2>&1"
+
+
+rule loss_curve:
+    input:
+        f"{R}/pretrain/{{fold}}/stage{{stage}}_losses.csv",
+    output:
+        report(
+            f"{R}/pretrain/{{fold}}/stage{{stage}}_losses.png",
+            caption="../report/loss_curve.rst",
+            category="Pretraining",
+        ),
+    log:
+        f"{R}/logs/pretrain/{{fold}}/stage{{stage}}_curve.log",
+    wildcard_constraints:
+        stage="1|2|3|fp",
+    conda:
+        CONDA_ENV
+    shell:
+        "lsevos plot-losses {input} --out {output} > {log} 2>&1"
+

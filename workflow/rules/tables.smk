@@ -1,0 +1,90 @@
+# The paper's five tables, the figures and a metrics summary for DVC.
+
+rule make_table:
+    input:
+        metrics=lambda w: table_inputs(w.number),
+        data=lambda w: dataset_dependency(Namespace(dataset="davis")),
+    output:
+        csv=f"{TABLES_DIR}/table{{number}}.csv",
+        tex=f"{TABLES_DIR}/table{{number}}.tex",
+        md=report(f"{TABLES_DIR}/table{{number}}.md", caption="../report/table.rst", category="Tables"),
+    log:
+        f"{R}/logs/tables/table{{number}}.log",
+    wildcard_constraints:
+        number="[1-5]",
+    params:
+        name=config["name"],
+        metrics=lambda w: METRICS_DIR,
+        davis=DAVIS_ROOT,
+        out=lambda w, output: os.path.dirname(output.md),
+    conda:
+        CONDA_ENV
+    shell:
+        "lsevos tables --metrics {params.metrics} --gt-davis {params.davis} --tables {wildcards.number} "
+        "--out {params.out} --config-name {params.name} > {log} 2>&1"
+
+
+rule metrics_summary:
+    input:
+        all_metrics_inputs(),
+    output:
+        f"{TABLES_DIR}/metrics.json",
+    log:
+        f"{R}/logs/tables/metrics_summary.log",
+    params:
+        metrics=lambda w: METRICS_DIR,
+    conda:
+        CONDA_ENV
+    shell:
+        "lsevos metrics-summary --metrics {params.metrics} --out {output} > {log} 2>&1"
+
+
+rule figures:
+    input:
+        all_metrics_inputs(),
+        data=lambda w: dataset_dependency(Namespace(dataset="davis")),
+    output:
+        attributes=report(f"{FIGURES_DIR}/attributes.png", caption="../report/attributes.rst", category="Figures"),
+        curves=report(f"{FIGURES_DIR}/per_frame_J.png", caption="../report/per_frame.rst", category="Figures"),
+    log:
+        f"{R}/logs/tables/figures.log",
+    params:
+        metrics=lambda w: METRICS_DIR,
+        davis=DAVIS_ROOT,
+        out=lambda w, output: os.path.dirname(output.attributes),
+    conda:
+        CONDA_ENV
+    shell:
+        "lsevos figures --metrics {params.metrics} --gt-davis {params.davis} --out {params.out} > {log} 2>&1"
+
+
+rule qualitative_figure:
+    input:
+        data=dataset_dependency,
+        scan=lambda w: variant_output(w.dataset, w.seq, config["main_variant"]),
+    output:
+        report(
+            f"{FIGURES_DIR}/qualitative/{{dataset}}_{{seq}}.png",
+            caption="../report/qualitative.rst",
+            category="Figures",
+            subcategory="Qualitative",
+        ),
+    log:
+        f"{R}/logs/tables/qualitative_{{dataset}}_{{seq}}.log",
+    params:
+        frames=frames_dir,
+        scan=lambda w: variant_output(w.dataset, w.seq, config["main_variant"]),
+    conda:
+        CONDA_ENV
+    shell:
+        "lsevos figure-qualitative --frames {params.frames} --masks {params.scan}/masks "
+        "--boxes {params.scan}/boxes.json --out {output} > {log} 2>&1"
+
+
+rule tables:
+    input:
+        [f"{TABLES_DIR}/table{number}.md" for number in TABLE_NEEDS if table_inputs(number)],
+        f"{TABLES_DIR}/metrics.json",
+        rules.figures.output,
+        [f"{FIGURES_DIR}/qualitative/{d}_{s}.png" for d, seqs in DATASETS.items() for s in seqs],
+

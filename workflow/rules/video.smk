@@ -1,0 +1,150 @@
+# Per sequence and family: first-frame fine-tune -> scan 1 -> pseudo-labels -> retrain -> scan 2 (-> CRF);
+# the Table-1 GT-box scan; GrabCut; the final masks of the main variant.
+
+rule finetune:
+    input:
+        data=dataset_dependency,
+        checkpoint=pretrained_checkpoint,
+    output:
+        f"{FAMILY_DIR}/finetune.pt",
+    log:
+        f"{LOG_DIR}/finetune.log",
+    params:
+        frames=frames_dir,
+        first_mask=first_mask,
+        settings=video_settings(),
+    threads: THREADS
+    resources:
+        gpu=GPU,
+    group:
+        "per_sequence"
+    conda:
+        CONDA_ENV
+    shell:
+        "OMP_NUM_THREADS={threads} lsevos finetune --frames {params.frames} --first-mask {params.first_mask} "
+        "--checkpoint {input.checkpoint} --family {wildcards.family} --settings {params.settings:q} "
+        "--out {output} > {log} 2>&1"
+
+
+rule scan:
+    input:
+        data=dataset_dependency,
+        checkpoint=scan_checkpoint,
+    output:
+        directory(f"{FAMILY_DIR}/{{scan}}"),
+    log:
+        f"{LOG_DIR}/{{scan}}.log",
+    wildcard_constraints:
+        scan="scan1|scan2|gtbox",
+    params:
+        frames=frames_dir,
+        first_mask=first_mask,
+        gt_boxes=gt_box_option,
+        settings=video_settings(),
+    threads: THREADS
+    resources:
+        gpu=GPU,
+    group:
+        "per_sequence"
+    conda:
+        CONDA_ENV
+    shell:
+        "OMP_NUM_THREADS={threads} lsevos scan --frames {params.frames} --checkpoint {input.checkpoint} --family {wildcards.family} "
+        "--first-mask {params.first_mask} {params.gt_boxes} --settings {params.settings:q} --out {output} "
+        "> {log} 2>&1"
+
+
+rule pseudo_labels:
+    input:
+        f"{FAMILY_DIR}/scan1",
+    output:
+        directory(f"{FAMILY_DIR}/pseudo_labels"),
+    log:
+        f"{LOG_DIR}/pseudo_labels.log",
+    group:
+        "per_sequence"
+    conda:
+        CONDA_ENV
+    shell:
+        "lsevos pseudo-labels --scan {input} --out {output} > {log} 2>&1"
+
+
+rule retrain:
+    input:
+        data=dataset_dependency,
+        labels=f"{FAMILY_DIR}/pseudo_labels",
+        checkpoint=f"{FAMILY_DIR}/finetune.pt",
+    output:
+        f"{FAMILY_DIR}/retrain.pt",
+    log:
+        f"{LOG_DIR}/retrain.log",
+    params:
+        frames=frames_dir,
+        settings=video_settings(),
+    threads: THREADS
+    resources:
+        gpu=GPU,
+    group:
+        "per_sequence"
+    conda:
+        CONDA_ENV
+    shell:
+        "OMP_NUM_THREADS={threads} lsevos retrain --frames {params.frames} --labels {input.labels} --checkpoint {input.checkpoint} "
+        "--family {wildcards.family} --settings {params.settings:q} --out {output} > {log} 2>&1"
+
+
+rule crf:
+    input:
+        data=dataset_dependency,
+        scan=f"{FAMILY_DIR}/{{scan}}",
+    output:
+        directory(f"{FAMILY_DIR}/{{scan}}_crf"),
+    log:
+        f"{LOG_DIR}/{{scan}}_crf.log",
+    wildcard_constraints:
+        scan="scan1|scan2|gtbox",
+    params:
+        frames=frames_dir,
+        settings=video_settings(),
+    group:
+        "per_sequence"
+    conda:
+        CONDA_ENV
+    shell:
+        "lsevos crf --frames {params.frames} --scan {input.scan} --settings {params.settings:q} "
+        "--out {output} > {log} 2>&1"
+
+
+rule grabcut:
+    input:
+        dataset_dependency,
+    output:
+        directory(f"{SEQ_DIR}/grabcut"),
+    log:
+        f"{R}/logs/{{dataset}}/{{seq}}/grabcut.log",
+    params:
+        root=lambda w: dataset_root(w.dataset),
+        margin=config["grabcut"]["margin"],
+        iterations=config["grabcut"]["iterations"],
+    group:
+        "per_sequence"
+    conda:
+        CONDA_ENV
+    shell:
+        "lsevos grabcut --data {params.root} --sequences {wildcards.seq} --out {output} --layout flat "
+        "--margin {params.margin} --iterations {params.iterations} --jobs 1 > {log} 2>&1"
+
+
+rule final_masks:
+    input:
+        lambda w: variant_output(w.dataset, w.seq, config["main_variant"]),
+    output:
+        directory(f"{SEQ_DIR}/masks"),
+    log:
+        f"{R}/logs/{{dataset}}/{{seq}}/final_masks.log",
+    params:
+        masks=lambda w: variant_masks(w.dataset, w.seq, config["main_variant"]),
+    conda:
+        CONDA_ENV
+    shell:
+        "(rm -rf {output}.tmp && cp -r {params.masks} {output}.tmp && mv {output}.tmp {output}) > {log} 2>&1"
