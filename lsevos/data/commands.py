@@ -1,0 +1,113 @@
+"""Data sub-commands: `download`, `prepare-segtrack`, `sbd-augment`, `generate-benchmark`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from lsevos.errors import ConfigError
+
+DATASET_NAMES = ("davis2016", "segtrackv2", "voc2012", "sbd")
+
+
+def load_settings(value: str | None) -> dict | None:
+    """`--settings` value: a JSON/YAML file path, or inline JSON; must give a mapping (None when absent)."""
+    if value is None:
+        return None
+    path = Path(value)
+    if path.is_file():
+        import yaml
+
+        try:
+            settings = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path}: not valid YAML/JSON ({error}); fix the settings file") from None
+        origin = str(path)
+    else:
+        try:
+            settings = json.loads(value)
+        except json.JSONDecodeError as error:
+            raise ConfigError(
+                f"--settings {value!r}: neither an existing file nor valid JSON ({error}); pass a YAML/JSON "
+                "file or a JSON object such as '{\"key\": 1}'"
+            ) from None
+        origin = "--settings"
+    if settings is None:
+        return {}
+    if not isinstance(settings, dict):
+        raise ConfigError(f"{origin}: settings must be a key: value mapping, not {type(settings).__name__}")
+    return settings
+
+
+def _split_names(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    return [name for value in values for name in value.split(",") if name]
+
+
+def _download(args: argparse.Namespace) -> int:
+    from lsevos.data.download import download_dataset
+
+    print(download_dataset(args.name, args.resources))
+    return 0
+
+
+def _prepare_segtrack(args: argparse.Namespace) -> int:
+    from lsevos.data.segtrack import convert_segtrack_to_davis
+
+    names = convert_segtrack_to_davis(args.src, args.out, _split_names(args.objects))
+    print(f"wrote {len(names)} SegTrack v2 targets to {args.out}")
+    return 0
+
+
+def _sbd_augment(args: argparse.Namespace) -> int:
+    from lsevos.data.io import atomic_output
+    from lsevos.data.voc_sbd import augmented_training_list
+
+    names = augmented_training_list(args.voc, args.sbd)
+    with atomic_output(args.out) as temporary:
+        temporary.write_text("".join(f"{name}\n" for name in names))
+    print(f"wrote {len(names)} image ids to {args.out}")
+    return 0
+
+
+def _generate_benchmark(args: argparse.Namespace) -> int:
+    from lsevos.data.synthetic import generate_benchmark
+
+    generate_benchmark(args.out, args.seed, load_settings(args.settings))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the data sub-commands to the `lsevos` parser."""
+    parser = subparsers.add_parser(
+        "download", help="download, verify and unpack a dataset archive (resumable)"
+    )
+    parser.add_argument("name", choices=DATASET_NAMES, help="dataset to fetch")
+    parser.add_argument("--resources", type=Path, default=Path("resources"), help="download folder")
+    parser.set_defaults(handler=_download)
+
+    parser = subparsers.add_parser(
+        "prepare-segtrack", help="convert SegTrack v2 to the DAVIS layout, one sequence per object"
+    )
+    parser.add_argument("--src", type=Path, required=True, help="SegTrack v2 (JPEGImages, GroundTruth)")
+    parser.add_argument("--out", type=Path, required=True, help="output folder (DAVIS layout)")
+    parser.add_argument(
+        "--objects", nargs="+", help="targets to convert, e.g. bmx_1 bmx_2 (or comma separated); default all"
+    )
+    parser.set_defaults(handler=_prepare_segtrack)
+
+    parser = subparsers.add_parser(
+        "sbd-augment", help="write the augmented training list (VOC train + SBD train/val - VOC val)"
+    )
+    parser.add_argument("--voc", type=Path, required=True, help="VOC2012 folder (VOCdevkit/VOC2012)")
+    parser.add_argument("--sbd", type=Path, required=True, help="SBD folder (benchmark_RELEASE/dataset)")
+    parser.add_argument("--out", type=Path, required=True, help="output list, one image id per line")
+    parser.set_defaults(handler=_sbd_augment)
+
+    parser = subparsers.add_parser("generate-benchmark", help="write the built-in synthetic benchmark")
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--seed", type=int, required=True, help="random seed (same seed, same bytes)")
+    parser.add_argument("--settings", help="benchmark settings: a YAML/JSON file or inline JSON")
+    parser.set_defaults(handler=_generate_benchmark)

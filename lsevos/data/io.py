@@ -1,0 +1,340 @@
+"""Mask and frame I/O: indexed PNG masks with the DAVIS palette, frame folders, video files, atomic outputs.
+
+Masks are `uint8 [H, W]` object ids (0 = background, 1..K = objects, 255 = void where a dataset has it).
+Frames are `uint8 [H, W, 3]` RGB.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from lsevos.errors import DataError
+
+FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
+
+
+def davis_palette() -> np.ndarray:
+    """The DAVIS (PASCAL VOC) colour map: `uint8 [256, 3]`, id 0 black, 1 dark red, 2 dark green, ..."""
+    palette = np.zeros((256, 3), dtype=np.uint8)
+    for index in range(256):
+        value, red, green, blue = index, 0, 0, 0
+        for bit in range(8):
+            red |= ((value >> 0) & 1) << (7 - bit)
+            green |= ((value >> 1) & 1) << (7 - bit)
+            blue |= ((value >> 2) & 1) << (7 - bit)
+            value >>= 3
+        palette[index] = (red, green, blue)
+    return palette
+
+
+_PALETTE_BYTES = davis_palette().tobytes()
+
+
+def natural_key(name: str) -> list[object]:
+    """Sort key that orders embedded numbers by value: 'f2' before 'f10'."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def _temporary_sibling(path: Path, tag: str) -> Path:
+    return path.with_name(f".{path.stem}.{tag}-{uuid.uuid4().hex[:8]}{path.suffix}")
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+@contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary sibling of `path`; when the block succeeds, rename it onto `path`.
+
+    The temporary path does not exist yet: write a file there or create a folder there. On an exception
+    the temporary file or folder is removed and `path` is left as it was. An existing folder at `path` is
+    moved aside first and deleted only after the new one is in place (restored if the rename fails).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = _temporary_sibling(path, "tmp")
+    try:
+        yield temporary
+        if not (temporary.exists() or temporary.is_symlink()):
+            raise DataError(f"{path}: nothing was written to the temporary output {temporary}")
+    except BaseException:
+        _remove(temporary)
+        raise
+    if path.is_dir() and not path.is_symlink():
+        backup = _temporary_sibling(path, "old")
+        os.replace(path, backup)
+        try:
+            os.replace(temporary, path)
+        except BaseException:
+            os.replace(backup, path)
+            _remove(temporary)
+            raise
+        _remove(backup)
+    else:
+        os.replace(temporary, path)
+
+
+def open_image(path: str | os.PathLike) -> Image.Image:
+    """Open and fully decode an image with PIL; missing, unreadable or truncated files raise `DataError`."""
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found; check the path or re-create the dataset") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise DataError(
+            f"{path}: unreadable or truncated image ({error}); replace it with a good copy "
+            "(re-download or re-extract the dataset)"
+        ) from None
+    return image
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(H, W) of an image file, read from its header only."""
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found; check the path or re-create the dataset") from None
+    except (UnidentifiedImageError, OSError) as error:
+        raise DataError(
+            f"{path}: unreadable image ({error}); replace it with a good copy "
+            "(re-download or re-extract the dataset)"
+        ) from None
+    return height, width
+
+
+def read_frame(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as RGB `uint8 [H, W, 3]`; unreadable or truncated files raise `DataError`."""
+    image = open_image(Path(path))
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    return np.asarray(image, dtype=np.uint8)
+
+
+def read_mask(path: str | os.PathLike) -> np.ndarray:
+    """Read a mask as object ids `uint8 [H, W]`.
+
+    Palette PNGs give their indices; grey (mode L) masks with values in {0, 255} are single-object masks
+    and give {0, 1}; other grey masks give their values as ids. RGB, 16-bit or grey masks that mix 255
+    with other ids raise `DataError`.
+    """
+    path = Path(path)
+    image = open_image(path)
+    if image.mode in ("P", "1"):
+        return np.asarray(image, dtype=np.uint8)
+    if image.mode == "L":
+        values = np.asarray(image, dtype=np.uint8)
+        present = np.unique(values)
+        if present[-1] == 255:
+            if len(present) > 2 or (len(present) == 2 and present[0] != 0):
+                raise DataError(
+                    f"{path}: grey mask mixes 255 with other values {present[:-1].tolist()}; save a single-"
+                    "object mask as 0/255 (or 0/1), or a multi-object mask as an indexed PNG"
+                )
+            return (values == 255).astype(np.uint8)
+        return values
+    raise DataError(
+        f"{path}: mask has image mode {image.mode!r}; save it as an 8-bit indexed (palette) PNG or an 8-bit "
+        "grey PNG with object ids"
+    )
+
+
+def write_mask(path: str | os.PathLike, mask: np.ndarray) -> None:
+    """Write object ids `[H, W]` (integers 0..255) as an indexed PNG with the DAVIS palette, atomically."""
+    path = Path(path)
+    mask = np.asarray(mask)
+    if mask.ndim != 2 or not (np.issubdtype(mask.dtype, np.integer) or mask.dtype == bool):
+        raise DataError(f"{path}: a mask must be a 2-D integer array, got {mask.dtype} {mask.shape}")
+    if mask.size and (mask.min() < 0 or mask.max() > 255):
+        raise DataError(f"{path}: mask ids must lie in 0..255, got {mask.min()}..{mask.max()}")
+    ids = np.ascontiguousarray(mask, dtype=np.uint8)
+    image = Image.frombytes("P", (ids.shape[1], ids.shape[0]), ids.tobytes())
+    image.putpalette(_PALETTE_BYTES)
+    with atomic_output(path) as temporary:
+        image.save(temporary, format="PNG")
+
+
+def list_frames(folder: str | os.PathLike) -> list[Path]:
+    """Image files (jpg/jpeg/png/bmp) in `folder`, in natural name order (frame2 before frame10)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: frame folder not found; check the path (a folder of jpg/png frames)")
+    frames = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in FRAME_SUFFIXES]
+    return sorted(frames, key=lambda frame: natural_key(frame.name))
+
+
+def _open_video(path: Path):
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise DataError(f"{path}: OpenCV cannot open this video; convert it to mp4 or to a frame folder")
+    return capture
+
+
+class FrameSource:
+    """Frames of a frame folder (jpg/png, natural order) or of a video file (mp4/avi via OpenCV), streamed.
+
+    `len(source)`, `.names` (frame stems; `00000`, `00001`, ... for videos), `.size` (H, W), iteration
+    yields `(name, frame uint8 [H, W, 3] RGB)`, `.read(i)` returns frame i.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        if self.path.is_dir():
+            self._frames: list[Path] | None = list_frames(self.path)
+            if not self._frames:
+                raise DataError(f"{self.path}: no jpg/png frames in this folder; put the frames there")
+            self._size = image_size(self._frames[0])
+            self._count: int | None = len(self._frames)
+        elif self.path.is_file() and self.path.suffix.lower() in VIDEO_SUFFIXES:
+            import cv2
+
+            self._frames = None
+            capture = _open_video(self.path)
+            self._size = (
+                int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+                int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            )
+            capture.release()
+            self._count = None
+            self._capture = None
+            self._position = 0
+        elif self.path.exists():
+            raise DataError(
+                f"{self.path}: not a frame folder or a video ({', '.join(VIDEO_SUFFIXES)}); "
+                "pass a folder of jpg/png frames or a video file"
+            )
+        else:
+            raise DataError(f"{self.path}: no such frame folder or video file; check the path")
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self._size
+
+    def __len__(self) -> int:
+        if self._count is None:
+            capture = _open_video(self.path)
+            count = 0
+            while capture.grab():
+                count += 1
+            capture.release()
+            self._count = count
+        return self._count
+
+    @property
+    def names(self) -> list[str]:
+        if self._frames is not None:
+            return [frame.stem for frame in self._frames]
+        return [f"{index:05d}" for index in range(len(self))]
+
+    def _checked(self, frame: np.ndarray, where: str) -> np.ndarray:
+        if frame.shape[:2] != self._size:
+            raise DataError(
+                f"{where}: frame size {frame.shape[:2]} differs from the first frame's {self._size}; "
+                "all frames of a video must have the same size (resize or re-extract them)"
+            )
+        return frame
+
+    def __iter__(self) -> Iterator[tuple[str, np.ndarray]]:
+        if self._frames is not None:
+            for frame_path in self._frames:
+                yield frame_path.stem, self._checked(read_frame(frame_path), str(frame_path))
+            return
+        import cv2
+
+        capture = _open_video(self.path)
+        try:
+            index = 0
+            while True:
+                ok, frame = capture.read()
+                if not ok:
+                    break
+                rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+                yield f"{index:05d}", self._checked(rgb, f"{self.path} frame {index}")
+                index += 1
+        finally:
+            capture.release()
+
+    def read(self, index: int) -> np.ndarray:
+        """Frame `index` as RGB `uint8 [H, W, 3]` (videos decode forward from the last read position)."""
+        if not 0 <= index < len(self):
+            raise IndexError(f"{self.path}: frame {index} out of range 0..{len(self) - 1}")
+        if self._frames is not None:
+            return self._checked(read_frame(self._frames[index]), str(self._frames[index]))
+        import cv2
+
+        if self._capture is None or index < self._position:
+            if self._capture is not None:
+                self._capture.release()
+            self._capture = _open_video(self.path)
+            self._position = 0
+        while self._position < index:
+            self._capture.grab()
+            self._position += 1
+        ok, frame = self._capture.read()
+        self._position += 1
+        if not ok:
+            raise DataError(f"{self.path}: cannot decode frame {index}; the video file may be truncated")
+        return self._checked(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), f"{self.path} frame {index}")
+
+    def close(self) -> None:
+        """Release the video decoder kept open by `.read` (frame folders hold nothing open)."""
+        if self._frames is None and self._capture is not None:
+            self._capture.release()
+            self._capture = None
+            self._position = 0
+
+
+def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float) -> int:
+    """Write RGB frames `uint8 [H, W, 3]` to an mp4 (mp4v codec) atomically; returns the frame count."""
+    import cv2
+
+    path = Path(path)
+    count = 0
+    with atomic_output(path) as temporary:
+        writer = None
+        try:
+            for frame in frames:
+                frame = np.asarray(frame)
+                if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+                    raise DataError(
+                        f"{path}: frame {count} must be uint8 [H, W, 3], not {frame.dtype} {frame.shape}"
+                    )
+                if writer is None:
+                    height, width = frame.shape[:2]
+                    writer = cv2.VideoWriter(
+                        str(temporary), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (width, height)
+                    )
+                    if not writer.isOpened():
+                        raise DataError(f"{path}: OpenCV cannot write an mp4v video here; check the folder")
+                elif frame.shape[:2] != (height, width):
+                    raise DataError(
+                        f"{path}: frame {count} has size {frame.shape[:2]}, frame 0 {(height, width)}; "
+                        "all frames of a video must have the same size"
+                    )
+                writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+                count += 1
+        finally:
+            if writer is not None:
+                writer.release()
+        if count == 0:
+            raise DataError(f"{path}: no frames to write")
+    return count
