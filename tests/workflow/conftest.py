@@ -23,10 +23,10 @@ def environment() -> dict[str, str]:
 
 
 def snakemake_command(workdir: Path, *args: str, configfile: Path | None = None) -> list[str]:
-    command = [str(BIN / "snakemake"), "--snakefile", str(SNAKEFILE), "--directory", str(workdir)]
+    command = [str(BIN / "snakemake"), *args, "--snakefile", str(SNAKEFILE), "--directory", str(workdir)]
     if configfile is not None:
         command += ["--configfile", str(configfile)]
-    return command + list(args)
+    return command
 
 
 def run_snakemake(workdir: Path, *args: str, configfile: Path | None = None, timeout: float = 900):

@@ -9,6 +9,20 @@ from snakemake.utils import validate
 from lsevos.video.variants import FAMILIES, VARIANTS
 
 
+def _nest_dotted_keys(config):
+    """`--config data.davis_root=PATH` sets config["data"]["davis_root"] (Snakemake only splits on `=`)."""
+    for key in [k for k in config if "." in k]:
+        value = config.pop(key)
+        *parents, leaf = key.split(".")
+        node = config
+        for parent in parents:
+            node = node.setdefault(parent, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"--config {key}=...: {parent!r} is not a block of the configuration")
+        node[leaf] = value
+
+
+_nest_dotted_keys(config)
 validate(config, "../schemas/config.schema.yaml")
 
 R = config["results_dir"].rstrip("/")
@@ -39,36 +53,37 @@ def _synthetic(part):
     return f"{R}/data/synthetic/{part}"
 
 
-if SOURCE == "synthetic":
-    DAVIS_ROOT = _synthetic("davis")
-    SEGTRACK_SRC = _synthetic("segtrack")
-elif SOURCE == "download":
-    DAVIS_ROOT = f"{RES}/DAVIS"
-    SEGTRACK_SRC = f"{RES}/SegTrackv2"
-else:
-    DAVIS_ROOT = config["data"]["davis_root"]
-    SEGTRACK_SRC = config["data"]["segtrack_root"]
-    if not DAVIS_ROOT:
-        raise ValueError("config data.source=local needs data.davis_root (a DAVIS 2016 folder)")
-DOWNLOAD_TARGETS = {
-    "davis2016": f"{RES}/DAVIS",
-    "segtrackv2": f"{RES}/SegTrackv2",
-    "voc2012": f"{RES}/VOCdevkit",
-    "sbd": f"{RES}/benchmark_RELEASE",
-}
+def _data_root(key, synthetic_part, download_root):
+    """A user-given folder wins; else the built-in benchmark or the download, by data.source."""
+    if config["data"].get(key):
+        return config["data"][key], "local"
+    if SOURCE == "synthetic":
+        return _synthetic(synthetic_part), "synthetic"
+    if SOURCE == "download":
+        return f"{RES}/{download_root}", "download"
+    return None, "local"
+
+
+DAVIS_ROOT, DAVIS_FROM = _data_root("davis_root", "davis", "davis2016/DAVIS")
+SEGTRACK_SRC, SEGTRACK_FROM = _data_root("segtrack_root", "segtrack", "segtrackv2/SegTrackv2")
+if DAVIS_ROOT is None and config["sequences"]["davis"]:
+    raise ValueError("config data.source=local needs data.davis_root (a DAVIS 2016 folder)")
+if SEGTRACK_SRC is None and config["sequences"]["segtrack"]:
+    raise ValueError("config data.source=local needs data.segtrack_root (a SegTrack v2 folder)")
+DOWNLOADS = ("davis2016", "segtrackv2", "voc2012", "sbd")  # unpacked to <resources_dir>/<name>/
 CONDA_ENV = "../envs/lsevos.yaml"
 SEGTRACK_ROOT = f"{R}/data/segtrack_davis"  # SegTrack v2 converted to the DAVIS layout
-VOC_ROOT = config["data"]["voc_root"] or f"{RES}/VOCdevkit/VOC2012"
-SBD_ROOT = config["data"]["sbd_root"] or f"{RES}/benchmark_RELEASE/dataset"
+VOC_ROOT = config["data"]["voc_root"] or f"{RES}/voc2012/VOCdevkit/VOC2012"
+SBD_ROOT = config["data"]["sbd_root"] or f"{RES}/sbd/benchmark_RELEASE/dataset"
 
 
 def voc_sbd_dependencies():
     """Download outputs VOC/SBD come from ([] when the user's own folders are used)."""
     deps = []
     if not config["data"]["voc_root"]:
-        deps.append(f"{RES}/VOCdevkit")
+        deps.append(f"{RES}/voc2012")
     if not config["data"]["sbd_root"]:
-        deps.append(f"{RES}/benchmark_RELEASE")
+        deps.append(f"{RES}/sbd")
     return deps
 
 
@@ -80,22 +95,14 @@ def dataset_dependency(wildcards):
     """The folder a sequence's frames come from: a rule's output, or the user's own folder."""
     if wildcards.dataset == "segtrack":
         return SEGTRACK_ROOT
-    if SOURCE == "synthetic":
-        return f"{R}/data/synthetic"
-    if SOURCE == "download":
-        return f"{RES}/DAVIS"
-    return DAVIS_ROOT
+    return {"synthetic": f"{R}/data/synthetic", "download": f"{RES}/davis2016", "local": DAVIS_ROOT}[DAVIS_FROM]
 
 
 def segtrack_dependency():
     """The folder the SegTrack v2 release layout comes from: a rule's output, or the user's own folder."""
-    if SOURCE == "synthetic":
-        return f"{R}/data/synthetic"
-    if SOURCE == "download":
-        return f"{RES}/SegTrackv2"
-    if not SEGTRACK_SRC:
-        raise ValueError("config data.source=local with SegTrack sequences needs data.segtrack_root")
-    return SEGTRACK_SRC
+    return {"synthetic": f"{R}/data/synthetic", "download": f"{RES}/segtrackv2", "local": SEGTRACK_SRC}[
+        SEGTRACK_FROM
+    ]
 
 
 def frames_dir(wildcards):
@@ -231,10 +238,12 @@ def pretrain_dependencies(wildcards):
     deps = []
     if kinds & {"voc", "sbd"}:
         deps += voc_sbd_dependencies() + [f"{RES}/train_aug.txt"]
-    if "static" in kinds or ("copy_paste" in kinds and SOURCE == "synthetic"):
+    if "static" in kinds:
         deps.append(f"{R}/data/synthetic")
-    if "copy_paste" in kinds and SOURCE == "download" and not config["pretrain"]["copy_paste"]["davis_root"]:
-        deps.append(f"{RES}/DAVIS")
+    if "copy_paste" in kinds:
+        deps.append(
+            config["pretrain"]["copy_paste"]["davis_root"] or dataset_dependency(Namespace(dataset="davis"))
+        )
     init = STAGE_INIT[wildcards.stage]
     if init:
         deps.append(f"{R}/pretrain/{wildcards.fold}/stage{init}.pt")

@@ -21,18 +21,17 @@ rule generate_benchmark:
 
 rule download:
     output:
-        directory(f"{RES}/{{archive_dir}}"),
+        directory(f"{RES}/{{archive}}"),
     log:
-        f"{RES}/logs/download_{{archive_dir}}.log",
+        f"{RES}/logs/download_{{archive}}.log",
     wildcard_constraints:
-        archive_dir="DAVIS|SegTrackv2|VOCdevkit|benchmark_RELEASE",
+        archive="|".join(DOWNLOADS),
     params:
-        name=lambda w: {v: k for k, v in DOWNLOAD_TARGETS.items()}[f"{RES}/{w.archive_dir}"],
         resources=lambda w, output: os.path.dirname(output[0]),
     conda:
         CONDA_ENV
     shell:
-        "lsevos download {params.name} --resources {params.resources} > {log} 2>&1"
+        "lsevos download {wildcards.archive} --resources {params.resources} > {log} 2>&1"
 
 
 rule prepare_segtrack:

@@ -1,0 +1,157 @@
+"""Metric files: per-sequence CSV (`sequence,J_M,J_R,J_D,F_M,F_R,F_D` + a `mean` row), per-frame CSV
+(`sequence,frame,J,F`) and the metrics JSON (dataset means and J&F, for DVC). All written atomically.
+
+Values are fractions in [0, 1] written with full float precision. The `mean` row averages the rows
+above it (sequences, or objects for multi-object data such as SegTrack v2).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from lsevos.data.io import atomic_output
+from lsevos.errors import DataError
+from lsevos.evaluation.evaluate import ObjectScores
+
+MEASURE_COLUMNS = ("J_M", "J_R", "J_D", "F_M", "F_R", "F_D")
+PER_SEQUENCE_HEADER = ("sequence", *MEASURE_COLUMNS)
+PER_FRAME_HEADER = ("sequence", "frame", "J", "F")
+MEAN_ROW = "mean"
+
+Row = dict[str, float]
+
+
+def sequence_row(scores: ObjectScores) -> Row:
+    """Mean/Recall/Decay of J and F of one object, keyed by `MEASURE_COLUMNS`."""
+    j, f = scores.j_statistics, scores.f_statistics
+    return dict(zip(MEASURE_COLUMNS, (j.mean, j.recall, j.decay, f.mean, f.recall, f.decay), strict=True))
+
+
+def mean_row(rows: dict[str, Row]) -> Row:
+    """Column means over the sequence rows."""
+    if not rows:
+        raise DataError("no sequence rows to average; evaluate at least one sequence")
+    return {column: float(np.mean([row[column] for row in rows.values()])) for column in MEASURE_COLUMNS}
+
+
+def summary(rows: dict[str, Row]) -> dict[str, float | int]:
+    """Dataset means of the six measures, `JF` = (J_M + F_M) / 2, `mIoU` (mean J over objects, frames
+    1..N-2, the SegTrack v2 figure) and `count` (rows averaged)."""
+    means = mean_row(rows)
+    return {
+        **means,
+        "JF": (means["J_M"] + means["F_M"]) / 2.0,
+        "mIoU": means["J_M"],
+        "count": len(rows),
+    }
+
+
+def write_per_sequence(path: str | os.PathLike, rows: dict[str, Row]) -> None:
+    """Write `rows` ({sequence: row}) and the mean row as the per-sequence CSV."""
+    means = mean_row(rows)
+    with atomic_output(path) as temporary, open(temporary, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(PER_SEQUENCE_HEADER)
+        for name, row in [*rows.items(), (MEAN_ROW, means)]:
+            writer.writerow([name, *(repr(float(row[column])) for column in MEASURE_COLUMNS)])
+
+
+def read_per_sequence(path: str | os.PathLike) -> dict[str, Row]:
+    """Sequence rows of a per-sequence CSV (its mean row is dropped); `DataError` naming the file if it is
+    missing or malformed."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: per-sequence metrics file not found; run `lsevos evaluate --out {path}`")
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        if tuple(reader.fieldnames or ()) != PER_SEQUENCE_HEADER:
+            raise DataError(
+                f"{path}: header {reader.fieldnames} is not {','.join(PER_SEQUENCE_HEADER)}; "
+                "write it with `lsevos evaluate`"
+            )
+        rows: dict[str, Row] = {}
+        for line_number, record in enumerate(reader, start=2):
+            name = record["sequence"]
+            if name == MEAN_ROW:
+                continue
+            if name in rows:
+                raise DataError(f"{path}:{line_number}: sequence {name} listed twice; keep one row for it")
+            try:
+                rows[name] = {column: float(record[column]) for column in MEASURE_COLUMNS}
+            except (TypeError, ValueError):
+                raise DataError(f"{path}:{line_number}: a value of {name} is not a number") from None
+    if not rows:
+        raise DataError(f"{path}: no sequence rows; evaluate at least one sequence")
+    return rows
+
+
+def write_per_frame(path: str | os.PathLike, frames: Iterable[tuple[str, int, float, float]]) -> None:
+    """Write `(sequence, frame index, J, F)` tuples as the per-frame CSV."""
+    with atomic_output(path) as temporary, open(temporary, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(PER_FRAME_HEADER)
+        for name, frame, j, f in frames:
+            writer.writerow([name, int(frame), repr(float(j)), repr(float(f))])
+
+
+def per_frame_tuples(scores: Iterable[ObjectScores]) -> Iterator[tuple[str, int, float, float]]:
+    """`(sequence, frame, J, F)` for every scored frame of every object."""
+    for object_scores in scores:
+        for frame, j, f in zip(object_scores.frames, object_scores.j, object_scores.f, strict=True):
+            yield object_scores.name, int(frame), float(j), float(f)
+
+
+def read_per_frame(path: str | os.PathLike) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """{sequence: (frames int64 [L], J [L], F [L])} from a per-frame CSV; `DataError` naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: per-frame metrics file not found; run `lsevos evaluate --per-frame {path}`")
+    table: dict[str, list[tuple[int, float, float]]] = {}
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        if tuple(reader.fieldnames or ()) != PER_FRAME_HEADER:
+            raise DataError(
+                f"{path}: header {reader.fieldnames} is not {','.join(PER_FRAME_HEADER)}; "
+                "write it with `lsevos evaluate --per-frame`"
+            )
+        for line_number, record in enumerate(reader, start=2):
+            try:
+                entry = (int(record["frame"]), float(record["J"]), float(record["F"]))
+            except (TypeError, ValueError):
+                raise DataError(f"{path}:{line_number}: frame, J or F is not a number") from None
+            table.setdefault(record["sequence"], []).append(entry)
+    return {
+        name: (
+            np.array([e[0] for e in entries], dtype=np.int64),
+            np.array([e[1] for e in entries]),
+            np.array([e[2] for e in entries]),
+        )
+        for name, entries in table.items()
+    }
+
+
+def write_json(path: str | os.PathLike, content: dict) -> None:
+    """Write `content` as indented JSON, atomically."""
+    with atomic_output(path) as temporary:
+        Path(temporary).write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
+
+
+def merge_per_sequence(paths: Iterable[str | os.PathLike]) -> dict[str, Row]:
+    """Sequence rows of several per-sequence CSVs, in order; a sequence in two files is a `DataError`."""
+    merged: dict[str, Row] = {}
+    origin: dict[str, Path] = {}
+    for path in paths:
+        for name, row in read_per_sequence(path).items():
+            if name in merged:
+                raise DataError(
+                    f"{path}: sequence {name} is also in {origin[name]}; merge each sequence once"
+                )
+            merged[name] = row
+            origin[name] = Path(path)
+    return merged

@@ -1,0 +1,330 @@
+"""The paper's Tables 1-5 from per-sequence metric files, with the paper's numbers beside ours.
+
+Input contract (the workflow writes these): `METRICS/davis/<variant>.csv` and
+`METRICS/davis/<variant>.per_frame.csv` (from `lsevos evaluate` / `merge-metrics`), and
+`METRICS/segtrack/<variant>.csv`, with variant in `VARIANTS`. Each table is written as `tableN.csv`,
+`tableN.md` and `tableN.tex`; numbers are percentages (the paper's unit). The Markdown and LaTeX files
+end with the provenance (configuration, git commit, date); CSV holds the numbers only.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+import os
+import subprocess
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lsevos.data.davis import DavisDataset
+from lsevos.data.io import atomic_output
+from lsevos.errors import DataError
+from lsevos.evaluation.metric_files import MEASURE_COLUMNS, Row, read_per_sequence, summary
+from lsevos.evaluation.summaries import attribute_means, segtrack_miou
+
+VARIANTS = (
+    "grabcut",
+    "fp_nozoom",
+    "fp",
+    "fplse",
+    "ours",
+    "ours_crf",
+    "ours_static",
+    "fp_gtbox",
+    "ours_gtbox",
+)
+
+# (variant, label, paper J mean, paper F mean); DAVIS 2016 val, percent (Ci et al., ECCV 2018).
+PAPER_TABLE1 = (
+    ("grabcut", "GrabCut", 61.5, 59.0),
+    ("fp_gtbox", "FP", 80.4, 80.2),
+    ("ours_gtbox", "Ours", 80.9, 80.8),
+)
+PAPER_TABLE2 = (
+    ("fp_nozoom", "FP (no zoom)", 70.5, 69.1),
+    ("fp", "FP", 76.2, 75.0),
+    ("fplse", "FPLSE", 80.0, 79.1),
+    ("ours", "Ours", 81.0, 80.3),
+    ("ours_crf", "Ours+CRF", 82.9, 80.1),
+    ("ours_static", "Ours (static)", 80.0, 79.6),
+)
+PAPER_SEGTRACK_MIOU = 69.7
+TABLE3_VARIANTS = (("ours", "Ours"), ("fplse", "FPLSE"), ("fp", "FP"))
+
+# Official DAVIS 2016 val leaderboard (J M/R/D, F M/R/D as fractions), copied from
+# github.com/davisvideochallenge/davisvideochallenge.github.io json_data/global_eval_val_2016.js at commit
+# 30be16ff9d289f6711328c950a19c6288306ade3.
+LEADERBOARD = (
+    ("OSVOS", (0.798, 0.936, 0.149, 0.806, 0.926, 0.150)),
+    ("MSK", (0.797, 0.931, 0.089, 0.754, 0.871, 0.090)),
+    ("OnAVOS", (0.861, 0.961, 0.052, 0.849, 0.897, 0.058)),
+    ("SiamMask", (0.717, 0.868, 0.030, 0.678, 0.798, 0.021)),
+    ("Siam R-CNN", (0.768, 0.864, 0.022, 0.804, 0.876, 0.040)),
+)
+# The paper reports only the means for Table 4 rows (percent): (label, J mean, F mean).
+PAPER_TABLE4 = (("Ours", 81.0, 80.3), ("Ours+CRF", 82.9, 80.1))
+
+Cell = str | float | int | None
+
+
+@dataclass
+class Table:
+    """A table: `rows` of cells (floats are percentages, None prints as n/a) and explanatory notes."""
+
+    number: int
+    title: str
+    columns: list[str]
+    rows: list[list[Cell]]
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Provenance:
+    config: str
+    commit: str
+    date: str
+
+    def line(self) -> str:
+        return f"config: {self.config}; commit: {self.commit}; date: {self.date}"
+
+
+def provenance(config_name: str, repository: str | os.PathLike | None = None) -> Provenance:
+    """Configuration name, the git commit of `repository` (default: this package's checkout; 'unknown'
+    outside git) and the current UTC time."""
+    folder = Path(repository) if repository else Path(__file__).resolve().parent
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10
+        )
+        commit = result.stdout.strip() if result.returncode == 0 and result.stdout.strip() else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        commit = "unknown"
+    date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return Provenance(config_name, commit, date)
+
+
+def _percent(value: float) -> float:
+    return 100.0 * value
+
+
+def _davis(metrics: Path, variant: str) -> dict[str, Row]:
+    return read_per_sequence(metrics / "davis" / f"{variant}.csv")
+
+
+def _mean_table(number: int, title: str, metrics: Path, entries, note: str) -> Table:
+    rows = []
+    for variant, label, paper_j, paper_f in entries:
+        means = summary(_davis(metrics, variant))
+        rows.append([label, variant, _percent(means["J_M"]), paper_j, _percent(means["F_M"]), paper_f])
+    columns = ["Method", "Variant", "J mean", "J mean (paper)", "F mean", "F mean (paper)"]
+    return Table(number, title, columns, rows, [note])
+
+
+def table1(metrics: Path) -> Table:
+    """Table 1: segmentation with the ground-truth box on every frame."""
+    return _mean_table(
+        1,
+        "Table 1: segmentation inside the ground-truth box of every frame (DAVIS 2016 val)",
+        metrics,
+        PAPER_TABLE1,
+        "GrabCut: OpenCV GrabCut, GT box enlarged by the configured margin, 5 iterations. "
+        "The paper's numbers are over the 20 val sequences; ours over the evaluated sequences.",
+    )
+
+
+def table2(metrics: Path) -> Table:
+    """Table 2: ablation of zoom, location-sensitive embeddings, two-scan adaptation, CRF, static model."""
+    return _mean_table(
+        2,
+        "Table 2: ablation on DAVIS 2016 val",
+        metrics,
+        PAPER_TABLE2,
+        "Ours (static) is Ours' first scan; Ours+CRF the CRF of Ours' second scan.",
+    )
+
+
+def table3(metrics: Path, davis_root: str | os.PathLike) -> Table:
+    """Table 3: mean J of the sequences carrying each DAVIS attribute (db_info.yml)."""
+    dataset = DavisDataset(davis_root)
+    per_variant = {}
+    for variant, _ in TABLE3_VARIANTS:
+        rows = _davis(metrics, variant)
+        for name in rows:
+            if name not in dataset.sequences:
+                raise DataError(
+                    f"{metrics / 'davis' / (variant + '.csv')}: sequence {name} is not in {davis_root}; "
+                    "pass the DAVIS root the metrics were computed on"
+                )
+        per_variant[variant] = attribute_means(rows, {name: dataset.attributes(name) for name in rows})
+    codes = sorted(set().union(*(table.keys() for table in per_variant.values())))
+    table_rows: list[list[Cell]] = []
+    for code in codes:
+        count = per_variant["ours"].get(code, (None, 0))[1]
+        cells: list[Cell] = [code, count]
+        for variant, _ in TABLE3_VARIANTS:
+            mean = per_variant[variant].get(code)
+            cells.append(None if mean is None else _percent(mean[0]))
+        cells.append(None)
+        table_rows.append(cells)
+    columns = ["Attribute", "Sequences", *(f"{label} J" for _, label in TABLE3_VARIANTS), "Ours J (paper)"]
+    return Table(
+        3,
+        "Table 3: mean J per DAVIS attribute (DAVIS 2016 val)",
+        columns,
+        table_rows,
+        [
+            "The paper's per-attribute numbers are not in our notes, so its column reads n/a.",
+            "Attributes from Annotations/db_info.yml (Perazzi et al., CVPR 2016).",
+        ],
+    )
+
+
+def table4(metrics: Path) -> Table:
+    """Table 4: comparison with the official DAVIS 2016 leaderboard and the paper's means."""
+    rows: list[list[Cell]] = []
+    for label, values in LEADERBOARD:
+        rows.append([label, "DAVIS leaderboard", *(_percent(v) for v in values)])
+    for label, paper_j, paper_f in PAPER_TABLE4:
+        rows.append([label, "paper", paper_j, None, None, paper_f, None, None])
+    for variant, label in (("ours", "Ours"), ("ours_crf", "Ours+CRF")):
+        means = summary(_davis(metrics, variant))
+        rows.append([label, "this run", *(_percent(means[column]) for column in MEASURE_COLUMNS)])
+    return Table(
+        4,
+        "Table 4: comparison on DAVIS 2016 val",
+        ["Method", "Source", "J mean", "J recall", "J decay", "F mean", "F recall", "F decay"],
+        rows,
+        [
+            "Leaderboard rows: davisvideochallenge.github.io global_eval_val_2016.js (commit 30be16f); "
+            "SiamMask and Siam R-CNN are box-initialised like ours.",
+            "The paper gives only J and F means for its rows.",
+        ],
+    )
+
+
+def table5(metrics: Path) -> Table:
+    """Table 5: SegTrack v2 mIoU (mean over objects)."""
+    rows = read_per_sequence(metrics / "segtrack" / "ours.csv")
+    miou = segtrack_miou(rows)
+    return Table(
+        5,
+        "Table 5: SegTrack v2 mIoU",
+        ["Method", "Objects", "mIoU", "mIoU (paper)"],
+        [["Ours", len(rows), _percent(miou), PAPER_SEGTRACK_MIOU]],
+        ["mIoU: per object, mean IoU over frames 1..N-2 (first frame given), then mean over objects."],
+    )
+
+
+def build_table(number: int, metrics: str | os.PathLike, davis_root: str | os.PathLike) -> Table:
+    """Table `number` (1-5) from the metrics folder; `DataError` naming a missing input file."""
+    metrics = Path(metrics)
+    builders = {1: table1, 2: table2, 4: table4, 5: table5}
+    if number == 3:
+        return table3(metrics, davis_root)
+    if number not in builders:
+        raise DataError(f"--tables: no table {number}; the paper has tables 1-5")
+    return builders[number](metrics)
+
+
+def _text(cell: Cell) -> str:
+    if cell is None:
+        return "n/a"
+    if isinstance(cell, float):
+        return f"{cell:.1f}"
+    return str(cell)
+
+
+def to_csv(table: Table) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(table.columns)
+    for row in table.rows:
+        writer.writerow(["n/a" if c is None else (f"{c:.2f}" if isinstance(c, float) else c) for c in row])
+    return buffer.getvalue()
+
+
+def to_markdown(table: Table, origin: Provenance) -> str:
+    lines = [f"### {table.title}", "", "| " + " | ".join(table.columns) + " |"]
+    lines.append("|" + "|".join(" --- " for _ in table.columns) + "|")
+    lines += ["| " + " | ".join(_text(cell) for cell in row) + " |" for row in table.rows]
+    lines += ["", *(f"- {note}" for note in table.notes), f"- {origin.line()}", ""]
+    return "\n".join(lines)
+
+
+def _latex_escape(text: str) -> str:
+    for plain, escaped in (
+        ("\\", r"\textbackslash{}"),
+        ("&", r"\&"),
+        ("%", r"\%"),
+        ("_", r"\_"),
+        ("#", r"\#"),
+    ):
+        text = text.replace(plain, escaped)
+    return text
+
+
+def to_latex(table: Table, origin: Provenance) -> str:
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering",
+        r"\begin{tabular}{l" + "c" * (len(table.columns) - 1) + "}",
+        r"\hline",
+        " & ".join(_latex_escape(c) for c in table.columns) + r" \\",
+        r"\hline",
+    ]
+    lines += [" & ".join(_latex_escape(_text(cell)) for cell in row) + r" \\" for row in table.rows]
+    caption = " ".join([table.title, *table.notes, origin.line()])
+    lines += [r"\hline", r"\end{tabular}", r"\caption{" + _latex_escape(caption) + "}", r"\end{table}", ""]
+    return "\n".join(lines)
+
+
+def _write_text(path: Path, text: str) -> None:
+    with atomic_output(path) as temporary:
+        temporary.write_text(text)
+
+
+def write_table(table: Table, out_dir: str | os.PathLike, origin: Provenance) -> list[Path]:
+    """Write `tableN.csv`, `tableN.md` and `tableN.tex` into `out_dir`; returns the paths."""
+    out_dir = Path(out_dir)
+    stem = out_dir / f"table{table.number}"
+    paths = [stem.with_suffix(".csv"), stem.with_suffix(".md"), stem.with_suffix(".tex")]
+    for path, text in zip(
+        paths, (to_csv(table), to_markdown(table, origin), to_latex(table, origin)), strict=True
+    ):
+        _write_text(path, text)
+    return paths
+
+
+def metrics_summary(metrics: str | os.PathLike) -> dict[str, dict[str, dict[str, float]]]:
+    """{"davis": {variant: {J_M, F_M, JF, ...}}, "segtrack": {variant: {mIoU, ...}}} for every known
+    variant whose per-sequence file exists (fractions); `DataError` when there is none."""
+    metrics = Path(metrics)
+    content: dict[str, dict[str, dict[str, float]]] = {}
+    for dataset in ("davis", "segtrack"):
+        for variant in VARIANTS:
+            path = metrics / dataset / f"{variant}.csv"
+            if path.is_file():
+                content.setdefault(dataset, {})[variant] = summary(read_per_sequence(path))
+    if not content:
+        raise DataError(
+            f"{metrics}: no per-sequence metrics (davis/<variant>.csv or segtrack/<variant>.csv); "
+            "run `lsevos evaluate` / `lsevos merge-metrics` first"
+        )
+    return content
+
+
+def make_tables(
+    metrics: str | os.PathLike,
+    davis_root: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    config_name: str,
+    numbers: Iterable[int] = (1, 2, 3, 4, 5),
+) -> list[Table]:
+    """Build and write the tables `numbers`; every input is read before anything is written."""
+    tables = [build_table(number, metrics, davis_root) for number in numbers]
+    origin = provenance(config_name)
+    for table in tables:
+        write_table(table, out_dir, origin)
+    return tables

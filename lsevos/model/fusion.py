@@ -1,0 +1,54 @@
+"""Fusing the foreground probability (FP) with the location-sensitive embedding (LSE), as in the paper.
+
+For each image: the representative embedding `r` is the per-dimension median of the LSE over the pixels
+with `fg_prob >= 0.5`; each pixel's embedding probability is `2 / (1 + exp(||r - p||^2))` (1 at `r`,
+tending to 0 far away); the fused probability is the mean of the embedding probability and `fg_prob`.
+Gradients reach both branches: the LSE through `r` and `p`, the FP through the average.
+
+Empty predicted foreground (no pixel reaches 0.5): `r` is the LSE of the pixel of maximum `fg_prob`
+(the most object-like pixel), so the output stays finite and keeps the same meaning.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from lsevos.errors import ConfigError
+from lsevos.losses import similarity
+
+HEADS = ("fp", "fused")
+
+
+def representative(fg_prob: torch.Tensor, lse: torch.Tensor) -> torch.Tensor:
+    """`fg_prob [B,1,H,W]`, `lse [B,E,H,W]` -> `r [B,E]`: per-dimension median of LSE where `fg_prob >= 0.5`.
+
+    The median of an even count is the mean of the two middle values. Empty foreground: the LSE of the
+    pixel of maximum `fg_prob`.
+    """
+    batch, dims = lse.shape[:2]
+    flat_prob = fg_prob.reshape(batch, -1)
+    flat_lse = lse.reshape(batch, dims, -1)
+    rows = []
+    for index in range(batch):
+        selected = flat_prob[index] >= 0.5
+        if not bool(selected.any()):
+            selected = flat_prob[index] == flat_prob[index].max()
+        rows.append(torch.quantile(flat_lse[index][:, selected], 0.5, dim=1))
+    return torch.stack(rows)
+
+
+def fuse(fg_prob: torch.Tensor, lse: torch.Tensor) -> torch.Tensor:
+    """`fg_prob [B,1,H,W]`, `lse [B,E,H,W]` -> fused foreground probability `[B,1,H,W]`."""
+    r = representative(fg_prob, lse)
+    embedding_prob = similarity(lse, r[:, :, None, None], dim=1).unsqueeze(1)
+    return 0.5 * (embedding_prob + fg_prob)
+
+
+def foreground_probability(output, head: str) -> torch.Tensor:
+    """Foreground probability `[B,1,H,W]` of an `LSEOutput`: head "fp" (sigmoid of FP) or "fused"."""
+    fg_prob = torch.sigmoid(output.fg_logit)
+    if head == "fp":
+        return fg_prob
+    if head == "fused":
+        return fuse(fg_prob, output.lse)
+    raise ConfigError(f"head: unknown value {head!r}; choose one of {', '.join(HEADS)}")

@@ -1,0 +1,1 @@
+"""lsevos.train"""

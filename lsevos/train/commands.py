@@ -1,0 +1,78 @@
+"""Command line of the training area: `lsevos pretrain` and `lsevos plot-losses`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def read_json_or_file(text: str, option: str) -> object:
+    """`text` as inline JSON (starting with `{`) or the content of a JSON/YAML file; else `ConfigError`."""
+    import json
+
+    import yaml
+
+    from lsevos.errors import ConfigError
+
+    if text.lstrip().startswith("{"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ConfigError(
+                f"{option}: invalid JSON ({error}); pass a JSON object or a YAML file"
+            ) from error
+    path = Path(text)
+    if not path.is_file():
+        raise ConfigError(f"{option}: {text!r} is neither a JSON object nor an existing JSON/YAML file")
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{option}: {path} is not valid YAML/JSON ({error})") from error
+
+
+def run_pretrain(args: argparse.Namespace) -> int:
+    from lsevos.train.pretrain import PretrainSettings, pretrain
+
+    settings = PretrainSettings.from_dict(read_json_or_file(args.settings, "--settings"))
+    data_spec = read_json_or_file(args.data, "--data")
+    pretrain(args.stage, data_spec, settings, out=args.out, log=args.log, init=args.init)
+    return 0
+
+
+def run_plot_losses(args: argparse.Namespace) -> int:
+    from lsevos.train.plots import plot_losses
+
+    plot_losses(args.log, args.out)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "pretrain",
+        help="pretrain the network on static multi-instance images (stage 1, 2, 3 or fp)",
+        description="Pretraining stage 1 (AE+LE), 2 (LSE layers), 3 (joint with FP) or fp (FP only). "
+        "Resumes from OUT.resume when a run with the same arguments was interrupted.",
+    )
+    parser.add_argument("--stage", required=True, choices=("1", "2", "3", "fp"))
+    parser.add_argument(
+        "--data",
+        required=True,
+        help='JSON object or JSON/YAML file: {"sources": [{"kind": KIND, ...}, ...]} with KIND one of '
+        "voc, sbd, voc_sbd, static, copy_paste (see lsevos.train.data)",
+    )
+    parser.add_argument(
+        "--settings",
+        default="{}",
+        help="JSON object or JSON/YAML file with this stage's settings (iterations, batch, lr, crop, "
+        "momentum, weight_decay, log_every, checkpoint_every, seed, backbone, pretrained, embed_dim, "
+        "samples_per_instance)",
+    )
+    parser.add_argument("--init", help="checkpoint of the previous stage (required for stages 2 and 3)")
+    parser.add_argument("--out", required=True, help="final checkpoint to write")
+    parser.add_argument("--log", required=True, help="loss log CSV to write")
+    parser.set_defaults(handler=run_pretrain)
+
+    plot = subparsers.add_parser("plot-losses", help="plot a pretraining loss log (CSV) as a figure")
+    plot.add_argument("log", help="loss CSV written by `lsevos pretrain --log`")
+    plot.add_argument("--out", required=True, help="figure to write (.png, .pdf, .svg)")
+    plot.set_defaults(handler=run_plot_losses)

@@ -1,0 +1,230 @@
+"""Pretraining on static multi-instance images, in the paper's three stages (plus the FP-only variant).
+
+- stage `1`: backbone + AE + LE heads, loss L_ae + L_le;
+- stage `2`: the LSE layers only (centre-map convolution + LSE ASPP), loss L_lse; stage-1 layers frozen;
+- stage `3`: everything jointly, loss L_fg + L_ae + L_le + L_lse (the paper's lower learning rate, 1e-4);
+- stage `fp`: backbone + FP head with L_fg only (the model of the FP and FP(no-zoom) variants).
+
+Stages 2 and 3 start from the previous stage's checkpoint (`init`). SGD with momentum and weight decay.
+Every `checkpoint_every` steps the run writes `<out>.resume` (model, optimizer, step, config, RNG state,
+pending log values); a run started with the same arguments resumes from it. Data sampling is a pure
+function of (seed, step), so a killed and resumed run ends with bitwise the same weights as an
+uninterrupted one (same machine, same thread count). The loss log is a CSV: `step` then one column per
+loss (`total` first), each the mean over the steps since the previous row.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lsevos.errors import ConfigError
+from lsevos.losses import embedding_loss, foreground_loss, location_loss
+from lsevos.model.lse_net import LSENet
+from lsevos.train.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from lsevos.train.data import TrainingData
+
+STAGES = ("1", "2", "3", "fp")
+TRAINED_MODULES = {
+    "1": ("backbone", "ae_head", "le_head"),
+    "2": ("centre_conv", "lse_head"),
+    "3": ("backbone", "fp_head", "ae_head", "le_head", "centre_conv", "lse_head"),
+    "fp": ("backbone", "fp_head"),
+}
+STAGE_LOSSES = {"1": ("ae", "le"), "2": ("lse",), "3": ("fg", "ae", "le", "lse"), "fp": ("fg",)}
+
+
+@dataclass
+class PretrainSettings:
+    """One stage's settings (defaults: the paper's stage 1 on ResNet-101)."""
+
+    iterations: int = 20000
+    batch: int = 7
+    lr: float = 1.5e-4
+    crop: int = 321
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    log_every: int = 20
+    checkpoint_every: int = 1000
+    seed: int = 0
+    backbone: str = "resnet101"
+    pretrained: bool = True
+    embed_dim: int = 64
+    samples_per_instance: int = 50
+
+    @classmethod
+    def from_dict(cls, values: object) -> PretrainSettings:
+        """Settings from a dict; `ConfigError` naming an unknown, ill-typed or non-positive key."""
+        if not isinstance(values, dict):
+            raise ConfigError(
+                f"pretrain settings: expected a mapping of keys to values, got {type(values).__name__}"
+            )
+        known = {field.name: field for field in fields(cls)}
+        for key, value in values.items():
+            if key not in known:
+                raise ConfigError(f"pretrain settings: unknown key {key!r}; known keys: {', '.join(known)}")
+            expected = known[key].type
+            if expected == "float":
+                ok = isinstance(value, int | float) and not isinstance(value, bool)
+            elif expected == "int":
+                ok = isinstance(value, int) and not isinstance(value, bool)
+            else:
+                ok = isinstance(value, {"str": str, "bool": bool}[expected])
+            if not ok:
+                raise ConfigError(f"pretrain settings: key {key!r} must be of type {expected}, got {value!r}")
+        settings = cls(**{key: (float(v) if known[key].type == "float" else v) for key, v in values.items()})
+        for key in (
+            "iterations",
+            "batch",
+            "crop",
+            "log_every",
+            "checkpoint_every",
+            "embed_dim",
+            "samples_per_instance",
+        ):
+            if getattr(settings, key) <= 0:
+                raise ConfigError(
+                    f"pretrain settings: key {key!r} must be positive, got {getattr(settings, key)}"
+                )
+        return settings
+
+
+def step_generator(seed: int, step: int) -> torch.Generator:
+    """The torch generator of step `step` (pixel sampling of the embedding losses)."""
+    state = np.random.SeedSequence([seed, step]).generate_state(2, dtype=np.uint32)
+    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+
+
+def stage_losses(stage: str, model: LSENet, batch, settings: PretrainSettings, step: int) -> dict:
+    """The losses of `stage` on `batch` (a `lsevos.train.data.Batch`) as scalar tensors."""
+    output = model(batch.images)
+    generator = step_generator(settings.seed, step)
+    k = settings.samples_per_instance
+    losses = {}
+    for name in STAGE_LOSSES[stage]:
+        if name == "fg":
+            losses[name] = foreground_loss(output.fg_logit, batch.foreground)
+        elif name == "ae":
+            losses[name] = embedding_loss(output.ae, batch.instances, k, generator)
+        elif name == "le":
+            losses[name] = location_loss(output.le, batch.instances)
+        else:
+            losses[name] = embedding_loss(output.lse, batch.instances, k, generator)
+    return losses
+
+
+def _resume_path(out: Path) -> Path:
+    return out.with_name(out.name + ".resume")
+
+
+def _build_model(stage: str, settings: PretrainSettings, init: Path | None) -> LSENet:
+    if stage in ("2", "3") and init is None:
+        raise ConfigError(f"pretrain stage {stage} starts from the previous stage: pass --init CHECKPOINT")
+    if init is None:
+        torch.manual_seed(settings.seed)
+        return LSENet(settings.backbone, settings.embed_dim, settings.pretrained)
+    model = model_from_checkpoint(load_checkpoint(init))
+    for key in ("backbone", "embed_dim"):
+        if model.model_config[key] != getattr(settings, key):
+            raise ConfigError(
+                f"pretrain settings: {key} is {getattr(settings, key)!r} but --init {init} holds a model of "
+                f"{key} {model.model_config[key]!r}; make them agree"
+            )
+    return model
+
+
+def _write_log(log: Path, columns: list[str], rows: list[dict], mode: str) -> None:
+    with open(log, mode, newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        if mode == "w":
+            writer.writeheader()
+        writer.writerows(rows)
+
+
+def _kept_log_rows(log: Path, last_step: int) -> list[dict]:
+    if not log.is_file():
+        return []
+    with open(log, newline="") as handle:
+        return [row for row in csv.DictReader(handle) if int(row["step"]) <= last_step]
+
+
+def pretrain(
+    stage: str,
+    data_spec: dict,
+    settings: PretrainSettings,
+    out: str | os.PathLike,
+    log: str | os.PathLike,
+    init: str | os.PathLike | None = None,
+) -> Path:
+    """Run (or resume) one pretraining stage, logging to `log`; writes the final checkpoint to `out`."""
+    if stage not in STAGES:
+        raise ConfigError(f"pretrain: unknown stage {stage!r}; choose one of {', '.join(STAGES)}")
+    out, log = Path(out), Path(log)
+    init = None if init is None else Path(init)
+    run_config = {
+        "stage": stage,
+        "settings": asdict(settings),
+        "data": data_spec,
+        "init": str(init) if init else None,
+    }
+    data = TrainingData(data_spec, settings.crop)
+    model = _build_model(stage, settings, init)
+    trained = set(TRAINED_MODULES[stage])
+    for name, module in model.named_children():
+        module.requires_grad_(name in trained)
+    parameters = [parameter for parameter in model.parameters() if parameter.requires_grad]
+    optimizer = torch.optim.SGD(
+        parameters, lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay
+    )
+    columns = ["step", "total", *STAGE_LOSSES[stage]]
+    resume = _resume_path(out)
+    start, pending = 0, []
+    if resume.is_file():
+        state = load_checkpoint(resume)
+        if state["config"] != run_config:
+            raise ConfigError(
+                f"{resume}: a resume file of a different run (stage, settings, data or init differ); "
+                "delete it to start this run from scratch"
+            )
+        model.load_state_dict(state["model_state"])
+        optimizer.load_state_dict(state["optimizer_state"])
+        torch.set_rng_state(state["extra"]["torch_rng_state"])
+        start, pending = state["step"], state["extra"]["pending_losses"]
+        print(f"pretrain stage {stage}: resuming from {resume} at step {start}", file=sys.stderr)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    _write_log(log, columns, _kept_log_rows(log, start), "w")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    model.train()
+    started = time.monotonic()
+    for step in range(start + 1, settings.iterations + 1):
+        batch = data.batch(settings.seed, step, settings.batch)
+        losses = stage_losses(stage, model, batch, settings, step)
+        total = sum(losses.values())
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        optimizer.step()
+        pending.append({"total": total.item(), **{name: value.item() for name, value in losses.items()}})
+        if step % settings.log_every == 0 or step == settings.iterations:
+            row = {"step": step, **{name: float(np.mean([p[name] for p in pending])) for name in columns[1:]}}
+            _write_log(log, columns, [row], "a")
+            pending = []
+            rate = (time.monotonic() - started) / (step - start)
+            values = " ".join(f"{name} {row[name]:.4f}" for name in columns[1:])
+            print(
+                f"pretrain stage {stage}: step {step}/{settings.iterations} {values} ({rate:.2f} s/step)",
+                file=sys.stderr,
+            )
+        if step % settings.checkpoint_every == 0 and step < settings.iterations:
+            extra = {"torch_rng_state": torch.get_rng_state(), "pending_losses": pending}
+            save_checkpoint(resume, model, step=step, config=run_config, optimizer=optimizer, extra=extra)
+    save_checkpoint(out, model, step=settings.iterations, config=run_config)
+    resume.unlink(missing_ok=True)
+    print(f"pretrain stage {stage}: wrote {out}", file=sys.stderr)
+    return out

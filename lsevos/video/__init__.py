@@ -1,0 +1,11 @@
+"""Video segmentation from a first-frame box, as in the paper.
+
+- `boxes`: box from a mask, enlargement, crop to the network input, paste back;
+- `tracker`: the model-agnostic zoom-in tracker and the scan folder format;
+- `pseudo_labels`: the first-frame and scan-1 labelling rules;
+- `adapt`: first-frame fine-tune and retraining on pseudo-labels (streamed from disk);
+- `pipeline`: the file-to-file steps and the two-scan adaptation;
+- `variants`: the families and variants of Tables 1 and 2 as data;
+- `crf`: dense CRF post-processing (extra `crf`);
+- `overlay`: overlay videos; `settings`: `VideoSettings`; `commands`: the command line.
+"""

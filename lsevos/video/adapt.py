@@ -1,0 +1,224 @@
+"""Adapting an `LSENet` to one video: first-frame fine-tune and retraining on scan-1 pseudo-labels.
+
+Training samples are augmented crops: the crop box (a frame's search box) is jittered in scale
+(+-`aug_scale`) and centre (+-`aug_shift` of its size), cropped and resized to crop x crop (labels with
+nearest neighbour), and flipped horizontally with probability 1/2. One epoch visits every training frame
+once, `batch` crops per step (a single first frame gives `batch` different augmentations per step). Frames
+and labels are read from disk per sample, so retraining on a long video holds one batch in memory.
+
+Loss (`lsevos.losses.foreground_loss`, label 255 ignored) on the family's head: `fp` trains the FP
+output; `fused` trains both the FP output and the fused output.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from lsevos.data.io import FrameSource, read_mask
+from lsevos.errors import ConfigError, DataError
+from lsevos.video.boxes import Box, crop_and_resize, enlarge_box, paste_probability, whole_image_box
+from lsevos.video.pseudo_labels import first_frame_labels
+from lsevos.video.settings import VideoSettings
+from lsevos.video.tracker import Predict, Progress, read_boxes
+
+
+def torch_device(settings: VideoSettings) -> torch.device:
+    if settings.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if settings.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("video setting 'device' is 'cuda' but no CUDA device is available; use 'auto'")
+    return torch.device(settings.device)
+
+
+def crops_to_tensor(crops: np.ndarray, device: torch.device) -> torch.Tensor:
+    """uint8 [B,s,s,3] -> float [B,3,s,s] in [0,1]."""
+    return torch.from_numpy(np.ascontiguousarray(crops)).to(device).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def make_predictor(model: torch.nn.Module, head: str, device: torch.device) -> Predict:
+    """Wrap a model as the tracker's `predict(crop uint8 [s,s,3]) -> prob float32 [s,s]`."""
+    from lsevos.model.fusion import foreground_probability
+
+    model.eval()
+
+    def predict(crop: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            output = model(crops_to_tensor(crop[None], device))
+            return foreground_probability(output, head)[0, 0].float().cpu().numpy()
+
+    return predict
+
+
+class CropSampler(Protocol):
+    """Training frames: `len()` and `sample(i, rng) -> (crop uint8 [s,s,3], labels uint8 [s,s])`."""
+
+    def __len__(self) -> int: ...
+
+    def sample(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def jitter_box(
+    box: Box, image_size: tuple[int, int], rng: np.random.Generator, scale: float, shift: float
+) -> Box:
+    """Randomly rescale (1 +- scale) and shift (+- shift x size) a box, clipped to the image."""
+    height, width = image_size
+    x0, y0, x1, y1 = box
+    box_w, box_h = x1 + 1 - x0, y1 + 1 - y0
+    factor = 1.0 + rng.uniform(-scale, scale)
+    dx, dy = rng.uniform(-shift, shift) * box_w, rng.uniform(-shift, shift) * box_h
+    half_w, half_h = max(1.0, factor * box_w / 2), max(1.0, factor * box_h / 2)
+    centre_x, centre_y = (x0 + x1 + 1) / 2 + dx, (y0 + y1 + 1) / 2 + dy
+    new_x0 = min(width - 1, max(0, math.floor(centre_x - half_w)))
+    new_y0 = min(height - 1, max(0, math.floor(centre_y - half_h)))
+    new_x1 = max(new_x0, min(width - 1, math.ceil(centre_x + half_w) - 1))
+    new_y1 = max(new_y0, min(height - 1, math.ceil(centre_y + half_h) - 1))
+    return new_x0, new_y0, new_x1, new_y1
+
+
+def augmented_crop(
+    frame: np.ndarray, labels: np.ndarray, box: Box, settings: VideoSettings, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """frame [H,W,3], labels [H,W], crop box -> augmented crop [s,s,3] and its labels [s,s]."""
+    jittered = jitter_box(box, frame.shape[:2], rng, settings.aug_scale, settings.aug_shift)
+    crop = crop_and_resize(frame, jittered, settings.crop_size)
+    label_crop = crop_and_resize(labels, jittered, settings.crop_size, nearest=True)
+    if settings.aug_flip and rng.random() < 0.5:
+        crop, label_crop = crop[:, ::-1], label_crop[:, ::-1]
+    return np.ascontiguousarray(crop), np.ascontiguousarray(label_crop)
+
+
+class FirstFrameCrops:
+    """The first frame with its labels [H,W], cropped around its search box."""
+
+    def __init__(self, frame: np.ndarray, labels: np.ndarray, box: Box, settings: VideoSettings):
+        self.frame, self.labels, self.box, self.settings = frame, labels, box, settings
+
+    def __len__(self) -> int:
+        return 1
+
+    def sample(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        return augmented_crop(self.frame, self.labels, self.box, self.settings, rng)
+
+
+class ScanLabelCrops:
+    """Every frame of a video with its pseudo-labels, read from disk per sample, cropped around the scan's
+    search box of that frame (the whole frame when the scan searched the whole frame)."""
+
+    def __init__(self, frames: str | os.PathLike, label_dir: str | os.PathLike, settings: VideoSettings):
+        self.source = FrameSource(frames)
+        self.label_dir = Path(label_dir)
+        self.settings = settings
+        search = read_boxes(self.label_dir).get("search", {})
+        self.names = self.source.names
+        missing = [name for name in self.names if not (self.label_dir / f"{name}.png").is_file()]
+        if missing:
+            raise DataError(
+                f"{self.label_dir}: no pseudo-label for frames {missing[:5]}; run `lsevos pseudo-labels` "
+                "on a scan of the same frames"
+            )
+        self.boxes = [search.get(name) for name in self.names]
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def sample(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        frame = self.source.read(index)
+        labels = read_mask(self.label_dir / f"{self.names[index]}.png")
+        if labels.shape != frame.shape[:2]:
+            raise DataError(
+                f"{self.label_dir / self.names[index]}.png: size {labels.shape} differs from its frame's "
+                f"{frame.shape[:2]}; re-run the pseudo-labels on a scan of these frames"
+            )
+        box = self.boxes[index]
+        box = whole_image_box(frame.shape[:2]) if box is None else tuple(box)
+        return augmented_crop(frame, labels, box, self.settings, rng)
+
+
+def head_loss(output, labels: torch.Tensor, head: str) -> torch.Tensor:
+    """Foreground loss of the `fp` head, or of both the FP and the fused output for `fused`."""
+    from lsevos.losses import foreground_loss
+    from lsevos.model.fusion import foreground_probability
+
+    loss = foreground_loss(output.fg_logit, labels)
+    if head == "fused":
+        loss = loss + foreground_loss(foreground_probability(output, "fused"), labels, from_logits=False)
+    return loss
+
+
+def train_on_crops(
+    model: torch.nn.Module,
+    crops: CropSampler,
+    *,
+    epochs: int,
+    lr: float,
+    head: str,
+    settings: VideoSettings,
+    progress: Progress | None = None,
+    stage: str = "adapt",
+) -> int:
+    """Train `model` in place for `epochs` passes over `crops` with Adam; returns the number of steps."""
+    device = torch_device(settings)
+    model.to(device).train()
+    torch.manual_seed(settings.seed)
+    rng = np.random.default_rng(settings.seed)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    steps_per_epoch = math.ceil(len(crops) / settings.batch)
+    step = 0
+    for epoch in range(epochs):
+        order = rng.permutation(len(crops))
+        order = np.resize(order, steps_per_epoch * settings.batch)
+        for first in range(0, len(order), settings.batch):
+            pairs = [crops.sample(int(index), rng) for index in order[first : first + settings.batch]]
+            images = crops_to_tensor(np.stack([image for image, _ in pairs]), device)
+            labels = torch.from_numpy(np.stack([label for _, label in pairs])).to(device).long()
+            loss = head_loss(model(images), labels, head)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            if progress is not None:
+                progress(f"{stage}: epoch {epoch + 1}/{epochs} step {step} loss {loss.item():.4f}")
+    model.eval()
+    return step
+
+
+def finetune_first_frame(
+    model: torch.nn.Module,
+    frame: np.ndarray,
+    box: Box,
+    settings: VideoSettings,
+    head: str,
+    zoom: bool,
+    progress: Progress | None = None,
+) -> np.ndarray:
+    """Label the first frame with the model itself (first-frame rule) and fine-tune on it.
+
+    Returns the labels [H,W] in {0,1,255} it trained on.
+    """
+    device = torch_device(settings)
+    model.to(device)
+    size = frame.shape[:2]
+    search = enlarge_box(box, settings.enlarge, size) if zoom else whole_image_box(size)
+    crop = crop_and_resize(frame, search, settings.crop_size)
+    prob = paste_probability(make_predictor(model, head, device)(crop), search, size)
+    labels = first_frame_labels(prob, box, settings.pseudo_fg_threshold)
+    if progress is not None:
+        inside = labels[box[1] : box[3] + 1, box[0] : box[2] + 1]
+        progress(f"fine-tune: {float((inside == 1).mean()):.1%} of the box labelled foreground")
+    train_on_crops(
+        model,
+        FirstFrameCrops(frame, labels, search, settings),
+        epochs=settings.finetune_epochs,
+        lr=settings.finetune_lr,
+        head=head,
+        settings=settings,
+        progress=progress,
+        stage="fine-tune",
+    )
+    return labels

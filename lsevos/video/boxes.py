@@ -1,0 +1,100 @@
+"""Boxes: from masks, enlarged, cropped to the network input and pasted back.
+
+A box is `(x0, y0, x1, y1)` in pixels with inclusive ends: it covers columns x0..x1 and rows y0..y1.
+
+Aspect handling: the enlarged box is cropped as it is and resized to `size x size` (a non-uniform
+stretch). The network sees the object filling a fixed share of the crop whatever its shape, which is
+what the paper's zoom-in does; `paste_probability` undoes the stretch exactly.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from lsevos.errors import ConfigError
+
+Box = tuple[int, int, int, int]
+
+
+def box_from_mask(mask: np.ndarray) -> Box | None:
+    """Tight box around the non-zero pixels of `mask` [H,W]; None when the mask is empty."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    return int(cols[0]), int(rows[0]), int(cols[-1]), int(rows[-1])
+
+
+def enlarge_box(box: Box, factor: float, image_size: tuple[int, int]) -> Box:
+    """Scale `box` by `factor` around its centre and clip it to an image of size (H, W).
+
+    In continuous coordinates the box spans [x0, x1 + 1); the scaled span is rounded outwards to pixels,
+    so factor 1 returns the box unchanged.
+    """
+    height, width = image_size
+    x0, y0, x1, y1 = box
+    centre_x, centre_y = (x0 + x1 + 1) / 2, (y0 + y1 + 1) / 2
+    half_w, half_h = factor * (x1 + 1 - x0) / 2, factor * (y1 + 1 - y0) / 2
+    return (
+        max(0, math.floor(centre_x - half_w + 1e-9)),
+        max(0, math.floor(centre_y - half_h + 1e-9)),
+        min(width - 1, math.ceil(centre_x + half_w - 1e-9) - 1),
+        min(height - 1, math.ceil(centre_y + half_h - 1e-9) - 1),
+    )
+
+
+def whole_image_box(image_size: tuple[int, int]) -> Box:
+    height, width = image_size
+    return 0, 0, width - 1, height - 1
+
+
+def clip_box(box: Box, image_size: tuple[int, int]) -> Box:
+    """Clip to the image; raises `ConfigError` when nothing of the box lies inside it."""
+    height, width = image_size
+    x0, y0, x1, y1 = box
+    clipped = max(0, x0), max(0, y0), min(width - 1, x1), min(height - 1, y1)
+    if clipped[0] > clipped[2] or clipped[1] > clipped[3]:
+        raise ConfigError(
+            f"box {list(box)} lies outside the {width}x{height} image; give x0,y0,x1,y1 inside it"
+        )
+    return clipped
+
+
+def parse_box(text: str) -> Box:
+    """Parse "x0,y0,x1,y1" (inclusive pixel corners, x0 <= x1, y0 <= y1)."""
+    parts = text.replace(" ", "").split(",")
+    try:
+        values = [int(part) for part in parts]
+    except ValueError:
+        values = []
+    if len(values) != 4 or values[0] > values[2] or values[1] > values[3] or min(values) < 0:
+        raise ConfigError(
+            f"--box {text!r} must be four non-negative integers x0,y0,x1,y1 with x0<=x1 and y0<=y1 "
+            "(left, top, right, bottom pixel of the object, inclusive)"
+        )
+    return values[0], values[1], values[2], values[3]
+
+
+def crop_and_resize(image: np.ndarray, box: Box, size: int, nearest: bool = False) -> np.ndarray:
+    """Crop `image` [H,W(,C)] to `box` and resize to [size,size(,C)] (bilinear, or nearest for labels)."""
+    x0, y0, x1, y1 = box
+    patch = image[y0 : y1 + 1, x0 : x1 + 1]
+    if patch.shape[0] == size and patch.shape[1] == size:
+        return patch.copy()
+    interpolation = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
+    return cv2.resize(patch, (size, size), interpolation=interpolation)
+
+
+def paste_probability(prob: np.ndarray, box: Box, image_size: tuple[int, int]) -> np.ndarray:
+    """Resize a crop's probability map [s,s] to the box and place it in a zero map [H,W] float32."""
+    x0, y0, x1, y1 = box
+    full = np.zeros(image_size, dtype=np.float32)
+    width, height = x1 + 1 - x0, y1 + 1 - y0
+    patch = prob.astype(np.float32, copy=False)
+    if patch.shape != (height, width):
+        patch = cv2.resize(patch, (width, height), interpolation=cv2.INTER_LINEAR)
+    full[y0 : y1 + 1, x0 : x1 + 1] = patch
+    return full

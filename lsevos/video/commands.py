@@ -1,0 +1,223 @@
+"""Video commands: finetune, scan, pseudo-labels, retrain, crf (for the workflow) and segment (users)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from lsevos.errors import ConfigError
+
+CHECKPOINT_PATTERN = "results*/**/pretrain/**/stage3.pt"
+FAMILY_HELP = "fp_nozoom, fp, fplse or ours (see lsevos.video.variants)"
+SETTINGS_HELP = "video settings: inline JSON or a .json/.yaml file (defaults for every missing key)"
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _add_box_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
+    group = parser.add_mutually_exclusive_group(required=required)
+    group.add_argument("--box", help="the object's box on the first frame: x0,y0,x1,y1 (inclusive pixels)")
+    group.add_argument("--first-mask", type=Path, help="first-frame mask PNG; its object's box is used")
+
+
+def _first_box(args: argparse.Namespace):
+    from lsevos.video.boxes import parse_box
+    from lsevos.video.pipeline import first_box_from_mask
+
+    if args.box is not None:
+        return parse_box(args.box)
+    if args.first_mask is not None:
+        return first_box_from_mask(args.first_mask)
+    return None
+
+
+def _settings(args: argparse.Namespace):
+    from lsevos.video.settings import load_settings
+
+    return load_settings(args.settings)
+
+
+def default_checkpoint(root: Path) -> Path:
+    """`$LSEVOS_CHECKPOINT`, else the newest `results*/**/pretrain/stage3.pt` under `root`."""
+    from_environment = os.environ.get("LSEVOS_CHECKPOINT")
+    if from_environment:
+        path = Path(from_environment)
+        if not path.is_file():
+            raise ConfigError(f"LSEVOS_CHECKPOINT={from_environment} does not exist; point it at a .pt file")
+        return path
+    found = [path for path in root.glob(CHECKPOINT_PATTERN) if path.is_file()]
+    if not found:
+        raise ConfigError(
+            f"no pretrained checkpoint: none matches {CHECKPOINT_PATTERN} under {root} and LSEVOS_CHECKPOINT "
+            "is not set. Pass --checkpoint CKPT, or make one with `make demo` (pretrains the demo model on "
+            "the built-in benchmark, a few CPU minutes)"
+        )
+    return max(found, key=lambda path: path.stat().st_mtime)
+
+
+def _finetune(args: argparse.Namespace) -> int:
+    from lsevos.video.pipeline import finetune
+
+    finetune(
+        args.frames, _first_box(args), args.checkpoint, args.family, _settings(args), args.out, _progress
+    )
+    return 0
+
+
+def _scan(args: argparse.Namespace) -> int:
+    from lsevos.video.pipeline import scan
+
+    scan(
+        args.frames,
+        args.checkpoint,
+        args.family,
+        _settings(args),
+        args.out,
+        _first_box(args),
+        args.gt_masks,
+        _progress,
+    )
+    return 0
+
+
+def _pseudo_labels(args: argparse.Namespace) -> int:
+    from lsevos.video.pseudo_labels import write_scan_labels
+
+    settings = _settings(args)
+    write_scan_labels(args.scan, args.out, settings.threshold, settings.pseudo_ignore_margin, _progress)
+    return 0
+
+
+def _retrain(args: argparse.Namespace) -> int:
+    from lsevos.video.pipeline import retrain
+
+    retrain(args.frames, args.labels, args.checkpoint, args.family, _settings(args), args.out, _progress)
+    return 0
+
+
+def _crf(args: argparse.Namespace) -> int:
+    from lsevos.video.crf import crf_scan
+
+    crf_scan(args.frames, args.scan, args.out, _settings(args), _progress)
+    return 0
+
+
+def _extract_frames(video: Path, folder: Path) -> None:
+    """Decode a video into numbered JPEG frames (quality 95), one frame in memory at a time."""
+    import cv2
+
+    from lsevos.data.io import FrameSource
+
+    folder.mkdir(parents=True)
+    for index, (name, frame) in enumerate(FrameSource(video)):
+        cv2.imwrite(
+            str(folder / f"{name}.jpg"),
+            cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
+            [cv2.IMWRITE_JPEG_QUALITY, 95],
+        )
+        if index % 50 == 0:
+            _progress(f"segment: decoded frame {index + 1} of {video.name}")
+
+
+def _segment(args: argparse.Namespace) -> int:
+    import shutil
+    import tempfile
+
+    from lsevos.video.boxes import parse_box
+    from lsevos.video.overlay import video_fps, write_overlay
+    from lsevos.video.pipeline import pretraining_defaults, two_scan
+    from lsevos.video.settings import load_settings
+
+    box = parse_box(args.box)
+    checkpoint = args.checkpoint or default_checkpoint(Path.cwd())
+    if not Path(checkpoint).is_file():
+        raise ConfigError(f"--checkpoint {checkpoint} does not exist; pass a .pt file from `lsevos pretrain`")
+    settings = load_settings(args.settings, defaults=pretraining_defaults(checkpoint))
+    if not args.input.exists():
+        raise ConfigError(f"{args.input}: no such video file or frame folder")
+    out = args.out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.work-", dir=out.parent))
+    try:
+        frames = args.input
+        if args.input.is_file():
+            frames = work / "frames"
+            _extract_frames(args.input, frames)
+        _progress(f"segment: checkpoint {checkpoint}, family {args.family}")
+        two_scan(frames, box, checkpoint, args.family, settings, out, work, args.static, _progress)
+        if args.overlay is not None:
+            count = write_overlay(frames, out, args.overlay, video_fps(args.input))
+            _progress(f"segment: overlay of {count} frames written to {args.overlay}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    _progress(f"segment: masks in {out / 'masks'}, boxes in {out / 'boxes.json'}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("finetune", help="fine-tune a pretrained model on a video's first frame")
+    parser.add_argument("--frames", type=Path, required=True, help="frame folder or video file")
+    _add_box_arguments(parser, required=True)
+    parser.add_argument("--checkpoint", type=Path, required=True, help="pretrained checkpoint (.pt)")
+    parser.add_argument("--family", required=True, help=FAMILY_HELP)
+    parser.add_argument("--settings", help=SETTINGS_HELP)
+    parser.add_argument("--out", type=Path, required=True, help="fine-tuned checkpoint to write (.pt)")
+    parser.set_defaults(handler=_finetune)
+
+    parser = subparsers.add_parser("scan", help="segment every frame with a checkpoint (one scan)")
+    parser.add_argument("--frames", type=Path, required=True, help="frame folder or video file")
+    parser.add_argument("--checkpoint", type=Path, required=True, help="fine-tuned or retrained checkpoint")
+    parser.add_argument("--family", required=True, help=FAMILY_HELP)
+    _add_box_arguments(parser, required=False)
+    parser.add_argument("--gt-masks", type=Path, help="ground-truth mask folder: GT-box mode (Table 1)")
+    parser.add_argument("--settings", help=SETTINGS_HELP)
+    parser.add_argument(
+        "--out", type=Path, required=True, help="scan folder to write (masks/, probs/, boxes.json)"
+    )
+    parser.set_defaults(handler=_scan)
+
+    parser = subparsers.add_parser("pseudo-labels", help="turn a scan into pseudo-labels for retraining")
+    parser.add_argument("--scan", type=Path, required=True, help="scan folder")
+    parser.add_argument("--settings", help=SETTINGS_HELP)
+    parser.add_argument("--out", type=Path, required=True, help="label folder to write")
+    parser.set_defaults(handler=_pseudo_labels)
+
+    parser = subparsers.add_parser("retrain", help="retrain a fine-tuned model on scan-1 pseudo-labels")
+    parser.add_argument("--frames", type=Path, required=True, help="frame folder or video file")
+    parser.add_argument("--labels", type=Path, required=True, help="label folder from `lsevos pseudo-labels`")
+    parser.add_argument("--checkpoint", type=Path, required=True, help="fine-tuned checkpoint")
+    parser.add_argument("--family", required=True, help=FAMILY_HELP)
+    parser.add_argument("--settings", help=SETTINGS_HELP)
+    parser.add_argument("--out", type=Path, required=True, help="retrained checkpoint to write (.pt)")
+    parser.set_defaults(handler=_retrain)
+
+    parser = subparsers.add_parser("crf", help="refine a scan with a dense CRF (needs lsevos[crf])")
+    parser.add_argument("--frames", type=Path, required=True, help="frame folder or video file")
+    parser.add_argument("--scan", type=Path, required=True, help="scan folder to refine")
+    parser.add_argument("--settings", help=SETTINGS_HELP)
+    parser.add_argument("--out", type=Path, required=True, help="refined scan folder to write")
+    parser.set_defaults(handler=_crf)
+
+    parser = subparsers.add_parser(
+        "segment",
+        help="segment an object through your video from a box on its first frame",
+        description="Fine-tunes on the first frame, scans the video, retrains on its own masks and scans "
+        "again. Writes DIR/masks/<frame>.png (indexed), DIR/probs/ and DIR/boxes.json.",
+    )
+    parser.add_argument("input", type=Path, help="video file (mp4, avi, ...) or folder of jpg/png frames")
+    parser.add_argument("--box", required=True, help="the object on the first frame: x0,y0,x1,y1 (inclusive)")
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        help=f"pretrained checkpoint; default: $LSEVOS_CHECKPOINT or the newest {CHECKPOINT_PATTERN}",
+    )
+    parser.add_argument("--overlay", type=Path, help="also write an mp4 with the mask and box drawn")
+    parser.add_argument("--family", default="ours", help=f"{FAMILY_HELP}; default ours")
+    parser.add_argument("--static", action="store_true", help="skip the retraining (one scan only)")
+    parser.add_argument("--settings", help=SETTINGS_HELP)
+    parser.set_defaults(handler=_segment)

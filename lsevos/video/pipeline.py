@@ -1,0 +1,176 @@
+"""File-to-file steps of the video stage and the two-scan adaptation that chains them.
+
+fine-tune (pretrained checkpoint + first box -> FT checkpoint) -> scan 1 (FT -> scan folder) ->
+pseudo-labels (scan 1 -> label folder) -> retrain (FT + labels -> RT checkpoint) -> scan 2 (RT -> scan
+folder). The static variant stops after scan 1. Every step reads and writes files, so the workflow runs
+them as separate rules and `lsevos segment` runs them in a row.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from lsevos.data.io import FrameSource, read_mask
+from lsevos.errors import ConfigError, DataError
+from lsevos.video.adapt import (
+    ScanLabelCrops,
+    finetune_first_frame,
+    make_predictor,
+    torch_device,
+    train_on_crops,
+)
+from lsevos.video.boxes import Box, box_from_mask, clip_box
+from lsevos.video.pseudo_labels import write_scan_labels
+from lsevos.video.settings import VideoSettings
+from lsevos.video.tracker import Progress, scan_metadata, track, write_scan
+from lsevos.video.variants import family, scan_mode
+
+
+def first_box_from_mask(path: str | os.PathLike) -> Box:
+    """The tight box of the object in a first-frame mask file (any non-zero id)."""
+    box = box_from_mask(read_mask(path) > 0)
+    if box is None:
+        raise DataError(f"{path}: the first-frame mask is empty; give a mask with the object or use --box")
+    return box
+
+
+def pretraining_defaults(checkpoint: str | os.PathLike) -> dict[str, object]:
+    """Video settings implied by a pretrained checkpoint: `crop_size` = its pretraining crop, if recorded."""
+    from lsevos.train.checkpoint import load_checkpoint
+
+    config = load_checkpoint(checkpoint).get("config") or {}
+    crop = (config.get("settings") or {}).get("crop") if isinstance(config, dict) else None
+    return {"crop_size": crop} if isinstance(crop, int) and not isinstance(crop, bool) else {}
+
+
+def _load(checkpoint: str | os.PathLike, settings: VideoSettings) -> torch.nn.Module:
+    from lsevos.train.checkpoint import load_model
+
+    return load_model(checkpoint).to(torch_device(settings))
+
+
+def _save(path: str | os.PathLike, model: torch.nn.Module, step: int, stage: str, **extra: object) -> None:
+    from lsevos.train.checkpoint import save_checkpoint
+
+    save_checkpoint(path, model.cpu(), step=step, config={"stage": stage, **extra}, extra={"stage": stage})
+
+
+def finetune(
+    frames: str | os.PathLike,
+    first_box: Box,
+    checkpoint: str | os.PathLike,
+    family_name: str,
+    settings: VideoSettings,
+    out: str | os.PathLike,
+    progress: Progress | None = None,
+) -> None:
+    """Fine-tune `checkpoint` on the first frame of `frames` inside `first_box`; save to `out`."""
+    chosen = family(family_name)
+    source = FrameSource(frames)
+    box = clip_box(first_box, source.size)
+    model = _load(checkpoint, settings)
+    finetune_first_frame(model, source.read(0), box, settings, chosen.head, chosen.zoom, progress)
+    _save(
+        out,
+        model,
+        settings.finetune_epochs,
+        "finetune",
+        family=family_name,
+        first_box=list(box),
+        video=settings.to_dict(),
+    )
+
+
+def scan(
+    frames: str | os.PathLike,
+    checkpoint: str | os.PathLike,
+    family_name: str,
+    settings: VideoSettings,
+    out: str | os.PathLike,
+    first_box: Box | None = None,
+    gt_masks: str | os.PathLike | None = None,
+    progress: Progress | None = None,
+) -> int:
+    """Segment every frame with `checkpoint` into the scan folder `out`; returns the frame count.
+
+    With `gt_masks` the scan is Table 1's GT-box mode; otherwise zoom or no-zoom by family.
+    """
+    chosen = family(family_name)
+    mode = scan_mode(family_name, "gtbox" if gt_masks is not None else "scan")
+    source = FrameSource(frames)
+    if mode == "zoom":
+        if first_box is None:
+            raise ConfigError("scan: the first frame's box is needed (--box x0,y0,x1,y1 or --first-mask PNG)")
+        first_box = clip_box(first_box, source.size)
+    gt_boxes = None
+    if gt_masks is not None:
+        gt_boxes = {}
+        for name in source.names:
+            mask_path = Path(gt_masks) / f"{name}.png"
+            if not mask_path.is_file():
+                raise DataError(f"{mask_path}: missing; --gt-masks needs one mask per frame, named like it")
+            gt_boxes[name] = box_from_mask(read_mask(mask_path) > 0)
+    predict = make_predictor(_load(checkpoint, settings), chosen.head, torch_device(settings))
+    metadata = {**scan_metadata(settings, mode), "family": family_name}
+    results = track(source, predict, first_box, settings, mode, gt_boxes)
+    return write_scan(results, out, metadata, total=len(source), progress=progress)
+
+
+def retrain(
+    frames: str | os.PathLike,
+    labels: str | os.PathLike,
+    checkpoint: str | os.PathLike,
+    family_name: str,
+    settings: VideoSettings,
+    out: str | os.PathLike,
+    progress: Progress | None = None,
+) -> None:
+    """Retrain `checkpoint` on every frame with its pseudo-labels; save to `out`."""
+    chosen = family(family_name)
+    model = _load(checkpoint, settings)
+    steps = train_on_crops(
+        model,
+        ScanLabelCrops(frames, labels, settings),
+        epochs=settings.retrain_epochs,
+        lr=settings.retrain_lr,
+        head=chosen.head,
+        settings=settings,
+        progress=progress,
+        stage="retrain",
+    )
+    _save(out, model, steps, "retrain", family=family_name, video=settings.to_dict())
+
+
+def two_scan(
+    frames: str | os.PathLike,
+    first_box: Box,
+    checkpoint: str | os.PathLike,
+    family_name: str,
+    settings: VideoSettings,
+    out: str | os.PathLike,
+    work_dir: str | os.PathLike,
+    static: bool = False,
+    progress: Progress | None = None,
+) -> Path:
+    """Fine-tune, scan 1, pseudo-labels, retrain once, scan 2 into `out` (static: scan 1 into `out`).
+
+    Intermediate checkpoints and folders go to `work_dir`. Returns `out`.
+    """
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    finetuned = work_dir / "finetune.pt"
+    finetune(frames, first_box, checkpoint, family_name, settings, finetuned, progress)
+    if static:
+        scan(frames, finetuned, family_name, settings, out, first_box, progress=progress)
+        return Path(out)
+    scan(frames, finetuned, family_name, settings, work_dir / "scan1", first_box, progress=progress)
+    write_scan_labels(
+        work_dir / "scan1", work_dir / "labels", settings.threshold, settings.pseudo_ignore_margin, progress
+    )
+    retrained = work_dir / "retrain.pt"
+    retrain(frames, work_dir / "labels", finetuned, family_name, settings, retrained, progress)
+    scan(frames, retrained, family_name, settings, out, first_box, progress=progress)
+    return Path(out)

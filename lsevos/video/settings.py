@@ -1,0 +1,153 @@
+"""Settings of the video stage (tracking, adaptation, CRF) with defaults and strict checking.
+
+The workflow passes the `video` block of the configuration as JSON; users may pass a JSON or YAML file.
+Every key has a default, so an empty block is valid. Unknown or ill-typed keys raise `ConfigError`
+naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lsevos.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class VideoSettings:
+    """Every knob of the video stage.
+
+    crop_size: side of the square network input; each (enlarged) box is resized to crop_size x crop_size.
+    enlarge: factor a by which the box inferred from mask t is enlarged (around its centre) for frame t+1.
+    vanish_growth: extra enlargement per consecutive empty frame while the object is lost.
+    threshold: probability above which a pixel is foreground.
+    finetune_*: first-frame fine-tune (paper: 20 epochs at lr 2.5e-5).
+    retrain_*: retraining on the pseudo-labels of scan 1 (one epoch = every frame once).
+    batch: crops per optimisation step.
+    pseudo_fg_threshold: first-frame rule, foreground probability inside the box that counts as object.
+    pseudo_ignore_margin: scan-1 rule, probabilities within this margin of `threshold` are ignored (255).
+    aug_scale, aug_shift, aug_flip: crop augmentation (box scale jitter, centre shift as a share of the
+        box size, horizontal flip).
+    crf_*: dense CRF (iterations, Gaussian and bilateral kernel widths and weights).
+    device: "auto" (CUDA when available), "cpu" or "cuda".
+    """
+
+    crop_size: int = 321
+    enlarge: float = 1.5
+    vanish_growth: float = 1.5
+    threshold: float = 0.5
+    finetune_epochs: int = 20
+    finetune_lr: float = 2.5e-5
+    retrain_epochs: int = 1
+    retrain_lr: float = 2.5e-5
+    batch: int = 4
+    pseudo_fg_threshold: float = 0.6
+    pseudo_ignore_margin: float = 0.2
+    aug_scale: float = 0.15
+    aug_shift: float = 0.1
+    aug_flip: bool = True
+    crf_iterations: int = 5
+    crf_gaussian_sxy: float = 3.0
+    crf_gaussian_weight: float = 3.0
+    crf_bilateral_sxy: float = 50.0
+    crf_bilateral_srgb: float = 10.0
+    crf_bilateral_weight: float = 5.0
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        checks = {
+            "crop_size": self.crop_size >= 8,
+            "enlarge": self.enlarge >= 1.0,
+            "vanish_growth": self.vanish_growth >= 1.0,
+            "threshold": 0.0 < self.threshold < 1.0,
+            "finetune_epochs": self.finetune_epochs >= 0,
+            "finetune_lr": self.finetune_lr >= 0.0,
+            "retrain_epochs": self.retrain_epochs >= 0,
+            "retrain_lr": self.retrain_lr >= 0.0,
+            "batch": self.batch >= 1,
+            "pseudo_fg_threshold": 0.0 < self.pseudo_fg_threshold <= 1.0,
+            "pseudo_ignore_margin": 0.0 <= self.pseudo_ignore_margin < 0.5,
+            "aug_scale": 0.0 <= self.aug_scale < 1.0,
+            "aug_shift": 0.0 <= self.aug_shift < 1.0,
+            "crf_iterations": self.crf_iterations >= 1,
+            "device": self.device in ("auto", "cpu", "cuda"),
+        }
+        for key, ok in checks.items():
+            if not ok:
+                raise ConfigError(f"video setting {key!r} has an invalid value {getattr(self, key)!r}")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> VideoSettings:
+        """Build from a mapping; unknown keys and wrong types raise `ConfigError` naming the key."""
+        if not isinstance(values, dict):
+            raise ConfigError(
+                f"video settings must be a mapping of keys to values, got {type(values).__name__}"
+            )
+        fields = {field.name: field for field in dataclasses.fields(cls)}
+        checked: dict[str, Any] = {}
+        for key, value in values.items():
+            if key not in fields:
+                raise ConfigError(
+                    f"unknown video setting {key!r}; known settings: {', '.join(sorted(fields))}"
+                )
+            default = getattr(cls, key)
+            checked[key] = _coerce(key, value, type(default))
+        return cls(**checked)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _coerce(key: str, value: Any, kind: type) -> Any:
+    """Accept ints for floats; reject bools posing as numbers and every other mismatch."""
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif kind is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    elif isinstance(value, kind):
+        return value
+    raise ConfigError(
+        f"video setting {key!r} must be of type {kind.__name__}, got {value!r} ({type(value).__name__})"
+    )
+
+
+def load_settings(text: str | None, defaults: dict[str, Any] | None = None) -> VideoSettings:
+    """Parse `--settings`: None (all defaults), inline JSON, or a path to a .json/.yaml file.
+
+    `defaults` replace the dataclass defaults for keys that `text` does not set.
+    """
+    base = dict(defaults or {})
+    if text is None or text.strip() == "":
+        return VideoSettings.from_dict(base)
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        try:
+            values = json.loads(stripped)
+        except json.JSONDecodeError as error:
+            raise ConfigError(
+                f"--settings is not valid JSON ({error}); pass a JSON object or a file"
+            ) from error
+        if not isinstance(values, dict):
+            raise ConfigError("--settings must be a JSON object of video settings")
+        return VideoSettings.from_dict({**base, **values})
+    path = Path(stripped)
+    if not path.is_file():
+        raise ConfigError(f"--settings {text!r} is neither a JSON object nor an existing .json/.yaml file")
+    import yaml
+
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"settings file {path} is not valid YAML/JSON: {error}") from error
+    if not isinstance(values, dict):
+        raise ConfigError(f"settings file {path} must hold a mapping of video settings")
+    return VideoSettings.from_dict({**base, **values})

@@ -1,0 +1,80 @@
+"""The ablation variants of Tables 1 and 2 as data.
+
+A *family* fixes what is trained: the pretraining (`fp`: foreground loss only; `joint`: the three
+stages with the embedding losses), the output head used for fine-tuning and masks (`fp`: the FP branch;
+`fused`: the fusion of FP and LSE) and zoom (crop around the propagated box, or the whole frame).
+A *variant* picks a family and an output: `scan1` (static: fine-tune only), `scan2` (two-scan adaptation),
+`gtbox` (Table 1: the first-frame fine-tuned model applied inside the ground-truth box of every frame,
+no propagation, no retraining), and whether the dense CRF post-processes the masks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from lsevos.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Family:
+    pretraining: str
+    head: str
+    zoom: bool
+
+
+@dataclass(frozen=True)
+class Variant:
+    family: str
+    output: str
+    crf: bool
+
+
+FAMILIES: dict[str, Family] = {
+    "fp_nozoom": Family(pretraining="fp", head="fp", zoom=False),
+    "fp": Family(pretraining="fp", head="fp", zoom=True),
+    "fplse": Family(pretraining="joint", head="fp", zoom=True),
+    "ours": Family(pretraining="joint", head="fused", zoom=True),
+}
+
+VARIANTS: dict[str, Variant] = {
+    "fp_nozoom": Variant(family="fp_nozoom", output="scan2", crf=False),
+    "fp": Variant(family="fp", output="scan2", crf=False),
+    "fplse": Variant(family="fplse", output="scan2", crf=False),
+    "ours": Variant(family="ours", output="scan2", crf=False),
+    "ours_crf": Variant(family="ours", output="scan2", crf=True),
+    "ours_static": Variant(family="ours", output="scan1", crf=False),
+    "fp_gtbox": Variant(family="fp", output="gtbox", crf=False),
+    "ours_gtbox": Variant(family="ours", output="gtbox", crf=False),
+}
+
+
+def family(name: str) -> Family:
+    if name not in FAMILIES:
+        raise ConfigError(f"unknown family {name!r}; choose one of {', '.join(FAMILIES)}")
+    return FAMILIES[name]
+
+
+def variant(name: str) -> Variant:
+    if name not in VARIANTS:
+        raise ConfigError(f"unknown variant {name!r}; choose one of {', '.join(VARIANTS)}")
+    return VARIANTS[name]
+
+
+def scan_mode(family_name: str, output: str) -> str:
+    """Tracker mode of a scan: `gtbox` for Table 1, else zoom or no-zoom by family."""
+    if output == "gtbox":
+        return "gtbox"
+    return "zoom" if family(family_name).zoom else "nozoom"
+
+
+def resolve(name: str) -> dict[str, object]:
+    """Everything a variant fixes, flattened: family fields, output, crf, whether it retrains, scan mode."""
+    chosen = variant(name)
+    return {
+        "family": chosen.family,
+        **asdict(family(chosen.family)),
+        "output": chosen.output,
+        "crf": chosen.crf,
+        "retrain": chosen.output == "scan2",
+        "mode": scan_mode(chosen.family, chosen.output),
+    }

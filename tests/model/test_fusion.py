@@ -1,0 +1,75 @@
+"""Fusion of FP and LSE: median representative, output values, empty foreground, gradients."""
+
+import math
+
+import pytest
+import torch
+
+from lsevos.errors import ConfigError
+from lsevos.model.fusion import foreground_probability, fuse, representative
+from lsevos.model.lse_net import LSENet
+
+
+def toy():
+    fg_prob = torch.tensor([0.9, 0.6, 0.2, 0.5]).view(1, 1, 1, 4)
+    # LSE (E = 2) of the four pixels: (0,0), (2,4), (10,10), (1,1)
+    lse = torch.tensor([[0.0, 2.0, 10.0, 1.0], [0.0, 4.0, 10.0, 1.0]]).view(1, 2, 1, 4)
+    return fg_prob, lse
+
+
+def test_representative_is_the_per_dimension_median_over_predicted_foreground():
+    fg_prob, lse = toy()
+    # foreground (p >= 0.5): pixels 0, 1, 3 -> x values 0, 2, 1 and y values 0, 4, 1 -> r = (1, 1)
+    assert torch.equal(representative(fg_prob, lse), torch.tensor([[1.0, 1.0]]))
+
+
+def test_representative_of_an_even_count_is_the_mean_of_the_middle_values():
+    fg_prob = torch.tensor([0.9, 0.6, 0.1]).view(1, 1, 1, 3)
+    lse = torch.tensor([2.0, 5.0, 100.0]).view(1, 1, 1, 3)
+    assert representative(fg_prob, lse).item() == pytest.approx(3.5)
+
+
+def test_fused_output_on_a_toy():
+    fg_prob, lse = toy()
+    fused = fuse(fg_prob, lse).flatten()
+    # embedding probability 2 / (1 + exp(||r - p||^2)) with r = (1, 1): d = 2, 10, 162, 0
+    embedding = [2 / (1 + math.exp(2)), 2 / (1 + math.exp(10)), 2 / (1 + math.exp(162)), 1.0]
+    expected = [(e + p) / 2 for e, p in zip(embedding, [0.9, 0.6, 0.2, 0.5], strict=True)]
+    assert fused.tolist() == pytest.approx(expected, abs=1e-6)
+    assert fused[0].item() == pytest.approx(0.5692029, abs=1e-6)
+
+
+def test_empty_foreground_uses_the_most_likely_pixel_without_nan():
+    fg_prob = torch.tensor([0.1, 0.3, 0.2]).view(1, 1, 1, 3)
+    lse = torch.tensor([[0.0, 1.0, 3.0]]).view(1, 1, 1, 3)
+    fused = fuse(fg_prob, lse)
+    assert not torch.isnan(fused).any()
+    # r = LSE of pixel 1 (p = 0.3) -> fused there = (1 + 0.3) / 2
+    assert fused.flatten()[1].item() == pytest.approx(0.65)
+    assert fused.flatten()[2].item() == pytest.approx((2 / (1 + math.exp(4)) + 0.2) / 2, rel=1e-5)
+
+
+def test_gradient_reaches_the_backbone_through_both_branches():
+    torch.manual_seed(0)
+    model = LSENet("tiny", embed_dim=8)
+    image = torch.rand(1, 3, 32, 32)
+    first_conv = model.backbone.layers[0].weight
+    output = model(image)
+    fg_prob = torch.sigmoid(output.fg_logit)
+    fuse(fg_prob.detach(), output.lse).sum().backward(retain_graph=True)  # LSE branch only
+    lse_grad = first_conv.grad.clone()
+    assert lse_grad.abs().sum() > 0 and model.fp_head.branches[0][0].weight.grad is None
+    model.zero_grad()
+    fuse(fg_prob, output.lse.detach()).sum().backward()  # FP branch only
+    assert first_conv.grad.abs().sum() > 0 and model.lse_head.branches[0][0].weight.grad is None
+
+
+def test_foreground_probability_heads():
+    model = LSENet("tiny", embed_dim=8).eval()
+    with torch.no_grad():
+        output = model(torch.rand(1, 3, 24, 24))
+        assert torch.equal(foreground_probability(output, "fp"), torch.sigmoid(output.fg_logit))
+        fused = foreground_probability(output, "fused")
+    assert fused.shape == (1, 1, 24, 24) and 0 <= fused.min() and fused.max() <= 1
+    with pytest.raises(ConfigError, match="head"):
+        foreground_probability(output, "lse")

@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# Prove workflow/profiles/slurm on a real single-node SLURM cluster: start it (setup_slurm.sh), run a DAG
+# through `--profile workflow/profiles/slurm`, run the same DAG locally, compare the outputs, stop the cluster.
+# Needs root on Debian 12 (it installs and starts slurm-wlm, munge, slurmdbd and MariaDB).
+#
+#   bash tests/slurm/run_slurm_demo.sh            the lse-vos workflow (default: demo `tables`)
+#   bash tests/slurm/run_slurm_demo.sh smoke      the small DAG in tests/slurm/smoke/ (about 2 minutes)
+#
+# Environment (workflow mode):
+#   SLURM_TARGET       Snakemake target(s); `{results}` stands for each run's results_dir, e.g.
+#                      SLURM_TARGET='{results}/davis/dash-fm/masks'        (default: tables)
+#   SLURM_CONFIGFILE   config file for both runs                            (default: config/demo.yaml)
+#   SLURM_RESULTS_DIR  results_dir of the SLURM run (deleted first)         (default: results/slurm-demo)
+#   LOCAL_RESULTS_DIR  results_dir of the local run (kept: an up-to-date `make demo` is reused)
+#                      (default: the config file's results_dir)
+#   LOCAL_CORES        --cores of the local run                             (default: all)
+# Both modes:
+#   SLURM_KEEP_RUNNING=1  leave the cluster running afterwards (default: tear it down)
+# Exit status 0 only when every SLURM job succeeded and the compared outputs are byte-identical.
+set -euo pipefail
+
+MODE=${1:-workflow}
+[[ $MODE == workflow || $MODE == smoke ]] || { echo "usage: $0 [workflow|smoke]" >&2; exit 2; }
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+cd "$REPO"
+if [[ -x $REPO/.venv/bin/snakemake ]]; then
+    export PATH=$REPO/.venv/bin:$PATH # the SLURM jobs inherit it (sbatch --export=ALL)
+fi
+command -v snakemake >/dev/null || { echo "snakemake not found: run 'make venv' first" >&2; exit 1; }
+
+START=$(date +%s)
+say() { echo "[run_slurm_demo $(($(date +%s) - START))s] $*" >&2; }
+fail() { echo "[run_slurm_demo] FAILED: $*" >&2; exit 1; }
+
+if [[ ${SLURM_KEEP_RUNNING:-0} != 1 ]]; then
+    trap 'bash "$HERE/teardown_slurm.sh"' EXIT
+fi
+
+say "starting SLURM"
+t0=$(date +%s)
+bash "$HERE/setup_slurm.sh"
+say "SLURM up in $(($(date +%s) - t0))s"
+
+# The SLURM profile, without the local workflow profile, polling sacct every few seconds (a local cluster).
+SLURM_ARGS=(--profile workflow/profiles/slurm --workflow-profile none --slurm-init-seconds-before-status-checks 5)
+
+# slurm_jobs LOG: how many jobs the run logged as submitted to SLURM.
+slurm_jobs() { grep -c "has been submitted with SLURM jobid" "$1" || true; }
+
+# compare_trees same|subset LOCAL SLURM PATTERN...: byte-compare the files matching the find -path PATTERNs.
+# `same`: both runs wrote the same set of files; `subset`: every file of the SLURM run is in the local run
+# (which may hold more, e.g. a full `make demo` beside a one-sequence SLURM target).
+compare_trees() {
+    local how=$1 local_dir=$2 slurm_dir=$3 lists
+    shift 3
+    lists=$(mktemp -d)
+    for side in local slurm; do
+        local dir=$local_dir
+        [[ $side == slurm ]] && dir=$slurm_dir
+        (cd "$dir" && for pattern in "$@"; do find . -path "$pattern" -type f; done | sort -u) >"$lists/$side"
+    done
+    [[ -s $lists/slurm ]] || fail "the SLURM run wrote no file matching $* under $slurm_dir"
+    if [[ $how == same ]] && ! diff -q "$lists/local" "$lists/slurm" >/dev/null; then
+        diff "$lists/local" "$lists/slurm" | head -20 >&2
+        fail "the local and SLURM runs wrote different sets of files (above: < local, > SLURM)"
+    fi
+    local differ=0 total=0
+    while read -r file; do
+        total=$((total + 1))
+        cmp -s "$local_dir/$file" "$slurm_dir/$file" || { echo "differs or missing locally: $file" >&2; differ=$((differ + 1)); }
+    done <"$lists/slurm"
+    rm -rf "$lists"
+    ((differ == 0)) || fail "$differ of $total files differ between $local_dir and $slurm_dir"
+    say "$total files identical between $local_dir and $slurm_dir"
+}
+
+# field NAME FILE: the value of NAME=value in a *.where file.
+field() { tr ' ' '\n' <"$2" | sed -n "s/^$1=//p"; }
+
+run_smoke() {
+    local base=results/slurm-smoke
+    rm -rf "$base"
+    mkdir -p "$base"
+    say "smoke DAG, local run"
+    snakemake -s tests/slurm/smoke/Snakefile -d "$base/local" --cores 2 >"$base/local.log" 2>&1 ||
+        fail "local smoke run; see $base/local.log"
+    say "smoke DAG through SLURM"
+    t0=$(date +%s)
+    snakemake -s tests/slurm/smoke/Snakefile -d "$base/slurm" "${SLURM_ARGS[@]}" >"$base/slurm.log" 2>&1 ||
+        fail "SLURM smoke run; see $base/slurm.log and $base/slurm/.snakemake/slurm_logs/"
+    say "SLURM smoke run took $(($(date +%s) - t0))s, $(slurm_jobs "$base/slurm.log") SLURM jobs"
+
+    [[ $(cat "$base/slurm/summary.txt") == "total 267" ]] || fail "summary.txt is '$(cat "$base/slurm/summary.txt")', expected 'total 267'"
+    [[ $(cat "$base/slurm/threaded.txt") == "33 81 153" ]] || fail "threaded.txt is '$(cat "$base/slurm/threaded.txt")'"
+    compare_trees same "$base/local" "$base/slurm" "*.txt"
+
+    # Grouping: each sample's three `per_sequence` rules ran inside one SLURM job, one job per sample.
+    local jobs=() sample job
+    for sample in a b c; do
+        job=$(field job "$base/slurm/samples/$sample/square.where")
+        [[ $job =~ ^[0-9]+$ ]] || fail "rule square of sample $sample did not run in a SLURM job"
+        for where in frames/job.where gpu.where; do
+            [[ $(field job "$base/slurm/samples/$sample/$where") == "$job" ]] ||
+                fail "sample $sample: $where ran outside the group's SLURM job $job"
+        done
+        sacct -X -n -P -j "$job" -o AllocTRES | grep -q "gres/gpu=1" || fail "SLURM job $job (gpu=1) got no GPU"
+        jobs+=("$job")
+    done
+    [[ $(printf '%s\n' "${jobs[@]}" | sort -u | wc -l) -eq 3 ]] || fail "the three samples shared SLURM jobs: ${jobs[*]}"
+    [[ $(field cpus "$base/slurm/threaded.where") == 2 ]] || fail "rule threaded (threads: 2) did not get 2 CPUs"
+    [[ -z $(field job "$base/local/samples/a/square.where") ]] || fail "the local run ran inside SLURM"
+    say "grouping (one SLURM job per sample: ${jobs[*]}), GPU booking and threads checked"
+}
+
+config_results_dir() {
+    python - "$1" <<'EOF'
+import sys, yaml
+print(yaml.safe_load(open(sys.argv[1]))["results_dir"].rstrip("/"))
+EOF
+}
+
+run_workflow() {
+    local target=${SLURM_TARGET:-tables}
+    local configfile=${SLURM_CONFIGFILE:-config/demo.yaml}
+    local slurm_dir=${SLURM_RESULTS_DIR:-results/slurm-demo}
+    local local_dir=${LOCAL_RESULTS_DIR:-$(config_results_dir "$configfile")}
+    [[ $slurm_dir != "$local_dir" ]] || fail "SLURM_RESULTS_DIR equals the local results_dir ($local_dir)"
+    local logs=results/slurm-demo-logs
+    mkdir -p "$logs"
+    local targets
+    say "local run: $target with $configfile into $local_dir"
+    t0=$(date +%s)
+    read -r -a targets <<<"${target//\{results\}/$local_dir}"
+    # Targets first: --configfile and --config take every following word as theirs.
+    snakemake "${targets[@]}" --cores "${LOCAL_CORES:-all}" --configfile "$configfile" --config results_dir="$local_dir" \
+        >"$logs/local.log" 2>&1 || fail "local run; see $logs/local.log"
+    say "local run took $(($(date +%s) - t0))s"
+
+    say "SLURM run: $target with $configfile into $slurm_dir (deleted first)"
+    rm -rf "$slurm_dir"
+    t0=$(date +%s)
+    read -r -a targets <<<"${target//\{results\}/$slurm_dir}"
+    snakemake "${targets[@]}" "${SLURM_ARGS[@]}" --configfile "$configfile" --config results_dir="$slurm_dir" \
+        >"$logs/slurm.log" 2>&1 || fail "SLURM run; see $logs/slurm.log and .snakemake/slurm_logs/"
+    local submitted
+    submitted=$(slurm_jobs "$logs/slurm.log")
+    ((submitted > 0)) || fail "the SLURM run submitted no job; see $logs/slurm.log"
+    say "SLURM run took $(($(date +%s) - t0))s, $submitted SLURM jobs"
+
+    compare_trees subset "$local_dir" "$slurm_dir" "./davis/*/masks/*.png" "./segtrack/*/masks/*.png"
+}
+
+"run_$MODE"
+say "done: the SLURM run matches the local run"

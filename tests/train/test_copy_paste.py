@@ -1,0 +1,65 @@
+"""Copy-paste composites from training sequences of a DAVIS-layout folder, and the augmentation."""
+
+import numpy as np
+import pytest
+
+from lsevos.data.io import write_mask
+from lsevos.train.data import TrainingData, augment
+
+
+@pytest.fixture()
+def davis_training_root(tmp_path):
+    """Two training sequences (2 frames each) with one square object; no val list."""
+    from PIL import Image
+
+    for name, colour in (("train-a", (250, 20, 20)), ("train-b", (20, 250, 20))):
+        frames = tmp_path / "JPEGImages" / "480p" / name
+        masks = tmp_path / "Annotations" / "480p" / name
+        frames.mkdir(parents=True)
+        masks.mkdir(parents=True)
+        for index in range(2):
+            image = np.full((60, 80, 3), 90, dtype=np.uint8)
+            mask = np.zeros((60, 80), dtype=np.uint8)
+            mask[10 + 5 * index : 30 + 5 * index, 20:40] = 1
+            image[mask == 1] = colour
+            Image.fromarray(image).save(frames / f"{index:05d}.png")  # lossless: colours stay exact
+            (frames / f"{index:05d}.png").rename(frames / f"{index:05d}.jpg")
+            write_mask(masks / f"{index:05d}.png", mask)
+    return tmp_path
+
+
+def test_copy_paste_composites_hold_lookalike_instances(davis_training_root):
+    spec = {
+        "sources": [
+            {
+                "kind": "copy_paste",
+                "davis_root": str(davis_training_root),
+                "sequences": ["train-a", "train-b"],
+                "copies": [2, 2],
+            }
+        ]
+    }
+    data = TrainingData(spec, crop=48)
+    composite = data.datasets[0]
+    image, instances = composite.sample(np.random.default_rng(0))
+    ids = [k for k in np.unique(instances).tolist() if k not in (0, 255)]
+    assert len(ids) == 3  # the frame's object (if still visible) and two pasted copies, or two copies
+    copy_colours = [tuple(np.median(image[instances == k], axis=0)) for k in ids[-2:]]
+    assert copy_colours[0] == copy_colours[1]  # the copies are look-alikes
+    batch = data.batch(seed=1, step=5, size=2)
+    assert batch.images.shape == (2, 3, 48, 48) and batch.instances.shape == (2, 48, 48)
+    again = data.batch(seed=1, step=5, size=2)
+    assert np.array_equal(batch.images.numpy(), again.images.numpy())  # a pure function of (seed, step)
+    assert set(batch.foreground.unique().tolist()) <= {0, 1, 255}
+
+
+def test_augment_scales_to_the_crop_and_pads_with_ignore():
+    image = np.zeros((10, 20, 3), dtype=np.uint8)
+    instances = np.ones((10, 20), dtype=np.uint8)
+    padded = 0
+    for seed in range(10):  # scale factor in [0.7, 1.4] of crop / shorter side: below 1 needs padding
+        cropped_image, cropped = augment(image, instances, crop=40, rng=np.random.default_rng(seed))
+        assert cropped_image.shape == (40, 40, 3) and cropped.shape == (40, 40)
+        assert set(np.unique(cropped).tolist()) <= {1, 255} and (cropped == 1).mean() >= 0.7 - 1e-9
+        padded += int((cropped == 255).any())
+    assert 0 < padded < 10

@@ -1,0 +1,107 @@
+"""Settings and data descriptions of `lsevos pretrain`, and `lsevos plot-losses`."""
+
+import pytest
+from PIL import Image
+
+from lsevos.cli import main
+from lsevos.errors import ConfigError
+from lsevos.train.data import check_data_spec
+from lsevos.train.pretrain import PretrainSettings, pretrain
+
+
+def test_settings_defaults_and_key_errors():
+    settings = PretrainSettings.from_dict({"iterations": 5, "lr": 1, "backbone": "tiny"})
+    assert settings.iterations == 5 and settings.lr == 1.0 and isinstance(settings.lr, float)
+    assert settings.batch == 7 and settings.crop == 321  # the paper's values by default
+    with pytest.raises(ConfigError, match="unknown key 'iteration'"):
+        PretrainSettings.from_dict({"iteration": 5})
+    with pytest.raises(ConfigError, match="'batch' must be of type int"):
+        PretrainSettings.from_dict({"batch": "7"})
+    with pytest.raises(ConfigError, match="'pretrained' must be of type bool"):
+        PretrainSettings.from_dict({"pretrained": 1})
+    with pytest.raises(ConfigError, match="'crop' must be positive"):
+        PretrainSettings.from_dict({"crop": 0})
+
+
+def test_data_description_errors():
+    with pytest.raises(ConfigError, match="kind is 'coco'"):
+        check_data_spec({"sources": [{"kind": "coco", "root": "x"}]})
+    with pytest.raises(ConfigError, match=r"missing key\(s\) \['root'\]"):
+        check_data_spec({"sources": [{"kind": "voc"}]})
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['folder'\]"):
+        check_data_spec({"sources": [{"kind": "static", "root": "x", "folder": "y"}]})
+
+
+def test_stage2_needs_init(tmp_path, static_spec):
+    settings = PretrainSettings(iterations=1, backbone="tiny", pretrained=False)
+    with pytest.raises(ConfigError, match="--init"):
+        pretrain("2", static_spec, settings, tmp_path / "s2.pt", tmp_path / "s2.csv")
+
+
+def test_copy_paste_refuses_evaluated_sequences(benchmark_root):
+    from lsevos.train.data import TrainingData
+
+    spec = {
+        "sources": [
+            {
+                "kind": "copy_paste",
+                "davis_root": str(benchmark_root / "davis"),
+                "sequences": ["lookalike-cross"],
+            }
+        ]
+    }
+    with pytest.raises(ConfigError, match="lookalike-cross are evaluated sequences"):
+        TrainingData(spec, crop=32)
+
+
+def test_pretrain_command_and_loss_plot(tmp_path, static_spec, capsys):
+    import json
+
+    settings = {
+        "iterations": 4,
+        "batch": 1,
+        "crop": 32,
+        "log_every": 2,
+        "backbone": "tiny",
+        "pretrained": False,
+        "embed_dim": 4,
+        "samples_per_instance": 4,
+    }
+    out, log, figure = tmp_path / "fp.pt", tmp_path / "fp.csv", tmp_path / "curve.png"
+    args = [
+        "pretrain",
+        "--stage",
+        "fp",
+        "--data",
+        json.dumps(static_spec),
+        "--settings",
+        json.dumps(settings),
+        "--out",
+        str(out),
+        "--log",
+        str(log),
+    ]
+    assert main(args) == 0
+    assert "pretrain stage fp: step 4/4 total" in capsys.readouterr().err
+    assert log.read_text().splitlines()[0] == "step,total,fg" and len(log.read_text().splitlines()) == 3
+    assert main(["plot-losses", str(log), "--out", str(figure)]) == 0
+    assert Image.open(figure).size[0] > 100
+    assert (
+        main(
+            [
+                "pretrain",
+                "--stage",
+                "1",
+                "--data",
+                "{}",
+                "--settings",
+                "{}",
+                "--out",
+                str(out),
+                "--log",
+                str(log),
+            ]
+        )
+        == 2
+    )
+    assert "data: expected an object" in capsys.readouterr().err

@@ -1,0 +1,127 @@
+"""Adaptation: first-frame fine-tune, streamed retraining and the two-scan chain."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from lsevos.data.io import FrameSource, read_mask, write_mask
+from lsevos.errors import ConfigError
+from lsevos.model.lse_net import LSENet
+from lsevos.video import pipeline
+from lsevos.video.adapt import (
+    FirstFrameCrops,
+    ScanLabelCrops,
+    finetune_first_frame,
+    make_predictor,
+    train_on_crops,
+)
+from lsevos.video.boxes import box_from_mask, crop_and_resize
+from lsevos.video.settings import VideoSettings
+
+
+def counting(monkeypatch, module, name: str) -> list:
+    """Replace `module.name` by a wrapper that records each call and runs the original."""
+    calls = []
+    original = getattr(module, name)
+
+    def wrapper(*args, **kwargs):
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, wrapper)
+    return calls
+
+
+def test_predictor_returns_a_probability_map_for_both_heads():
+    torch.manual_seed(0)
+    model = LSENet("tiny", embed_dim=8)
+    crop = np.random.default_rng(0).integers(0, 255, (33, 33, 3), dtype=np.uint8)
+    for head in ("fp", "fused"):
+        prob = make_predictor(model, head, torch.device("cpu"))(crop)
+        assert prob.shape == (33, 33) and prob.dtype == np.float32
+        assert 0.0 <= prob.min() and prob.max() <= 1.0
+    with pytest.raises(ConfigError, match="head"):
+        make_predictor(model, "fpp", torch.device("cpu"))(crop)
+
+
+@pytest.mark.slow
+def test_training_on_one_labelled_frame_learns_the_object(disk_video):
+    folder, masks = disk_video
+    frame = FrameSource(folder).read(0)
+    settings = VideoSettings(crop_size=33, batch=2, aug_scale=0.1, aug_shift=0.05)
+    torch.manual_seed(0)
+    model = LSENet("tiny", embed_dim=8)
+    box = (0, 0, 63, 47)
+    crops = FirstFrameCrops(frame, masks[0], box, settings)
+    steps = train_on_crops(model, crops, epochs=20, lr=3e-3, head="fp", settings=settings)
+    assert steps == 20  # one frame: one step of `batch` augmented crops per epoch
+    prob = make_predictor(model, "fp", torch.device("cpu"))(crop_and_resize(frame, box, 33))
+    truth = crop_and_resize(masks[0], box, 33, nearest=True) == 1
+    assert prob[truth].mean() > 0.4 and prob[~truth].mean() < 0.1
+
+
+def test_first_frame_finetune_labels_only_inside_the_box(disk_video, fast_settings):
+    folder, masks = disk_video
+    frame = FrameSource(folder).read(0)
+    box = box_from_mask(masks[0])
+    torch.manual_seed(0)
+    labels = finetune_first_frame(LSENet("tiny", embed_dim=8), frame, box, fast_settings, "fused", zoom=True)
+    x0, y0, x1, y1 = box
+    outside = np.ones(labels.shape, dtype=bool)
+    outside[y0 : y1 + 1, x0 : x1 + 1] = False
+    assert (labels[outside] == 0).all()
+    assert set(np.unique(labels[~outside])) <= {1, 255}
+
+
+def test_retraining_reads_one_frame_per_sample_and_never_the_whole_video(
+    tmp_path, disk_video, fast_settings, monkeypatch
+):
+    folder, masks = disk_video
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    for index, mask in enumerate(masks):
+        write_mask(labels / f"{index:05d}.png", mask)
+    (labels / "boxes.json").write_text(json.dumps({"frames": {}, "search": {"00000": [0, 0, 40, 40]}}))
+
+    def no_full_pass(self):
+        raise AssertionError("retraining must not iterate over the whole video")
+
+    monkeypatch.setattr(FrameSource, "__iter__", no_full_pass)
+    reads = counting(monkeypatch, FrameSource, "read")
+    crops = ScanLabelCrops(folder, labels, fast_settings)
+    image, label = crops.sample(0, np.random.default_rng(0))
+    assert image.shape == (33, 33, 3) and label.shape == (33, 33) and set(np.unique(label)) <= {0, 1}
+    settings = VideoSettings(crop_size=33, batch=4)
+    steps = train_on_crops(
+        LSENet("tiny", embed_dim=8), crops, epochs=2, lr=1e-3, head="fp", settings=settings
+    )
+    assert steps == 2 * 2  # 6 frames, batch 4 -> 2 steps per epoch
+    assert len(reads) == 1 + steps * 4
+
+
+@pytest.mark.slow
+def test_two_scan_retrains_exactly_once_and_static_never(
+    tmp_path, disk_video, tiny_checkpoint, fast_settings, monkeypatch
+):
+    folder, masks = disk_video
+    box = box_from_mask(masks[0])
+    retrains = counting(monkeypatch, pipeline, "retrain")
+    finetunes = counting(monkeypatch, pipeline, "finetune")
+    scans = counting(monkeypatch, pipeline, "scan")
+    out = pipeline.two_scan(
+        folder, box, tiny_checkpoint, "ours", fast_settings, tmp_path / "out", tmp_path / "w"
+    )
+    assert (len(finetunes), len(scans), len(retrains)) == (1, 2, 1)
+    assert sorted(p.name for p in (out / "masks").iterdir()) == [f"{i:05d}.png" for i in range(6)]
+    assert read_mask(out / "masks" / "00003.png").shape == (48, 64)
+    assert (tmp_path / "w" / "labels" / "00005.png").is_file()
+    static = pipeline.two_scan(
+        folder, box, tiny_checkpoint, "ours", fast_settings, tmp_path / "static", tmp_path / "w2", static=True
+    )
+    assert (len(finetunes), len(scans), len(retrains)) == (2, 3, 1)
+    assert len(list((static / "masks").iterdir())) == 6
+    assert not (tmp_path / "w2" / "scan1").exists()

@@ -1,0 +1,77 @@
+"""Boxes from masks, enlargement, crop and paste."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lsevos.errors import ConfigError
+from lsevos.video.boxes import (
+    box_from_mask,
+    clip_box,
+    crop_and_resize,
+    enlarge_box,
+    parse_box,
+    paste_probability,
+    whole_image_box,
+)
+
+
+def test_box_from_mask_takes_the_extreme_foreground_pixels():
+    mask = np.zeros((8, 10), dtype=np.uint8)
+    mask[2, 3] = 1  # top-most and left-most
+    mask[5, 7] = 1  # bottom-most and right-most
+    mask[4, 5] = 1
+    assert box_from_mask(mask) == (3, 2, 7, 5)
+    assert box_from_mask(np.zeros((4, 4), dtype=np.uint8)) is None
+    single = np.zeros((4, 4), dtype=bool)
+    single[1, 2] = True
+    assert box_from_mask(single) == (2, 1, 2, 1)
+
+
+def test_enlarge_box_around_its_centre_and_clipped():
+    assert enlarge_box((10, 10, 19, 19), 1.0, (100, 100)) == (10, 10, 19, 19)
+    # 10 px wide, centre 15 (continuous span [10, 20)); factor 2 -> span [5, 25) -> pixels 5..24
+    assert enlarge_box((10, 10, 19, 19), 2.0, (100, 100)) == (5, 5, 24, 24)
+    # 3 px wide span [2, 5), factor 2 -> [0.5, 6.5) rounded outwards -> pixels 0..6
+    assert enlarge_box((2, 2, 4, 4), 2.0, (100, 100)) == (0, 0, 6, 6)
+    # non-square: 20x4 box, factor 1.5 -> 30x6 around centre (30, 12)
+    assert enlarge_box((20, 10, 39, 13), 1.5, (100, 100)) == (15, 9, 44, 14)
+    # clipped at the image border
+    assert enlarge_box((0, 0, 9, 9), 2.0, (12, 50)) == (0, 0, 14, 11)
+    assert enlarge_box((0, 0, 9, 9), 100.0, (12, 50)) == whole_image_box((12, 50)) == (0, 0, 49, 11)
+
+
+def test_crop_paste_round_trip_is_identity_at_native_scale():
+    rng = np.random.default_rng(0)
+    prob = rng.random((40, 60)).astype(np.float32)
+    box = (10, 5, 25, 20)  # 16 x 16
+    crop = crop_and_resize(prob, box, 16)
+    np.testing.assert_array_equal(crop, prob[5:21, 10:26])
+    pasted = paste_probability(crop, box, (40, 60))
+    np.testing.assert_array_equal(pasted[5:21, 10:26], prob[5:21, 10:26])
+    assert pasted.sum() == pytest.approx(prob[5:21, 10:26].sum())
+    assert not pasted[:5].any() and not pasted[:, :10].any() and not pasted[21:].any()
+
+
+def test_crop_paste_round_trip_through_a_rescale_keeps_a_smooth_image():
+    # a linear ramp survives bilinear down- and up-sampling exactly away from the crop border
+    ys, xs = np.mgrid[0:60, 0:80].astype(np.float32)
+    image = (0.004 * xs + 0.003 * ys).astype(np.float32)
+    box = (8, 4, 71, 51)  # 64 x 48, resized to 32 x 32 and back
+    pasted = paste_probability(crop_and_resize(image, box, 32), box, (60, 80))
+    inner = (slice(4 + 4, 52 - 4), slice(8 + 4, 72 - 4))
+    np.testing.assert_allclose(pasted[inner], image[inner], atol=1e-4)
+    colour = np.stack([image, image * 0.5, image * 0.25], axis=-1)
+    colour_crop = crop_and_resize((colour * 255).astype(np.uint8), box, 32)
+    assert colour_crop.shape == (32, 32, 3) and colour_crop.dtype == np.uint8
+
+
+def test_parse_and_clip_box_errors_name_the_fix():
+    assert parse_box("1, 2,30,40") == (1, 2, 30, 40)
+    for text in ("1,2,3", "5,2,3,40", "a,b,c,d", "-1,0,3,3"):
+        with pytest.raises(ConfigError, match="x0,y0,x1,y1"):
+            parse_box(text)
+    assert clip_box((5, 5, 500, 30), (20, 40)) == (5, 5, 39, 19)
+    with pytest.raises(ConfigError, match="outside"):
+        clip_box((50, 50, 60, 60), (20, 40))

@@ -1,0 +1,286 @@
+"""The video commands end to end: the workflow's steps, `lsevos segment` on an mp4 and on DAVIS frames."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from lsevos import cli
+from lsevos.data.io import read_mask, write_video
+from lsevos.data.synthetic import SyntheticSettings, render_video
+from lsevos.errors import ConfigError
+from lsevos.video.boxes import box_from_mask
+from lsevos.video.commands import default_checkpoint
+from lsevos.video.crf import dense_crf
+from lsevos.video.settings import VideoSettings
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+FAST = '{"crop_size": 33, "finetune_epochs": 1, "retrain_epochs": 1, "batch": 2, "finetune_lr": 0.001}'
+
+
+@pytest.fixture(autouse=True)
+def video_commands_only(monkeypatch):
+    """The real `lsevos` entry point with only the video commands (independent of other areas' modules)."""
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ("lsevos.video.commands",))
+
+
+def main(argv: list[str]) -> int:
+    return cli.main(argv)
+
+
+def box_text(box) -> str:
+    return ",".join(str(value) for value in box)
+
+
+@pytest.mark.slow
+def test_workflow_steps_chain_through_files(tmp_path, disk_video, tiny_checkpoint):
+    folder, masks = disk_video
+    first_mask = tmp_path / "first.png"
+    cv2.imwrite(str(first_mask), masks[0] * 255)
+    common = ["--family", "fplse", "--settings", FAST]
+    assert (
+        main(
+            [
+                "finetune",
+                "--frames",
+                str(folder),
+                "--first-mask",
+                str(first_mask),
+                "--checkpoint",
+                str(tiny_checkpoint),
+                "--out",
+                str(tmp_path / "ft.pt"),
+                *common,
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "scan",
+                "--frames",
+                str(folder),
+                "--checkpoint",
+                str(tmp_path / "ft.pt"),
+                "--box",
+                box_text(box_from_mask(masks[0])),
+                "--out",
+                str(tmp_path / "scan1"),
+                *common,
+            ]
+        )
+        == 0
+    )
+    assert main(["pseudo-labels", "--scan", str(tmp_path / "scan1"), "--out", str(tmp_path / "labels")]) == 0
+    assert (
+        main(
+            [
+                "retrain",
+                "--frames",
+                str(folder),
+                "--labels",
+                str(tmp_path / "labels"),
+                "--checkpoint",
+                str(tmp_path / "ft.pt"),
+                "--out",
+                str(tmp_path / "rt.pt"),
+                *common,
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "crf",
+                "--frames",
+                str(folder),
+                "--scan",
+                str(tmp_path / "scan1"),
+                "--out",
+                str(tmp_path / "scan1_crf"),
+                "--settings",
+                FAST,
+            ]
+        )
+        == 0
+    )
+    gt = tmp_path / "gt"
+    gt.mkdir()
+    for index, mask in enumerate(masks):
+        cv2.imwrite(str(gt / f"{index:05d}.png"), mask * 255)
+    assert (
+        main(
+            [
+                "scan",
+                "--frames",
+                str(folder),
+                "--checkpoint",
+                str(tmp_path / "rt.pt"),
+                "--gt-masks",
+                str(gt),
+                "--out",
+                str(tmp_path / "gtbox"),
+                *common,
+            ]
+        )
+        == 0
+    )
+    for scan in ("scan1", "scan1_crf", "gtbox"):
+        assert len(list((tmp_path / scan / "masks").glob("*.png"))) == 6
+        assert len(list((tmp_path / scan / "probs").glob("*.png"))) == 6
+    boxes = json.loads((tmp_path / "gtbox" / "boxes.json").read_text())
+    assert boxes["mode"] == "gtbox" and boxes["family"] == "fplse"
+    assert boxes["search"]["00002"] is not None
+    assert len(list((tmp_path / "labels").glob("*.png"))) == 6
+
+
+def test_command_errors_are_clear(tmp_path, disk_video, tiny_checkpoint, capsys):
+    folder, _ = disk_video
+    args = ["scan", "--frames", str(folder), "--checkpoint", str(tiny_checkpoint), "--family", "ours"]
+    assert main([*args, "--out", str(tmp_path / "s")]) == 2
+    assert "--box" in capsys.readouterr().err
+    assert main([*args, "--box", "1,2,3", "--out", str(tmp_path / "s")]) == 2
+    assert "x0,y0,x1,y1" in capsys.readouterr().err
+    assert main([*args, "--box", "1,1,9,9", "--settings", '{"crop": 3}', "--out", str(tmp_path / "s")]) == 2
+    assert "'crop'" in capsys.readouterr().err
+    assert main([*args[:-1], "nope", "--box", "1,1,9,9", "--out", str(tmp_path / "s")]) == 2
+    assert "unknown family 'nope'" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+
+
+def test_crf_without_the_extra_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pydensecrf", None)
+    monkeypatch.setitem(sys.modules, "pydensecrf.densecrf", None)
+    with pytest.raises(ConfigError, match=r"pip install 'lsevos\[crf\]'"):
+        dense_crf(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.float32), VideoSettings())
+
+
+def test_dense_crf_snaps_a_blurred_probability_to_the_colour_edge():
+    frame = np.full((40, 40, 3), 20, dtype=np.uint8)
+    frame[:, 20:] = 230
+    truth = np.zeros((40, 40), dtype=bool)
+    truth[:, 20:] = True
+    ramp = np.clip((np.arange(40) - 13) / 14.0, 0.0, 1.0)  # 0 up to column 13, 1 from column 27
+    prob = np.tile(ramp, (40, 1)).astype(np.float32) * 0.8 + 0.1
+    settings = VideoSettings(crf_bilateral_sxy=10.0, crf_bilateral_srgb=20.0, crf_bilateral_weight=10.0)
+    refined = dense_crf(frame, prob, settings)
+    before = ((prob > 0.5) != truth).sum()
+    after = ((refined > 0.5) != truth).sum()
+    assert before > 0 and after < before
+
+
+def test_default_checkpoint_search(tmp_path, monkeypatch):
+    monkeypatch.delenv("LSEVOS_CHECKPOINT", raising=False)
+    with pytest.raises(ConfigError, match="make demo"):
+        default_checkpoint(tmp_path)
+    old = tmp_path / "results" / "demo" / "pretrain" / "stage3.pt"
+    new = tmp_path / "results-cpu" / "cpu" / "x" / "pretrain" / "stage3.pt"
+    for index, path in enumerate((old, new)):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"x")
+        import os
+
+        os.utime(path, (1000 + index, 1000 + index))
+    assert default_checkpoint(tmp_path) == new
+    monkeypatch.setenv("LSEVOS_CHECKPOINT", str(old))
+    assert default_checkpoint(tmp_path) == old
+    monkeypatch.setenv("LSEVOS_CHECKPOINT", str(tmp_path / "missing.pt"))
+    with pytest.raises(ConfigError, match="LSEVOS_CHECKPOINT"):
+        default_checkpoint(tmp_path)
+
+
+@pytest.mark.slow
+def test_segment_an_mp4_writes_one_mask_per_frame_and_a_playable_overlay(tmp_path, tiny_checkpoint):
+    video = render_video("lookalike-pass", 0, SyntheticSettings(video_frames=8))
+    mp4 = tmp_path / "clip.mp4"
+    assert write_video(mp4, iter(video.frames), fps=10) == 8
+    box = box_from_mask(video.labels[0] == 1)
+    out, overlay = tmp_path / "segmented", tmp_path / "overlay.mp4"
+    code = main(
+        [
+            "segment",
+            str(mp4),
+            "--box",
+            box_text(box),
+            "--out",
+            str(out),
+            "--checkpoint",
+            str(tiny_checkpoint),
+            "--overlay",
+            str(overlay),
+            "--settings",
+            FAST,
+        ]
+    )
+    assert code == 0
+    masks = sorted((out / "masks").glob("*.png"))
+    assert [path.stem for path in masks] == [f"{index:05d}" for index in range(8)]
+    assert read_mask(masks[0]).shape == (128, 192)
+    assert list(json.loads((out / "boxes.json").read_text())["frames"]) == [p.stem for p in masks]
+    capture = cv2.VideoCapture(str(overlay))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    assert len(frames) == 8 and frames[0].shape == (128, 192, 3)
+    assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []  # work dir removed
+
+
+@pytest.mark.slow
+def test_segment_a_davis_sequence_from_the_box_of_its_first_mask(tmp_path, tiny_checkpoint):
+    davis = SHARED / "data" / "davis2016"
+    frames = tmp_path / "blackswan"
+    frames.mkdir()
+    for path in sorted((davis / "JPEGImages" / "480p" / "blackswan").glob("*.jpg"))[:8]:
+        shutil.copy(path, frames / path.name)
+    box = box_from_mask(read_mask(davis / "Annotations" / "480p" / "blackswan" / "00000.png"))
+    out = tmp_path / "out"
+    assert (
+        main(
+            [
+                "segment",
+                str(frames),
+                "--box",
+                box_text(box),
+                "--out",
+                str(out),
+                "--checkpoint",
+                str(tiny_checkpoint),
+                "--settings",
+                FAST,
+            ]
+        )
+        == 0
+    )
+    names = sorted(path.name for path in (out / "masks").glob("*.png"))
+    assert names == sorted(path.name.replace(".jpg", ".png") for path in frames.iterdir())
+    mask = read_mask(out / "masks" / names[-1])
+    assert mask.shape == (480, 854) and set(np.unique(mask)) <= {0, 1}
+    assert json.loads((out / "boxes.json").read_text())["search"]["00000"][0] <= box[0]
+
+
+def test_segment_defaults_the_crop_to_the_pretraining_crop(tmp_path, tiny_checkpoint):
+    from lsevos.model.lse_net import LSENet
+    from lsevos.train.checkpoint import save_checkpoint
+    from lsevos.video.pipeline import pretraining_defaults
+    from lsevos.video.settings import load_settings
+
+    pretrained = tmp_path / "stage3.pt"
+    save_checkpoint(pretrained, LSENet("tiny", embed_dim=8), step=1, config={"settings": {"crop": 41}})
+    defaults = pretraining_defaults(pretrained)
+    assert defaults == {"crop_size": 41}
+    assert pretraining_defaults(tiny_checkpoint) == {}
+    assert load_settings('{"batch": 2}', defaults).crop_size == 41
+    assert load_settings('{"crop_size": 33}', defaults).crop_size == 33
+    assert load_settings(None, defaults) == VideoSettings(crop_size=41)
