@@ -19,7 +19,10 @@ def main() -> int:
         print(f"== {script.name}", flush=True)
         start = time.perf_counter()
         result = subprocess.run([sys.executable, str(script)], cwd=HERE.parent)
-        print(f"== {script.name}: exit {result.returncode} after {time.perf_counter() - start:.0f} s", flush=True)
+        print(
+            f"== {script.name}: exit {result.returncode} after {time.perf_counter() - start:.0f} s",
+            flush=True,
+        )
         if result.returncode:
             failures.append(script.name)
     sections = [path.read_text() for path in sorted(OUT.glob("*.md")) if path.name != "README.md"]

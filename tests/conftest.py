@@ -18,3 +18,57 @@ def shared_root() -> Path:
     if not SHARED.is_dir():
         pytest.fail(f"the real test data folder {SHARED} is missing: clone the project beside `shared/`")
     return SHARED
+
+
+def demo_config() -> dict:
+    import yaml
+
+    return yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+
+
+@pytest.fixture(scope="session")
+def demo_models(tmp_path_factory) -> dict:
+    """The demo's pretraining, exactly as `config/demo.yaml` sets it, on the built-in benchmark (seed 0).
+
+    Returns `{"bench": root, "fp": FP-only checkpoint, "joint": stage-3 checkpoint, "checkpoints": {stage:
+    path}, "logs": {stage: csv}, "crop": pretraining crop, "video": the demo's video settings, "work":
+    scratch folder}`. One torch thread, as the demo's jobs run.
+    """
+    import torch
+
+    from lsevos.data.synthetic import generate_benchmark
+    from lsevos.train.pretrain import PretrainSettings, pretrain
+
+    config = demo_config()
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("demo")
+    bench = root / "bench"
+    generate_benchmark(
+        bench, config["data"]["synthetic"]["seed"], {"sequences": ["lookalike-cross", "lookalike-pass"]}
+    )
+    spec = {"sources": [{"kind": "static", "root": str(bench / "static"), "split": "train"}]}
+    checkpoints, logs = {}, {}
+    for stage, init in (("fp", None), ("1", None), ("2", "1"), ("3", "2")):
+        block = config["pretrain"]["fp" if stage == "fp" else f"stage{stage}"]
+        settings = PretrainSettings.from_dict({**config["pretrain"]["model"], **block})
+        logs[stage] = root / f"stage{stage}.csv"
+        checkpoints[stage] = pretrain(
+            stage,
+            spec,
+            settings,
+            root / f"stage{stage}.pt",
+            logs[stage],
+            init=None if init is None else checkpoints[init],
+        )
+    torch.set_num_threads(previous)
+    return {
+        "bench": bench,
+        "fp": checkpoints["fp"],
+        "joint": checkpoints["3"],
+        "checkpoints": checkpoints,
+        "logs": logs,
+        "crop": config["pretrain"]["stage3"]["crop"],
+        "video": config["video"],
+        "work": root,
+    }

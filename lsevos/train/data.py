@@ -11,8 +11,9 @@ drawn with probability proportional to its `weight` (default 1):
 - `{"kind": "copy_paste", "davis_root": DAVIS, "sequences": [...], "copies": [2, 3]}`: composites made
   from annotated frames of *training* DAVIS-layout sequences: a frame (its object an instance) receives
   2-3 pasted copies of an object cut from another frame, each copy a new instance, so that look-alike
-  instances exist. Sequences listed in the root's `ImageSets/480p/val.txt` or in an optional `"exclude"`
-  list are refused (never train on evaluated sequences).
+  instances exist. Sequences in `"exclude"` (the workflow passes the sequences it evaluates with this
+  model) are refused; without `"exclude"`, those of the root's `ImageSets/480p/val.txt` are (never train
+  on evaluated sequences).
 
 Half of the samples are *scene crops*: scaled so that the shorter side is `crop` times a factor in
 [0.7, 1.4], padded (image grey, instances 255 = ignore) to at least `crop` and cropped at random to
@@ -64,8 +65,8 @@ class CopyPasteComposites:
 
         root = Path(davis_root)
         evaluated = set(exclude or [])
-        if (root / "ImageSets" / "480p" / "val.txt").is_file():
-            evaluated |= set(DavisDataset(root, split="val").sequences)
+        if exclude is None and (root / "ImageSets" / "480p" / "val.txt").is_file():
+            evaluated = set(DavisDataset(root, split="val").sequences)
         overlap = sorted(set(sequences) & evaluated)
         if overlap:
             raise ConfigError(
@@ -177,10 +178,20 @@ def zoom_crop(
         [[scale_x, 0.0, -(centre_x - half_w) * scale_x], [0.0, scale_y, -(centre_y - half_h) * scale_y]]
     )
     image = cv2.warpAffine(
-        image, matrix, (crop, crop), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=PAD_COLOUR
+        image,
+        matrix,
+        (crop, crop),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=PAD_COLOUR,
     )
     instances = cv2.warpAffine(
-        instances, matrix, (crop, crop), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=IGNORE
+        instances,
+        matrix,
+        (crop, crop),
+        flags=cv2.INTER_NEAREST,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=IGNORE,
     )
     return image, instances
 
@@ -190,11 +201,16 @@ def augment(
 ) -> tuple[np.ndarray, np.ndarray]:
     """A scene or zoom-in crop of `crop` x `crop`, flipped at random, of one sample (see the module doc)."""
     zoomed = zoom_crop(image, instances, crop, rng) if rng.random() < ZOOM_PROBABILITY else None
-    if zoomed is not None:
-        image, instances = zoomed
-        if rng.random() < 0.5:
-            image, instances = image[:, ::-1], instances[:, ::-1]
-        return np.ascontiguousarray(image), np.ascontiguousarray(instances)
+    image, instances = zoomed if zoomed is not None else scene_crop(image, instances, crop, rng)
+    if rng.random() < 0.5:
+        image, instances = image[:, ::-1], instances[:, ::-1]
+    return np.ascontiguousarray(image), np.ascontiguousarray(instances)
+
+
+def scene_crop(
+    image: np.ndarray, instances: np.ndarray, crop: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """The whole sample scaled (shorter side `crop` x [0.7, 1.4]), padded and cropped at random."""
     height, width = instances.shape
     scale = crop / min(height, width) * rng.uniform(*SCALE_RANGE)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
@@ -206,11 +222,7 @@ def augment(
         instances = cv2.copyMakeBorder(instances, 0, pad_y, 0, pad_x, cv2.BORDER_CONSTANT, value=IGNORE)
     top = int(rng.integers(0, instances.shape[0] - crop + 1))
     left = int(rng.integers(0, instances.shape[1] - crop + 1))
-    image = image[top : top + crop, left : left + crop]
-    instances = instances[top : top + crop, left : left + crop]
-    if rng.random() < 0.5:
-        image, instances = image[:, ::-1], instances[:, ::-1]
-    return np.ascontiguousarray(image), np.ascontiguousarray(instances)
+    return image[top : top + crop, left : left + crop], instances[top : top + crop, left : left + crop]
 
 
 @dataclass

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lsevos.errors import ConfigError
+from lsevos.errors import ConfigError, LsevosError
 from lsevos.losses import embedding_loss, foreground_loss, location_loss
 from lsevos.model.lse_net import LSENet
 from lsevos.train.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
@@ -43,7 +43,10 @@ STAGE_LOSSES = {"1": ("ae", "le"), "2": ("lse",), "3": ("fg", "ae", "le", "lse")
 
 @dataclass
 class PretrainSettings:
-    """One stage's settings (defaults: the paper's stage 1 on ResNet-101)."""
+    """One stage's settings (defaults: the paper's stage 1 on ResNet-101).
+
+    `grad_clip`: the global gradient norm is clipped to it (0: off); a non-finite loss stops the run.
+    """
 
     iterations: int = 20000
     batch: int = 7
@@ -58,6 +61,7 @@ class PretrainSettings:
     pretrained: bool = True
     embed_dim: int = 64
     samples_per_instance: int = 50
+    grad_clip: float = 10.0
 
     @classmethod
     def from_dict(cls, values: object) -> PretrainSettings:
@@ -207,8 +211,16 @@ def pretrain(
         batch = data.batch(settings.seed, step, settings.batch)
         losses = stage_losses(stage, model, batch, settings, step)
         total = sum(losses.values())
+        if not torch.isfinite(total):
+            raise LsevosError(
+                f"pretrain stage {stage}: the loss became {total.item()} at step {step} "
+                f"({', '.join(f'{k} {v.item():.4g}' for k, v in losses.items())}); lower `lr` "
+                f"(now {settings.lr}) or `grad_clip` (now {settings.grad_clip}) in this stage's settings"
+            )
         optimizer.zero_grad(set_to_none=True)
         total.backward()
+        if settings.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(parameters, settings.grad_clip)
         optimizer.step()
         pending.append({"total": total.item(), **{name: value.item() for name, value in losses.items()}})
         if step % settings.log_every == 0 or step == settings.iterations:

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from lsevos.data.io import write_mask
-from lsevos.train.data import TrainingData, augment
+from lsevos.errors import ConfigError
+from lsevos.train.data import TrainingData, augment, scene_crop, zoom_crop
 
 
 @pytest.fixture()
@@ -53,12 +54,48 @@ def test_copy_paste_composites_hold_lookalike_instances(davis_training_root):
     assert set(batch.foreground.unique().tolist()) <= {0, 1, 255}
 
 
-def test_augment_scales_to_the_crop_and_pads_with_ignore():
+def test_copy_paste_refuses_excluded_sequences(davis_training_root):
+    spec = {
+        "sources": [
+            {
+                "kind": "copy_paste",
+                "davis_root": str(davis_training_root),
+                "sequences": ["train-a", "train-b"],
+                "exclude": ["train-b"],
+            }
+        ]
+    }
+    with pytest.raises(ConfigError, match="train-b"):
+        TrainingData(spec, crop=48)
+
+
+def test_zoom_crop_fills_the_crop_with_the_enlarged_instance_box():
+    image = np.zeros((100, 100, 3), dtype=np.uint8)
+    instances = np.zeros((100, 100), dtype=np.uint8)
+    instances[40:60, 30:50] = 1  # a 20 x 20 instance
+    for seed in range(10):
+        cropped_image, cropped = zoom_crop(image, instances, crop=40, rng=np.random.default_rng(seed))
+        assert cropped_image.shape == (40, 40, 3) and cropped.shape == (40, 40)
+        share = (cropped == 1).mean()  # enlargement 1.2-2.2 per side: 1/2.2^2 .. 1/1.2^2 of the crop
+        assert 1 / 2.2**2 - 0.05 <= share <= 1 / 1.2**2 + 0.05
+    assert zoom_crop(image, np.zeros_like(instances), crop=40, rng=np.random.default_rng(0)) is None
+
+
+def test_augment_is_deterministic_per_generator():
+    image = np.random.default_rng(0).integers(0, 255, (30, 40, 3), dtype=np.uint8)
+    instances = np.zeros((30, 40), dtype=np.uint8)
+    instances[5:15, 5:15] = 1
+    first = augment(image, instances, crop=24, rng=np.random.default_rng(3))
+    second = augment(image, instances, crop=24, rng=np.random.default_rng(3))
+    assert np.array_equal(first[0], second[0]) and np.array_equal(first[1], second[1])
+
+
+def test_scene_crop_scales_to_the_crop_and_pads_with_ignore():
     image = np.zeros((10, 20, 3), dtype=np.uint8)
     instances = np.ones((10, 20), dtype=np.uint8)
     padded = 0
     for seed in range(10):  # scale factor in [0.7, 1.4] of crop / shorter side: below 1 needs padding
-        cropped_image, cropped = augment(image, instances, crop=40, rng=np.random.default_rng(seed))
+        cropped_image, cropped = scene_crop(image, instances, crop=40, rng=np.random.default_rng(seed))
         assert cropped_image.shape == (40, 40, 3) and cropped.shape == (40, 40)
         assert set(np.unique(cropped).tolist()) <= {1, 255} and (cropped == 1).mean() >= 0.7 - 1e-9
         padded += int((cropped == 255).any())

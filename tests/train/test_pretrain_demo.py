@@ -11,21 +11,23 @@ from lsevos.data.voc_sbd import VocInstances
 from lsevos.train.checkpoint import load_checkpoint, load_model
 from lsevos.train.plots import read_loss_log
 
-from .conftest import MODEL
+EXPECTED_LOSSES = {
+    "1": ["total", "ae", "le"],
+    "2": ["total", "lse"],
+    "3": ["total", "fg", "ae", "le", "lse"],
+    "fp": ["total", "fg"],
+}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stage", ["1", "2", "3"])
-def test_demo_pretraining_lowers_every_loss(demo_pretraining, stage):
-    columns = read_loss_log(demo_pretraining[stage]["log"])
+@pytest.mark.parametrize("stage", ["1", "2", "3", "fp"])
+def test_demo_pretraining_lowers_every_loss(demo_models, stage):
+    columns = read_loss_log(demo_models["logs"][stage])
     losses = [name for name in columns if name != "step"]
-    assert (
-        losses
-        == {"1": ["total", "ae", "le"], "2": ["total", "lse"], "3": ["total", "fg", "ae", "le", "lse"]}[stage]
-    )
+    assert losses == EXPECTED_LOSSES[stage]
     for name in losses:
         assert columns[name][-1] < columns[name][0], f"stage {stage}: {name} did not fall: {columns[name]}"
-    checkpoint = load_checkpoint(demo_pretraining[stage]["checkpoint"])
+    checkpoint = load_checkpoint(demo_models["checkpoints"][stage])
     assert checkpoint["config"]["stage"] == stage and checkpoint["step"] == columns["step"][-1]
 
 
@@ -51,13 +53,13 @@ def mean_distances(model, image: np.ndarray, instances: np.ndarray, classes: np.
 
 
 @pytest.mark.slow
-def test_stage3_separates_lookalike_instances_on_held_back_images(demo_pretraining, benchmark_root):
-    model = load_model(demo_pretraining["3"]["checkpoint"])
-    held_back = VocInstances(benchmark_root / "static", "val")
+def test_stage3_separates_lookalike_instances_on_held_back_images(demo_models):
+    model = load_model(demo_models["checkpoints"]["3"])
+    held_back = VocInstances(demo_models["bench"] / "static", "val")
     within, between = [], []
     for index, name in enumerate(held_back.names):
         image, instances = held_back[index]
-        w, b = mean_distances(model, image, instances, held_back.load_classes(name), MODEL["crop"])
+        w, b = mean_distances(model, image, instances, held_back.load_classes(name), demo_models["crop"])
         within += w
         between += b
     assert len(between) >= 3  # every generated image holds a group of look-alikes

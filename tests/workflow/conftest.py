@@ -52,8 +52,9 @@ def write_config(path: Path, base: str = "demo.yaml", **changes) -> Path:
 
 
 class Workflow:
-    """`run(...)`, `command(...)` and `config(...)` bound to the module functions, for tests."""
+    """The repository and `run(...)`, `command(...)`, `config(...)`, `env()` for tests."""
 
+    repo = REPO
     run = staticmethod(run_snakemake)
     command = staticmethod(snakemake_command)
     config = staticmethod(write_config)

@@ -6,13 +6,26 @@ import re
 
 import pytest
 
-CHAIN = ["download", "pretrain", "finetune", "scan", "pseudo_labels", "retrain", "crf", "grabcut",
-         "evaluate", "merge_metrics", "make_table", "figures", "tables"]
+CHAIN = [
+    "download",
+    "pretrain",
+    "finetune",
+    "scan",
+    "pseudo_labels",
+    "retrain",
+    "crf",
+    "grabcut",
+    "evaluate",
+    "merge_metrics",
+    "make_table",
+    "figures",
+    "tables",
+]
 
 
 def job_counts(output: str) -> dict[str, int]:
     """Rule -> job count from Snakemake's `Job stats` table."""
-    stats = output[output.index("Job stats:"):]
+    stats = output[output.index("Job stats:") :]
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.MULTILINE)}
 
 
@@ -30,8 +43,9 @@ def test_paper_dry_run_lists_the_whole_chain_without_data(tmp_path, workflow, re
 
 
 def test_one_sequence_target_runs_only_its_chain(tmp_path, workflow, repo_root):
-    result = workflow.run(tmp_path, "-n", "results/davis/blackswan/masks",
-                          configfile=repo_root / "config" / "config.yaml")
+    result = workflow.run(
+        tmp_path, "-n", "results/davis/blackswan/masks", configfile=repo_root / "config" / "config.yaml"
+    )
     assert result.returncode == 0, result.stderr + result.stdout
     counts = job_counts(result.stdout)
     assert counts["finetune"] == 1 and counts["retrain"] == 1 and counts["scan"] == 2
@@ -76,8 +90,10 @@ def test_bad_config_is_named(tmp_path, workflow, change, named):
 def test_evaluated_sequence_never_used_for_copy_paste(tmp_path, workflow):
     config = workflow.config(
         tmp_path / "leak.yaml",
-        pretrain={"sources": ["static", "copy_paste"],
-                  "copy_paste": {"davis_root": None, "sequences": ["glide-sc"]}},
+        pretrain={
+            "sources": ["static", "copy_paste"],
+            "copy_paste": {"davis_root": None, "sequences": ["glide-sc"]},
+        },
     )
     result = workflow.run(tmp_path, "-n", "tables", configfile=config)
     assert result.returncode != 0

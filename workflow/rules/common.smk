@@ -9,20 +9,6 @@ from snakemake.utils import validate
 from lsevos.video.variants import FAMILIES, VARIANTS
 
 
-def _nest_dotted_keys(config):
-    """`--config data.davis_root=PATH` sets config["data"]["davis_root"] (Snakemake only splits on `=`)."""
-    for key in [k for k in config if "." in k]:
-        value = config.pop(key)
-        *parents, leaf = key.split(".")
-        node = config
-        for parent in parents:
-            node = node.setdefault(parent, {})
-            if not isinstance(node, dict):
-                raise ValueError(f"--config {key}=...: {parent!r} is not a block of the configuration")
-        node[leaf] = value
-
-
-_nest_dotted_keys(config)
 validate(config, "../schemas/config.schema.yaml")
 
 R = config["results_dir"].rstrip("/")
@@ -227,7 +213,12 @@ def pretrain_sources(fold):
         elif kind == "copy_paste":
             root = config["pretrain"]["copy_paste"]["davis_root"] or DAVIS_ROOT
             sources.append(
-                {"kind": "copy_paste", "davis_root": root, "sequences": copy_paste_sequences(fold)}
+                {
+                    "kind": "copy_paste",
+                    "davis_root": root,
+                    "sequences": copy_paste_sequences(fold),
+                    "exclude": FOLDS[fold],
+                }
             )
     return {"sources": sources}
 

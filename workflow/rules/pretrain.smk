@@ -18,6 +18,7 @@ rule pretrain:
         settings=lambda w: stage_settings(w.stage),
         init=init_option,
     threads: THREADS
+    priority: 10  # the longest chain: start it before the independent baselines
     resources:
         gpu=GPU,
     conda:

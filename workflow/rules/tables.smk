@@ -87,4 +87,5 @@ rule tables:
         f"{TABLES_DIR}/metrics.json",
         rules.figures.output,
         [f"{FIGURES_DIR}/qualitative/{d}_{s}.png" for d, seqs in DATASETS.items() for s in seqs],
+        expand_final_masks(),
 

@@ -1,0 +1,124 @@
+"""Real Snakemake runs of the whole DAG on a small built-in benchmark: tables, rerun, kill and resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+SMALL = {
+    "data": {
+        "source": "synthetic",
+        "synthetic": {
+            "seed": 0,
+            "settings": {
+                "static_train": 40,
+                "static_val": 4,
+                "sequences": ["lookalike-cross"],
+                "video_frames": 10,
+                "segtrack_frames": 8,
+            },
+        },
+    },
+    "sequences": {"davis": ["lookalike-cross"], "segtrack": ["solo_1"]},
+}
+ITERATIONS = {"stage1": 20, "stage2": 10, "stage3": 20, "fp": 20}
+VARIANTS = [
+    "grabcut",
+    "fp_nozoom",
+    "fp",
+    "fplse",
+    "ours",
+    "ours_crf",
+    "ours_static",
+    "fp_gtbox",
+    "ours_gtbox",
+]
+
+
+def small_config(workflow, path: Path) -> Path:
+    """config/demo.yaml shrunk to one DAVIS-like video, one SegTrack-like object and a few steps."""
+    import yaml
+
+    demo = yaml.safe_load((workflow.repo / "config" / "demo.yaml").read_text())
+    pretrain = demo["pretrain"]
+    for stage, iterations in ITERATIONS.items():
+        pretrain[stage] = {**pretrain[stage], "iterations": iterations, "checkpoint_every": 10}
+    return workflow.config(
+        path,
+        results_dir="results/small",
+        pretrain=pretrain,
+        video={**demo["video"], "finetune_epochs": 3},
+        **SMALL,
+    )
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, workflow):
+    """One uninterrupted run of `tables` in a scratch folder."""
+    work = tmp_path_factory.mktemp("run")
+    config = small_config(workflow, work / "small.yaml")
+    result = workflow.run(work, "tables", "--cores", "2", configfile=config)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return work, config
+
+
+@pytest.mark.slow
+def test_tables_hold_every_variant_and_the_paper(finished_run):
+    work, _ = finished_run
+    tables = work / "results" / "small" / "tables"
+    table2 = (tables / "table2.md").read_text()
+    for variant in VARIANTS[1:7]:
+        assert f"| {variant} |" in table2
+    assert "| 81.0 |" in table2  # the paper's J mean of Ours beside ours
+    assert "| grabcut |" in (tables / "table1.md").read_text()
+    for number in range(1, 6):
+        for suffix in ("csv", "md", "tex"):
+            assert (tables / f"table{number}.{suffix}").stat().st_size > 0
+    masks = sorted((work / "results" / "small" / "davis" / "lookalike-cross" / "masks").glob("*.png"))
+    assert len(masks) == 10
+    assert (work / "results" / "small" / "figures" / "qualitative" / "davis_lookalike-cross.png").is_file()
+
+
+@pytest.mark.slow
+def test_rerun_with_nothing_changed_does_nothing(finished_run, workflow):
+    work, config = finished_run
+    result = workflow.run(work, "tables", "--cores", "2", configfile=config)
+    assert result.returncode == 0
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_tables(finished_run, tmp_path, workflow):
+    reference, _ = finished_run
+    config = small_config(workflow, tmp_path / "small.yaml")
+    command = workflow.command(tmp_path, "tables", "--cores", "2", configfile=config)
+    process = subprocess.Popen(
+        command,
+        env=workflow.env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    # Kill the whole process group (Snakemake and its running jobs) once video jobs have started.
+    deadline = time.monotonic() + 600
+    first_scan = tmp_path / "results" / "small" / "davis" / "lookalike-cross" / "fp" / "finetune.pt"
+    while not first_scan.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert process.poll() is None, "the run finished before it could be interrupted"
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (tmp_path / "results" / "small" / "tables" / "table2.csv").exists()
+    # A SIGKILLed Snakemake cannot remove its lock: `--unlock` once, as the README says.
+    assert workflow.run(tmp_path, "--unlock", configfile=config).returncode == 0
+
+    result = workflow.run(tmp_path, "tables", "--cores", "2", configfile=config)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for number in range(1, 6):
+        ours = (tmp_path / "results" / "small" / "tables" / f"table{number}.csv").read_text()
+        theirs = (reference / "results" / "small" / "tables" / f"table{number}.csv").read_text()
+        assert ours == theirs, f"table{number}.csv differs after kill and resume"
