@@ -106,6 +106,17 @@ def _crf(args: argparse.Namespace) -> int:
     return 0
 
 
+def _figure_lse(args: argparse.Namespace) -> int:
+    from lsevos.video.lse_figure import lse_figure
+
+    settings = _settings(args)
+    out = lse_figure(
+        args.checkpoint, args.frame, _first_box(args), args.out, settings.crop_size, settings.enlarge
+    )
+    _progress(f"figure-lse: wrote {out}")
+    return 0
+
+
 def _extract_frames(video: Path, folder: Path) -> None:
     """Decode a video into numbered JPEG frames (quality 95), one frame in memory at a time."""
     import cv2
@@ -167,6 +178,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--settings", help=SETTINGS_HELP)
     parser.add_argument("--out", type=Path, required=True, help="fine-tuned checkpoint to write (.pt)")
     parser.set_defaults(handler=_finetune)
+
+    parser = subparsers.add_parser(
+        "figure-lse", help="a frame's zoomed-in crop, FP and LSE as RGB (Fig. 4 style figure)"
+    )
+    parser.add_argument("--frame", type=Path, required=True, help="frame image (jpg/png)")
+    _add_box_arguments(parser, required=True)
+    parser.add_argument("--checkpoint", type=Path, required=True, help="model checkpoint (.pt)")
+    parser.add_argument("--settings", help=SETTINGS_HELP + " (crop_size and enlarge are used)")
+    parser.add_argument("--out", type=Path, required=True, help="PNG file to write")
+    parser.set_defaults(handler=_figure_lse)
 
     parser = subparsers.add_parser("scan", help="segment every frame with a checkpoint (one scan)")
     parser.add_argument("--frames", type=Path, required=True, help="frame folder or video file")

@@ -284,3 +284,37 @@ def test_segment_defaults_the_crop_to_the_pretraining_crop(tmp_path, tiny_checkp
     assert load_settings('{"batch": 2}', defaults).crop_size == 41
     assert load_settings('{"crop_size": 33}', defaults).crop_size == 33
     assert load_settings(None, defaults) == VideoSettings(crop_size=41)
+
+
+def test_figure_lse_writes_a_three_panel_png(tmp_path):
+    import torch
+    from PIL import Image
+
+    from lsevos.cli import main
+    from lsevos.model.lse_net import LSENet
+    from lsevos.train.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    checkpoint = tmp_path / "model.pt"
+    save_checkpoint(checkpoint, LSENet("tiny", embed_dim=8), step=0, config={"stage": "test"})
+    frame = tmp_path / "00000.png"
+    Image.fromarray(np.full((40, 60, 3), 90, dtype=np.uint8)).save(frame)
+    out = tmp_path / "lse.png"
+    code = main(
+        [
+            "figure-lse",
+            "--frame",
+            str(frame),
+            "--box",
+            "10,10,30,25",
+            "--checkpoint",
+            str(checkpoint),
+            "--settings",
+            '{"crop_size": 32}',
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    width, height = Image.open(out).size
+    assert width > 2 * height  # three panels side by side

@@ -122,3 +122,13 @@ def test_killed_run_resumes_to_the_same_tables(finished_run, tmp_path, workflow)
         ours = (tmp_path / "results" / "small" / "tables" / f"table{number}.csv").read_text()
         theirs = (reference / "results" / "small" / "tables" / f"table{number}.csv").read_text()
         assert ours == theirs, f"table{number}.csv differs after kill and resume"
+
+
+@pytest.mark.slow
+def test_report_embeds_tables_and_figures(finished_run, workflow):
+    work, config = finished_run
+    result = workflow.run(work, "--report", "report.html", configfile=config)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = (work / "report.html").read_text(errors="replace")
+    for name in ("table2.md", "attributes.png", "davis_lookalike-cross.png", "stage3_losses.png"):
+        assert name in report, f"{name} missing from the report"

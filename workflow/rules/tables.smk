@@ -81,6 +81,30 @@ rule qualitative_figure:
         "--boxes {params.scan}/boxes.json --out {output} > {log} 2>&1"
 
 
+rule lse_figure:
+    input:
+        data=dataset_dependency,
+        checkpoint=lambda w: f"{R}/{w.dataset}/{w.seq}/ours/finetune.pt",
+    output:
+        report(
+            f"{FIGURES_DIR}/lse/{{dataset}}_{{seq}}.png",
+            caption="../report/lse.rst",
+            category="Figures",
+            subcategory="LSE",
+        ),
+    log:
+        f"{R}/logs/tables/lse_{{dataset}}_{{seq}}.log",
+    params:
+        frame=lambda w: f"{frames_dir(w)}/00000.jpg",
+        first_mask=first_mask,
+        settings=video_settings(),
+    conda:
+        CONDA_ENV
+    shell:
+        "lsevos figure-lse --frame {params.frame} --first-mask {params.first_mask} "
+        "--checkpoint {input.checkpoint} --settings {params.settings:q} --out {output} > {log} 2>&1"
+
+
 rule tables:
     input:
         [f"{TABLES_DIR}/table{number}.md" for number in TABLE_NEEDS if table_inputs(number)],
@@ -88,4 +112,6 @@ rule tables:
         rules.figures.output,
         [f"{FIGURES_DIR}/qualitative/{d}_{s}.png" for d, seqs in DATASETS.items() for s in seqs],
         expand_final_masks(),
+        [f"{FIGURES_DIR}/lse/{d}_{s}.png" for d, seqs in DATASETS.items() for s in seqs],
+        expand(f"{R}/pretrain/{{fold}}/stage{{stage}}_losses.png", fold=FOLDS, stage=["1", "2", "3", "fp"]),
 
