@@ -297,16 +297,21 @@ def write_table(table: Table, out_dir: str | os.PathLike, origin: Provenance) ->
     return paths
 
 
-def metrics_summary(metrics: str | os.PathLike) -> dict[str, dict[str, dict[str, float]]]:
-    """{"davis": {variant: {J_M, F_M, JF, ...}}, "segtrack": {variant: {mIoU, ...}}} for every known
-    variant whose per-sequence file exists (fractions); `DataError` when there is none."""
+def metrics_summary(metrics: str | os.PathLike) -> dict[str, dict[str, dict]]:
+    """{"davis": {variant: {J_M, F_M, JF, ..., "sequences": {seq: {J_M, F_M, JF}}}}, "segtrack": ...} for
+    every known variant whose per-sequence file exists (fractions); `DataError` when there is none."""
     metrics = Path(metrics)
-    content: dict[str, dict[str, dict[str, float]]] = {}
+    content: dict[str, dict[str, dict]] = {}
     for dataset in ("davis", "segtrack"):
         for variant in VARIANTS:
             path = metrics / dataset / f"{variant}.csv"
             if path.is_file():
-                content.setdefault(dataset, {})[variant] = summary(read_per_sequence(path))
+                rows = read_per_sequence(path)
+                per_sequence = {
+                    name: {"J_M": row["J_M"], "F_M": row["F_M"], "JF": (row["J_M"] + row["F_M"]) / 2.0}
+                    for name, row in rows.items()
+                }
+                content.setdefault(dataset, {})[variant] = {**summary(rows), "sequences": per_sequence}
     if not content:
         raise DataError(
             f"{metrics}: no per-sequence metrics (davis/<variant>.csv or segtrack/<variant>.csv); "

@@ -71,6 +71,10 @@ def test_tables_land_values_in_the_right_cells(metrics, davis_root, tmp_path, ca
     summary = json.loads((out / "metrics.json").read_text())
     assert summary["davis"]["grabcut"]["JF"] == pytest.approx((0.6 + 0.4666666) / 2, abs=1e-6)
     assert summary["segtrack"]["ours"]["mIoU"] == pytest.approx(0.7)
+    dog = summary["davis"]["grabcut"]["sequences"]["dog"]  # grabcut base 0.5: dog (0.7, 0.5)
+    assert dog == pytest.approx({"J_M": 0.7, "F_M": 0.5, "JF": 0.6})
+    assert main(["metrics-summary", "--metrics", str(metrics), "--out", str(tmp_path / "summary.json")]) == 0
+    assert json.loads((tmp_path / "summary.json").read_text()) == summary
     assert main(["show-tables", str(out)]) == 0
     assert "Table 5" in capsys.readouterr().out
 
