@@ -99,3 +99,24 @@ def test_evaluated_sequence_never_used_for_copy_paste(tmp_path, workflow):
     assert result.returncode != 0
     assert "glide-sc" in result.stderr + result.stdout
     assert "both cut for copy-paste pretraining and evaluated" in result.stderr + result.stdout
+
+
+def test_cpu_folds_never_cut_an_evaluated_sequence(tmp_path, workflow, repo_root):
+    import json
+
+    import yaml
+
+    result = workflow.run(tmp_path, "-n", "-p", "pretrained", configfile=repo_root / "config" / "cpu.yaml")
+    assert result.returncode == 0, result.stderr + result.stdout
+    folds = yaml.safe_load((repo_root / "config" / "cpu.yaml").read_text())["pretrain"]["folds"]
+    evaluated = [seq for fold in folds.values() for seq in fold["evaluate"]]
+    assert len(evaluated) == len(set(evaluated))  # each sequence in one fold
+    specs = re.findall(r"lsevos pretrain --stage (\w+) --data '(\{.*?\})'", result.stdout)
+    assert len(specs) == 4 * len(folds)
+    for _, spec in specs:
+        copy_paste = [s for s in json.loads(spec)["sources"] if s["kind"] == "copy_paste"]
+        assert len(copy_paste) == 1
+        (source,) = copy_paste
+        assert not set(source["sequences"]) & set(source["exclude"])
+        fold = next(f for f in folds.values() if set(f["evaluate"]) == set(source["exclude"]))
+        assert set(source["sequences"]) == set(fold["copy_paste"])
