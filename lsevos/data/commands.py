@@ -3,41 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from lsevos.errors import ConfigError
+from lsevos.settings_text import read_mapping
 
 DATASET_NAMES = ("davis2016", "segtrackv2", "voc2012", "sbd")
 
 
 def load_settings(value: str | None) -> dict | None:
     """`--settings` value: a JSON/YAML file path, or inline JSON; must give a mapping (None when absent)."""
-    if value is None:
-        return None
-    path = Path(value)
-    if path.is_file():
-        import yaml
-
-        try:
-            settings = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as error:
-            raise ConfigError(f"{path}: not valid YAML/JSON ({error}); fix the settings file") from None
-        origin = str(path)
-    else:
-        try:
-            settings = json.loads(value)
-        except json.JSONDecodeError as error:
-            raise ConfigError(
-                f"--settings {value!r}: neither an existing file nor valid JSON ({error}); pass a YAML/JSON "
-                "file or a JSON object such as '{\"key\": 1}'"
-            ) from None
-        origin = "--settings"
-    if settings is None:
-        return {}
-    if not isinstance(settings, dict):
-        raise ConfigError(f"{origin}: settings must be a key: value mapping, not {type(settings).__name__}")
-    return settings
+    return None if value is None else read_mapping(value, "--settings")
 
 
 def _split_names(values: list[str] | None) -> list[str] | None:

@@ -3,38 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-
-def read_json_or_file(text: str, option: str) -> object:
-    """`text` as inline JSON (starting with `{`) or the content of a JSON/YAML file; else `ConfigError`."""
-    import json
-
-    import yaml
-
-    from lsevos.errors import ConfigError
-
-    if text.lstrip().startswith("{"):
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ConfigError(
-                f"{option}: invalid JSON ({error}); pass a JSON object or a YAML file"
-            ) from error
-    path = Path(text)
-    if not path.is_file():
-        raise ConfigError(f"{option}: {text!r} is neither a JSON object nor an existing JSON/YAML file")
-    try:
-        return yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{option}: {path} is not valid YAML/JSON ({error})") from error
+from lsevos.settings_text import read_mapping
 
 
 def run_pretrain(args: argparse.Namespace) -> int:
     from lsevos.train.pretrain import PretrainSettings, pretrain
 
-    settings = PretrainSettings.from_dict(read_json_or_file(args.settings, "--settings"))
-    data_spec = read_json_or_file(args.data, "--data")
+    settings = PretrainSettings.from_dict(read_mapping(args.settings, "--settings"))
+    data_spec = read_mapping(args.data, "--data")
     pretrain(args.stage, data_spec, settings, out=args.out, log=args.log, init=args.init)
     return 0
 

@@ -8,12 +8,11 @@ naming the key.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from lsevos.errors import ConfigError
+from lsevos.settings_text import read_mapping
 
 
 @dataclass(frozen=True)
@@ -125,29 +124,5 @@ def load_settings(text: str | None, defaults: dict[str, Any] | None = None) -> V
 
     `defaults` replace the dataclass defaults for keys that `text` does not set.
     """
-    base = dict(defaults or {})
-    if text is None or text.strip() == "":
-        return VideoSettings.from_dict(base)
-    stripped = text.strip()
-    if stripped.startswith("{"):
-        try:
-            values = json.loads(stripped)
-        except json.JSONDecodeError as error:
-            raise ConfigError(
-                f"--settings is not valid JSON ({error}); pass a JSON object or a file"
-            ) from error
-        if not isinstance(values, dict):
-            raise ConfigError("--settings must be a JSON object of video settings")
-        return VideoSettings.from_dict({**base, **values})
-    path = Path(stripped)
-    if not path.is_file():
-        raise ConfigError(f"--settings {text!r} is neither a JSON object nor an existing .json/.yaml file")
-    import yaml
-
-    try:
-        values = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"settings file {path} is not valid YAML/JSON: {error}") from error
-    if not isinstance(values, dict):
-        raise ConfigError(f"settings file {path} must hold a mapping of video settings")
-    return VideoSettings.from_dict({**base, **values})
+    values = {} if text is None or text.strip() == "" else read_mapping(text, "--settings")
+    return VideoSettings.from_dict({**(defaults or {}), **values})
