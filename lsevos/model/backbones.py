@@ -22,6 +22,7 @@ small); `train()` leaves their BatchNorm layers in eval mode.
 
 from __future__ import annotations
 
+import abc
 import os
 from pathlib import Path
 
@@ -37,7 +38,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 BACKBONES = ("tiny", "efficientnet-lite0", "resnet101")
 
 
-class Backbone(nn.Module):
+class Backbone(nn.Module, abc.ABC):
     """Base class: holds the input normalisation and the interface attributes.
 
     Subclasses set `out_channels`, `output_stride`, `aspp_rates`, `head_width` and implement
@@ -55,8 +56,9 @@ class Backbone(nn.Module):
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
 
+    @abc.abstractmethod
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """Normalised `x` [B, 3, H, W] -> features [B, out_channels, H / s, W / s]."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """`x` float [B, 3, H, W] in [0, 1] -> features [B, out_channels, H / s, W / s]."""
