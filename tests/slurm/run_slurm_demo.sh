@@ -44,7 +44,14 @@ bash "$HERE/setup_slurm.sh"
 say "SLURM up in $(($(date +%s) - t0))s"
 
 # The SLURM profile, without the local workflow profile, polling sacct every few seconds (a local cluster).
-SLURM_ARGS=(--profile workflow/profiles/slurm --workflow-profile none --slurm-init-seconds-before-status-checks 5)
+# The node's size caps each group job: the demo's per-sequence groups are 3 steps wide (3 CPUs), more than a
+# 2-CPU node offers; with --cores Snakemake runs such a layer in series inside the job (otherwise the job
+# would wait forever with reason PartitionConfig).
+read -r NODE_CPUS NODE_MEMORY < <(scontrol show node -o | awk '{
+    for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } print v["CPUTot"], v["RealMemory"]; exit }')
+[[ -n $NODE_CPUS && -n $NODE_MEMORY ]] || fail "could not read CPUTot/RealMemory from 'scontrol show node'"
+SLURM_ARGS=(--profile workflow/profiles/slurm --workflow-profile none --slurm-init-seconds-before-status-checks 5
+    --cores "$NODE_CPUS" --resources gpu=1 "mem_mb=$NODE_MEMORY")
 
 # slurm_jobs LOG: how many jobs the run logged as submitted to SLURM.
 slurm_jobs() { grep -c "has been submitted with SLURM jobid" "$1" || true; }
