@@ -23,7 +23,7 @@ import torch
 from lsevos.data.io import FrameSource, read_mask
 from lsevos.errors import ConfigError, DataError
 from lsevos.video.boxes import Box, crop_and_resize, enlarge_box, paste_probability, whole_image_box
-from lsevos.video.pseudo_labels import first_frame_labels
+from lsevos.video.pseudo_labels import first_frame_labels, grabcut_first_frame_labels
 from lsevos.video.settings import VideoSettings
 from lsevos.video.tracker import Predict, Progress, read_boxes
 
@@ -140,6 +140,25 @@ class ScanLabelCrops:
         return augmented_crop(frame, labels, box, self.settings, rng)
 
 
+class AnchoredCrops:
+    """Scan-label crops plus the first frame with its fine-tune labels as `share` of all samples: retraining
+    keeps seeing the one frame whose labels come from the user's box instead of from the scan."""
+
+    def __init__(self, scan: CropSampler, first: CropSampler, share: float):
+        if not 0.0 <= share < 1.0:
+            raise ConfigError(f"first-frame share must be in [0, 1), got {share}")
+        self.scan, self.first = scan, first
+        self.first_count = round(len(scan) * share / (1.0 - share))
+
+    def __len__(self) -> int:
+        return len(self.scan) + self.first_count
+
+    def sample(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        if index < len(self.scan):
+            return self.scan.sample(index, rng)
+        return self.first.sample(0, rng)
+
+
 def head_loss(output, labels: torch.Tensor, head: str) -> torch.Tensor:
     """Foreground loss of the `fp` head, or of both the FP and the fused output for `fused`."""
     from lsevos.losses import foreground_loss
@@ -196,10 +215,10 @@ def finetune_first_frame(
     head: str,
     zoom: bool,
     progress: Progress | None = None,
-) -> np.ndarray:
+) -> tuple[np.ndarray, Box]:
     """Label the first frame with the model itself (first-frame rule) and fine-tune on it.
 
-    Returns the labels [H,W] in {0,1,255} it trained on.
+    Returns the labels [H,W] in {0,1,255} it trained on and the search box its crops were cut around.
     """
     device = torch_device(settings)
     model.to(device)
@@ -207,7 +226,12 @@ def finetune_first_frame(
     search = enlarge_box(box, settings.enlarge, size) if zoom else whole_image_box(size)
     crop = crop_and_resize(frame, search, settings.crop_size)
     prob = paste_probability(make_predictor(model, head, device)(crop), search, size)
-    labels = first_frame_labels(prob, box, settings.pseudo_fg_threshold)
+    if settings.first_frame_grabcut > 0:
+        labels = grabcut_first_frame_labels(
+            frame, prob, box, settings.pseudo_fg_threshold, settings.first_frame_grabcut
+        )
+    else:
+        labels = first_frame_labels(prob, box, settings.pseudo_fg_threshold)
     if progress is not None:
         inside = labels[box[1] : box[3] + 1, box[0] : box[2] + 1]
         progress(f"fine-tune: {float((inside == 1).mean()):.1%} of the box labelled foreground")
@@ -221,4 +245,4 @@ def finetune_first_frame(
         progress=progress,
         stage="fine-tune",
     )
-    return labels
+    return labels, search

@@ -16,6 +16,8 @@ import torch
 from lsevos.data.io import FrameSource, read_mask
 from lsevos.errors import ConfigError, DataError
 from lsevos.video.adapt import (
+    AnchoredCrops,
+    FirstFrameCrops,
     ScanLabelCrops,
     finetune_first_frame,
     make_predictor,
@@ -52,10 +54,23 @@ def _load(checkpoint: str | os.PathLike, settings: VideoSettings) -> torch.nn.Mo
     return load_model(checkpoint).to(torch_device(settings))
 
 
-def _save(path: str | os.PathLike, model: torch.nn.Module, step: int, stage: str, **extra: object) -> None:
+def _save(
+    path: str | os.PathLike,
+    model: torch.nn.Module,
+    step: int,
+    stage: str,
+    state: dict | None = None,
+    **config: object,
+) -> None:
     from lsevos.train.checkpoint import save_checkpoint
 
-    save_checkpoint(path, model.cpu(), step=step, config={"stage": stage, **extra}, extra={"stage": stage})
+    save_checkpoint(
+        path,
+        model.cpu(),
+        step=step,
+        config={"stage": stage, **config},
+        extra={"stage": stage, **(state or {})},
+    )
 
 
 def finetune(
@@ -67,17 +82,24 @@ def finetune(
     out: str | os.PathLike,
     progress: Progress | None = None,
 ) -> None:
-    """Fine-tune `checkpoint` on the first frame of `frames` inside `first_box`; save to `out`."""
+    """Fine-tune `checkpoint` on the first frame of `frames` inside `first_box`; save to `out`.
+
+    The checkpoint's `extra` keeps the first-frame labels (uint8 tensor [H,W]) and their search box for
+    retraining (`retrain_first_frame_share`).
+    """
     chosen = family(family_name)
     source = FrameSource(frames)
     box = clip_box(first_box, source.size)
     model = _load(checkpoint, settings)
-    finetune_first_frame(model, source.read(0), box, settings, chosen.head, chosen.zoom, progress)
+    labels, search = finetune_first_frame(
+        model, source.read(0), box, settings, chosen.head, chosen.zoom, progress
+    )
     _save(
         out,
         model,
         settings.finetune_epochs,
         "finetune",
+        state={"first_frame_labels": torch.from_numpy(labels), "first_frame_search": list(search)},
         family=family_name,
         first_box=list(box),
         video=settings.to_dict(),
@@ -119,6 +141,28 @@ def scan(
     return write_scan(results, out, metadata, total=len(source), progress=progress)
 
 
+def _first_frame_crops(
+    frames: str | os.PathLike, checkpoint: str | os.PathLike, settings: VideoSettings
+) -> FirstFrameCrops:
+    """The first frame of `frames` with the labels and search box a fine-tuned checkpoint stored."""
+    from lsevos.train.checkpoint import load_checkpoint
+
+    extra = load_checkpoint(checkpoint).get("extra") or {}
+    if "first_frame_labels" not in extra:
+        raise ConfigError(
+            f"{checkpoint}: holds no first-frame labels (not written by `lsevos finetune` of this version); "
+            "fine-tune again or set retrain_first_frame_share: 0"
+        )
+    frame = FrameSource(frames).read(0)
+    labels = extra["first_frame_labels"].numpy()
+    if labels.shape != frame.shape[:2]:
+        raise DataError(
+            f"{checkpoint}: its first-frame labels are {labels.shape}, the first frame of {frames} is "
+            f"{frame.shape[:2]}; fine-tune on these frames"
+        )
+    return FirstFrameCrops(frame, labels, tuple(extra["first_frame_search"]), settings)
+
+
 def retrain(
     frames: str | os.PathLike,
     labels: str | os.PathLike,
@@ -128,12 +172,21 @@ def retrain(
     out: str | os.PathLike,
     progress: Progress | None = None,
 ) -> None:
-    """Retrain `checkpoint` on every frame with its pseudo-labels; save to `out`."""
+    """Retrain `checkpoint` on every frame with its pseudo-labels; save to `out`.
+
+    With `retrain_first_frame_share` > 0 that share of the samples is the first frame with the labels
+    the fine-tune stored in `checkpoint`.
+    """
     chosen = family(family_name)
     model = _load(checkpoint, settings)
+    crops = ScanLabelCrops(frames, labels, settings)
+    if settings.retrain_first_frame_share > 0:
+        crops = AnchoredCrops(
+            crops, _first_frame_crops(frames, checkpoint, settings), settings.retrain_first_frame_share
+        )
     steps = train_on_crops(
         model,
-        ScanLabelCrops(frames, labels, settings),
+        crops,
         epochs=settings.retrain_epochs,
         lr=settings.retrain_lr,
         head=chosen.head,

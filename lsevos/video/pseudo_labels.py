@@ -4,6 +4,14 @@ First frame (from the pretrained model and the user's box): inside the box, pixe
 probability is >= `pseudo_fg_threshold` (0.6) are foreground and the others are ignored; every pixel
 outside the box is background.
 
+First frame with GrabCut (`first_frame_grabcut` > 0 iterations; off in the paper configuration): the
+same rule seeds OpenCV GrabCut on the frame instead of leaving the box's unsure pixels unlabelled:
+confident pixels are certain foreground (GC_FGD), pixels outside the box certain background (GC_BGD),
+the rest of the box probable foreground where the model says >= 1 - `pseudo_fg_threshold` and probable
+background below. GrabCut's foreground is 1, everything else 0. It stands in for the objectness a
+VOC/SBD-pretrained model brings to the box (the `cpu` configuration pretrains without VOC/SBD); when
+OpenCV cannot fit its colour models (too few pixels on one side) the plain rule's labels are used.
+
 Scan 1 (from its probability maps): probability > threshold + margin is foreground, <= threshold - margin
 is background, the band in between is ignored (`pseudo_ignore_margin`, default 0.2: [0.3, 0.7] around
 0.5 is not trained on). Scan-1 masks are least reliable where the network hesitated, mostly along the
@@ -38,6 +46,39 @@ def first_frame_labels(prob: np.ndarray, box: Box, fg_threshold: float) -> np.nd
     inside = prob[y0 : y1 + 1, x0 : x1 + 1]
     labels[y0 : y1 + 1, x0 : x1 + 1] = np.where(inside >= fg_threshold, 1, IGNORE)
     return labels
+
+
+def grabcut_first_frame_labels(
+    frame: np.ndarray, prob: np.ndarray, box: Box, fg_threshold: float, iterations: int
+) -> np.ndarray:
+    """frame uint8 [H,W,3] RGB, prob float [H,W], box -> labels uint8 [H,W] in {0,1} refined by GrabCut
+    seeded with the first-frame rule (falls back to `first_frame_labels` when OpenCV fails)."""
+    import cv2
+
+    x0, y0, x1, y1 = box
+    seeds = np.full(prob.shape, cv2.GC_BGD, dtype=np.uint8)
+    inside = prob[y0 : y1 + 1, x0 : x1 + 1]
+    seeds[y0 : y1 + 1, x0 : x1 + 1] = np.where(
+        inside >= fg_threshold,
+        cv2.GC_FGD,
+        np.where(inside >= 1.0 - fg_threshold, cv2.GC_PR_FGD, cv2.GC_PR_BGD),
+    )
+    background_model = np.zeros((1, 65), dtype=np.float64)
+    foreground_model = np.zeros((1, 65), dtype=np.float64)
+    cv2.setRNGSeed(0)
+    try:
+        cv2.grabCut(
+            np.ascontiguousarray(frame[:, :, ::-1]),
+            seeds,
+            None,
+            background_model,
+            foreground_model,
+            iterations,
+            cv2.GC_INIT_WITH_MASK,
+        )
+    except cv2.error:
+        return first_frame_labels(prob, box, fg_threshold)
+    return np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)
 
 
 def scan_labels(prob: np.ndarray, threshold: float, margin: float) -> np.ndarray:

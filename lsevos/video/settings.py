@@ -24,9 +24,13 @@ class VideoSettings:
     vanish_growth: extra enlargement per consecutive empty frame while the object is lost.
     threshold: probability above which a pixel is foreground.
     finetune_*: first-frame fine-tune (paper: 20 epochs at lr 2.5e-5).
-    retrain_*: retraining on the pseudo-labels of scan 1 (one epoch = every frame once).
+    retrain_*: retraining on the pseudo-labels of scan 1 (one epoch = every frame once);
+        retrain_first_frame_share: share of the retraining samples that are the first frame with its
+        fine-tune labels (0: scan-1 labels only, as in the paper).
     batch: crops per optimisation step.
     pseudo_fg_threshold: first-frame rule, foreground probability inside the box that counts as object.
+    first_frame_grabcut: 0 (the paper's rule) or GrabCut iterations that turn the first-frame rule's
+        labels into a full foreground/background labelling (`lsevos.video.pseudo_labels`).
     pseudo_ignore_margin: scan-1 rule, probabilities within this margin of `threshold` are ignored (255).
     aug_scale, aug_shift, aug_flip: crop augmentation (box scale jitter, centre shift as a share of the
         box size, horizontal flip).
@@ -42,8 +46,10 @@ class VideoSettings:
     finetune_lr: float = 2.5e-5
     retrain_epochs: int = 1
     retrain_lr: float = 2.5e-5
+    retrain_first_frame_share: float = 0.0
     batch: int = 4
     pseudo_fg_threshold: float = 0.6
+    first_frame_grabcut: int = 0
     pseudo_ignore_margin: float = 0.2
     aug_scale: float = 0.15
     aug_shift: float = 0.1
@@ -67,8 +73,10 @@ class VideoSettings:
             "finetune_lr": self.finetune_lr >= 0.0,
             "retrain_epochs": self.retrain_epochs >= 0,
             "retrain_lr": self.retrain_lr >= 0.0,
+            "retrain_first_frame_share": 0.0 <= self.retrain_first_frame_share < 1.0,
             "batch": self.batch >= 1,
             "pseudo_fg_threshold": 0.0 < self.pseudo_fg_threshold <= 1.0,
+            "first_frame_grabcut": self.first_frame_grabcut >= 0,
             "pseudo_ignore_margin": 0.0 <= self.pseudo_ignore_margin < 0.5,
             "aug_scale": 0.0 <= self.aug_scale < 1.0,
             "aug_shift": 0.0 <= self.aug_shift < 1.0,

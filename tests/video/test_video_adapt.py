@@ -13,13 +13,14 @@ from lsevos.errors import ConfigError
 from lsevos.model.lse_net import LSENet
 from lsevos.video import pipeline
 from lsevos.video.adapt import (
+    AnchoredCrops,
     FirstFrameCrops,
     ScanLabelCrops,
     finetune_first_frame,
     make_predictor,
     train_on_crops,
 )
-from lsevos.video.boxes import box_from_mask, crop_and_resize
+from lsevos.video.boxes import box_from_mask, crop_and_resize, enlarge_box
 from lsevos.video.settings import VideoSettings
 
 
@@ -69,7 +70,10 @@ def test_first_frame_finetune_labels_only_inside_the_box(disk_video, fast_settin
     frame = FrameSource(folder).read(0)
     box = box_from_mask(masks[0])
     torch.manual_seed(0)
-    labels = finetune_first_frame(LSENet("tiny", embed_dim=8), frame, box, fast_settings, "fused", zoom=True)
+    labels, search = finetune_first_frame(
+        LSENet("tiny", embed_dim=8), frame, box, fast_settings, "fused", zoom=True
+    )
+    assert search == enlarge_box(box, fast_settings.enlarge, frame.shape[:2])
     x0, y0, x1, y1 = box
     outside = np.ones(labels.shape, dtype=bool)
     outside[y0 : y1 + 1, x0 : x1 + 1] = False
@@ -101,6 +105,67 @@ def test_retraining_reads_one_frame_per_sample_and_never_the_whole_video(
     )
     assert steps == 2 * 2  # 6 frames, batch 4 -> 2 steps per epoch
     assert len(reads) == 1 + steps * 4
+
+
+class _Labelled:
+    """A sampler of `count` frames whose crops are filled with `value` (to tell the sources apart)."""
+
+    def __init__(self, count: int, value: int):
+        self.count, self.value = count, value
+
+    def __len__(self) -> int:
+        return self.count
+
+    def sample(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        assert 0 <= index < self.count
+        return np.full((2, 2, 3), self.value, np.uint8), np.full((2, 2), self.value, np.uint8)
+
+
+def test_anchored_crops_give_the_first_frame_its_share_of_the_samples():
+    crops = AnchoredCrops(_Labelled(30, 7), _Labelled(1, 1), share=0.25)
+    assert len(crops) == 40  # 30 scan frames + 10 first-frame samples: 10 / 40 = 0.25
+    rng = np.random.default_rng(0)
+    values = [int(crops.sample(index, rng)[1][0, 0]) for index in range(len(crops))]
+    assert values == [7] * 30 + [1] * 10
+    assert len(AnchoredCrops(_Labelled(30, 7), _Labelled(1, 1), share=0.0)) == 30
+    with pytest.raises(ConfigError, match="share"):
+        AnchoredCrops(_Labelled(3, 7), _Labelled(1, 1), share=1.0)
+
+
+def test_retraining_with_a_first_frame_share_uses_the_fine_tune_labels(
+    tmp_path, disk_video, tiny_checkpoint, fast_settings, monkeypatch
+):
+    folder, masks = disk_video
+    box = box_from_mask(masks[0])
+    pipeline.finetune(folder, box, tiny_checkpoint, "ours", fast_settings, tmp_path / "ft.pt")
+    from lsevos.train.checkpoint import load_checkpoint
+
+    extra = load_checkpoint(tmp_path / "ft.pt")["extra"]
+    stored = extra["first_frame_labels"].numpy()
+    assert stored.shape == masks[0].shape and set(np.unique(stored)) <= {0, 1, 255}
+    assert tuple(extra["first_frame_search"]) == enlarge_box(box, fast_settings.enlarge, masks[0].shape)
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    for index, mask in enumerate(masks):
+        write_mask(labels / f"{index:05d}.png", mask)
+    (labels / "boxes.json").write_text(json.dumps({"frames": {}, "search": {}}))
+    seen = []
+    original = pipeline.train_on_crops
+    monkeypatch.setattr(
+        pipeline,
+        "train_on_crops",
+        lambda model, crops, **kw: seen.append(crops) or original(model, crops, **kw),
+    )
+    anchored = VideoSettings.from_dict({**fast_settings.to_dict(), "retrain_first_frame_share": 0.25})
+    pipeline.retrain(folder, labels, tmp_path / "ft.pt", "ours", anchored, tmp_path / "rt.pt")
+    crops = seen[-1]
+    assert isinstance(crops, AnchoredCrops) and len(crops) == 6 + 2  # round(6 * 0.25 / 0.75) = 2
+    np.testing.assert_array_equal(crops.first.labels, stored)
+    pipeline.retrain(folder, labels, tiny_checkpoint, "ours", fast_settings, tmp_path / "rt0.pt")
+    assert isinstance(seen[-1], ScanLabelCrops)
+    with pytest.raises(ConfigError, match="no first-frame labels"):
+        pipeline.retrain(folder, labels, tiny_checkpoint, "ours", anchored, tmp_path / "rt1.pt")
+    assert not (tmp_path / "rt1.pt").exists()
 
 
 @pytest.mark.slow

@@ -8,7 +8,12 @@ import numpy as np
 from PIL import Image
 
 from lsevos.data.io import read_mask
-from lsevos.video.pseudo_labels import first_frame_labels, scan_labels, write_scan_labels
+from lsevos.video.pseudo_labels import (
+    first_frame_labels,
+    grabcut_first_frame_labels,
+    scan_labels,
+    write_scan_labels,
+)
 
 
 def test_first_frame_rule_on_a_toy():
@@ -30,6 +35,39 @@ def test_first_frame_rule_on_a_toy():
         dtype=np.uint8,
     )
     np.testing.assert_array_equal(labels, expected)
+
+
+def _red_square_on_blue() -> tuple[np.ndarray, np.ndarray]:
+    """A 60x80 blue frame with a red 20x24 rectangle (rows 20..39, columns 30..53) and its mask."""
+    frame = np.zeros((60, 80, 3), dtype=np.uint8)
+    frame[..., 2] = 200
+    frame[20:40, 30:54] = (220, 30, 30)
+    mask = np.zeros((60, 80), dtype=np.uint8)
+    mask[20:40, 30:54] = 1
+    return frame, mask
+
+
+def test_grabcut_first_frame_labels_complete_a_confident_core():
+    frame, mask = _red_square_on_blue()
+    prob = np.zeros((60, 80), dtype=np.float32)
+    prob[27:33, 38:46] = 0.9  # the model is sure of a small core only
+    prob[15:45, 25:60] = np.maximum(prob[15:45, 25:60], 0.45)  # and unsure in the rest of the box
+    box = (25, 15, 59, 44)
+    rule = first_frame_labels(prob, box, 0.6)
+    assert (rule == 1).sum() == 6 * 8 and (rule == 255).sum() > 0
+    labels = grabcut_first_frame_labels(frame, prob, box, 0.6, iterations=3)
+    assert set(np.unique(labels)) == {0, 1}
+    np.testing.assert_array_equal(labels, mask)
+
+
+def test_grabcut_first_frame_labels_fall_back_to_the_rule_when_opencv_cannot_fit():
+    frame, _ = _red_square_on_blue()
+    prob = np.full((60, 80), 0.9, dtype=np.float32)
+    prob[:10] = 0.5  # unsure (probable foreground), so the rule leaves these rows unlabelled
+    box = (0, 0, 79, 59)  # the whole frame: no background pixel, OpenCV cannot fit a background model
+    labels = grabcut_first_frame_labels(frame, prob, box, 0.6, iterations=3)
+    np.testing.assert_array_equal(labels, first_frame_labels(prob, box, 0.6))
+    assert (labels[:10] == 255).all() and (labels[10:] == 1).all()
 
 
 def test_scan_rule_ignores_the_uncertain_band():
