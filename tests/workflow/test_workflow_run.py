@@ -123,3 +123,23 @@ def test_report_embeds_tables_and_figures(finished_run, workflow):
     report = (work / "report.html").read_text(errors="replace")
     for name in ("table2.md", "attributes.png", "davis_lookalike-cross.png", "stage3_losses.png"):
         assert name in report, f"{name} missing from the report"
+
+
+def test_jobs_find_lsevos_when_the_environment_is_not_activated(tmp_path, workflow):
+    """`.venv/bin/snakemake` started with a PATH that lacks `.venv/bin`: the jobs still run `lsevos`."""
+    import shutil
+    import sys
+
+    venv_bin = Path(sys.executable).parent
+    config = small_config(workflow, tmp_path / "small.yaml")
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join(
+        part
+        for part in env.get("PATH", "").split(os.pathsep)
+        if part and Path(part).resolve() != venv_bin.resolve()
+    )
+    assert shutil.which("lsevos", path=env["PATH"]) is None
+    command = workflow.command(tmp_path, "results/small/data/synthetic", "--cores", "1", configfile=config)
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "results" / "small" / "data" / "synthetic" / "static").is_dir()

@@ -2,14 +2,32 @@
 import json
 import os
 import re
+import shutil
+import sys
 from types import SimpleNamespace as Namespace
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from lsevos.video.variants import FAMILIES, VARIANTS
 
 
 validate(config, "../schemas/config.schema.yaml")
+
+# The rules call the `lsevos` command. Snakemake started as `.venv/bin/snakemake` without activating the
+# environment has lsevos importable but not on PATH: put the running Python's bin folder first, so every
+# job (and a SLURM job, which inherits this PATH) finds the same installation.
+_python_bin = os.path.dirname(sys.executable)
+if shutil.which("lsevos") is None and os.access(os.path.join(_python_bin, "lsevos"), os.X_OK):
+    os.environ["PATH"] = _python_bin + os.pathsep + os.environ.get("PATH", "")
+
+
+onstart:
+    if shutil.which("lsevos") is None:
+        raise WorkflowError(
+            "the `lsevos` command is not on PATH: install the package (`make venv` or "
+            "`pip install -e .`) and run Snakemake from that environment (`source .venv/bin/activate`)"
+        )
 
 R = config["results_dir"].rstrip("/")
 RES = config["resources_dir"].rstrip("/")
