@@ -17,6 +17,10 @@ validate(config, "../schemas/config.schema.yaml")
 # The rules call the `lsevos` command. Snakemake started as `.venv/bin/snakemake` without activating the
 # environment has lsevos importable but not on PATH: put the running Python's bin folder first, so every
 # job (and a SLURM job, which inherits this PATH) finds the same installation.
+envvars:
+    "PATH",
+
+
 _python_bin = os.path.dirname(sys.executable)
 if shutil.which("lsevos") is None and os.access(os.path.join(_python_bin, "lsevos"), os.X_OK):
     os.environ["PATH"] = _python_bin + os.pathsep + os.environ.get("PATH", "")
