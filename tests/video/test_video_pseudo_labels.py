@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from lsevos.data.io import read_mask
@@ -89,3 +90,17 @@ def test_write_scan_labels_reads_probs_and_copies_boxes(tmp_path):
     np.testing.assert_array_equal(read_mask(tmp_path / "labels" / "00000.png"), [[0, 255, 1]])
     np.testing.assert_array_equal(read_mask(tmp_path / "labels" / "00001.png"), [[1, 1, 0]])
     assert json.loads((tmp_path / "labels" / "boxes.json").read_text()) == document
+
+
+def test_new_first_frame_settings_are_checked():
+    from lsevos.errors import ConfigError
+    from lsevos.video.settings import VideoSettings
+
+    settings = VideoSettings.from_dict({"first_frame_grabcut": 5, "retrain_first_frame_share": 0.25})
+    assert (settings.first_frame_grabcut, settings.retrain_first_frame_share) == (5, 0.25)
+    assert (VideoSettings().first_frame_grabcut, VideoSettings().retrain_first_frame_share) == (0, 0.0)
+    for key, value in (("first_frame_grabcut", -1), ("retrain_first_frame_share", 1.0)):
+        with pytest.raises(ConfigError, match=key):
+            VideoSettings.from_dict({key: value})
+    with pytest.raises(ConfigError, match="first_frame_grabcut"):
+        VideoSettings.from_dict({"first_frame_grabcut": 2.5})
