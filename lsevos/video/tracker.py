@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,7 +159,11 @@ def write_scan(
     total: int | None = None,
     progress: Progress | None = None,
 ) -> int:
-    """Write masks, probabilities and boxes.json of a stream of results atomically; returns the count."""
+    """Write masks, probabilities and boxes.json of a stream of results atomically; returns the count.
+
+    The last progress line gives the scan's speed (network, tracking and writing; model loading excluded).
+    """
+    started = time.perf_counter()
     frames: dict[str, list[int] | None] = {}
     search: dict[str, list[int] | None] = {}
     image_size: list[int] | None = None
@@ -182,6 +187,12 @@ def write_scan(
             raise DataError(f"{out_dir}: the video has no frames")
         document = {**metadata, "image_size": image_size, "frames": frames, "search": search}
         (temporary / "boxes.json").write_text(json.dumps(document, indent=1))
+    if progress is not None:
+        seconds = time.perf_counter() - started
+        progress(
+            f"scan {Path(out_dir).name}: {len(frames)} frames in {seconds:.1f} s "
+            f"({len(frames) / max(seconds, 1e-9):.1f} frames/s)"
+        )
     return len(frames)
 
 

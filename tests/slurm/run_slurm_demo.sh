@@ -100,6 +100,7 @@ run_smoke() {
     say "SLURM smoke run took $(($(date +%s) - t0))s, $(slurm_jobs "$base/slurm.log") SLURM jobs"
 
     [[ $(cat "$base/slurm/summary.txt") == "total 267" ]] || fail "summary.txt is '$(cat "$base/slurm/summary.txt")', expected 'total 267'"
+    [[ $(cat "$base/slurm/samples/a/gpu_side.txt") == 3 ]] || fail "gpu_side.txt of sample a is not 3"
     [[ $(cat "$base/slurm/threaded.txt") == "33 81 153" ]] || fail "threaded.txt is '$(cat "$base/slurm/threaded.txt")'"
     compare_trees same "$base/local" "$base/slurm" "*.txt"
 
@@ -108,11 +109,12 @@ run_smoke() {
     for sample in a b c; do
         job=$(field job "$base/slurm/samples/$sample/square.where")
         [[ $job =~ ^[0-9]+$ ]] || fail "rule square of sample $sample did not run in a SLURM job"
-        for where in frames/job.where gpu.where; do
+        for where in frames/job.where gpu.where gpu_side.where; do
             [[ $(field job "$base/slurm/samples/$sample/$where") == "$job" ]] ||
                 fail "sample $sample: $where ran outside the group's SLURM job $job"
         done
-        sacct -X -n -P -j "$job" -o AllocTRES | grep -q "gres/gpu=1" || fail "SLURM job $job (gpu=1) got no GPU"
+        # Two GPU steps side by side in one group: the job must still ask for exactly one GPU.
+        sacct -X -n -P -j "$job" -o AllocTRES | grep -q "gres/gpu=1" || fail "SLURM job $job (gpu=1) got no GPU or more than one"
         jobs+=("$job")
     done
     [[ $(printf '%s\n' "${jobs[@]}" | sort -u | wc -l) -eq 3 ]] || fail "the three samples shared SLURM jobs: ${jobs[*]}"

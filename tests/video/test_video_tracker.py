@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import cv2
 import numpy as np
@@ -116,8 +117,11 @@ def test_write_scan_writes_masks_probabilities_and_boxes(tmp_path):
     centres = [(20, 20), (24, 22), None]
     results = track(moving_disk(centres), lambda crop: red_oracle(crop) * 0.8, (14, 14, 26, 26), SETTINGS)
     out = tmp_path / "scan"
-    count = write_scan(results, out, scan_metadata(SETTINGS, "zoom"), total=3)
+    messages = []
+    count = write_scan(results, out, scan_metadata(SETTINGS, "zoom"), total=3, progress=messages.append)
     assert count == 3
+    assert messages[0].startswith("scan scan: frame 1/3 (00000)") and len(messages) == 4
+    assert re.fullmatch(r"scan scan: 3 frames in \d+\.\d s \(\d+\.\d frames/s\)", messages[-1])
     document = json.loads((out / "boxes.json").read_text())
     assert document["enlarge"] == 1.5 and document["mode"] == "zoom" and document["image_size"] == [60, 90]
     assert list(document["frames"]) == ["00000", "00001", "00002"]
