@@ -20,6 +20,30 @@ def shared_root() -> Path:
     return SHARED
 
 
+@pytest.fixture(scope="session")
+def davis_root(shared_root: Path) -> Path:
+    """The DAVIS 2016 val subset in ../shared (10 sequences, every frame and mask; read only)."""
+    return shared_root / "data" / "davis2016"
+
+
+@pytest.fixture(scope="session")
+def segtrack_root(shared_root: Path) -> Path:
+    """SegTrack v2 `bmx` object 2 in the release layout in ../shared (read only)."""
+    return shared_root / "data" / "segtrackv2"
+
+
+@pytest.fixture(scope="session")
+def oracle_root(shared_root: Path) -> Path:
+    """The DAVIS metric oracle (5 sequences): predictions, official per-frame / per-sequence numbers."""
+    return shared_root / "fixtures" / "davis_metric_oracle"
+
+
+@pytest.fixture(scope="session")
+def leaderboard_root(shared_root: Path) -> Path:
+    """Official DAVIS 2016 leaderboard per-frame values and aggregates."""
+    return shared_root / "fixtures" / "davis_leaderboard"
+
+
 def demo_config() -> dict:
     import yaml
 

@@ -1,23 +1,9 @@
-"""Shared paths and small dataset copies for the data tests."""
+"""Small dataset copies for the data tests (the ../shared paths are fixtures of tests/conftest.py)."""
 
 import shutil
 from pathlib import Path
 
 import pytest
-
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-
-
-@pytest.fixture
-def davis_root() -> Path:
-    """The 5-sequence DAVIS 2016 subset in ../shared (read only)."""
-    return SHARED / "data" / "davis2016"
-
-
-@pytest.fixture
-def segtrack_root() -> Path:
-    """SegTrack v2 `bmx` object 2 in the release layout in ../shared (read only)."""
-    return SHARED / "data" / "segtrackv2"
 
 
 @pytest.fixture

@@ -8,7 +8,18 @@ from lsevos.data.davis import DavisDataset
 from lsevos.data.io import read_frame, read_mask
 from lsevos.errors import DataError
 
-FRAME_COUNTS = {"blackswan": 50, "breakdance": 84, "camel": 90, "car-shadow": 40, "dog": 60}
+FRAME_COUNTS = {
+    "blackswan": 50,
+    "bmx-trees": 80,
+    "breakdance": 84,
+    "camel": 90,
+    "car-shadow": 40,
+    "cows": 104,
+    "dance-twirl": 90,
+    "dog": 60,
+    "goat": 90,
+    "parkour": 100,
+}
 
 
 def test_shared_davis_subset_loads(davis_root):
@@ -37,8 +48,8 @@ def test_subsets_by_name(davis_root):
     assert dataset.sequences == ["dog", "camel"]
     with pytest.raises(DataError, match="unknown sequence.*'blackswan'"):
         dataset.sequence("blackswan")
-    with pytest.raises(DataError, match="bmx-trees.*available: blackswan"):
-        DavisDataset(davis_root, sequences=["bmx-trees"])
+    with pytest.raises(DataError, match="kite-surf.*available: blackswan"):
+        DavisDataset(davis_root, sequences=["kite-surf"])
 
 
 def test_sequences_from_folders_without_image_sets(davis_copy):

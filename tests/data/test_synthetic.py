@@ -26,7 +26,6 @@ from lsevos.data.synthetic import (
 from lsevos.data.voc_sbd import VocInstances
 from lsevos.errors import ConfigError
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 SMALL = {"static_train": 6, "static_val": 2, "video_frames": 12, "segtrack_frames": 10}
 SEED = 7
 WIDTH, HEIGHT = 192, 128
@@ -125,10 +124,10 @@ def test_static_images_are_not_separable_by_colour_alone() -> None:
     assert iou < 0.5
 
 
-def test_davis_part_has_davis_2016_layout_and_attributes(benchmark: Path) -> None:
+def test_davis_part_has_davis_2016_layout_and_attributes(benchmark: Path, davis_root: Path) -> None:
     root = benchmark / "davis"
     info = yaml.safe_load((root / "Annotations/db_info.yml").read_text())
-    real = yaml.safe_load((SHARED / "data/davis2016/Annotations/db_info.yml").read_text())
+    real = yaml.safe_load((davis_root / "Annotations/db_info.yml").read_text())
     assert info["attributes"] == real["attributes"]
     assert set(info) == set(real)
     assert [entry["name"] for entry in info["sequences"]] == sequence_names(SMALL)

@@ -1,4 +1,4 @@
-"""Shared paths and tiny datasets for the evaluation tests."""
+"""Tiny datasets for the evaluation tests (the ../shared paths are fixtures of tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,31 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-ORACLE = SHARED / "fixtures" / "davis_metric_oracle"
-LEADERBOARD = SHARED / "fixtures" / "davis_leaderboard"
-
-
-@pytest.fixture(scope="session")
-def davis_root() -> Path:
-    """The 5-sequence DAVIS 2016 subset in ../shared (read only)."""
-    root = SHARED / "data" / "davis2016"
-    if not root.is_dir():
-        pytest.fail(f"{root} is missing: clone the project beside `shared/`")
-    return root
-
-
-@pytest.fixture(scope="session")
-def oracle_root() -> Path:
-    """The DAVIS metric oracle: predictions and the official per-frame / per-sequence numbers."""
-    return ORACLE
-
-
-@pytest.fixture(scope="session")
-def leaderboard_root() -> Path:
-    """Official DAVIS 2016 leaderboard per-frame values and aggregates."""
-    return LEADERBOARD
 
 
 def _save_grey(path: Path, values: np.ndarray) -> Path:

@@ -111,8 +111,17 @@ def test_diverging_pretraining_stops_with_a_clear_error(tmp_path, static_spec):
     from lsevos.errors import LsevosError
 
     settings = PretrainSettings(
-        iterations=5, batch=2, lr=1e30, crop=32, backbone="tiny", pretrained=False, embed_dim=4,
-        samples_per_instance=8, log_every=1, checkpoint_every=100, grad_clip=0.0,
+        iterations=5,
+        batch=2,
+        lr=1e30,
+        crop=32,
+        backbone="tiny",
+        pretrained=False,
+        embed_dim=4,
+        samples_per_instance=8,
+        log_every=1,
+        checkpoint_every=100,
+        grad_clip=0.0,
     )
     with pytest.raises(LsevosError, match="lower `lr`"):
         pretrain("1", static_spec, settings, tmp_path / "s1.pt", tmp_path / "s1.csv")

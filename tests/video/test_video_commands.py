@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -20,7 +19,6 @@ from lsevos.video.commands import default_checkpoint
 from lsevos.video.crf import dense_crf
 from lsevos.video.settings import VideoSettings
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 FAST = '{"crop_size": 33, "finetune_epochs": 1, "retrain_epochs": 1, "batch": 2, "finetune_lr": 0.001}'
 
 
@@ -238,8 +236,8 @@ def test_segment_an_mp4_writes_one_mask_per_frame_and_a_playable_overlay(tmp_pat
 
 
 @pytest.mark.slow
-def test_segment_a_davis_sequence_from_the_box_of_its_first_mask(tmp_path, tiny_checkpoint):
-    davis = SHARED / "data" / "davis2016"
+def test_segment_a_davis_sequence_from_the_box_of_its_first_mask(tmp_path, tiny_checkpoint, davis_root):
+    davis = davis_root
     frames = tmp_path / "blackswan"
     frames.mkdir()
     for path in sorted((davis / "JPEGImages" / "480p" / "blackswan").glob("*.jpg"))[:8]:
