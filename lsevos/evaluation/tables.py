@@ -36,21 +36,45 @@ VARIANTS = (
     "ours_gtbox",
 )
 
-# (variant, label, paper J mean, paper F mean); DAVIS 2016 val, percent (Ci et al., ECCV 2018).
+# The paper's numbers (Ci et al., ECCV 2018, DAVIS 2016 val unless said otherwise), one constant per table,
+# copied from the tables of the paper's text. Measure tuples follow MEASURE_COLUMNS: (J mean, J recall,
+# J decay, F mean, F recall, F decay), in percent as printed (the paper writes recall as "O", decay as "D").
+PAPER_MEASURE_LABELS = ("J mean", "J recall", "J decay", "F mean", "F recall", "F decay")
+
+# Table 1 (GT box on every frame): (variant, label, measures); the paper prints every cell.
 PAPER_TABLE1 = (
-    ("grabcut", "GrabCut", 61.5, 59.0),
-    ("fp_gtbox", "FP", 80.4, 80.2),
-    ("ours_gtbox", "Ours", 80.9, 80.8),
+    ("grabcut", "GrabCut", (61.5, 73.4, 1.3, 59.0, 72.8, 3.7)),
+    ("fp_gtbox", "FP", (80.4, 96.3, 3.1, 80.2, 90.6, 3.1)),
+    ("ours_gtbox", "Ours", (80.9, 96.7, 2.1, 80.8, 90.2, 1.3)),
 )
+# Table 2 (ablation): (variant, label, measures); the paper prints every cell.
 PAPER_TABLE2 = (
-    ("fp_nozoom", "FP (no zoom)", 70.5, 69.1),
-    ("fp", "FP", 76.2, 75.0),
-    ("fplse", "FPLSE", 80.0, 79.1),
-    ("ours", "Ours", 81.0, 80.3),
-    ("ours_crf", "Ours+CRF", 82.9, 80.1),
-    ("ours_static", "Ours (static)", 80.0, 79.6),
+    ("fp_nozoom", "FP (no zoom)", (70.5, 83.5, 9.1, 69.1, 77.4, 8.2)),
+    ("fp", "FP", (76.2, 90.0, 7.0, 75.0, 82.2, 7.3)),
+    ("fplse", "FPLSE", (80.0, 95.6, 5.9, 79.1, 87.7, 5.9)),
+    ("ours", "Ours", (81.0, 96.4, 5.4, 80.3, 89.1, 5.7)),
+    ("ours_crf", "Ours+CRF", (82.9, 96.7, 5.4, 80.1, 88.9, 5.4)),
+    ("ours_static", "Ours (static)", (80.0, 95.6, 6.4, 79.6, 87.0, 6.2)),
 )
-PAPER_SEGTRACK_MIOU = 69.7
+# Table 3 (per-attribute quality): {attribute: values of the methods in PAPER_TABLE3_METHODS}, as printed:
+# fractions with two decimals (the tables show them in percent). The paper calls the measure "quality"
+# without naming it; we set it beside our mean J. It lists these 12 attributes only (no CS, DEF, MB, OCC),
+# so its columns read n/a on those rows: the paper prints no value there.
+PAPER_TABLE3_METHODS = ("OSVOS", "Lucid", "Ours", "FP", "FPLSE")
+PAPER_TABLE3 = {
+    "AC": (0.81, 0.74, 0.86, 0.77, 0.83),
+    "BC": (0.83, 0.83, 0.83, 0.78, 0.81),
+    "DB": (0.74, 0.51, 0.75, 0.60, 0.70),
+    "EA": (0.77, 0.71, 0.80, 0.76, 0.78),
+    "FM": (0.76, 0.70, 0.82, 0.74, 0.78),
+    "HO": (0.75, 0.75, 0.79, 0.71, 0.76),
+    "IO": (0.75, 0.80, 0.78, 0.71, 0.74),
+    "LR": (0.77, 0.64, 0.83, 0.79, 0.81),
+    "OV": (0.72, 0.83, 0.83, 0.70, 0.78),
+    "ROT": (0.81, 0.80, 0.87, 0.77, 0.84),
+    "SC": (0.71, 0.74, 0.74, 0.68, 0.70),
+    "SV": (0.74, 0.68, 0.80, 0.73, 0.77),
+}
 TABLE3_VARIANTS = (("ours", "Ours"), ("fplse", "FPLSE"), ("fp", "FP"))
 
 # Official DAVIS 2016 val leaderboard (J M/R/D, F M/R/D as fractions), copied from
@@ -63,8 +87,30 @@ LEADERBOARD = (
     ("SiamMask", (0.717, 0.868, 0.030, 0.678, 0.798, 0.021)),
     ("Siam R-CNN", (0.768, 0.864, 0.022, 0.804, 0.876, 0.040)),
 )
-# The paper reports only the means for Table 4 rows (percent): (label, J mean, F mean).
-PAPER_TABLE4 = (("Ours", 81.0, 80.3), ("Ours+CRF", 82.9, 80.1))
+# Table 4 (state of the art): (label, measures), every row in the paper's order. None where the paper
+# prints "-": it gives MaskTrack-Box's J mean only. Lucid Tracker's F recall is printed as "82". The last
+# row is not in Table 4 but in the text of Sec. 5.5: Ours without CRF on train+val (MaskTrack-Box's
+# setting), J mean 80.7.
+PAPER_TABLE4 = (
+    ("OnAVOS", (86.1, 96.1, 5.2, 84.9, 89.7, 5.8)),
+    ("OSVOS", (79.8, 93.6, 14.9, 80.6, 92.6, 15.0)),
+    ("Lucid Tracker", (80.5, 90.2, 6.1, 77.6, 82.0, 6.9)),
+    ("MaskTrack", (79.7, 93.1, 8.9, 75.4, 87.1, 9.0)),
+    ("MaskRNN", (80.4, 96.0, 4.4, 82.3, 93.2, 8.8)),
+    ("MaskTrack-Box", (73.7, None, None, None, None, None)),
+    ("Ours", (82.9, 96.7, 5.6, 80.3, 89.1, 5.7)),
+    ("Ours (train+val, no CRF; Sec. 5.5 text)", (80.7, None, None, None, None, None)),
+)
+# Table 5 (SegTrack v2 mIoU, percent): (label, mIoU), the paper's order.
+PAPER_TABLE5 = (
+    ("MaskTrack", 70.3),
+    ("OBJFlow", 67.5),
+    ("MaskRNN", 72.1),
+    ("LucidTracker", 78.0),
+    ("BVS", 58.4),
+    ("MaskTrack-Box", 62.4),
+    ("Ours", 69.7),
+)
 
 Cell = str | float | int | None
 
@@ -113,13 +159,20 @@ def _davis(metrics: Path, variant: str) -> dict[str, Row]:
     return read_per_sequence(metrics / "davis" / f"{variant}.csv")
 
 
-def _mean_table(number: int, title: str, metrics: Path, entries, note: str) -> Table:
+def _mean_table(number: int, title: str, metrics: Path, entries, notes: list[str]) -> Table:
+    """One row per (variant, label, paper measures): each measure of this run, then the paper's value."""
     rows = []
-    for variant, label, paper_j, paper_f in entries:
+    for variant, label, paper in entries:
         means = summary(_davis(metrics, variant))
-        rows.append([label, variant, _percent(means["J_M"]), paper_j, _percent(means["F_M"]), paper_f])
-    columns = ["Method", "Variant", "J mean", "J mean (paper)", "F mean", "F mean (paper)"]
-    return Table(number, title, columns, rows, [note])
+        cells: list[Cell] = [label, variant]
+        for column, paper_value in zip(MEASURE_COLUMNS, paper, strict=True):
+            cells += [_percent(means[column]), paper_value]
+        rows.append(cells)
+    columns = ["Method", "Variant"]
+    for name in PAPER_MEASURE_LABELS:
+        columns += [name, f"{name} (paper)"]
+    source = f"Columns marked (paper): Table {number} of the paper; the others: this run."
+    return Table(number, title, columns, rows, [source, *notes])
 
 
 def table1(metrics: Path) -> Table:
@@ -129,8 +182,10 @@ def table1(metrics: Path) -> Table:
         "Table 1: segmentation inside the ground-truth box of every frame (DAVIS 2016 val)",
         metrics,
         PAPER_TABLE1,
-        "GrabCut: OpenCV GrabCut, GT box enlarged by the configured margin, 5 iterations. "
-        "The paper's numbers are over the 20 val sequences; ours over the evaluated sequences.",
+        [
+            "GrabCut: OpenCV GrabCut, GT box enlarged by the configured margin, 5 iterations. "
+            "The paper's numbers are over the 20 val sequences; ours over the evaluated sequences."
+        ],
     )
 
 
@@ -141,12 +196,13 @@ def table2(metrics: Path) -> Table:
         "Table 2: ablation on DAVIS 2016 val",
         metrics,
         PAPER_TABLE2,
-        "Ours (static) is Ours' first scan; Ours+CRF the CRF of Ours' second scan.",
+        ["Ours (static) is Ours' first scan; Ours+CRF the CRF of Ours' second scan."],
     )
 
 
 def table3(metrics: Path, davis_root: str | os.PathLike) -> Table:
-    """Table 3: mean J of the sequences carrying each DAVIS attribute (db_info.yml)."""
+    """Table 3: mean J of the sequences carrying each DAVIS attribute (db_info.yml), beside the paper's
+    per-attribute values of OSVOS, Lucid, Ours, FP and FPLSE."""
     dataset = DavisDataset(davis_root)
     per_variant = {}
     for variant, _ in TABLE3_VARIANTS:
@@ -158,7 +214,7 @@ def table3(metrics: Path, davis_root: str | os.PathLike) -> Table:
                     "pass the DAVIS root the metrics were computed on"
                 )
         per_variant[variant] = attribute_means(rows, {name: dataset.attributes(name) for name in rows})
-    codes = sorted(set().union(*(table.keys() for table in per_variant.values())))
+    codes = sorted(set(PAPER_TABLE3).union(*(table.keys() for table in per_variant.values())))
     table_rows: list[list[Cell]] = []
     for code in codes:
         count = per_variant["ours"].get(code, (None, 0))[1]
@@ -166,54 +222,78 @@ def table3(metrics: Path, davis_root: str | os.PathLike) -> Table:
         for variant, _ in TABLE3_VARIANTS:
             mean = per_variant[variant].get(code)
             cells.append(None if mean is None else _percent(mean[0]))
-        cells.append(None)
+        paper = PAPER_TABLE3.get(code)
+        cells += [None] * len(PAPER_TABLE3_METHODS) if paper is None else [_percent(v) for v in paper]
         table_rows.append(cells)
-    columns = ["Attribute", "Sequences", *(f"{label} J" for _, label in TABLE3_VARIANTS), "Ours J (paper)"]
+    columns = [
+        "Attribute",
+        "Sequences",
+        *(f"{label} J" for _, label in TABLE3_VARIANTS),
+        *(f"{method} J (paper)" for method in PAPER_TABLE3_METHODS),
+    ]
     return Table(
         3,
         "Table 3: mean J per DAVIS attribute (DAVIS 2016 val)",
         columns,
         table_rows,
         [
-            "The paper's per-attribute numbers are not in our notes, so its column reads n/a.",
+            "Columns marked (paper): Table 3 of the paper (printed as fractions, shown here in percent; "
+            "the paper calls the measure quality without naming it); "
+            "Sequences and the other columns: this run.",
+            "The paper lists 12 attributes; its columns read n/a for the others (CS, DEF, MB, OCC). "
+            "Our columns read n/a where no evaluated sequence carries the attribute.",
             "Attributes from Annotations/db_info.yml (Perazzi et al., CVPR 2016).",
         ],
     )
 
 
 def table4(metrics: Path) -> Table:
-    """Table 4: comparison with the official DAVIS 2016 leaderboard and the paper's means."""
+    """Table 4: the official DAVIS 2016 leaderboard, every row of the paper's Table 4, and this run."""
     rows: list[list[Cell]] = []
     for label, values in LEADERBOARD:
         rows.append([label, "DAVIS leaderboard", *(_percent(v) for v in values)])
-    for label, paper_j, paper_f in PAPER_TABLE4:
-        rows.append([label, "paper", paper_j, None, None, paper_f, None, None])
+    for label, values in PAPER_TABLE4:
+        rows.append([label, "paper", *values])
     for variant, label in (("ours", "Ours"), ("ours_crf", "Ours+CRF")):
         means = summary(_davis(metrics, variant))
         rows.append([label, "this run", *(_percent(means[column]) for column in MEASURE_COLUMNS)])
     return Table(
         4,
         "Table 4: comparison on DAVIS 2016 val",
-        ["Method", "Source", "J mean", "J recall", "J decay", "F mean", "F recall", "F decay"],
+        ["Method", "Source", *PAPER_MEASURE_LABELS],
         rows,
         [
+            "Source: 'paper' rows are the paper's Table 4 (and one figure from the text of its Sec. 5.5); "
+            "'this run' rows are ours.",
             "Leaderboard rows: davisvideochallenge.github.io global_eval_val_2016.js (commit 30be16f); "
             "SiamMask and Siam R-CNN are box-initialised like ours.",
-            "The paper gives only J and F means for its rows.",
+            "The paper prints '-' (n/a here) for all of MaskTrack-Box but its J mean; like ours it starts "
+            "from a box, the other peers from the first-frame mask.",
+            "The paper's Table 4 'Ours' row takes J mean and J recall from its Table 2 Ours+CRF and the F "
+            "columns from its Table 2 Ours; its J decay (5.6) is in neither.",
         ],
     )
 
 
 def table5(metrics: Path) -> Table:
-    """Table 5: SegTrack v2 mIoU (mean over objects)."""
+    """Table 5: SegTrack v2 mIoU (mean over objects), beside every method of the paper's Table 5."""
     rows = read_per_sequence(metrics / "segtrack" / "ours.csv")
     miou = segtrack_miou(rows)
+    table_rows: list[list[Cell]] = []
+    for label, paper in PAPER_TABLE5:
+        if label == "Ours":
+            table_rows.append([label, len(rows), _percent(miou), paper])
+        else:
+            table_rows.append([label, None, None, paper])
     return Table(
         5,
         "Table 5: SegTrack v2 mIoU",
         ["Method", "Objects", "mIoU", "mIoU (paper)"],
-        [["Ours", len(rows), _percent(miou), PAPER_SEGTRACK_MIOU]],
-        ["mIoU: per object, mean IoU over frames 1..N-2 (first frame given), then mean over objects."],
+        table_rows,
+        [
+            "mIoU (paper): Table 5 of the paper; Objects and mIoU: this run (ours only).",
+            "mIoU: per object, mean IoU over frames 1..N-2 (first frame given), then mean over objects.",
+        ],
     )
 
 

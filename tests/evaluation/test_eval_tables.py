@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import pytest
 from PIL import Image
@@ -39,12 +40,58 @@ def metrics(tmp_path):
     return root
 
 
-def _cell(path, row_label, column):
+def _cell(path, row_label, column, source=None):
+    """The cell of `column` in the first CSV row labelled `row_label` (and from `source`, Table 4)."""
     with open(path, newline="") as handle:
         for row in csv.DictReader(handle):
-            if row[next(iter(row))] == row_label:
+            if row[next(iter(row))] == row_label and source in (None, row.get("Source")):
                 return row[column]
-    raise AssertionError(f"no row {row_label} in {path}")
+    raise AssertionError(f"no row {row_label} ({source}) in {path}")
+
+
+def _norm(label):
+    """A name without markup, citation, spaces or hyphens: 'Mask Track[24]' -> 'masktrack'."""
+    label = re.sub(r"\$\\mathbf\{(.*?)\}\$", r"\1", label)
+    label = re.sub(r"\[\d+\]", "", label)
+    return re.sub(r"[\s-]", "", label).lower()
+
+
+def _paper_table(text, header, count):
+    """(normalised column names, rows of cells) of the paper's table whose header line starts with `header`:
+    the next `count` non-empty lines of the paper's text, each split at tabs."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    start = next(k for k, line in enumerate(lines) if line.startswith(header))
+    names = [_norm(name) for name in lines[start].split("\t")[1:]]
+    rows = [line.split("\t") for line in lines[start + 1 : start + 1 + count]]
+    return names, rows
+
+
+def _number(text):
+    """A paper cell: '-' (not printed) reads None."""
+    return None if text == "-" else float(text)
+
+
+def _rows(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _csv_text(value):
+    """How tables.to_csv writes a paper value (percent)."""
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+@pytest.fixture(scope="module")
+def paper_text(shared_root):
+    return (shared_root / "paper" / "000_4be38f2c42fdcd59.txt").read_text()
+
+
+@pytest.fixture
+def rendered(metrics, davis_root, tmp_path):
+    """The five tables' CSV files built from the hand-made metrics."""
+    out = tmp_path / "rendered"
+    make_tables(metrics, davis_root, out, "unit")
+    return out
 
 
 def test_tables_land_values_in_the_right_cells(metrics, davis_root, tmp_path, capsys):
@@ -62,11 +109,17 @@ def test_tables_land_values_in_the_right_cells(metrics, davis_root, tmp_path, ca
     assert _cell(out / "table3.csv", "CS", "Sequences") == "2"
     assert _cell(out / "table3.csv", "LR", "Ours J") == "64.00"  # car-shadow only
     assert _cell(out / "table3.csv", "CS", "Ours J (paper)") == "n/a"
-    assert _cell(out / "table4.csv", "OnAVOS", "J mean") == "86.10"
+    assert _cell(out / "table4.csv", "OnAVOS", "J mean", "DAVIS leaderboard") == "86.10"
+    assert _cell(out / "table4.csv", "Ours", "J mean", "this run") == "64.00"
     assert _cell(out / "table5.csv", "Ours", "mIoU") == "70.00"
     assert _cell(out / "table5.csv", "Ours", "mIoU (paper)") == "69.70"
     markdown = (out / "table1.md").read_text()
-    assert "config: unit" in markdown and "| GrabCut | grabcut | 60.0 | 61.5 | 46.7 | 59.0 |" in markdown
+    # ours (J M/R/D, F M/R/D) then the paper's value of each: GrabCut 61.5 73.4 1.3 / 59.0 72.8 3.7
+    grabcut = (
+        "| GrabCut | grabcut | 60.0 | 61.5 | 100.0 | 73.4 | 0.0 | 1.3 | "
+        + "46.7 | 59.0 | 100.0 | 72.8 | 0.0 | 3.7 |"
+    )
+    assert "config: unit" in markdown and grabcut in markdown
     assert r"\begin{tabular}" in (out / "table2.tex").read_text()
     summary = json.loads((out / "metrics.json").read_text())
     assert summary["davis"]["grabcut"]["JF"] == pytest.approx((0.6 + 0.4666666) / 2, abs=1e-6)
@@ -77,6 +130,77 @@ def test_tables_land_values_in_the_right_cells(metrics, davis_root, tmp_path, ca
     assert json.loads((tmp_path / "summary.json").read_text()) == summary
     assert main(["show-tables", str(out)]) == 0
     assert "Table 5" in capsys.readouterr().out
+
+
+def test_paper_values_read_from_the_paper_by_hand(rendered):
+    """A few cells checked by reading the paper's tables, in their row and column."""
+    assert _cell(rendered / "table1.csv", "FP", "J recall (paper)") == "96.30"
+    assert _cell(rendered / "table1.csv", "Ours", "F decay (paper)") == "1.30"
+    assert _cell(rendered / "table2.csv", "Ours (static)", "F recall (paper)") == "87.00"
+    assert _cell(rendered / "table2.csv", "FP (no zoom)", "J decay (paper)") == "9.10"
+    assert _cell(rendered / "table3.csv", "DB", "Lucid J (paper)") == "51.00"
+    assert _cell(rendered / "table3.csv", "ROT", "FPLSE J (paper)") == "84.00"
+    assert _cell(rendered / "table4.csv", "MaskRNN", "F decay", "paper") == "8.80"
+    assert _cell(rendered / "table4.csv", "Ours", "J decay", "paper") == "5.60"
+    assert _cell(rendered / "table4.csv", "MaskTrack-Box", "J mean", "paper") == "73.70"
+    assert _cell(rendered / "table4.csv", "MaskTrack-Box", "F mean", "paper") == "n/a"  # printed "-"
+    assert _cell(rendered / "table5.csv", "BVS", "mIoU (paper)") == "58.40"
+    assert _cell(rendered / "table5.csv", "BVS", "mIoU") == "n/a"  # ours only for Ours
+
+
+@pytest.mark.parametrize(("number", "header"), [(1, "Measure\tGrabCut"), (2, "Measure\tFP(no-zoom)")])
+def test_tables_1_and_2_carry_every_number_of_the_paper(paper_text, rendered, number, header):
+    methods, lines = _paper_table(paper_text, header, 6)
+    rows = {_norm(row["Method"]): row for row in _rows(rendered / f"table{number}.csv")}
+    assert sorted(rows) == sorted(methods)
+    measures = ("J mean", "J recall", "J decay", "F mean", "F recall", "F decay")
+    for line, measure in zip(lines, measures, strict=True):
+        assert line[-len(methods) - 1].startswith(measure.split()[1].capitalize())  # Mean / Recall / Decay
+        for method, value in zip(methods, line[-len(methods) :], strict=True):
+            assert rows[method][f"{measure} (paper)"] == _csv_text(float(value)), (number, method, measure)
+
+
+def test_table3_carries_every_attribute_value_of_the_paper(paper_text, rendered):
+    methods, lines = _paper_table(paper_text, "Attribute\tOSVOS", 12)
+    assert methods == ["osvos", "lucid", "ours", "fp", "fplse"]
+    rows = {row["Attribute"]: row for row in _rows(rendered / "table3.csv")}
+    columns = {
+        _norm(name.removesuffix(" J (paper)")): name for name in rows["AC"] if name.endswith("(paper)")
+    }
+    for line in lines:
+        code = _norm(line[0]).upper()
+        for method, value in zip(methods, line[1:], strict=True):
+            # the paper prints fractions; the table shows percent
+            assert rows[code][columns[method]] == _csv_text(100 * float(value)), (code, method)
+
+
+def test_table4_carries_every_row_of_the_paper(paper_text, rendered):
+    methods, lines = _paper_table(paper_text, "Measure\tOnAVOS", 6)
+    assert len(methods) == 7
+    table = _rows(rendered / "table4.csv")
+    rows = {_norm(row["Method"]): row for row in table if row["Source"] == "paper"}
+    assert set(methods) <= set(rows)
+    measures = ("J mean", "J recall", "J decay", "F mean", "F recall", "F decay")
+    for line, measure in zip(lines, measures, strict=True):
+        for method, value in zip(methods, line[1:], strict=True):
+            assert rows[method][measure] == _csv_text(_number(value)), (method, measure)
+    # the leaderboard rows stay, and Sec. 5.5 gives Ours on train+val without CRF
+    assert {row["Method"] for row in table if row["Source"] == "DAVIS leaderboard"} >= {
+        "OSVOS",
+        "MSK",
+        "OnAVOS",
+    }
+    in_text = re.search(r"without CRF\. The number is (\d+\.\d)", paper_text).group(1)
+    assert rows["ours(train+val,nocrf;sec.5.5text)"]["J mean"] == _csv_text(float(in_text))
+
+
+def test_table5_carries_every_method_of_the_paper(paper_text, rendered):
+    methods, (line,) = _paper_table(paper_text, "Method\tMaskTrack", 1)
+    assert line[0] == "mIoU" and len(methods) == 7
+    rows = {_norm(row["Method"]): row for row in _rows(rendered / "table5.csv")}
+    assert sorted(rows) == sorted(methods)
+    for method, value in zip(methods, line[1:], strict=True):
+        assert rows[method]["mIoU (paper)"] == _csv_text(float(value)), method
 
 
 def test_missing_variant_file_names_it(metrics, davis_root, tmp_path):
