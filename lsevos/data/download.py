@@ -5,16 +5,23 @@ transfer, resumed with an HTTP Range request), `archives/<file>.sha256` (lock fi
 `<name>/` (the unpacked archive, renamed into place only when unpacking succeeded).
 
 Checksums: VOC 2012 and SBD have published MD5s, checked on every unpack. DAVIS 2016 and SegTrack v2 publish
-none: the first download that unpacks correctly records its SHA-256 in the lock file `archives/<file>.sha256`
-(`sha256sum -c` format) and every later copy (downloaded or placed by hand) must match it. A mismatching
-file is deleted and the error says so.
+none: the first download whose unpacked folder has the dataset's layout (`Download.layout`: frames, masks
+and lists where they belong, not just the top folder) records its SHA-256 in the lock file
+`archives/<file>.sha256` (`sha256sum -c` format) and every later copy (downloaded or placed by hand) must
+match it. A mismatching file is deleted and the error names the lock file and how to reset it.
+
+Mirrors: `$LSEVOS_DOWNLOAD_REGISTRY` may name a JSON file `{"<name>": {"url": URL, "md5": MD5}, ...}` that
+replaces the URL (and the MD5) of some archives, e.g. an institute's mirror or the test server of `make
+paper-smoke`. An entry that keeps the published URL must keep its published MD5: the pins stay in force.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import http.client
+import json
 import os
 import sys
 import tarfile
@@ -42,6 +49,8 @@ class Download:
     md5: str | None
     root: str
     homepage: str
+    layout: tuple[str, ...] = ()
+    """Glob patterns, relative to `root`, each of which must match something in a genuine release."""
 
 
 DOWNLOADS: dict[str, Download] = {
@@ -54,6 +63,12 @@ DOWNLOADS: dict[str, Download] = {
             md5=None,
             root="DAVIS",
             homepage="https://davischallenge.org/davis2016/code.html",
+            layout=(
+                "JPEGImages/480p/*/00000.jpg",
+                "Annotations/480p/*/00000.png",
+                "Annotations/db_info.yml",
+                "ImageSets/480p/val.txt",
+            ),
         ),
         Download(
             name="segtrackv2",
@@ -62,6 +77,7 @@ DOWNLOADS: dict[str, Download] = {
             md5=None,
             root="SegTrackv2",
             homepage="https://web.engr.oregonstate.edu/~lif/SegTrack2/dataset.html",
+            layout=("JPEGImages/*/*", "GroundTruth/*/*"),
         ),
         Download(
             name="voc2012",
@@ -70,6 +86,13 @@ DOWNLOADS: dict[str, Download] = {
             md5="6cd6e144f989b92b3379bac3b3de84fd",
             root="VOCdevkit/VOC2012",
             homepage="http://host.robots.ox.ac.uk/pascal/VOC/voc2012/",
+            layout=(
+                "JPEGImages/*.jpg",
+                "SegmentationObject/*.png",
+                "SegmentationClass/*.png",
+                "ImageSets/Segmentation/train.txt",
+                "ImageSets/Segmentation/val.txt",
+            ),
         ),
         Download(
             name="sbd",
@@ -78,9 +101,42 @@ DOWNLOADS: dict[str, Download] = {
             md5="82b4d87ceb2ed10f6038a1cba92111cb",
             root="benchmark_RELEASE/dataset",
             homepage="https://home.bharathh.info/pubs/codes/SBD/download.html",
+            layout=("img/*.jpg", "inst/*.mat", "cls/*.mat", "train.txt", "val.txt"),
         ),
     )
 }
+
+
+REGISTRY_ENV = "LSEVOS_DOWNLOAD_REGISTRY"
+
+
+def registry() -> dict[str, Download]:
+    """`DOWNLOADS` with the mirror entries of `$LSEVOS_DOWNLOAD_REGISTRY` applied (see the module doc)."""
+    path = os.environ.get(REGISTRY_ENV)
+    if not path:
+        return dict(DOWNLOADS)
+    try:
+        entries = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:
+        raise DataError(f"{path} (${REGISTRY_ENV}): unreadable download registry ({error})") from None
+    if not isinstance(entries, dict):
+        raise DataError(f'{path} (${REGISTRY_ENV}): expected {{"<name>": {{"url": ..., "md5": ...}}}}')
+    result = dict(DOWNLOADS)
+    for name, entry in entries.items():
+        if name not in DOWNLOADS or not isinstance(entry, dict) or not set(entry) <= {"url", "md5"}:
+            raise DataError(
+                f"{path} (${REGISTRY_ENV}): entry {name!r} must be one of {', '.join(DOWNLOADS)} with keys "
+                "url and md5"
+            )
+        published = DOWNLOADS[name]
+        url, md5 = entry.get("url", published.url), entry.get("md5", published.md5)
+        if url == published.url and md5 != published.md5:
+            raise DataError(
+                f"{path} (${REGISTRY_ENV}): {name} keeps the published URL but changes its published MD5; "
+                "the pins of the real URLs stay in force"
+            )
+        result[name] = dataclasses.replace(published, url=url, md5=md5)
+    return result
 
 
 def _log(message: str) -> None:
@@ -119,9 +175,16 @@ def _verify(download: Download, path: Path, archive: Path) -> None:
     actual = _file_digest(path, algorithm)
     if actual != expected:
         path.unlink()
+        unpacked = archive.parent.parent / download.name
+        reset = (
+            f" If that lock came from a wrong archive, delete {_lock_path(archive)} and {unpacked} to accept "
+            "a new one."
+            if download.md5 is None
+            else ""
+        )
         raise DataError(
             f"{path}: checksum mismatch ({algorithm} {actual}, {source} says {expected}); the file was "
-            f"deleted. Run the command again to download it anew, or {_by_hand(download, archive)}"
+            f"deleted. Run the command again to download it anew, or {_by_hand(download, archive)}.{reset}"
         )
 
 
@@ -143,7 +206,7 @@ def _transfer(url: str, part: Path, timeout: float) -> bool:
         total = offset + int(length) if length is not None else None
         written, last_report = offset, time.monotonic()
         with open(part, "ab" if resumed else "wb") as stream:
-            _log(f"{part.name}: {'resuming at byte ' + str(offset) if resumed else 'starting'}")
+            _log(f"{part.name}: {'resuming at byte ' + str(offset) if resumed else 'starting'} from {url}")
             try:
                 while chunk := response.read(CHUNK_BYTES):
                     stream.write(chunk)
@@ -208,6 +271,12 @@ def _unpack(download: Download, archive: Path, target: Path) -> None:
                     f"{archive}: has no folder {download.root} (top level: {found}); it is not the release "
                     f"this project expects: {_by_hand(download, archive)}"
                 )
+            absent = [p for p in download.layout if next((temporary / download.root).glob(p), None) is None]
+            if absent:
+                raise DataError(
+                    f"{archive}: {download.root}/ lacks {', '.join(absent)}; it is not the release this "
+                    f"project expects (nothing was unpacked or recorded): {_by_hand(download, archive)}"
+                )
     except (zipfile.BadZipFile, tarfile.TarError, gzip.BadGzipFile, EOFError, zlib.error) as error:
         archive.unlink()
         raise DataError(
@@ -247,6 +316,7 @@ def fetch(
 
 def download_dataset(name: str, resources: str | os.PathLike) -> Path:
     """`fetch` the dataset `name` (one of `DOWNLOADS`); returns its root folder."""
-    if name not in DOWNLOADS:
-        raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DOWNLOADS)}")
-    return fetch(DOWNLOADS[name], resources)
+    downloads = registry()
+    if name not in downloads:
+        raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(downloads)}")
+    return fetch(downloads[name], resources)

@@ -34,7 +34,9 @@ class StaticInstanceDataset(Protocol):
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]: ...
 
 
-def _read_id_list(path: Path, what: str) -> list[str]:
+def read_id_list(path: str | os.PathLike, what: str) -> list[str]:
+    """The image ids of a list file (first word of each non-empty line); `DataError` naming a missing file."""
+    path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: {what} image list not found; check the dataset root or re-extract it")
     return [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
@@ -98,7 +100,7 @@ class VocInstances:
                 "(VOCdevkit/VOC2012), e.g. from `lsevos download voc2012 --resources resources`"
             )
         self.split = split
-        self.names = _read_id_list(self.root / "ImageSets" / "Segmentation" / f"{split}.txt", f"VOC {split}")
+        self.names = read_id_list(self.root / "ImageSets" / "Segmentation" / f"{split}.txt", f"VOC {split}")
 
     def __len__(self) -> int:
         return len(self.names)
@@ -137,7 +139,7 @@ class SbdInstances:
                 "e.g. from `lsevos download sbd --resources resources`"
             )
         self.split = split
-        self.names = _read_id_list(self.root / f"{split}.txt", f"SBD {split}")
+        self.names = read_id_list(self.root / f"{split}.txt", f"SBD {split}")
 
     def __len__(self) -> int:
         return len(self.names)

@@ -5,8 +5,10 @@ drawn with probability proportional to its `weight` (default 1):
 
 - `{"kind": "voc", "root": VOC2012, "split": "train"}`: PASCAL VOC 2012 instances;
 - `{"kind": "sbd", "root": SBD_DATASET, "split": "train"}`: SBD instances;
-- `{"kind": "voc_sbd", "voc_root": VOC2012, "sbd_root": SBD_DATASET}`: the paper's augmented set
-  (VOC train + SBD train/val minus VOC val);
+- `{"kind": "voc_sbd", "voc_root": VOC2012, "sbd_root": SBD_DATASET, "list": TRAIN_AUG_TXT}`: the paper's
+  augmented set (VOC train + SBD train/val minus VOC val, 10,582 images), one source sampled uniformly over
+  its images; `list` is the id list `lsevos sbd-augment` wrote (the workflow's rule `sbd_augment`),
+  without it the list is computed from the two roots;
 - `{"kind": "static", "root": FOLDER, "split": "train"}`: the built-in static images (VOC layout);
 - `{"kind": "copy_paste", "davis_root": DAVIS, "sequences": [...], "copies": [2, 3]}`: composites made
   from annotated frames of *training* DAVIS-layout sequences: a frame (its object an instance) receives
@@ -45,7 +47,7 @@ PAD_COLOUR = (124, 116, 104)
 SOURCE_KEYS = {
     "voc": ({"root"}, {"split", "weight"}),
     "sbd": ({"root"}, {"split", "weight"}),
-    "voc_sbd": ({"voc_root", "sbd_root"}, {"weight"}),
+    "voc_sbd": ({"voc_root", "sbd_root"}, {"list", "weight"}),
     "static": ({"root"}, {"split", "weight"}),
     "copy_paste": ({"davis_root", "sequences"}, {"copies", "exclude", "weight"}),
 }
@@ -131,7 +133,8 @@ def _open_source(source: dict):
     from lsevos.data import voc_sbd
 
     if kind == "voc_sbd":
-        return voc_sbd.AugmentedInstances(source["voc_root"], source["sbd_root"])
+        names = voc_sbd.read_id_list(source["list"], "augmented training") if "list" in source else None
+        return voc_sbd.AugmentedInstances(source["voc_root"], source["sbd_root"], names)
     if kind == "sbd":
         return voc_sbd.SbdInstances(source["root"], source.get("split", "train"))
     return voc_sbd.VocInstances(source["root"], source.get("split", "train"))
@@ -231,6 +234,16 @@ class Batch:
 
     images: torch.Tensor
     instances: torch.Tensor
+
+    def to(self, device: torch.device) -> Batch:
+        """The batch on `device` (asynchronous copy from pinned memory)."""
+        if self.images.device == device:
+            return self
+        return Batch(self.images.to(device, non_blocking=True), self.instances.to(device, non_blocking=True))
+
+    def pin_memory(self) -> Batch:
+        """Called by a DataLoader with `pin_memory=True`."""
+        return Batch(self.images.pin_memory(), self.instances.pin_memory())
 
     @property
     def foreground(self) -> torch.Tensor:

@@ -6,6 +6,11 @@
 - stage `fp`: backbone + FP head with L_fg only (the model of the FP and FP(no-zoom) variants).
 
 Stages 2 and 3 start from the previous stage's checkpoint (`init`). SGD with momentum and weight decay.
+
+The model, the losses and the batches live on `device` (`cpu` or `cuda`; the workflow passes the config's
+top-level `device`). Batches are made by `workers` DataLoader worker processes (0: in the training process)
+a few steps ahead; since batch `t` is a pure function of (seed, t), the worker count changes nothing in
+the weights. `amp: true` runs the forward in bfloat16 autocast (a GPU option: not bitwise reproducible).
 Every `checkpoint_every` steps the run writes `<out>.resume` (model, optimizer, step, config, RNG state,
 pending log values); a run started with the same arguments resumes from it. Data sampling is a pure
 function of (seed, step), so a killed and resumed run ends with bitwise the same weights as an
@@ -25,13 +30,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lsevos.devices import DEVICES, resolve_device
 from lsevos.errors import ConfigError, LsevosError
 from lsevos.losses import embedding_loss, foreground_loss, location_loss
-from lsevos.model.lse_net import LSENet
+from lsevos.model.lse_net import LSENet, LSEOutput
 from lsevos.train.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from lsevos.train.data import TrainingData
 
 STAGES = ("1", "2", "3", "fp")
+# Settings that change where and how fast a run computes, not what it computes: a run resumes across them.
+EXECUTION_KEYS = ("device", "workers")
 TRAINED_MODULES = {
     "1": ("backbone", "ae_head", "le_head"),
     "2": ("centre_conv", "lse_head"),
@@ -62,6 +70,9 @@ class PretrainSettings:
     embed_dim: int = 64
     samples_per_instance: int = 50
     grad_clip: float = 10.0
+    device: str = "auto"
+    workers: int = 0
+    amp: bool = False
 
     @classmethod
     def from_dict(cls, values: object) -> PretrainSettings:
@@ -84,6 +95,13 @@ class PretrainSettings:
             if not ok:
                 raise ConfigError(f"pretrain settings: key {key!r} must be of type {expected}, got {value!r}")
         settings = cls(**{key: (float(v) if known[key].type == "float" else v) for key, v in values.items()})
+        if settings.device not in DEVICES:
+            raise ConfigError(
+                f"pretrain settings: key 'device' must be one of {', '.join(DEVICES)}, "
+                f"got {settings.device!r}"
+            )
+        if settings.workers < 0:
+            raise ConfigError(f"pretrain settings: key 'workers' must be >= 0, got {settings.workers}")
         for key in (
             "iterations",
             "batch",
@@ -108,7 +126,11 @@ def step_generator(seed: int, step: int) -> torch.Generator:
 
 def stage_losses(stage: str, model: LSENet, batch, settings: PretrainSettings, step: int) -> dict:
     """The losses of `stage` on `batch` (a `lsevos.train.data.Batch`) as scalar tensors."""
-    output = model(batch.images)
+    device = batch.images.device
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=settings.amp):
+        output = model(batch.images)
+    if settings.amp:
+        output = LSEOutput(**{name: value.float() for name, value in vars(output).items()})
     generator = step_generator(settings.seed, step)
     k = settings.samples_per_instance
     losses = {}
@@ -122,6 +144,39 @@ def stage_losses(stage: str, model: LSENet, batch, settings: PretrainSettings, s
         else:
             losses[name] = embedding_loss(output.lse, batch.instances, k, generator)
     return losses
+
+
+class _StepBatches(torch.utils.data.Dataset):
+    """Item `i` is the batch of step `first + i`: a pure function of (seed, step), whoever computes it."""
+
+    def __init__(self, data: TrainingData, seed: int, first: int, count: int, size: int):
+        self.data, self.seed, self.first, self.count, self.size = data, seed, first, count, size
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int):
+        return self.data.batch(self.seed, self.first + index, self.size)
+
+
+def step_batches(data: TrainingData, settings: PretrainSettings, start: int, pin_memory: bool = False):
+    """The batches of steps `start + 1 .. iterations`, in order, made by `settings.workers` processes."""
+    steps = _StepBatches(data, settings.seed, start + 1, settings.iterations - start, settings.batch)
+    if settings.workers == 0:
+        return (steps[index] for index in range(len(steps)))
+    return torch.utils.data.DataLoader(
+        steps,
+        batch_size=None,
+        shuffle=False,
+        num_workers=settings.workers,
+        pin_memory=pin_memory,
+        prefetch_factor=4,
+        worker_init_fn=_single_thread_worker,
+    )
+
+
+def _single_thread_worker(_: int) -> None:
+    torch.set_num_threads(1)  # the workers crop and resize with numpy/OpenCV; leave the cores to the model
 
 
 def _resume_path(out: Path) -> Path:
@@ -174,12 +229,13 @@ def pretrain(
     init = None if init is None else Path(init)
     run_config = {
         "stage": stage,
-        "settings": asdict(settings),
+        "settings": {key: value for key, value in asdict(settings).items() if key not in EXECUTION_KEYS},
         "data": data_spec,
         "init": str(init) if init else None,
     }
+    device = resolve_device(settings.device, "pretrain settings: key 'device'")
     data = TrainingData(data_spec, settings.crop)
-    model = _build_model(stage, settings, init)
+    model = _build_model(stage, settings, init).to(device)
     trained = set(TRAINED_MODULES[stage])
     for name, module in model.named_children():
         module.requires_grad_(name in trained)
@@ -198,7 +254,7 @@ def pretrain(
                 "delete it to start this run from scratch"
             )
         model.load_state_dict(state["model_state"])
-        optimizer.load_state_dict(state["optimizer_state"])
+        optimizer.load_state_dict(state["optimizer_state"])  # moves the state to the parameters' device
         torch.set_rng_state(state["extra"]["torch_rng_state"])
         start, pending = state["step"], state["extra"]["pending_losses"]
         print(f"pretrain stage {stage}: resuming from {resume} at step {start}", file=sys.stderr)
@@ -207,8 +263,9 @@ def pretrain(
     out.parent.mkdir(parents=True, exist_ok=True)
     model.train()
     started = time.monotonic()
-    for step in range(start + 1, settings.iterations + 1):
-        batch = data.batch(settings.seed, step, settings.batch)
+    batches = step_batches(data, settings, start, pin_memory=device.type == "cuda")
+    for step, batch in zip(range(start + 1, settings.iterations + 1), batches, strict=True):
+        batch = batch.to(device)
         losses = stage_losses(stage, model, batch, settings, step)
         total = sum(losses.values())
         if not torch.isfinite(total):

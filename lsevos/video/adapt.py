@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from lsevos.data.io import FrameSource, read_mask
+from lsevos.devices import resolve_device
 from lsevos.errors import ConfigError, DataError
 from lsevos.video.boxes import Box, crop_and_resize, enlarge_box, paste_probability, whole_image_box
 from lsevos.video.pseudo_labels import first_frame_labels, grabcut_first_frame_labels
@@ -29,11 +30,7 @@ from lsevos.video.tracker import Predict, Progress, read_boxes
 
 
 def torch_device(settings: VideoSettings) -> torch.device:
-    if settings.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if settings.device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("video setting 'device' is 'cuda' but no CUDA device is available; use 'auto'")
-    return torch.device(settings.device)
+    return resolve_device(settings.device, "video setting 'device'")
 
 
 def crops_to_tensor(crops: np.ndarray, device: torch.device) -> torch.Tensor:

@@ -2,6 +2,7 @@
 
 import hashlib
 import io
+import json
 import shutil
 import socket
 import tarfile
@@ -195,3 +196,71 @@ def test_download_table():
     assert DOWNLOADS["sbd"].md5 == "82b4d87ceb2ed10f6038a1cba92111cb"
     assert DOWNLOADS["davis2016"].filename == "DAVIS-data.zip"
     assert DOWNLOADS["segtrackv2"].filename == "SegTrackv2.zip"
+
+
+def _davis_zip(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as bundle:
+        for name, data in members.items():
+            bundle.writestr(name, data)
+    return buffer.getvalue()
+
+
+GOOD_DAVIS = {
+    "DAVIS/JPEGImages/480p/seq/00000.jpg": b"jpeg",
+    "DAVIS/Annotations/480p/seq/00000.png": b"png",
+    "DAVIS/Annotations/db_info.yml": b"sequences: []\n",
+    "DAVIS/ImageSets/480p/val.txt": b"/JPEGImages/480p/seq/00000.jpg /Annotations/480p/seq/00000.png\n",
+}
+
+
+def test_an_archive_without_the_dataset_layout_is_neither_unpacked_nor_locked(tmp_path, monkeypatch):
+    """A zip holding only DAVIS/README.txt was once accepted and its checksum locked, and then the real
+    archive was refused; now the layout is checked before anything is recorded."""
+    from lsevos.data.download import download_dataset
+
+    monkeypatch.delenv("LSEVOS_DOWNLOAD_REGISTRY", raising=False)
+    archive = tmp_path / "archives" / "DAVIS-data.zip"
+    archive.parent.mkdir()
+    archive.write_bytes(_davis_zip({"DAVIS/README.txt": b"not the data"}))
+    with pytest.raises(
+        DataError, match=r"DAVIS-data\.zip: DAVIS/ lacks JPEGImages/480p/\*/00000\.jpg.*nothing"
+    ):
+        download_dataset("davis2016", tmp_path)
+    assert _files(tmp_path) == ["archives/DAVIS-data.zip"]  # no lock, nothing unpacked
+    archive.write_bytes(_davis_zip(GOOD_DAVIS))  # the user places the right one
+    root = download_dataset("davis2016", tmp_path)
+    assert (root / "ImageSets" / "480p" / "val.txt").is_file()
+    assert (tmp_path / "archives" / "DAVIS-data.zip.sha256").is_file()
+
+
+def test_a_lock_mismatch_names_the_lock_file_and_how_to_reset_it(server, tmp_path):
+    server.body = _archive("first")
+    fetch(_download(server.url, None), tmp_path, retry_wait=0)
+    (tmp_path / "archives" / "tiny.zip").unlink()
+    shutil.rmtree(tmp_path / "tiny")
+    server.body = _archive("second")
+    lock = tmp_path / "archives" / "tiny.zip.sha256"
+    with pytest.raises(DataError, match=rf"delete {lock} and {tmp_path / 'tiny'} to accept a new one"):
+        fetch(_download(server.url, None), tmp_path, retry_wait=0)
+
+
+def test_a_mirror_registry_serves_an_archive_from_127_0_0_1(server, tmp_path, monkeypatch, capfd):
+    from lsevos.data.download import download_dataset, registry
+
+    server.body = _davis_zip(GOOD_DAVIS)
+    entries = {"davis2016": {"url": server.url, "md5": hashlib.md5(server.body).hexdigest()}}
+    path = tmp_path / "registry.json"
+    path.write_text(json.dumps(entries))
+    monkeypatch.setenv("LSEVOS_DOWNLOAD_REGISTRY", str(path))
+    assert registry()["davis2016"].url == server.url and registry()["voc2012"] == DOWNLOADS["voc2012"]
+    root = download_dataset("davis2016", tmp_path / "resources")
+    assert root == tmp_path / "resources" / "davis2016" / "DAVIS"
+    assert f"from {server.url}" in capfd.readouterr().err
+    # The published pins stay in force for the real URLs.
+    path.write_text(json.dumps({"voc2012": {"url": DOWNLOADS["voc2012"].url, "md5": "0" * 32}}))
+    with pytest.raises(DataError, match="keeps the published URL but changes its published MD5"):
+        registry()
+    path.write_text(json.dumps({"imagenet": {"url": server.url}}))
+    with pytest.raises(DataError, match="entry 'imagenet' must be one of davis2016"):
+        registry()

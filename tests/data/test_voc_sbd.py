@@ -157,3 +157,41 @@ def test_missing_split_file_names_it(tmp_path):
         VocInstances(tmp_path, "train")
     with pytest.raises(DataError, match="lsevos download sbd"):
         SbdInstances(tmp_path / "nowhere", "train")
+
+
+def test_pretraining_reads_the_augmented_list_the_workflow_writes(tmp_path):
+    """`sbd-augment` writes VOC train + SBD train + SBD val - VOC val; pretraining's voc_sbd source reads
+    exactly that list as one uniformly sampled set."""
+    from lsevos.cli import main
+    from lsevos.train.data import TrainingData
+
+    voc, sbd = tmp_path / "VOC2012", tmp_path / "sbd"
+    one = np.zeros((8, 8), dtype=np.uint8)
+    one[2:6, 2:6] = 1
+    voc_train, voc_val = ["v1", "v2", "s1"], ["s2", "v3"]
+    sbd_train, sbd_val = ["s1", "s2", "s3", "s4"], ["s5", "v3", "s6"]
+    for name in voc_train + voc_val:
+        _write_voc_image(voc, name, np.zeros((8, 8, 3), np.uint8), one, one * 3)
+    for name in sbd_train + sbd_val:
+        _write_sbd_image(sbd, name, one, [5])
+    _write_split(voc / "ImageSets" / "Segmentation" / "train.txt", voc_train)
+    _write_split(voc / "ImageSets" / "Segmentation" / "val.txt", voc_val)
+    _write_split(sbd / "train.txt", sbd_train)
+    _write_split(sbd / "val.txt", sbd_val)
+    # By hand: {v1, v2, s1} | {s1, s2, s3, s4} | {s5, v3, s6} - {s2, v3} = v1 v2 s1 s3 s4 s5 s6: 7 images.
+    expected = sorted(["v1", "v2", "s1", "s3", "s4", "s5", "s6"])
+    listing = tmp_path / "train_aug.txt"
+    assert main(["sbd-augment", "--voc", str(voc), "--sbd", str(sbd), "--out", str(listing)]) == 0
+    assert listing.read_text().split() == expected
+
+    spec = {
+        "sources": [{"kind": "voc_sbd", "voc_root": str(voc), "sbd_root": str(sbd), "list": str(listing)}]
+    }
+    data = TrainingData(spec, crop=8)
+    assert len(data.datasets) == 1 and data.datasets[0].names == expected
+    # The list, not a recomputation, is what is read: a shorter list is the whole training set.
+    listing.write_text("v1\ns5\n")
+    assert TrainingData(spec, crop=8).datasets[0].names == ["v1", "s5"]
+    listing.unlink()
+    with pytest.raises(DataError, match="train_aug.txt: augmented training image list not found"):
+        TrainingData(spec, crop=8)

@@ -91,3 +91,37 @@ def test_killed_run_resumes_to_bitwise_identical_weights(tmp_path, static_spec):
     assert expected.keys() == actual.keys()
     assert all(torch.equal(expected[key], actual[key]) for key in expected)
     assert log.read_text() == (tmp_path / "reference.csv").read_text()
+
+
+@pytest.mark.slow
+def test_worker_processes_change_nothing_in_the_weights(tmp_path, static_spec):
+    """Batches made by 2 DataLoader workers equal those of the training process: same weights, bitwise."""
+    from lsevos.train.pretrain import PretrainSettings, pretrain
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        weights = {}
+        for workers in (0, 2):
+            settings = PretrainSettings.from_dict({**SETTINGS, "iterations": 6, "workers": workers})
+            out = pretrain(
+                "1", static_spec, settings, tmp_path / f"w{workers}.pt", tmp_path / f"w{workers}.csv"
+            )
+            weights[workers] = load_checkpoint(out)["model_state"]
+    finally:
+        torch.set_num_threads(previous)
+    assert all(torch.equal(weights[0][key], weights[2][key]) for key in weights[0])
+    assert (tmp_path / "w0.csv").read_text() == (tmp_path / "w2.csv").read_text()
+
+
+def test_device_setting_is_checked_before_any_work(tmp_path, static_spec):
+    from lsevos.errors import ConfigError
+    from lsevos.train.pretrain import PretrainSettings, pretrain
+
+    with pytest.raises(ConfigError, match="'device' must be one of auto, cpu, cuda, got 'gpu'"):
+        PretrainSettings.from_dict({**SETTINGS, "device": "gpu"})
+    if not torch.cuda.is_available():
+        settings = PretrainSettings.from_dict({**SETTINGS, "device": "cuda"})
+        with pytest.raises(ConfigError, match="'cuda' but torch sees no CUDA device"):
+            pretrain("1", static_spec, settings, tmp_path / "x.pt", tmp_path / "x.csv")
+        assert not (tmp_path / "x.pt").exists() and not (tmp_path / "x.csv").exists()

@@ -54,7 +54,7 @@ rule sbd_augment:
     input:
         voc_sbd_dependencies(),
     output:
-        f"{RES}/train_aug.txt",
+        TRAIN_AUG,
     log:
         f"{RES}/logs/sbd_augment.log",
     params:

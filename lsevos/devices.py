@@ -1,0 +1,29 @@
+"""Where torch computes: one rule for every command (pretraining, fine-tuning, scans).
+
+`device` is `auto` (CUDA when available), `cpu` or `cuda`. On CUDA, cuDNN picks its fastest kernels for the
+fixed crop sizes (`cudnn.benchmark`); such runs are fast but not bitwise reproducible (README).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from lsevos.errors import ConfigError
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(name: str, key: str = "device") -> torch.device:
+    """The torch device for a `device` setting; `ConfigError` naming `key` when CUDA is asked but absent."""
+    if name not in DEVICES:
+        raise ConfigError(f"{key} must be one of {', '.join(DEVICES)}, got {name!r}")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                f"{key} is 'cuda' but torch sees no CUDA device (torch {torch.__version__}, "
+                f"CUDA build {torch.version.cuda or 'none'}); run on a GPU node or set device: cpu"
+            )
+        torch.backends.cudnn.benchmark = True
+    return torch.device(name)
