@@ -12,6 +12,9 @@ import sys
 
 from lsevos.errors import LsevosError
 
+INTERRUPTED = 130
+"""Exit code after Ctrl-C (128 + SIGINT), as shells report it."""
+
 COMMAND_MODULES = (
     "lsevos.data.commands",
     "lsevos.train.commands",
@@ -38,6 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     except LsevosError as error:
         print(f"lsevos {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(
+            f"lsevos {args.command}: interrupted (Ctrl-C); finished outputs are kept, unfinished ones were "
+            "not written",
+            file=sys.stderr,
+        )
+        return INTERRUPTED
     return int(result or 0)
 
 

@@ -23,23 +23,29 @@ def _split_names(values: list[str] | None) -> list[str] | None:
 
 def _download(args: argparse.Namespace) -> int:
     from lsevos.data.download import download_dataset
+    from lsevos.data.io import check_writable
 
+    check_writable(args.resources, "--resources", "folder")
     print(download_dataset(args.name, args.resources))
     return 0
 
 
 def _prepare_segtrack(args: argparse.Namespace) -> int:
+    from lsevos.data.io import check_not_overlapping, check_writable
     from lsevos.data.segtrack import convert_segtrack_to_davis
 
+    check_not_overlapping(args.out, [args.src])
+    check_writable(args.out, "--out", "folder")
     names = convert_segtrack_to_davis(args.src, args.out, _split_names(args.objects))
     print(f"wrote {len(names)} SegTrack v2 targets to {args.out}")
     return 0
 
 
 def _sbd_augment(args: argparse.Namespace) -> int:
-    from lsevos.data.io import atomic_output
+    from lsevos.data.io import atomic_output, check_writable
     from lsevos.data.voc_sbd import augmented_training_list
 
+    check_writable(args.out, "--out", "file")
     names = augmented_training_list(args.voc, args.sbd)
     with atomic_output(args.out) as temporary:
         temporary.write_text("".join(f"{name}\n" for name in names))
@@ -48,8 +54,10 @@ def _sbd_augment(args: argparse.Namespace) -> int:
 
 
 def _generate_benchmark(args: argparse.Namespace) -> int:
+    from lsevos.data.io import check_writable
     from lsevos.data.synthetic import generate_benchmark
 
+    check_writable(args.out, "--out", "folder")
     generate_benchmark(args.out, args.seed, load_settings(args.settings))
     return 0
 

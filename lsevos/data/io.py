@@ -45,6 +45,14 @@ def natural_key(name: str) -> list[object]:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
+OUTPUT_MARKER = ".lsevos-output"
+"""File that marks a folder as written whole by an lsevos command; it holds the kind of output (`scan`,
+`grabcut`). Such a folder may be replaced by the next run of the same command; any other non-empty folder
+is refused (see docs/design.md, "Outputs")."""
+
+_TEMPORARY_TAGS = ("tmp", "old")
+
+
 def _temporary_sibling(path: Path, tag: str) -> Path:
     return path.with_name(f".{path.stem}.{tag}-{uuid.uuid4().hex[:8]}{path.suffix}")
 
@@ -56,21 +64,146 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
+def output_owner(path: str | os.PathLike) -> str | None:
+    """The kind of output recorded in the marker file of folder `path`, or None (no readable marker)."""
+    try:
+        return (Path(path) / OUTPUT_MARKER).read_text().strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _foreign_entry(path: Path, owner: str) -> Path | None:
+    """An entry of folder `path` that makes it not replaceable by a command writing `owner` outputs."""
+    entries = sorted(path.iterdir())
+    if not entries or output_owner(path) == owner:
+        return None
+    return next((entry for entry in entries if entry.name != OUTPUT_MARKER), entries[0])
+
+
+def _refuse_foreign(path: Path, owner: str, what: str) -> None:
+    foreign = _foreign_entry(path, owner)
+    if foreign is not None:
+        raise DataError(
+            f"{path}: {what} is an existing folder that lsevos {owner} did not write (it holds "
+            f"{foreign.name}); lsevos writes its output folder whole and never deletes files it did not "
+            "write: choose a new or empty folder, or delete this one yourself"
+        )
+
+
+def _nearest_existing(path: Path) -> Path:
+    path = Path(os.path.abspath(path))
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_writable(path: str | os.PathLike, what: str = "--out", kind: str = "file") -> Path:
+    """Refuse, before any work, an output `path` that cannot be written: `kind` "file" must not be an
+    existing folder, "folder" not an existing file, and the nearest existing parent must be a writable
+    folder (atomic outputs write a temporary sibling there). Returns `path`."""
+    path = Path(path)
+    if kind == "file" and path.is_dir():
+        raise DataError(f"{path}: {what} is an existing folder, not a file; give the path of a file to write")
+    if kind == "folder" and (path.exists() or path.is_symlink()) and not path.is_dir():
+        raise DataError(
+            f"{path}: {what} is an existing file, not a folder; give a folder path (or delete it)"
+        )
+    parent = _nearest_existing(path.parent)
+    if not parent.is_dir():
+        raise DataError(f"{path}: {what} cannot be created because {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise DataError(f"{path}: {what} cannot be written: no write permission in {parent}")
+    return path
+
+
+def check_not_overlapping(path: str | os.PathLike, inputs: Iterable[str | os.PathLike], what: str = "--out"):
+    """Refuse an output `path` equal to, inside, or holding one of the `inputs` (replacing it would delete
+    or mix with the input)."""
+    resolved = Path(path).resolve()
+    for source in inputs:
+        source = Path(source).resolve()
+        if resolved == source or source in resolved.parents:
+            raise DataError(
+                f"{path}: {what} is the input {source} or inside it; write the output somewhere else"
+            )
+        if resolved in source.parents:
+            raise DataError(
+                f"{path}: {what} holds the input {source}; write the output to a folder of its own"
+            )
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete the hidden temporaries a killed run writing `path` left beside it: `.NAME.tmp-*` (unfinished
+    output), `.NAME.work-*` (scratch folders of `lsevos segment`) and, when `path` exists, `.NAME.old-*`
+    (the previous output moved aside). Returns what was removed."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    tags = "|".join(_TEMPORARY_TAGS if path.exists() else ("tmp",))
+    patterns = (
+        re.compile(rf"\.{re.escape(path.stem)}\.(?:{tags})-[0-9a-f]{{8}}{re.escape(path.suffix)}"),
+        re.compile(rf"\.{re.escape(path.name)}\.work-[A-Za-z0-9_]+"),
+    )
+    removed = []
+    for entry in path.parent.iterdir():
+        if any(pattern.fullmatch(entry.name) for pattern in patterns):
+            _remove(entry)
+            removed.append(entry)
+    return removed
+
+
+def prepare_output_folder(
+    path: str | os.PathLike,
+    owner: str,
+    inputs: Iterable[str | os.PathLike] = (),
+    what: str = "--out",
+) -> Path:
+    """Check, before any work, that the output folder `path` of an `owner` command may be (re)written.
+
+    Refused with a one-line `DataError`: an existing file, an unwritable location, a folder equal to,
+    inside or holding one of `inputs`, and an existing non-empty folder that is not a previous `owner`
+    output (no marker file naming `owner`). Leftover temporaries of killed runs are removed.
+    """
+    path = Path(path)
+    check_not_overlapping(path, inputs, what)
+    check_writable(path, what, "folder")
+    if path.is_dir():
+        _refuse_foreign(path, owner, what)
+    remove_stale_temporaries(path)
+    return path
+
+
 @contextmanager
-def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_output(path: str | os.PathLike, owner: str | None = None) -> Iterator[Path]:
     """Yield a temporary sibling of `path`; when the block succeeds, rename it onto `path`.
 
     The temporary path does not exist yet: write a file there or create a folder there. On an exception
     the temporary file or folder is removed and `path` is left as it was. An existing folder at `path` is
     moved aside first and deleted only after the new one is in place (restored if the rename fails).
+    A folder is never replaced by a file nor a file by a folder (`DataError`). With `owner` the new folder
+    gets the marker file `OUTPUT_MARKER` naming it, and an existing non-empty folder is replaced only if
+    its marker names the same `owner`.
     """
     path = Path(path)
+    blocking = _nearest_existing(path.parent)
+    if not blocking.is_dir():
+        raise DataError(f"{path}: cannot be written because {blocking} is a file, not a folder")
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = _temporary_sibling(path, "tmp")
     try:
         yield temporary
         if not (temporary.exists() or temporary.is_symlink()):
             raise DataError(f"{path}: nothing was written to the temporary output {temporary}")
+        new_is_folder = temporary.is_dir() and not temporary.is_symlink()
+        old_is_folder = path.is_dir() and not path.is_symlink()
+        if old_is_folder and not new_is_folder:
+            raise DataError(f"{path}: is an existing folder; refusing to replace it with a file")
+        if new_is_folder and path.exists() and not old_is_folder:
+            raise DataError(f"{path}: is an existing file; refusing to replace it with a folder")
+        if new_is_folder and owner is not None:
+            if old_is_folder:
+                _refuse_foreign(path, owner, "the output")
+            (temporary / OUTPUT_MARKER).write_text(f"{owner}\n")
     except BaseException:
         _remove(temporary)
         raise
@@ -86,6 +219,22 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
         _remove(backup)
     else:
         os.replace(temporary, path)
+
+
+def frame_name_gaps(names: list[str]) -> list[tuple[str, str]]:
+    """Pairs of consecutive frame names whose numbers jump by more than one (`00001` -> `00003`): frames
+    missing from a numbered sequence. Names without a number are not checked."""
+    numbers = []
+    for name in names:
+        digits = re.findall(r"\d+", name)
+        if not digits:
+            return []
+        numbers.append(int(digits[-1]))
+    return [
+        (names[index], names[index + 1])
+        for index in range(len(names) - 1)
+        if numbers[index + 1] - numbers[index] > 1
+    ]
 
 
 def open_image(path: str | os.PathLike) -> Image.Image:

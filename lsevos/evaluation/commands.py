@@ -25,6 +25,33 @@ def _numbers(text: str) -> list[int]:
         raise DataError(f"--tables {text!r}: give table numbers 1-5, e.g. 1,2,5") from None
 
 
+def _output_files(*named: tuple[str, str | None]) -> None:
+    """Check file outputs (option, path) before any work: not a folder, in a writable place, not two
+    options on one path; temporaries of a killed earlier run are removed."""
+    from lsevos.data.io import check_writable, remove_stale_temporaries
+
+    seen: dict[Path, str] = {}
+    for option, path in named:
+        if path is None:
+            continue
+        check_writable(path, option, "file")
+        resolved = Path(path).resolve()
+        if resolved in seen:
+            raise DataError(
+                f"{path}: given to both {seen[resolved]} and {option}; give each output its own file"
+            )
+        seen[resolved] = option
+    for _, path in named:
+        if path is not None:
+            remove_stale_temporaries(path)
+
+
+def _output_folder(option: str, path: str) -> None:
+    from lsevos.data.io import check_writable
+
+    check_writable(path, option, "folder")
+
+
 def _print_rows(rows: dict, means: dict) -> None:
     from lsevos.evaluation.metric_files import MEASURE_COLUMNS
 
@@ -46,6 +73,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         write_per_sequence,
     )
 
+    _output_files(("--out", args.out), ("--per-frame", args.per_frame), ("--json", args.json))
     flat = args.pred_dir is not None
     scores = evaluate(
         args.gt, args.pred_dir if flat else args.pred, _names(args.sequences), jobs=args.jobs, flat=flat
@@ -69,11 +97,12 @@ def _merge(args: argparse.Namespace) -> int:
     from lsevos.evaluation.metric_files import (
         mean_row,
         merge_per_sequence,
-        read_per_frame,
+        read_per_frame_rows,
         write_per_frame,
         write_per_sequence,
     )
 
+    _output_files(("--out", args.out), ("--per-frame-out", args.per_frame_out))
     rows = merge_per_sequence(args.parts)
     if args.per_frame_out:
         if not args.per_frame_in:
@@ -81,13 +110,15 @@ def _merge(args: argparse.Namespace) -> int:
         frames = []
         seen: dict[str, Path] = {}
         for path in args.per_frame_in:
-            for name, (indices, j, f) in read_per_frame(path).items():
+            names = set()
+            for name, frame, j, f in read_per_frame_rows(path):
                 if name in seen:
                     raise DataError(
                         f"{path}: sequence {name} is also in {seen[name]}; merge each sequence once"
                     )
-                seen[name] = Path(path)
-                frames += [(name, int(i), float(a), float(b)) for i, a, b in zip(indices, j, f, strict=True)]
+                names.add(name)
+                frames.append((name, frame, j, f))
+            seen.update({name: Path(path) for name in names})
         write_per_frame(args.per_frame_out, frames)
     write_per_sequence(args.out, rows)
     _print_rows(rows, mean_row(rows))
@@ -95,8 +126,9 @@ def _merge(args: argparse.Namespace) -> int:
 
 
 def _grabcut(args: argparse.Namespace) -> int:
-    from lsevos.evaluation.grabcut import run_grabcut
+    from lsevos.evaluation.grabcut import check_grabcut_settings, run_grabcut
 
+    check_grabcut_settings(args.margin, args.iterations, args.jobs)
     count = run_grabcut(
         args.data,
         args.out,
@@ -114,6 +146,7 @@ def _tables(args: argparse.Namespace) -> int:
     from lsevos.evaluation.metric_files import write_json
     from lsevos.evaluation.tables import make_tables, metrics_summary, provenance, to_markdown
 
+    _output_folder("--out", args.out)
     numbers = _numbers(args.tables) if args.tables else [1, 2, 3, 4, 5]
     tables = make_tables(args.metrics, args.gt_davis, args.out, args.config_name, numbers)
     if not args.tables:
@@ -129,6 +162,7 @@ def _metrics_summary(args: argparse.Namespace) -> int:
     from lsevos.evaluation.metric_files import write_json
     from lsevos.evaluation.tables import metrics_summary
 
+    _output_files(("--out", args.out))
     write_json(args.out, metrics_summary(args.metrics))
     print(f"metrics summary -> {args.out}")
     return 0
@@ -152,6 +186,7 @@ def _figures(args: argparse.Namespace) -> int:
     from lsevos.evaluation.summaries import attribute_means
     from lsevos.evaluation.tables import VARIANTS
 
+    _output_folder("--out", args.out)
     davis = Path(args.metrics) / "davis"
     present = [
         v for v in VARIANTS if (davis / f"{v}.csv").is_file() and (davis / f"{v}.per_frame.csv").is_file()
@@ -175,6 +210,7 @@ def _figures(args: argparse.Namespace) -> int:
 def _figure_qualitative(args: argparse.Namespace) -> int:
     from lsevos.evaluation.figures import qualitative_figure
 
+    _output_files(("--out", args.out))
     qualitative_figure(args.frames, args.masks, args.boxes, args.out, count=args.count)
     print(f"qualitative figure -> {args.out}")
     return 0
@@ -212,10 +248,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "grabcut", help="Table 1 GrabCut baseline: OpenCV GrabCut in the enlarged GT box of every frame"
     )
     grabcut.add_argument("--data", required=True, help="DAVIS-layout dataset root")
-    grabcut.add_argument("--out", required=True, help="results root (<seq>/<frame>.png) or, flat, one folder")
+    grabcut.add_argument(
+        "--out",
+        required=True,
+        help="results root (<seq>/<frame>.png) or, flat, one folder; "
+        "a folder is replaced only if empty or written by lsevos grabcut",
+    )
     grabcut.add_argument("--sequences", help="comma-separated sequence names (default: ImageSets val list)")
-    grabcut.add_argument("--margin", type=int, default=10, help="pixels added to every side of the GT box")
-    grabcut.add_argument("--iterations", type=int, default=5, help="GrabCut iterations")
+    grabcut.add_argument(
+        "--margin", type=int, default=10, help="pixels (>= 0) added to every side of the GT box"
+    )
+    grabcut.add_argument("--iterations", type=int, default=5, help="GrabCut iterations (>= 1)")
     grabcut.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
     grabcut.add_argument(
         "--layout",

@@ -9,6 +9,7 @@ reads and scores every file again.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,12 +32,15 @@ CHUNK_FRAMES = 12
 
 @dataclass(frozen=True)
 class ObjectScores:
-    """Per-frame J and F `float64 [L]` of one object over frames `frames` (`int64 [L]`, 1..N-2)."""
+    """Per-frame J and F `float64 [L]` of one object over frames `frames` (`int64 [L]`, positions 1..N-2
+    in the sorted frame list); `frame_names[i]` is the name (file stem) of frame `frames[i]`, which keys
+    the per-frame CSV, so a gap in the numbering (00001, 00003) is reported as it is."""
 
     name: str
     frames: np.ndarray
     j: np.ndarray
     f: np.ndarray
+    frame_names: tuple[str, ...] = ()
 
     @property
     def j_statistics(self) -> Statistics:
@@ -125,7 +129,17 @@ def _object_scores(files: SequenceFiles, frames: list[_FrameResult]) -> list[Obj
         names = [files.name]
     else:
         names = [f"{files.name}_{object_id}" for object_id in objects]
-    return [ObjectScores(name=name, frames=indices, j=j[row], f=f[row]) for row, name in enumerate(names)]
+    frame_names = tuple(files.gt_paths[index].stem for index in indices)
+    return [
+        ObjectScores(name=name, frames=indices, j=j[row], f=f[row], frame_names=frame_names)
+        for row, name in enumerate(names)
+    ]
+
+
+def ignore_interrupt() -> None:
+    """Pool worker initialiser: Ctrl-C reaches the whole process group, but only the parent handles it
+    (one line, exit 130, see `lsevos.cli`), so the workers print no tracebacks."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _report(message: str) -> None:
@@ -171,7 +185,7 @@ def evaluate(
         for chunk in chunks:
             collect(chunk, _score_chunk(chunk))
     else:
-        with get_context("fork").Pool(min(jobs, len(chunks))) as pool:
+        with get_context("fork").Pool(min(jobs, len(chunks)), ignore_interrupt) as pool:
             for chunk, frames in zip(chunks, pool.imap(_score_chunk, chunks), strict=True):
                 collect(chunk, frames)
     return results

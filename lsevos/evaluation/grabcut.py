@@ -22,7 +22,7 @@ import numpy as np
 
 from lsevos.data.davis import DavisDataset
 from lsevos.data.io import read_frame, read_mask, write_mask
-from lsevos.errors import DataError
+from lsevos.errors import ConfigError, DataError
 
 Box = tuple[int, int, int, int]
 
@@ -95,6 +95,16 @@ def grabcut_frame(
         return _box_mask(box, shape)
 
 
+def check_grabcut_settings(margin: int, iterations: int, jobs: int = 1) -> None:
+    """Refuse settings GrabCut cannot use: `margin` < 0, `iterations` < 1 or `jobs` < 1 (`ConfigError`)."""
+    if margin < 0:
+        raise ConfigError(f"--margin {margin}: the margin is pixels added around the GT box; give 0 or more")
+    if iterations < 1:
+        raise ConfigError(f"--iterations {iterations}: GrabCut needs at least 1 iteration")
+    if jobs < 1:
+        raise ConfigError(f"--jobs {jobs}: give at least 1 worker process")
+
+
 @dataclass(frozen=True)
 class _FrameJob:
     frame_path: Path
@@ -127,20 +137,31 @@ def run_grabcut(
     """Write GrabCut masks for every frame of `sequences` (default: the val list) of a DAVIS-layout dataset.
 
     Masks go to `out/<seq>/<frame>.png` (the results layout), or straight into `out` with `flat=True`
-    (one sequence only). Each sequence folder is written to a temporary name and renamed when complete.
-    Returns the number of frames.
+    (one sequence only). Each sequence folder is written to a temporary name and renamed when complete,
+    marked as a `grabcut` output; before any work, every folder to be written is checked: an existing
+    folder is replaced only if it is empty or an earlier grabcut output, and `out` must not be inside the
+    dataset or hold it. Returns the number of frames.
     """
-    from lsevos.data.io import atomic_output
+    from lsevos.data.io import atomic_output, check_not_overlapping, check_writable, prepare_output_folder
+    from lsevos.evaluation.evaluate import ignore_interrupt
 
+    check_grabcut_settings(margin, iterations, jobs)
     dataset = DavisDataset(data_root, sequences=sequences)
     if flat and len(dataset.sequences) != 1:
         raise DataError(f"--layout flat writes one sequence; got {len(dataset.sequences)}: pass --sequences")
     out = Path(out)
+    check_not_overlapping(out, [data_root])
+    check_writable(out, "--out", "folder")
+    targets = {name: out if flat else out / name for name in dataset.sequences}
+    for target in targets.values():
+        prepare_output_folder(
+            target, "grabcut", [data_root], "--out" if flat else "a sequence folder of --out"
+        )
     total = 0
     for name in dataset.sequences:
         sequence = dataset.sequence(name)
-        target = out if flat else out / name
-        with atomic_output(target) as temporary:
+        target = targets[name]
+        with atomic_output(target, owner="grabcut") as temporary:
             temporary.mkdir(parents=True)
             frame_jobs = [
                 _FrameJob(frame, mask, temporary / f"{frame.stem}.png", margin, iterations)
@@ -150,7 +171,7 @@ def run_grabcut(
                 results = map(_run_job, frame_jobs)
                 pool = None
             else:
-                pool = get_context("fork").Pool(min(jobs, len(frame_jobs)))
+                pool = get_context("fork").Pool(min(jobs, len(frame_jobs)), ignore_interrupt)
                 results = pool.imap(_run_job, frame_jobs)
             try:
                 for index, _ in enumerate(results, start=1):

@@ -1,5 +1,6 @@
 """Metric files: per-sequence CSV (`sequence,J_M,J_R,J_D,F_M,F_R,F_D` + a `mean` row), per-frame CSV
-(`sequence,frame,J,F`) and the metrics JSON (dataset means and J&F, for DVC). All written atomically.
+(`sequence,frame,J,F`, `frame` the frame's name, e.g. `00003`) and the metrics JSON (dataset means and
+J&F, for DVC). All written atomically.
 
 Values are fractions in [0, 1] written with full float precision. The `mean` row averages the rows
 above it (sequences, or objects for multi-object data such as SegTrack v2).
@@ -10,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -91,28 +93,31 @@ def read_per_sequence(path: str | os.PathLike) -> dict[str, Row]:
     return rows
 
 
-def write_per_frame(path: str | os.PathLike, frames: Iterable[tuple[str, int, float, float]]) -> None:
-    """Write `(sequence, frame index, J, F)` tuples as the per-frame CSV."""
+def write_per_frame(path: str | os.PathLike, frames: Iterable[tuple[str, str | int, float, float]]) -> None:
+    """Write `(sequence, frame name, J, F)` tuples as the per-frame CSV."""
     with atomic_output(path) as temporary, open(temporary, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(PER_FRAME_HEADER)
         for name, frame, j, f in frames:
-            writer.writerow([name, int(frame), repr(float(j)), repr(float(f))])
+            writer.writerow([name, str(frame), repr(float(j)), repr(float(f))])
 
 
-def per_frame_tuples(scores: Iterable[ObjectScores]) -> Iterator[tuple[str, int, float, float]]:
-    """`(sequence, frame, J, F)` for every scored frame of every object."""
+def per_frame_tuples(scores: Iterable[ObjectScores]) -> Iterator[tuple[str, str, float, float]]:
+    """`(sequence, frame name, J, F)` for every scored frame of every object (the frame's position when
+    its name is unknown)."""
     for object_scores in scores:
-        for frame, j, f in zip(object_scores.frames, object_scores.j, object_scores.f, strict=True):
-            yield object_scores.name, int(frame), float(j), float(f)
+        names = object_scores.frame_names or tuple(str(int(frame)) for frame in object_scores.frames)
+        for frame, j, f in zip(names, object_scores.j, object_scores.f, strict=True):
+            yield object_scores.name, frame, float(j), float(f)
 
 
-def read_per_frame(path: str | os.PathLike) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """{sequence: (frames int64 [L], J [L], F [L])} from a per-frame CSV; `DataError` naming the file."""
+def read_per_frame_rows(path: str | os.PathLike) -> list[tuple[str, str, float, float]]:
+    """`(sequence, frame name, J, F)` rows of a per-frame CSV, names as written; `DataError` naming the
+    file if it is missing or malformed."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: per-frame metrics file not found; run `lsevos evaluate --per-frame {path}`")
-    table: dict[str, list[tuple[int, float, float]]] = {}
+    rows = []
     with open(path, newline="") as handle:
         reader = csv.DictReader(handle)
         if tuple(reader.fieldnames or ()) != PER_FRAME_HEADER:
@@ -121,11 +126,32 @@ def read_per_frame(path: str | os.PathLike) -> dict[str, tuple[np.ndarray, np.nd
                 "write it with `lsevos evaluate --per-frame`"
             )
         for line_number, record in enumerate(reader, start=2):
+            frame = (record["frame"] or "").strip()
             try:
-                entry = (int(record["frame"]), float(record["J"]), float(record["F"]))
+                j, f = float(record["J"]), float(record["F"])
             except (TypeError, ValueError):
-                raise DataError(f"{path}:{line_number}: frame, J or F is not a number") from None
-            table.setdefault(record["sequence"], []).append(entry)
+                raise DataError(f"{path}:{line_number}: J or F is not a number") from None
+            if not frame:
+                raise DataError(f"{path}:{line_number}: the frame name is empty")
+            rows.append((record["sequence"], frame, j, f))
+    return rows
+
+
+def frame_number(name: str) -> int | None:
+    """The number in a frame name (`00003` -> 3, `frame12` -> 12), or None."""
+    digits = re.findall(r"\d+", name)
+    return int(digits[-1]) if digits else None
+
+
+def read_per_frame(path: str | os.PathLike) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """{sequence: (frame numbers int64 [L], J [L], F [L])} from a per-frame CSV; the number is the one in
+    the frame's name (a numbering gap stays a gap); `DataError` naming the file."""
+    table: dict[str, list[tuple[int, float, float]]] = {}
+    for line_number, (sequence, frame, j, f) in enumerate(read_per_frame_rows(path), start=2):
+        number = frame_number(frame)
+        if number is None:
+            raise DataError(f"{path}:{line_number}: frame {frame!r} has no frame number in its name")
+        table.setdefault(sequence, []).append((number, j, f))
     return {
         name: (
             np.array([e[0] for e in entries], dtype=np.int64),

@@ -24,15 +24,51 @@ def _add_box_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
     group.add_argument("--first-mask", type=Path, help="first-frame mask PNG; its object's box is used")
 
 
-def _first_box(args: argparse.Namespace):
-    from lsevos.video.boxes import parse_box
+MIN_BOX_PIXELS = 16
+"""A first box with fewer pixels gets a warning: the first-frame rule labels almost nothing inside it."""
+
+
+def _warn_small_box(box, command: str) -> None:
+    width, height = box[2] - box[0] + 1, box[3] - box[1] + 1
+    if width * height < MIN_BOX_PIXELS:
+        _progress(
+            f"{command}: warning: the first box {','.join(str(v) for v in box)} is only {width}x{height} "
+            f"pixels (fewer than {MIN_BOX_PIXELS}); the first-frame rule can label almost nothing in it: "
+            "give x0,y0,x1,y1 around the whole object"
+        )
+
+
+def _first_box(args: argparse.Namespace, frame_size: tuple[int, int] | None = None, frames=None):
+    """The first box from --box or --first-mask; with `frame_size` (H, W) the mask must have that size,
+    the box is clipped to the frame and a box too small to label anything gets a warning."""
+    from lsevos.video.boxes import clip_box, parse_box
     from lsevos.video.pipeline import first_box_from_mask
 
     if args.box is not None:
-        return parse_box(args.box)
-    if args.first_mask is not None:
-        return first_box_from_mask(args.first_mask)
-    return None
+        box = parse_box(args.box)
+    elif args.first_mask is not None:
+        box = first_box_from_mask(args.first_mask, frame_size, frames)
+    else:
+        return None
+    if frame_size is not None:
+        box = clip_box(box, frame_size)
+    _warn_small_box(box, args.command)
+    return box
+
+
+def _frames_size(frames: Path) -> tuple[int, int]:
+    from lsevos.data.io import FrameSource
+
+    return FrameSource(frames).size
+
+
+def _output_file(path: Path, inputs: tuple = ()) -> None:
+    """Check a file output before any work and remove the temporaries of a killed earlier run."""
+    from lsevos.data.io import check_not_overlapping, check_writable, remove_stale_temporaries
+
+    check_writable(path, "--out", "file")
+    check_not_overlapping(path, inputs)
+    remove_stale_temporaries(path)
 
 
 def _settings(args: argparse.Namespace):
@@ -62,25 +98,21 @@ def default_checkpoint(root: Path) -> Path:
 def _finetune(args: argparse.Namespace) -> int:
     from lsevos.video.pipeline import finetune
 
-    finetune(
-        args.frames, _first_box(args), args.checkpoint, args.family, _settings(args), args.out, _progress
-    )
+    _output_file(args.out, (args.frames, args.checkpoint))
+    box = _first_box(args, _frames_size(args.frames), args.frames)
+    finetune(args.frames, box, args.checkpoint, args.family, _settings(args), args.out, _progress)
     return 0
 
 
 def _scan(args: argparse.Namespace) -> int:
+    from lsevos.data.io import prepare_output_folder
     from lsevos.video.pipeline import scan
 
-    scan(
-        args.frames,
-        args.checkpoint,
-        args.family,
-        _settings(args),
-        args.out,
-        _first_box(args),
-        args.gt_masks,
-        _progress,
-    )
+    inputs = [args.frames, args.checkpoint, *([args.gt_masks] if args.gt_masks is not None else [])]
+    prepare_output_folder(args.out, "scan", inputs)
+    box = _first_box(args, _frames_size(args.frames), args.frames)
+    settings = _settings(args)
+    scan(args.frames, args.checkpoint, args.family, settings, args.out, box, args.gt_masks, _progress)
     return 0
 
 
@@ -95,6 +127,7 @@ def _pseudo_labels(args: argparse.Namespace) -> int:
 def _retrain(args: argparse.Namespace) -> int:
     from lsevos.video.pipeline import retrain
 
+    _output_file(args.out, (args.frames, args.labels, args.checkpoint))
     retrain(args.frames, args.labels, args.checkpoint, args.family, _settings(args), args.out, _progress)
     return 0
 
@@ -107,12 +140,13 @@ def _crf(args: argparse.Namespace) -> int:
 
 
 def _figure_lse(args: argparse.Namespace) -> int:
+    from lsevos.data.io import image_size
     from lsevos.video.lse_figure import lse_figure
 
+    _output_file(args.out, (args.frame, args.checkpoint))
     settings = _settings(args)
-    out = lse_figure(
-        args.checkpoint, args.frame, _first_box(args), args.out, settings.crop_size, settings.enlarge
-    )
+    box = _first_box(args, image_size(args.frame), args.frame)
+    out = lse_figure(args.checkpoint, args.frame, box, args.out, settings.crop_size, settings.enlarge)
     _progress(f"figure-lse: wrote {out}")
     return 0
 
@@ -135,22 +169,52 @@ def _extract_frames(video: Path, folder: Path) -> None:
 
 
 def _segment(args: argparse.Namespace) -> int:
+    """Every input and output is checked before the first computation (see docs/design.md, "Outputs")."""
     import shutil
     import tempfile
 
-    from lsevos.video.boxes import parse_box
+    from lsevos.data.io import (
+        FrameSource,
+        check_not_overlapping,
+        check_writable,
+        frame_name_gaps,
+        prepare_output_folder,
+        remove_stale_temporaries,
+    )
+    from lsevos.train.checkpoint import require_fp_head
+    from lsevos.video.boxes import clip_box, parse_box
     from lsevos.video.overlay import video_fps, write_overlay
     from lsevos.video.pipeline import pretraining_defaults, two_scan
     from lsevos.video.settings import load_settings
 
     box = parse_box(args.box)
+    if args.overlay is not None and args.overlay.suffix.lower() != ".mp4":
+        raise ConfigError(
+            f"--overlay {args.overlay}: the overlay is written as an mp4 video; give a name ending in .mp4"
+        )
     checkpoint = args.checkpoint or default_checkpoint(Path.cwd())
     if not Path(checkpoint).is_file():
         raise ConfigError(f"--checkpoint {checkpoint} does not exist; pass a .pt file from `lsevos pretrain`")
-    settings = load_settings(args.settings, defaults=pretraining_defaults(checkpoint))
+    payload = require_fp_head(checkpoint)
+    settings = load_settings(args.settings, defaults=pretraining_defaults(checkpoint, payload))
     if not args.input.exists():
         raise ConfigError(f"{args.input}: no such video file or frame folder")
-    out = args.out.resolve()
+    source = FrameSource(args.input)
+    box = clip_box(box, source.size)
+    out = prepare_output_folder(args.out, "scan", [args.input, checkpoint]).resolve()
+    if args.overlay is not None:
+        check_writable(args.overlay, "--overlay", "file")
+        check_not_overlapping(args.overlay, [args.input, checkpoint], "--overlay")
+        remove_stale_temporaries(args.overlay)
+    _warn_small_box(box, "segment")
+    if args.input.is_dir():
+        gaps = frame_name_gaps(source.names)
+        if gaps:
+            _progress(
+                f"segment: warning: {args.input}: frame names jump from {gaps[0][0]} to {gaps[0][1]} "
+                f"({len(gaps)} gap(s)): frames are missing; every frame present is segmented and its mask "
+                "keeps the frame's name"
+            )
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.work-", dir=out.parent))
     try:

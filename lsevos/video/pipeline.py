@@ -31,27 +31,47 @@ from lsevos.video.tracker import Progress, scan_metadata, track, write_scan
 from lsevos.video.variants import family, scan_mode
 
 
-def first_box_from_mask(path: str | os.PathLike) -> Box:
-    """The tight box of the object in a first-frame mask file (any non-zero id)."""
-    box = box_from_mask(read_mask(path) > 0)
+def first_box_from_mask(
+    path: str | os.PathLike,
+    frame_size: tuple[int, int] | None = None,
+    frames: str | os.PathLike | None = None,
+) -> Box:
+    """The tight box of the object in a first-frame mask file (any non-zero id).
+
+    With `frame_size` (H, W) a mask of another size is a `DataError` naming the mask and both sizes.
+    """
+    mask = read_mask(path)
+    if frame_size is not None and tuple(mask.shape) != tuple(frame_size):
+        where = f" of {frames}" if frames is not None else ""
+        raise DataError(
+            f"{path}: the first-frame mask is {mask.shape[1]}x{mask.shape[0]} pixels but the frames{where} "
+            f"are {frame_size[1]}x{frame_size[0]} (width x height); give the first frame's mask at the "
+            "frames' resolution"
+        )
+    box = box_from_mask(mask > 0)
     if box is None:
         raise DataError(f"{path}: the first-frame mask is empty; give a mask with the object or use --box")
     return box
 
 
-def pretraining_defaults(checkpoint: str | os.PathLike) -> dict[str, object]:
-    """Video settings implied by a pretrained checkpoint: `crop_size` = its pretraining crop, if recorded."""
+def pretraining_defaults(checkpoint: str | os.PathLike, payload: dict | None = None) -> dict[str, object]:
+    """Video settings implied by a pretrained checkpoint: `crop_size` = its pretraining crop, if recorded.
+
+    `payload`: the checkpoint already loaded (saves reading it again)."""
     from lsevos.train.checkpoint import load_checkpoint
 
-    config = load_checkpoint(checkpoint).get("config") or {}
+    config = (load_checkpoint(checkpoint) if payload is None else payload).get("config") or {}
     crop = (config.get("settings") or {}).get("crop") if isinstance(config, dict) else None
     return {"crop_size": crop} if isinstance(crop, int) and not isinstance(crop, bool) else {}
 
 
 def _load(checkpoint: str | os.PathLike, settings: VideoSettings) -> torch.nn.Module:
-    from lsevos.train.checkpoint import load_model
+    """The model of `checkpoint` on the settings' device; a stage-1/2 pretrained model (no trained FP
+    head) is refused."""
+    from lsevos.train.checkpoint import model_from_checkpoint, require_fp_head
 
-    return load_model(checkpoint).to(torch_device(settings))
+    payload = require_fp_head(checkpoint)
+    return model_from_checkpoint(payload, checkpoint).eval().to(torch_device(settings))
 
 
 def _save(

@@ -16,7 +16,8 @@ k empty frames), clipped to the image, so the search widens to the whole frame i
 Scan folder: `masks/<name>.png` (indexed, ids 0/1), `probs/<name>.png` (uint8 = round(255 p)) and
 `boxes.json` = {"frames": {name: object box of the mask or null}, "search": {name: crop box or null},
 "enlarge", "mode", "crop_size", "threshold", "image_size": [H, W]}. The folder is written under a temporary
-name and renamed when complete.
+name and renamed when complete, with the marker file `.lsevos-output` ("scan") that lets the next scan
+replace it.
 """
 
 from __future__ import annotations
@@ -158,16 +159,19 @@ def write_scan(
     metadata: Mapping[str, object],
     total: int | None = None,
     progress: Progress | None = None,
+    owner: str = "scan",
 ) -> int:
     """Write masks, probabilities and boxes.json of a stream of results atomically; returns the count.
 
-    The last progress line gives the scan's speed (network, tracking and writing; model loading excluded).
+    The folder is marked as an `owner` output (`lsevos.data.io.OUTPUT_MARKER`); an existing non-empty
+    folder without that marker is refused, never emptied. The last progress line gives the scan's speed
+    (network, tracking and writing; model loading excluded).
     """
     started = time.perf_counter()
     frames: dict[str, list[int] | None] = {}
     search: dict[str, list[int] | None] = {}
     image_size: list[int] | None = None
-    with atomic_output(out_dir) as temporary:
+    with atomic_output(out_dir, owner=owner) as temporary:
         (temporary / "masks").mkdir(parents=True)
         (temporary / "probs").mkdir()
         for result in results:

@@ -1,0 +1,286 @@
+"""Inputs: bad inputs are refused (or warned about) with one line naming the file or option."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+
+import cv2
+import numpy as np
+import pytest
+
+
+def scan_args(frames, checkpoint, out, fast, *box):
+    return [
+        "scan",
+        "--frames",
+        frames,
+        "--checkpoint",
+        checkpoint,
+        "--family",
+        "ours",
+        "--settings",
+        fast,
+        "--out",
+        out,
+        *box,
+    ]
+
+
+class TestFirstMask:
+    @pytest.mark.parametrize("command", ["scan", "finetune"])
+    def test_mask_of_another_resolution_is_refused(
+        self, tools, frames, tiny_checkpoint, tmp_path, no_computation, command
+    ):
+        mask = np.zeros((24, 32), dtype=np.uint8)
+        mask[5:15, 5:15] = 255
+        path = tmp_path / "first.png"
+        cv2.imwrite(str(path), mask)
+        out = tmp_path / ("scan" if command == "scan" else "ft.pt")
+        if command == "scan":
+            argv = scan_args(frames, tiny_checkpoint, out, tools.fast, "--first-mask", path)
+        else:
+            argv = [
+                "finetune",
+                "--frames",
+                frames,
+                "--first-mask",
+                path,
+                "--checkpoint",
+                tiny_checkpoint,
+                "--family",
+                "ours",
+                "--settings",
+                tools.fast,
+                "--out",
+                out,
+            ]
+        code, err = tools.run(argv)
+        assert code == 2
+        line = tools.error_line(err, command)
+        assert str(path) in line and "32x24" in line and "64x48" in line
+        assert not out.exists()
+
+
+class TestFrameNames:
+    @pytest.mark.slow
+    def test_segment_warns_about_a_gap_in_the_frame_names(self, tools, tiny_checkpoint, tmp_path):
+        frames = tmp_path / "frames"
+        tools.disk_frames(frames, ["00000", "00001", "00003"])
+        out = tmp_path / "proj"
+        code, err = tools.run(
+            [
+                "segment",
+                frames,
+                "--box",
+                "8,16,24,32",
+                "--checkpoint",
+                tiny_checkpoint,
+                "--settings",
+                tools.fast,
+                "--out",
+                out,
+                "--static",
+            ]
+        )
+        assert code == 0, err
+        warnings = [line for line in err.splitlines() if "warning" in line and "00001" in line]
+        assert len(warnings) == 1 and "00003" in warnings[0] and str(frames) in warnings[0]
+        assert sorted(p.name for p in (out / "masks").iterdir()) == ["00000.png", "00001.png", "00003.png"]
+
+    def test_evaluate_keys_the_per_frame_csv_by_frame_name(self, tools, tmp_path):
+        root = tmp_path / "davis"
+        names = ["00000", "00001", "00003", "00004"]
+        masks = tools.disk_frames(root / "JPEGImages" / "480p" / "gap", names)
+        annotations = root / "Annotations" / "480p" / "gap"
+        annotations.mkdir(parents=True)
+        for name, mask in zip(names, masks, strict=True):
+            cv2.imwrite(str(annotations / f"{name}.png"), mask * 255)
+        per_frame = tmp_path / "frames.csv"
+        code, err = tools.run(
+            [
+                "evaluate",
+                "--gt",
+                root,
+                "--pred",
+                root / "Annotations" / "480p",
+                "--out",
+                tmp_path / "seq.csv",
+                "--per-frame",
+                per_frame,
+                "--jobs",
+                "1",
+            ]
+        )
+        assert code == 0, err
+        with open(per_frame, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        assert [row["frame"] for row in rows] == ["00001", "00003"]
+        merged = tmp_path / "merged.csv"
+        code, err = tools.run(
+            [
+                "merge-metrics",
+                "--out",
+                tmp_path / "all.csv",
+                "--per-frame-out",
+                merged,
+                "--per-frame-in",
+                per_frame,
+                "--",
+                tmp_path / "seq.csv",
+            ]
+        )
+        assert code == 0, err
+        assert merged.read_text() == per_frame.read_text()
+
+
+class TestGrabcutSettings:
+    @pytest.mark.parametrize(("option", "value"), [("--margin", "-50"), ("--iterations", "0")])
+    def test_negative_margin_and_zero_iterations_are_refused(
+        self, tools, davis_root, tmp_path, no_computation, option, value
+    ):
+        out = tmp_path / "gc"
+        code, err = tools.run(
+            [
+                "grabcut",
+                "--data",
+                davis_root,
+                "--out",
+                out,
+                "--sequences",
+                "disk",
+                "--layout",
+                "flat",
+                "--jobs",
+                "1",
+                option,
+                value,
+            ]
+        )
+        assert code == 2
+        line = tools.error_line(err, "grabcut")
+        assert f"{option} {value}" in line
+        assert not out.exists()
+
+
+class TestBoxAndOverlay:
+    def test_a_box_too_small_to_label_anything_gets_a_warning(self, tools, frames, tiny_checkpoint, tmp_path):
+        out = tmp_path / "scan"
+        code, err = tools.run(scan_args(frames, tiny_checkpoint, out, tools.fast, "--box", "10,10,10,10"))
+        assert code == 0, err
+        warnings = [line for line in err.splitlines() if "warning" in line]
+        assert len(warnings) == 1 and "10,10,10,10" in warnings[0] and "1x1" in warnings[0]
+        code, err = tools.run(scan_args(frames, tiny_checkpoint, out, tools.fast, "--box", "8,16,24,32"))
+        assert code == 0 and "warning" not in err
+
+    def test_overlay_without_mp4_is_refused_before_the_scan(
+        self, tools, frames, tiny_checkpoint, tmp_path, no_computation
+    ):
+        code, err = tools.run(
+            [
+                "segment",
+                frames,
+                "--box",
+                "8,16,24,32",
+                "--checkpoint",
+                tiny_checkpoint,
+                "--out",
+                tmp_path / "proj",
+                "--overlay",
+                tmp_path / "overlay",
+            ]
+        )
+        assert code == 2
+        line = tools.error_line(err, "segment")
+        assert "--overlay" in line and ".mp4" in line
+        assert not (tmp_path / "proj").exists()
+
+    def test_overlay_onto_the_input_video_is_refused(self, tools, tiny_checkpoint, tmp_path, no_computation):
+        from lsevos.data.io import write_video
+
+        video = tmp_path / "clip.mp4"
+        write_video(video, [np.zeros((48, 64, 3), dtype=np.uint8)] * 3, 5.0)
+        before = video.read_bytes()
+        code, err = tools.run(
+            [
+                "segment",
+                video,
+                "--box",
+                "8,16,24,32",
+                "--checkpoint",
+                tiny_checkpoint,
+                "--out",
+                tmp_path / "proj",
+                "--overlay",
+                video,
+            ]
+        )
+        assert code == 2
+        assert "--overlay" in tools.error_line(err, "segment")
+        assert video.read_bytes() == before
+
+
+class TestInterrupt:
+    def test_keyboard_interrupt_exits_130_with_one_line(
+        self, tools, frames, tiny_checkpoint, tmp_path, monkeypatch
+    ):
+        import lsevos.video.pipeline as pipeline
+
+        def interrupted(*args, **kwargs):
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(pipeline, "two_scan", interrupted)
+        argv = [
+            "segment",
+            frames,
+            "--box",
+            "8,16,24,32",
+            "--checkpoint",
+            tiny_checkpoint,
+            "--out",
+            tmp_path / "p",
+        ]
+        try:
+            code, err = tools.run([*argv, "--settings", tools.fast])
+        except KeyboardInterrupt:
+            pytest.fail("KeyboardInterrupt escaped lsevos.cli.main (a traceback for the user)")
+        assert code == 130  # 128 + SIGINT
+        assert err.strip().splitlines()[-1].startswith("lsevos segment: interrupted")
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]  # no output, no work folder
+
+    @pytest.mark.slow
+    def test_ctrl_c_of_a_running_segment(self, tools, frames, tiny_checkpoint, tmp_path):
+        slow = tools.fast.replace('"finetune_epochs": 1', '"finetune_epochs": 2000')
+        process = subprocess.Popen(
+            [
+                str(tools.lsevos),
+                "segment",
+                str(frames),
+                "--box",
+                "8,16,24,32",
+                "--checkpoint",
+                str(tiny_checkpoint),
+                "--settings",
+                slow,
+                "--out",
+                str(tmp_path / "proj"),
+            ],
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
+        seen = []
+        for line in process.stderr:
+            seen.append(line)
+            if "fine-tune" in line and "step" in line:
+                break
+        process.send_signal(signal.SIGINT)
+        rest = process.stderr.read()
+        code = process.wait(timeout=60)
+        stderr = "".join(seen) + rest
+        assert code == 130, stderr
+        assert "Traceback" not in stderr
+        assert stderr.strip().splitlines()[-1].startswith("lsevos segment: interrupted")
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]

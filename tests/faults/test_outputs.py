@@ -1,0 +1,290 @@
+"""Outputs: a command writes only what it owns, checks where it writes before computing anything, and
+cleans up the hidden temporaries of a killed earlier run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lsevos.data.io import atomic_output
+from lsevos.errors import DataError
+
+OUTPUT_MARKER = ".lsevos-output"  # lsevos.data.io.OUTPUT_MARKER: marks a folder a command wrote whole
+
+
+def user_folder(path):
+    """A folder holding a user's own files."""
+    (path / "sub").mkdir(parents=True)
+    (path / "notes.txt").write_text("mine")
+    (path / "sub" / "data.csv").write_text("a,b\n1,2\n")
+    return path
+
+
+def segment_args(frames, checkpoint, out, fast, *extra):
+    return [
+        "segment",
+        frames,
+        "--box",
+        "8,16,24,32",
+        "--checkpoint",
+        checkpoint,
+        "--out",
+        out,
+        "--settings",
+        fast,
+        "--static",
+        *extra,
+    ]
+
+
+class TestSegmentOutputs:
+    def test_refuses_an_out_folder_holding_user_files(
+        self, tools, frames, tiny_checkpoint, tmp_path, no_computation
+    ):
+        proj = user_folder(tmp_path / "proj")
+        before = tools.snapshot(proj)
+        code, err = tools.run(segment_args(frames, tiny_checkpoint, proj, tools.fast))
+        assert code == 2
+        line = tools.error_line(err, "segment")
+        assert str(proj) in line and "notes.txt" in line and "did not write" in line
+        assert tools.snapshot(proj) == before
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["frames", "proj"]  # no work folder left
+
+    @pytest.mark.parametrize("where", ["equal", "inside", "parent"])
+    def test_refuses_out_equal_to_inside_or_holding_the_input(
+        self, tools, frames, tiny_checkpoint, no_computation, where
+    ):
+        out = {"equal": frames, "inside": frames / "masks", "parent": frames.parent}[where]
+        before = tools.snapshot(frames)
+        code, err = tools.run(segment_args(frames, tiny_checkpoint, out, tools.fast))
+        assert code == 2
+        line = tools.error_line(err, "segment")
+        assert str(out) in line and "input" in line
+        assert tools.snapshot(frames) == before
+
+    def test_out_that_is_a_file_is_refused_before_computing(
+        self, tools, frames, tiny_checkpoint, tmp_path, no_computation
+    ):
+        target = tmp_path / "results.txt"
+        target.write_text("keep me")
+        code, err = tools.run(segment_args(frames, tiny_checkpoint, target, tools.fast))
+        assert code == 2
+        line = tools.error_line(err, "segment")
+        assert str(target) in line and "not a folder" in line
+        assert target.read_text() == "keep me"
+
+    def test_out_under_a_file_is_refused_before_computing(
+        self, tools, frames, tiny_checkpoint, tmp_path, no_computation
+    ):
+        blocker = tmp_path / "blocker"
+        blocker.write_text("keep me")
+        code, err = tools.run(segment_args(frames, tiny_checkpoint, blocker / "proj", tools.fast))
+        assert code == 2
+        assert str(blocker) in tools.error_line(err, "segment")
+        assert blocker.read_text() == "keep me"
+
+    @pytest.mark.slow
+    def test_rerun_replaces_its_own_output_and_removes_stale_temporaries(
+        self, tools, frames, tiny_checkpoint, tmp_path
+    ):
+        results = tmp_path / "results"
+        results.mkdir()
+        (results / "keep.txt").write_text("a user's file beside the output")
+        stale = [results / ".proj.tmp-0123abcd", results / ".proj.work-k1ll3d_x"]
+        for path in stale:
+            (path / "masks").mkdir(parents=True)
+        proj = results / "proj"
+        for _ in range(2):
+            code, err = tools.run(segment_args(frames, tiny_checkpoint, proj, tools.fast))
+            assert code == 0, err
+            assert sorted(p.name for p in results.iterdir()) == ["keep.txt", "proj"]
+        assert (proj / OUTPUT_MARKER).read_text().strip() == "scan"
+        assert sorted(p.name for p in (proj / "masks").iterdir()) == [f"{i:05d}.png" for i in range(4)]
+        assert (results / "keep.txt").read_text() == "a user's file beside the output"
+
+
+class TestScanOutputs:
+    def test_scan_refuses_an_out_folder_holding_user_files(
+        self, tools, frames, tiny_checkpoint, tmp_path, no_computation
+    ):
+        out = user_folder(tmp_path / "scan")
+        before = tools.snapshot(out)
+        code, err = tools.run(
+            [
+                "scan",
+                "--frames",
+                frames,
+                "--checkpoint",
+                tiny_checkpoint,
+                "--family",
+                "ours",
+                "--box",
+                "8,16,24,32",
+                "--out",
+                out,
+            ]
+        )
+        assert code == 2
+        assert str(out) in tools.error_line(err, "scan")
+        assert tools.snapshot(out) == before
+
+
+class TestEvaluateOutputs:
+    def evaluate_args(self, davis_root, out, *extra):
+        pred = davis_root / "Annotations" / "480p" / "disk"
+        return [
+            "evaluate",
+            "--gt",
+            davis_root,
+            "--pred-dir",
+            pred,
+            "--sequences",
+            "disk",
+            "--out",
+            out,
+            "--jobs",
+            "1",
+            *extra,
+        ]
+
+    def test_refuses_to_replace_an_existing_folder_with_a_csv(
+        self, tools, davis_root, tmp_path, no_computation
+    ):
+        evdir = user_folder(tmp_path / "evdir")
+        before = tools.snapshot(evdir)
+        code, err = tools.run(self.evaluate_args(davis_root, evdir))
+        assert code == 2
+        line = tools.error_line(err, "evaluate")
+        assert str(evdir) in line and "folder" in line
+        assert evdir.is_dir() and tools.snapshot(evdir) == before
+
+    @pytest.mark.parametrize("option", ["--out", "--per-frame", "--json"])
+    def test_unwritable_location_is_refused_before_scoring(
+        self, tools, davis_root, tmp_path, no_computation, option
+    ):
+        blocker = tmp_path / "blocker"
+        blocker.write_text("keep me")
+        bad = blocker / "metrics.csv"
+        out = bad if option == "--out" else tmp_path / "seq.csv"
+        extra = [] if option == "--out" else [option, bad]
+        code, err = tools.run(self.evaluate_args(davis_root, out, *extra))
+        assert code == 2
+        line = tools.error_line(err, "evaluate")
+        assert str(bad) in line and option in line
+        assert blocker.read_text() == "keep me" and not (tmp_path / "seq.csv").exists()
+
+    def test_writes_and_rewrites_its_csv_and_cleans_temporaries(self, tools, davis_root, tmp_path):
+        out = tmp_path / "seq.csv"
+        stale = tmp_path / ".seq.tmp-0123abcd.csv"
+        stale.write_text("half")
+        for _ in range(2):
+            code, err = tools.run(self.evaluate_args(davis_root, out))
+            assert code == 0, err
+        assert out.read_text().startswith("sequence,J_M") and not stale.exists()
+
+
+class TestGrabcutOutputs:
+    def grabcut_args(self, davis_root, out, *extra):
+        return [
+            "grabcut",
+            "--data",
+            davis_root,
+            "--out",
+            out,
+            "--sequences",
+            "disk",
+            "--layout",
+            "flat",
+            "--jobs",
+            "1",
+            *extra,
+        ]
+
+    def test_flat_refuses_a_folder_holding_user_files(self, tools, davis_root, tmp_path, no_computation):
+        gcdir = user_folder(tmp_path / "gcdir")
+        (gcdir / "00001.png").write_bytes(b"my own mask")
+        before = tools.snapshot(gcdir)
+        code, err = tools.run(self.grabcut_args(davis_root, gcdir))
+        assert code == 2
+        line = tools.error_line(err, "grabcut")
+        assert str(gcdir) in line and "did not write" in line
+        assert tools.snapshot(gcdir) == before
+
+    def test_reruns_over_its_own_output(self, tools, davis_root, tmp_path):
+        gcdir = tmp_path / "gcdir"
+        for _ in range(2):
+            code, err = tools.run(self.grabcut_args(davis_root, gcdir))
+            assert code == 0, err
+        assert sorted(p.name for p in gcdir.iterdir()) == [OUTPUT_MARKER] + [f"{i:05d}.png" for i in range(4)]
+
+    def test_results_layout_refuses_a_sequence_folder_holding_user_files(
+        self, tools, davis_root, tmp_path, no_computation
+    ):
+        root = tmp_path / "results"
+        user_folder(root / "disk")
+        before = tools.snapshot(root)
+        args = self.grabcut_args(davis_root, root)
+        args[args.index("flat")] = "results"
+        code, err = tools.run(args)
+        assert code == 2
+        assert str(root / "disk") in tools.error_line(err, "grabcut")
+        assert tools.snapshot(root) == before
+
+    def test_out_inside_the_dataset_is_refused(self, tools, davis_root, no_computation):
+        before = tools.snapshot(davis_root)
+        out = davis_root / "Annotations" / "480p" / "disk"
+        code, err = tools.run(self.grabcut_args(davis_root, out))
+        assert code == 2
+        assert "input" in tools.error_line(err, "grabcut")
+        assert tools.snapshot(davis_root) == before
+
+
+class TestOtherOutputs:
+    def test_download_resources_that_is_a_file_is_refused_before_downloading(
+        self, tools, tmp_path, monkeypatch
+    ):
+        import lsevos.data.download as download
+
+        monkeypatch.setattr(download, "download_dataset", lambda *a: pytest.fail("download started"))
+        resources = tmp_path / "resources"
+        resources.write_text("keep me")
+        code, err = tools.run(["download", "davis2016", "--resources", resources])
+        assert code == 2
+        assert str(resources) in tools.error_line(err, "download")
+        assert resources.read_text() == "keep me"
+
+    def test_tables_out_that_is_a_file_is_refused_before_reading_metrics(self, tools, tmp_path, monkeypatch):
+        import lsevos.evaluation.tables as tables
+
+        monkeypatch.setattr(tables, "make_tables", lambda *a: pytest.fail("tables started"))
+        out = tmp_path / "tables"
+        out.write_text("keep me")
+        code, err = tools.run(
+            ["tables", "--metrics", tmp_path, "--gt-davis", tmp_path, "--out", out, "--config-name", "x"]
+        )
+        assert code == 2
+        assert str(out) in tools.error_line(err, "tables")
+        assert out.read_text() == "keep me"
+
+    def test_atomic_output_never_swaps_a_folder_and_a_file(self, tmp_path):
+        folder = user_folder(tmp_path / "folder")
+        with pytest.raises(DataError, match="existing folder"):
+            with atomic_output(folder) as temporary:
+                temporary.write_text("csv")
+        assert (folder / "notes.txt").read_text() == "mine"
+        plain = tmp_path / "plain.txt"
+        plain.write_text("keep")
+        with pytest.raises(DataError, match="existing file"):
+            with atomic_output(plain) as temporary:
+                temporary.mkdir()
+        assert plain.read_text() == "keep"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "plain.txt"]
+
+    def test_owned_atomic_output_refuses_a_foreign_folder_even_without_a_check_first(self, tmp_path):
+        folder = user_folder(tmp_path / "scan")
+        with pytest.raises(DataError, match="did not write"):
+            with atomic_output(folder, owner="scan") as temporary:
+                temporary.mkdir()
+        assert (folder / "notes.txt").read_text() == "mine"
+        assert json.dumps(sorted(p.name for p in tmp_path.iterdir())) == '["scan"]'
