@@ -189,7 +189,7 @@ def _build_model(stage: str, settings: PretrainSettings, init: Path | None) -> L
     if init is None:
         torch.manual_seed(settings.seed)
         return LSENet(settings.backbone, settings.embed_dim, settings.pretrained)
-    model = model_from_checkpoint(load_checkpoint(init))
+    model = model_from_checkpoint(load_checkpoint(init), init)
     for key in ("backbone", "embed_dim"):
         if model.model_config[key] != getattr(settings, key):
             raise ConfigError(

@@ -120,3 +120,43 @@ def test_cpu_folds_never_cut_an_evaluated_sequence(tmp_path, workflow, repo_root
         assert not set(source["sequences"]) & set(source["exclude"])
         fold = next(f for f in folds.values() if set(f["evaluate"]) == set(source["exclude"]))
         assert set(source["sequences"]) == set(fold["copy_paste"])
+
+
+TORCH_COMMANDS = ("pretrain", "finetune", "scan", "retrain")
+
+
+def _commands(output: str, name: str) -> list[str]:
+    return [line for line in output.splitlines() if re.search(rf"\blsevos {name} ", line)]
+
+
+def test_paper_data_spec_is_accepted_and_device_reaches_every_torch_command(tmp_path, workflow, repo_root):
+    """The `--data` the paper DAG passes is what `lsevos pretrain` reads (it once refused a key the workflow
+    wrote), its images are the augmented list of rule sbd_augment, and every torch job gets `device`."""
+    import json
+    import shlex
+
+    from lsevos.train.data import check_data_spec
+    from lsevos.train.pretrain import PretrainSettings
+    from lsevos.video.settings import VideoSettings
+
+    result = workflow.run(
+        tmp_path, "-n", "-p", "results/davis/blackswan/masks", configfile=repo_root / "config" / "config.yaml"
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    pretrain = _commands(result.stdout, "pretrain")
+    assert len(pretrain) == 3
+    for line in pretrain:
+        words = shlex.split(line[line.index("lsevos pretrain") :].split(" > ")[0])
+        spec = json.loads(words[words.index("--data") + 1])
+        (source,) = check_data_spec(spec)
+        assert source["kind"] == "voc_sbd" and source["list"] == "resources/train_aug.txt"
+        settings = PretrainSettings.from_dict(json.loads(words[words.index("--settings") + 1]))
+        assert settings.device == "cuda" and settings.backbone == "resnet101" and settings.crop == 321
+    # Every video command gets the whole video block (pseudo-labels once got none: threshold ignored there).
+    for name in (*TORCH_COMMANDS[1:], "pseudo-labels"):
+        lines = _commands(result.stdout, name)
+        assert lines, name
+        for line in lines:
+            words = shlex.split(line[line.index(f"lsevos {name}") :].split(" > ")[0])
+            assert VideoSettings.from_dict(json.loads(words[words.index("--settings") + 1])).device == "cuda"
+    assert "lsevos sbd-augment" in result.stdout

@@ -7,12 +7,24 @@ import sys
 from types import SimpleNamespace as Namespace
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 
+from lsevos.config import (
+    check_config,
+    copy_paste_sequences as _copy_paste_sequences,
+    folds as _folds,
+    stage_settings_values,
+    video_settings_values,
+)
+from lsevos.data.download import DOWNLOADS as _DOWNLOAD_TABLE
+from lsevos.errors import ConfigError
 from lsevos.video.variants import FAMILIES, VARIANTS
 
 
-validate(config, "../schemas/config.schema.yaml")
+# The whole configuration, every block and value, is checked once here, before any job (lsevos.config).
+try:
+    check_config(config, os.path.join(workflow.basedir, "schemas", "config.schema.yaml"))
+except ConfigError as error:
+    raise WorkflowError(f"invalid configuration: {error}") from None
 
 # The rules call the `lsevos` command. Snakemake started as `.venv/bin/snakemake` without activating the
 # environment has lsevos importable but not on PATH: put the running Python's bin folder first, so every
@@ -43,19 +55,6 @@ DATASETS = {"davis": config["sequences"]["davis"], "segtrack": config["sequences
 DATASET_VARIANTS = {"davis": config["variants"], "segtrack": config["segtrack_variants"]}
 
 
-def _check_variants():
-    for dataset, names in DATASET_VARIANTS.items():
-        for name in names:
-            if name != "grabcut" and name not in VARIANTS:
-                raise ValueError(
-                    f"config key variants/segtrack_variants: unknown variant {name!r} for {dataset}; "
-                    f"choose from grabcut, {', '.join(VARIANTS)}"
-                )
-
-
-_check_variants()
-
-
 # ---------------------------------------------------------------- data locations
 def _synthetic(part):
     return f"{R}/data/synthetic/{part}"
@@ -74,15 +73,12 @@ def _data_root(key, synthetic_part, download_root):
 
 DAVIS_ROOT, DAVIS_FROM = _data_root("davis_root", "davis", "davis2016/DAVIS")
 SEGTRACK_SRC, SEGTRACK_FROM = _data_root("segtrack_root", "segtrack", "segtrackv2/SegTrackv2")
-if DAVIS_ROOT is None and config["sequences"]["davis"]:
-    raise ValueError("config data.source=local needs data.davis_root (a DAVIS 2016 folder)")
-if SEGTRACK_SRC is None and config["sequences"]["segtrack"]:
-    raise ValueError("config data.source=local needs data.segtrack_root (a SegTrack v2 folder)")
-DOWNLOADS = ("davis2016", "segtrackv2", "voc2012", "sbd")  # unpacked to <resources_dir>/<name>/
+DOWNLOADS = tuple(_DOWNLOAD_TABLE)  # unpacked to <resources_dir>/<name>/
 CONDA_ENV = "../envs/lsevos.yaml"
 SEGTRACK_ROOT = f"{R}/data/segtrack_davis"  # SegTrack v2 converted to the DAVIS layout
 VOC_ROOT = config["data"]["voc_root"] or f"{RES}/voc2012/VOCdevkit/VOC2012"
 SBD_ROOT = config["data"]["sbd_root"] or f"{RES}/sbd/benchmark_RELEASE/dataset"
+TRAIN_AUG = f"{RES}/train_aug.txt"  # the augmented VOC 2012 training list (rule sbd_augment)
 
 
 def voc_sbd_dependencies():
@@ -126,40 +122,12 @@ def gt_masks_dir(wildcards):
 
 
 # ---------------------------------------------------------------- folds
-def _folds():
-    """fold name -> evaluated sequences; one fold `all` unless the config splits the data."""
-    folds = config["pretrain"]["folds"]
-    if not folds:
-        return {"all": [s for names in DATASETS.values() for s in names]}
-    return {name: fold["evaluate"] for name, fold in folds.items()}
-
-
-FOLDS = _folds()
+FOLDS = _folds(config)  # fold name -> evaluated sequences; one fold `all` unless the config splits the data
 FOLD_OF = {seq: fold for fold, seqs in FOLDS.items() for seq in seqs}
 
 
-def _check_folds():
-    for dataset, names in DATASETS.items():
-        for seq in names:
-            if seq not in FOLD_OF:
-                raise ValueError(f"config pretrain.folds: {dataset} sequence {seq!r} is in no fold's `evaluate` list")
-    for fold, evaluated in FOLDS.items():
-        overlap = set(evaluated) & set(copy_paste_sequences(fold))
-        if overlap:
-            raise ValueError(
-                f"config pretrain.folds.{fold}: {sorted(overlap)} would be both cut for copy-paste pretraining "
-                "and evaluated; remove them from one list"
-            )
-
-
 def copy_paste_sequences(fold):
-    folds = config["pretrain"]["folds"]
-    if folds:
-        return folds[fold].get("copy_paste", [])
-    return config["pretrain"]["copy_paste"]["sequences"]
-
-
-_check_folds()
+    return _copy_paste_sequences(config, fold)
 
 
 # ---------------------------------------------------------------- settings passed to commands
@@ -168,7 +136,7 @@ def settings_json(block):
 
 
 def video_settings():
-    return settings_json({**config["video"], "device": config["device"]})
+    return settings_json(video_settings_values(config))
 
 
 def family_of(variant):
@@ -226,10 +194,12 @@ def pretrain_sources(fold):
     """The `--data` description of the training images for one fold."""
     sources = []
     for kind in config["pretrain"]["sources"]:
-        if kind == "voc":
+        if kind == "voc_sbd":  # the paper's augmented set, through the list rule sbd_augment writes
+            sources.append({"kind": "voc_sbd", "voc_root": VOC_ROOT, "sbd_root": SBD_ROOT, "list": TRAIN_AUG})
+        elif kind == "voc":
             sources.append({"kind": "voc", "root": VOC_ROOT, "split": "train"})
         elif kind == "sbd":
-            sources.append({"kind": "sbd", "root": SBD_ROOT, "exclude_voc_val": VOC_ROOT})
+            sources.append({"kind": "sbd", "root": SBD_ROOT, "split": "train"})
         elif kind == "static":
             sources.append({"kind": "static", "root": _synthetic("static"), "split": "train"})
         elif kind == "copy_paste":
@@ -249,8 +219,10 @@ def pretrain_sources(fold):
 def pretrain_dependencies(wildcards):
     kinds = set(config["pretrain"]["sources"])
     deps = []
-    if kinds & {"voc", "sbd"}:
-        deps += voc_sbd_dependencies() + [f"{RES}/train_aug.txt"]
+    if kinds & {"voc", "sbd", "voc_sbd"}:
+        deps += voc_sbd_dependencies()
+    if "voc_sbd" in kinds:
+        deps.append(TRAIN_AUG)
     if "static" in kinds:
         deps.append(f"{R}/data/synthetic")
     if "copy_paste" in kinds:
@@ -265,8 +237,7 @@ def pretrain_dependencies(wildcards):
 
 
 def stage_settings(stage):
-    block = config["pretrain"]["fp" if stage == "fp" else f"stage{stage}"]
-    return settings_json({**config["pretrain"]["model"], **block})
+    return settings_json(stage_settings_values(config, stage))
 
 
 

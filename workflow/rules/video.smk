@@ -61,12 +61,14 @@ rule pseudo_labels:
         directory(f"{FAMILY_DIR}/pseudo_labels"),
     log:
         f"{LOG_DIR}/pseudo_labels.log",
+    params:
+        settings=video_settings(),
     group:
         "per_sequence"
     conda:
         CONDA_ENV
     shell:
-        "lsevos pseudo-labels --scan {input} --out {output} > {log} 2>&1"
+        "lsevos pseudo-labels --scan {input} --settings {params.settings:q} --out {output} > {log} 2>&1"
 
 
 rule retrain:
