@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 EXTRAS ?= dev,crf,dvc
 CORES ?= all
 
-.PHONY: venv test demo bench lint test-slurm clean-demo
+.PHONY: venv test demo bench bench-gpu paper-smoke lint test-slurm clean-demo
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "lse-vos needs Python >= 3.11 (set PYTHON=...)")'
@@ -29,6 +29,16 @@ demo: $(STAMP)
 ## make bench: speed and memory against peers measured in the same run
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
+
+## make paper-smoke: config/config.yaml (ResNet-101, VOC+SBD, crop 321) executed for real on a CPU, end to
+## end, with small archives served from 127.0.0.1 (config/paper-smoke.yaml changes scale only)
+paper-smoke: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python tests/paper_smoke/run_paper_smoke.py --fresh --cores 2
+
+## make bench-gpu: the prepared GPU check (CUDA machine, <= 8 min): paper-smoke on cuda, ResNet-101 step
+## times with/without bf16, loader vs GPU rate, scan frames/s -> benchmarks/out/gpu_check.json
+bench-gpu: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python benchmarks/gpu_check.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check lsevos tests benchmarks
