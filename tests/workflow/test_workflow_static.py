@@ -160,3 +160,80 @@ def test_paper_data_spec_is_accepted_and_device_reaches_every_torch_command(tmp_
             words = shlex.split(line[line.index(f"lsevos {name}") :].split(" > ")[0])
             assert VideoSettings.from_dict(json.loads(words[words.index("--settings") + 1])).device == "cuda"
     assert "lsevos sbd-augment" in result.stdout
+
+
+def _rule_blocks(repo_root) -> dict[str, tuple[str | None, str]]:
+    """rule name -> (the rule it is derived from with `use rule`, its text) for every rule file."""
+    blocks = {}
+    for path in sorted((repo_root / "workflow" / "rules").glob("*.smk")):
+        text = path.read_text()
+        heads = list(re.finditer(r"^(?:rule (\w+):|use rule (\w+) as (\w+) with:)", text, re.MULTILINE))
+        for head, following in zip(heads, [*heads[1:], None], strict=False):
+            body = text[head.start() : following.start() if following else len(text)]
+            if head.group(1):
+                blocks[head.group(1)] = (None, body)
+            else:
+                blocks[head.group(3)] = (head.group(2), body)
+    return blocks
+
+
+def _rule_property(blocks, name: str, pattern: str) -> str | None:
+    base, body = blocks[name]
+    found = re.search(pattern, body)
+    if found:
+        return found.group(1)
+    return _rule_property(blocks, base, pattern) if base else None
+
+
+def test_no_group_job_holds_two_gpu_steps_side_by_side(tmp_path, workflow, repo_root):
+    """On SLURM a group job (a connected chain of one group's jobs) asks for its widest layer: two GPU steps
+    that may run side by side (scan 1 and the GT-box scan once were) make it ask for 2 GPUs, which a
+    1-GPU node refuses. In cuda mode every pair of GPU jobs of one group job must be ordered."""
+    blocks = _rule_blocks(repo_root)
+    group = {name: _rule_property(blocks, name, r'group:\s*\n\s*"(\w+)"') for name in blocks}
+    gpu = {name for name in blocks if _rule_property(blocks, name, r"resources:\s*\n\s*(gpu)=GPU")}
+    assert {"pretrain", "finetune", "scan", "scan_gtbox", "retrain"} <= gpu
+    config = workflow.config(tmp_path / "cuda.yaml", base="config.yaml", device="cuda")
+    result = workflow.run(tmp_path, "--dag", "dot", "tables", configfile=config)
+    assert result.returncode == 0, result.stderr
+    rules = {
+        int(n): label for n, label in re.findall(r'^\s*(\d+)\[label = "(\w+)', result.stdout, re.MULTILINE)
+    }
+    edges = [(int(a), int(b)) for a, b in re.findall(r"^\s*(\d+) -> (\d+)", result.stdout, re.MULTILINE)]
+    assert len(rules) > 300 and edges
+    children: dict[int, set[int]] = {node: set() for node in rules}
+    for parent, child in edges:
+        children[parent].add(child)
+
+    def below(node: int, seen=None) -> set[int]:
+        seen = set() if seen is None else seen
+        for child in children[node]:
+            if child not in seen:
+                seen.add(child)
+                below(child, seen)
+        return seen
+
+    reach = {node: below(node) for node in rules}
+    # Connected components of grouped jobs, joined only through edges inside one group.
+    component = {node: node for node in rules}
+
+    def root(node: int) -> int:
+        while component[node] != node:
+            node = component[node]
+        return node
+
+    for parent, child in edges:
+        if group.get(rules[parent]) and group.get(rules[parent]) == group.get(rules[child]):
+            component[root(parent)] = root(child)
+    members: dict[int, list[int]] = {}
+    for node, rule in rules.items():
+        if group.get(rule):
+            members.setdefault(root(node), []).append(node)
+    checked = 0
+    for nodes in members.values():
+        gpu_jobs = [node for node in nodes if rules[node] in gpu]
+        for index, first in enumerate(gpu_jobs):
+            for second in gpu_jobs[index + 1 :]:
+                assert second in reach[first] or first in reach[second], (rules[first], rules[second])
+                checked += 1
+    assert checked > 100  # finetune -> scan1 -> retrain -> scan2 chains were compared

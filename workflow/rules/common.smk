@@ -260,11 +260,6 @@ def scan_checkpoint(wildcards):
 
 
 
-def gt_box_option(wildcards):
-    return f"--gt-masks {gt_masks_dir(wildcards)}" if wildcards.scan == "gtbox" else ""
-
-
-
 # ---------------------------------------------------------------- tables
 def configured(dataset, variant):
     return variant == "grabcut" and dataset == "davis" or variant in DATASET_VARIANTS[dataset]

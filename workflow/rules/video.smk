@@ -35,11 +35,11 @@ rule scan:
     log:
         f"{LOG_DIR}/{{scan}}.log",
     wildcard_constraints:
-        scan="scan1|scan2|gtbox",
+        scan="scan1|scan2",
     params:
         frames=frames_dir,
         first_mask=first_mask,
-        gt_boxes=gt_box_option,
+        gt_boxes="",
         settings=video_settings(),
     threads: THREADS
     resources:
@@ -52,6 +52,25 @@ rule scan:
         "OMP_NUM_THREADS={threads} lsevos scan --frames {params.frames} --checkpoint {input.checkpoint} --family {wildcards.family} "
         "--first-mask {params.first_mask} {params.gt_boxes} --settings {params.settings:q} --out {output} "
         "> {log} 2>&1"
+
+
+# Table 1's GT-box scan: the scan rule on the fine-tuned model with the GT masks' boxes. Its own group, so
+# that no group job (one SLURM job) holds two GPU steps side by side (it would run beside scan 1).
+use rule scan as scan_gtbox with:
+    input:
+        data=dataset_dependency,
+        checkpoint=f"{FAMILY_DIR}/finetune.pt",
+    output:
+        directory(f"{FAMILY_DIR}/gtbox"),
+    log:
+        f"{LOG_DIR}/gtbox.log",
+    params:
+        frames=frames_dir,
+        first_mask=first_mask,
+        gt_boxes=lambda w: f"--gt-masks {gt_masks_dir(w)}",
+        settings=video_settings(),
+    group:
+        "gtbox"
 
 
 rule pseudo_labels:
