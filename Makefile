@@ -40,8 +40,11 @@ paper-smoke: $(STAMP)
 bench-gpu: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python benchmarks/gpu_check.py
 
+## make lint: ruff (lint and format), snakefmt and snakemake --lint; CI runs it
 lint: $(STAMP)
 	$(BIN)/ruff check lsevos tests benchmarks
+	$(BIN)/ruff format --check lsevos tests benchmarks
+	$(BIN)/snakefmt --check workflow tests/slurm/smoke/Snakefile
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --lint --configfile config/demo.yaml
 
 ## make test-slurm: a real single-node SLURM on this machine (root, Debian) runs the demo DAG

@@ -19,12 +19,12 @@ from lsevos.data.download import DOWNLOADS as _DOWNLOAD_TABLE
 from lsevos.errors import ConfigError
 from lsevos.video.variants import FAMILIES, VARIANTS
 
-
 # The whole configuration, every block and value, is checked once here, before any job (lsevos.config).
 try:
     check_config(config, os.path.join(workflow.basedir, "schemas", "config.schema.yaml"))
 except ConfigError as error:
     raise WorkflowError(f"invalid configuration: {error}") from None
+
 
 # The rules call the `lsevos` command. Snakemake started as `.venv/bin/snakemake` without activating the
 # environment has lsevos importable but not on PATH: put the running Python's bin folder first, so every
@@ -44,6 +44,7 @@ onstart:
             "the `lsevos` command is not on PATH: install the package (`make venv` or "
             "`pip install -e .`) and run Snakemake from that environment (`source .venv/bin/activate`)"
         )
+
 
 R = config["results_dir"].rstrip("/")
 RES = config["resources_dir"].rstrip("/")
@@ -99,7 +100,9 @@ def dataset_dependency(wildcards):
     """The folder a sequence's frames come from: a rule's output, or the user's own folder."""
     if wildcards.dataset == "segtrack":
         return SEGTRACK_ROOT
-    return {"synthetic": f"{R}/data/synthetic", "download": f"{RES}/davis2016", "local": DAVIS_ROOT}[DAVIS_FROM]
+    return {"synthetic": f"{R}/data/synthetic", "download": f"{RES}/davis2016", "local": DAVIS_ROOT}[
+        DAVIS_FROM
+    ]
 
 
 def segtrack_dependency():
@@ -185,7 +188,6 @@ TABLE_NEEDS = {
 }
 
 
-
 # ---------------------------------------------------------------- pretraining
 STAGE_INIT = {"1": None, "2": "1", "3": "2", "fp": None}
 
@@ -215,7 +217,6 @@ def pretrain_sources(fold):
     return {"sources": sources}
 
 
-
 def pretrain_dependencies(wildcards):
     kinds = set(config["pretrain"]["sources"])
     deps = []
@@ -235,16 +236,13 @@ def pretrain_dependencies(wildcards):
     return deps
 
 
-
 def stage_settings(stage):
     return settings_json(stage_settings_values(config, stage))
-
 
 
 def init_option(wildcards):
     init = STAGE_INIT[wildcards.stage]
     return f"--init {R}/pretrain/{wildcards.fold}/stage{init}.pt" if init else ""
-
 
 
 def pretrained_checkpoint(wildcards):
@@ -259,11 +257,9 @@ def scan_checkpoint(wildcards):
     return f"{R}/{wildcards.dataset}/{wildcards.seq}/{wildcards.family}/{name}.pt"
 
 
-
 # ---------------------------------------------------------------- tables
 def configured(dataset, variant):
     return variant == "grabcut" and dataset == "davis" or variant in DATASET_VARIANTS[dataset]
-
 
 
 def table_inputs(number):
@@ -275,15 +271,17 @@ def table_inputs(number):
     ]
 
 
-
 def all_metrics_inputs():
     return sorted({path for number in TABLE_NEEDS for path in table_inputs(number)})
 
 
-
 wildcard_constraints:
     dataset="davis|segtrack",
-    seq="|".join(re.escape(s) for s in sorted({s for names in DATASETS.values() for s in names}, key=len, reverse=True)) or "NONE",
+    seq="|".join(
+        re.escape(s)
+        for s in sorted({s for names in DATASETS.values() for s in names}, key=len, reverse=True)
+    )
+    or "NONE",
     family="|".join(FAMILIES),
     variant="|".join(["grabcut", *VARIANTS]),
     fold="|".join(FOLDS),

@@ -10,11 +10,11 @@ rule generate_benchmark:
         directory(f"{R}/data/synthetic"),
     log:
         f"{R}/logs/data/generate_benchmark.log",
+    conda:
+        CONDA_ENV
     params:
         seed=config["data"]["synthetic"]["seed"],
         settings=settings_json(config["data"]["synthetic"]["settings"]),
-    conda:
-        CONDA_ENV
     shell:
         "lsevos generate-benchmark --out {output} --seed {params.seed} --settings {params.settings:q} > {log} 2>&1"
 
@@ -26,10 +26,10 @@ rule download:
         f"{RES}/logs/download_{{archive}}.log",
     wildcard_constraints:
         archive="|".join(DOWNLOADS),
-    params:
-        resources=lambda w, output: os.path.dirname(output[0]),
     conda:
         CONDA_ENV
+    params:
+        resources=lambda w, output: os.path.dirname(output[0]),
     shell:
         "lsevos download {wildcards.archive} --resources {params.resources} > {log} 2>&1"
 
@@ -41,11 +41,11 @@ rule prepare_segtrack:
         directory(SEGTRACK_ROOT),
     log:
         f"{R}/logs/data/prepare_segtrack.log",
+    conda:
+        CONDA_ENV
     params:
         src=lambda w: SEGTRACK_SRC,
         objects=",".join(config["sequences"]["segtrack"]),
-    conda:
-        CONDA_ENV
     shell:
         "lsevos prepare-segtrack --src {params.src} --out {output} --objects {params.objects} > {log} 2>&1"
 
@@ -57,10 +57,10 @@ rule sbd_augment:
         TRAIN_AUG,
     log:
         f"{RES}/logs/sbd_augment.log",
+    conda:
+        CONDA_ENV
     params:
         voc=VOC_ROOT,
         sbd=SBD_ROOT,
-    conda:
-        CONDA_ENV
     shell:
         "lsevos sbd-augment --voc {params.voc} --sbd {params.sbd} --out {output} > {log} 2>&1"

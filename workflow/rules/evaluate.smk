@@ -11,13 +11,13 @@ rule evaluate:
         json=f"{SEQ_DIR}/metrics/{{variant}}.json",
     log:
         f"{R}/logs/{{dataset}}/{{seq}}/evaluate_{{variant}}.log",
-    params:
-        root=lambda w: dataset_root(w.dataset),
-        masks=lambda w: variant_masks(w.dataset, w.seq, w.variant),
     group:
         "per_sequence"
     conda:
         CONDA_ENV
+    params:
+        root=lambda w: dataset_root(w.dataset),
+        masks=lambda w: variant_masks(w.dataset, w.seq, w.variant),
     shell:
         "lsevos evaluate --gt {params.root} --pred-dir {params.masks} --sequences {wildcards.seq} "
         "--out {output.per_sequence} --per-frame {output.per_frame} --json {output.json} --jobs 1 > {log} 2>&1"
@@ -26,7 +26,9 @@ rule evaluate:
 rule merge_metrics:
     input:
         per_sequence=lambda w: [f"{R}/{w.dataset}/{s}/metrics/{w.variant}.csv" for s in DATASETS[w.dataset]],
-        per_frame=lambda w: [f"{R}/{w.dataset}/{s}/metrics/{w.variant}.per_frame.csv" for s in DATASETS[w.dataset]],
+        per_frame=lambda w: [
+            f"{R}/{w.dataset}/{s}/metrics/{w.variant}.per_frame.csv" for s in DATASETS[w.dataset]
+        ],
     output:
         per_sequence=f"{METRICS_DIR}/{{dataset}}/{{variant}}.csv",
         per_frame=f"{METRICS_DIR}/{{dataset}}/{{variant}}.per_frame.csv",

@@ -13,16 +13,16 @@ rule pretrain:
         f"{R}/logs/pretrain/{{fold}}/stage{{stage}}.log",
     wildcard_constraints:
         stage="1|2|3|fp",
+    priority: 10  # the longest chain: start it before the independent baselines
+    conda:
+        CONDA_ENV
+    threads: THREADS
+    resources:
+        gpu=GPU,
     params:
         data=lambda w: settings_json(pretrain_sources(w.fold)),
         settings=lambda w: stage_settings(w.stage),
         init=init_option,
-    threads: THREADS
-    priority: 10  # the longest chain: start it before the independent baselines
-    resources:
-        gpu=GPU,
-    conda:
-        CONDA_ENV
     shell:
         "OMP_NUM_THREADS={threads} lsevos pretrain --stage {wildcards.stage} --data {params.data:q} --settings {params.settings:q} "
         "{params.init} --out {output.checkpoint} --log {output.losses} > {log} 2>&1"
@@ -45,4 +45,3 @@ rule loss_curve:
         CONDA_ENV
     shell:
         "lsevos plot-losses {input} --out {output} > {log} 2>&1"
-

@@ -1,5 +1,6 @@
 # The paper's five tables, the figures and a metrics summary for DVC.
 
+
 rule make_table:
     input:
         metrics=lambda w: table_inputs(w.number),
@@ -12,13 +13,13 @@ rule make_table:
         f"{R}/logs/tables/table{{number}}.log",
     wildcard_constraints:
         number="[1-5]",
+    conda:
+        CONDA_ENV
     params:
         name=config["name"],
         metrics=lambda w: METRICS_DIR,
         davis=DAVIS_ROOT,
         out=lambda w, output: os.path.dirname(output.md),
-    conda:
-        CONDA_ENV
     shell:
         "lsevos tables --metrics {params.metrics} --gt-davis {params.davis} --tables {wildcards.number} "
         "--out {params.out} --config-name {params.name} > {log} 2>&1"
@@ -31,10 +32,10 @@ rule metrics_summary:
         f"{TABLES_DIR}/metrics.json",
     log:
         f"{R}/logs/tables/metrics_summary.log",
-    params:
-        metrics=lambda w: METRICS_DIR,
     conda:
         CONDA_ENV
+    params:
+        metrics=lambda w: METRICS_DIR,
     shell:
         "lsevos metrics-summary --metrics {params.metrics} --out {output} > {log} 2>&1"
 
@@ -44,16 +45,18 @@ rule figures:
         all_metrics_inputs(),
         data=lambda w: dataset_dependency(Namespace(dataset="davis")),
     output:
-        attributes=report(f"{FIGURES_DIR}/attributes.png", caption="../report/attributes.rst", category="Figures"),
+        attributes=report(
+            f"{FIGURES_DIR}/attributes.png", caption="../report/attributes.rst", category="Figures"
+        ),
         curves=report(f"{FIGURES_DIR}/per_frame_J.png", caption="../report/per_frame.rst", category="Figures"),
     log:
         f"{R}/logs/tables/figures.log",
+    conda:
+        CONDA_ENV
     params:
         metrics=lambda w: METRICS_DIR,
         davis=DAVIS_ROOT,
         out=lambda w, output: os.path.dirname(output.attributes),
-    conda:
-        CONDA_ENV
     shell:
         "lsevos figures --metrics {params.metrics} --gt-davis {params.davis} --out {params.out} > {log} 2>&1"
 
@@ -71,11 +74,11 @@ rule qualitative_figure:
         ),
     log:
         f"{R}/logs/tables/qualitative_{{dataset}}_{{seq}}.log",
+    conda:
+        CONDA_ENV
     params:
         frames=frames_dir,
         scan=lambda w: variant_output(w.dataset, w.seq, config["main_variant"]),
-    conda:
-        CONDA_ENV
     shell:
         "lsevos figure-qualitative --frames {params.frames} --masks {params.scan}/masks "
         "--boxes {params.scan}/boxes.json --out {output} > {log} 2>&1"
@@ -94,12 +97,12 @@ rule lse_figure:
         ),
     log:
         f"{R}/logs/tables/lse_{{dataset}}_{{seq}}.log",
+    conda:
+        CONDA_ENV
     params:
         frame=lambda w: f"{frames_dir(w)}/00000.jpg",
         first_mask=first_mask,
         settings=video_settings(),
-    conda:
-        CONDA_ENV
     shell:
         "lsevos figure-lse --frame {params.frame} --first-mask {params.first_mask} "
         "--checkpoint {input.checkpoint} --settings {params.settings:q} --out {output} > {log} 2>&1"
@@ -114,4 +117,3 @@ rule tables:
         expand_final_masks(),
         [f"{FIGURES_DIR}/lse/{d}_{s}.png" for d, seqs in DATASETS.items() for s in seqs],
         expand(f"{R}/pretrain/{{fold}}/stage{{stage}}_losses.png", fold=FOLDS, stage=["1", "2", "3", "fp"]),
-

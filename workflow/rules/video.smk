@@ -1,6 +1,7 @@
 # Per sequence and family: first-frame fine-tune -> scan 1 -> pseudo-labels -> retrain -> scan 2 (-> CRF);
 # the Table-1 GT-box scan; GrabCut; the final masks of the main variant.
 
+
 rule finetune:
     input:
         data=dataset_dependency,
@@ -9,17 +10,17 @@ rule finetune:
         f"{FAMILY_DIR}/finetune.pt",
     log:
         f"{LOG_DIR}/finetune.log",
-    params:
-        frames=frames_dir,
-        first_mask=first_mask,
-        settings=video_settings(),
-    threads: THREADS
-    resources:
-        gpu=GPU,
     group:
         "per_sequence"
     conda:
         CONDA_ENV
+    threads: THREADS
+    resources:
+        gpu=GPU,
+    params:
+        frames=frames_dir,
+        first_mask=first_mask,
+        settings=video_settings(),
     shell:
         "OMP_NUM_THREADS={threads} lsevos finetune --frames {params.frames} --first-mask {params.first_mask} "
         "--checkpoint {input.checkpoint} --family {wildcards.family} --settings {params.settings:q} "
@@ -36,18 +37,18 @@ rule scan:
         f"{LOG_DIR}/{{scan}}.log",
     wildcard_constraints:
         scan="scan1|scan2",
+    group:
+        "per_sequence"
+    conda:
+        CONDA_ENV
+    threads: THREADS
+    resources:
+        gpu=GPU,
     params:
         frames=frames_dir,
         first_mask=first_mask,
         gt_boxes="",
         settings=video_settings(),
-    threads: THREADS
-    resources:
-        gpu=GPU,
-    group:
-        "per_sequence"
-    conda:
-        CONDA_ENV
     shell:
         "OMP_NUM_THREADS={threads} lsevos scan --frames {params.frames} --checkpoint {input.checkpoint} --family {wildcards.family} "
         "--first-mask {params.first_mask} {params.gt_boxes} --settings {params.settings:q} --out {output} "
@@ -64,13 +65,13 @@ use rule scan as scan_gtbox with:
         directory(f"{FAMILY_DIR}/gtbox"),
     log:
         f"{LOG_DIR}/gtbox.log",
+    group:
+        "gtbox"
     params:
         frames=frames_dir,
         first_mask=first_mask,
         gt_boxes=lambda w: f"--gt-masks {gt_masks_dir(w)}",
         settings=video_settings(),
-    group:
-        "gtbox"
 
 
 rule pseudo_labels:
@@ -80,12 +81,12 @@ rule pseudo_labels:
         directory(f"{FAMILY_DIR}/pseudo_labels"),
     log:
         f"{LOG_DIR}/pseudo_labels.log",
-    params:
-        settings=video_settings(),
     group:
         "per_sequence"
     conda:
         CONDA_ENV
+    params:
+        settings=video_settings(),
     shell:
         "lsevos pseudo-labels --scan {input} --settings {params.settings:q} --out {output} > {log} 2>&1"
 
@@ -99,16 +100,16 @@ rule retrain:
         f"{FAMILY_DIR}/retrain.pt",
     log:
         f"{LOG_DIR}/retrain.log",
-    params:
-        frames=frames_dir,
-        settings=video_settings(),
-    threads: THREADS
-    resources:
-        gpu=GPU,
     group:
         "per_sequence"
     conda:
         CONDA_ENV
+    threads: THREADS
+    resources:
+        gpu=GPU,
+    params:
+        frames=frames_dir,
+        settings=video_settings(),
     shell:
         "OMP_NUM_THREADS={threads} lsevos retrain --frames {params.frames} --labels {input.labels} --checkpoint {input.checkpoint} "
         "--family {wildcards.family} --settings {params.settings:q} --out {output} > {log} 2>&1"
@@ -124,13 +125,13 @@ rule crf:
         f"{LOG_DIR}/{{scan}}_crf.log",
     wildcard_constraints:
         scan="scan1|scan2|gtbox",
-    params:
-        frames=frames_dir,
-        settings=video_settings(),
     group:
         "per_sequence"
     conda:
         CONDA_ENV
+    params:
+        frames=frames_dir,
+        settings=video_settings(),
     shell:
         "lsevos crf --frames {params.frames} --scan {input.scan} --settings {params.settings:q} "
         "--out {output} > {log} 2>&1"
@@ -143,14 +144,14 @@ rule grabcut:
         directory(f"{SEQ_DIR}/grabcut"),
     log:
         f"{R}/logs/{{dataset}}/{{seq}}/grabcut.log",
-    params:
-        root=lambda w: dataset_root(w.dataset),
-        margin=config["grabcut"]["margin"],
-        iterations=config["grabcut"]["iterations"],
     group:
         "per_sequence"
     conda:
         CONDA_ENV
+    params:
+        root=lambda w: dataset_root(w.dataset),
+        margin=config["grabcut"]["margin"],
+        iterations=config["grabcut"]["iterations"],
     shell:
         "lsevos grabcut --data {params.root} --sequences {wildcards.seq} --out {output} --layout flat "
         "--margin {params.margin} --iterations {params.iterations} --jobs 1 > {log} 2>&1"
@@ -163,9 +164,9 @@ rule final_masks:
         directory(f"{SEQ_DIR}/masks"),
     log:
         f"{R}/logs/{{dataset}}/{{seq}}/final_masks.log",
-    params:
-        masks=lambda w: variant_masks(w.dataset, w.seq, config["main_variant"]),
     conda:
         CONDA_ENV
+    params:
+        masks=lambda w: variant_masks(w.dataset, w.seq, config["main_variant"]),
     shell:
         "(rm -rf {output}.tmp && cp -r {params.masks} {output}.tmp && mv {output}.tmp {output}) > {log} 2>&1"
