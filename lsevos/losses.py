@@ -17,7 +17,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-IGNORE = 255
+from lsevos.labels import IGNORE
+
 _NEGATIVE_EPS = 1e-6
 
 

@@ -41,12 +41,13 @@ from PIL import Image
 
 from lsevos.data.io import atomic_output, davis_palette
 from lsevos.errors import ConfigError
+from lsevos.labels import IGNORE
 
 LOOKALIKE_PREFIX = "lookalike-"
 DAVIS_ATTRIBUTE_CODES = tuple("AC BC CS DB DEF EA FM HO IO LR MB OCC OV ROT SC SV".split())
 SHAPES = ("ellipse", "rounded_box", "blob", "polygon")
 PATTERNS = ("stripes", "checker", "dots", "rings")
-VOID = 255
+VOID = IGNORE  # the void band around instances, as in VOC
 
 # Colours shared by objects and backgrounds (RGB).
 PALETTE = np.array(

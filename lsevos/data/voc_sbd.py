@@ -20,8 +20,7 @@ import numpy as np
 
 from lsevos.data.io import read_frame, read_mask
 from lsevos.errors import DataError
-
-IGNORE = 255
+from lsevos.labels import IGNORE
 
 
 class StaticInstanceDataset(Protocol):

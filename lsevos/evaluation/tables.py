@@ -247,6 +247,19 @@ def table3(metrics: Path, davis_root: str | os.PathLike) -> Table:
     )
 
 
+TABLE4_VARIANTS = (("ours", "Ours"), ("ours_crf", "Ours+CRF"))
+TABLE5_VARIANT = "ours"  # SegTrack v2: the full method
+
+TABLE_NEEDS: dict[int, tuple[tuple[str, str], ...]] = {
+    1: tuple(("davis", variant) for variant, _, _ in PAPER_TABLE1),
+    2: tuple(("davis", variant) for variant, _, _ in PAPER_TABLE2),
+    3: tuple(("davis", variant) for variant, _ in TABLE3_VARIANTS),
+    4: tuple(("davis", variant) for variant, _ in TABLE4_VARIANTS),
+    5: (("segtrack", TABLE5_VARIANT),),
+}
+"""The (dataset, variant) metrics each table reads: the workflow asks for exactly these."""
+
+
 def table4(metrics: Path) -> Table:
     """Table 4: the official DAVIS 2016 leaderboard, every row of the paper's Table 4, and this run."""
     rows: list[list[Cell]] = []
@@ -254,7 +267,7 @@ def table4(metrics: Path) -> Table:
         rows.append([label, "DAVIS leaderboard", *(_percent(v) for v in values)])
     for label, values in PAPER_TABLE4:
         rows.append([label, "paper", *values])
-    for variant, label in (("ours", "Ours"), ("ours_crf", "Ours+CRF")):
+    for variant, label in TABLE4_VARIANTS:
         means = summary(_davis(metrics, variant))
         rows.append([label, "this run", *(_percent(means[column]) for column in MEASURE_COLUMNS)])
     return Table(
@@ -277,7 +290,7 @@ def table4(metrics: Path) -> Table:
 
 def table5(metrics: Path) -> Table:
     """Table 5: SegTrack v2 mIoU (mean over objects), beside every method of the paper's Table 5."""
-    rows = read_per_sequence(metrics / "segtrack" / "ours.csv")
+    rows = read_per_sequence(metrics / "segtrack" / f"{TABLE5_VARIANT}.csv")
     miou = segtrack_miou(rows)
     table_rows: list[list[Cell]] = []
     for label, paper in PAPER_TABLE5:

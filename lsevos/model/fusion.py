@@ -17,6 +17,15 @@ from lsevos.errors import ConfigError
 from lsevos.losses import similarity
 
 HEADS = ("fp", "fused")
+# The `LSENet` outputs (`forward(image, heads=...)`) each head reads: FP alone, or FP and LSE for the fusion.
+HEAD_OUTPUTS = {"fp": ("fp",), "fused": ("fp", "lse")}
+
+
+def outputs_needed(head: str) -> tuple[str, ...]:
+    """The `LSENet` outputs `foreground_probability(output, head)` reads (pass them as `heads=`)."""
+    if head not in HEAD_OUTPUTS:
+        raise ConfigError(f"head: unknown value {head!r}; choose one of {', '.join(HEADS)}")
+    return HEAD_OUTPUTS[head]
 
 
 def representative(fg_prob: torch.Tensor, lse: torch.Tensor) -> torch.Tensor:
@@ -45,10 +54,10 @@ def fuse(fg_prob: torch.Tensor, lse: torch.Tensor) -> torch.Tensor:
 
 
 def foreground_probability(output, head: str) -> torch.Tensor:
-    """Foreground probability `[B,1,H,W]` of an `LSEOutput`: head "fp" (sigmoid of FP) or "fused"."""
+    """Foreground probability `[B,1,H,W]` of an `LSEOutput`: head "fp" (sigmoid of FP, reads `fg_logit`) or
+    "fused" (reads `fg_logit` and `lse`)."""
+    outputs_needed(head)
     fg_prob = torch.sigmoid(output.fg_logit)
     if head == "fp":
         return fg_prob
-    if head == "fused":
-        return fuse(fg_prob, output.lse)
-    raise ConfigError(f"head: unknown value {head!r}; choose one of {', '.join(HEADS)}")
+    return fuse(fg_prob, output.lse)

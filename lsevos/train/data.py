@@ -37,8 +37,8 @@ import numpy as np
 import torch
 
 from lsevos.errors import ConfigError
+from lsevos.labels import IGNORE
 
-IGNORE = 255
 SCALE_RANGE = (0.7, 1.4)
 ZOOM_PROBABILITY = 0.5
 ZOOM_ENLARGE_RANGE = (1.2, 2.2)

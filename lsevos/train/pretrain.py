@@ -125,12 +125,18 @@ def step_generator(seed: int, step: int) -> torch.Generator:
 
 
 def stage_losses(stage: str, model: LSENet, batch, settings: PretrainSettings, step: int) -> dict:
-    """The losses of `stage` on `batch` (a `lsevos.train.data.Batch`) as scalar tensors."""
+    """The losses of `stage` on `batch` (a `lsevos.train.data.Batch`) as scalar tensors.
+
+    Only the heads the stage's losses read run: stage 1 AE + LE, stage 2 LSE (with the AE and LE it is
+    computed from), stage 3 all four, stage `fp` FP."""
     device = batch.images.device
+    heads = tuple("fp" if name == "fg" else name for name in STAGE_LOSSES[stage])
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=settings.amp):
-        output = model(batch.images)
+        output = model(batch.images, heads=heads)
     if settings.amp:
-        output = LSEOutput(**{name: value.float() for name, value in vars(output).items()})
+        output = LSEOutput(
+            **{name: None if value is None else value.float() for name, value in vars(output).items()}
+        )
     generator = step_generator(settings.seed, step)
     k = settings.samples_per_instance
     losses = {}

@@ -2,12 +2,20 @@
 
 Training samples are augmented crops: the crop box (a frame's search box) is jittered in scale
 (+-`aug_scale`) and centre (+-`aug_shift` of its size), cropped and resized to crop x crop (labels with
-nearest neighbour), and flipped horizontally with probability 1/2. One epoch visits every training frame
-once, `batch` crops per step (a single first frame gives `batch` different augmentations per step). Frames
-and labels are read from disk per sample, so retraining on a long video holds one batch in memory.
+nearest neighbour), and flipped horizontally with probability 1/2. Without zoom (the FP(no-zoom) family:
+the search box is the whole frame) crops keep the frame's aspect ratio instead, shorter side = crop
+(`lsevos.video.boxes.whole_frame_shape`), as the no-zoom scan shows the network. Frames and labels are
+read from disk per sample, so retraining on a long video holds one batch in memory.
+
+Epochs (`epoch_definition`): "frames" (the paper configuration) visits every training frame exactly once
+per epoch in steps of up to `batch` crops, so the first-frame fine-tune's epoch is one step of one crop;
+"full_batches" (the CPU configurations) makes ceil(frames / batch) steps of exactly `batch` crops, the
+shuffled frames repeated to fill the last one (a single first frame: `batch` augmentations per step).
+Optimizer (`optimizer`): SGD with `momentum` (the paper configuration) or Adam, both with `weight_decay`.
 
 Loss (`lsevos.losses.foreground_loss`, label 255 ignored) on the family's head: `fp` trains the FP
-output; `fused` trains both the FP output and the fused output.
+output; `fused` trains both the FP output and the fused output. The network computes only the heads the
+loss or the prediction reads (`lsevos.model.fusion.outputs_needed`: FP, or FP and LSE).
 """
 
 from __future__ import annotations
@@ -23,7 +31,14 @@ import torch
 from lsevos.data.io import FrameSource, read_mask
 from lsevos.devices import resolve_device
 from lsevos.errors import ConfigError, DataError
-from lsevos.video.boxes import Box, crop_and_resize, enlarge_box, paste_probability, whole_image_box
+from lsevos.video.boxes import (
+    Box,
+    crop_and_resize,
+    enlarge_box,
+    paste_probability,
+    whole_frame_shape,
+    whole_image_box,
+)
 from lsevos.video.pseudo_labels import first_frame_labels, grabcut_first_frame_labels
 from lsevos.video.settings import VideoSettings
 from lsevos.video.tracker import Predict, Progress, read_boxes
@@ -39,14 +54,16 @@ def crops_to_tensor(crops: np.ndarray, device: torch.device) -> torch.Tensor:
 
 
 def make_predictor(model: torch.nn.Module, head: str, device: torch.device) -> Predict:
-    """Wrap a model as the tracker's `predict(crop uint8 [s,s,3]) -> prob float32 [s,s]`."""
-    from lsevos.model.fusion import foreground_probability
+    """Wrap a model as the tracker's `predict(crop uint8 [h,w,3]) -> prob float32 [h,w]`; the model runs
+    only the heads `head` reads."""
+    from lsevos.model.fusion import foreground_probability, outputs_needed
 
+    heads = outputs_needed(head)
     model.eval()
 
     def predict(crop: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            output = model(crops_to_tensor(crop[None], device))
+            output = model(crops_to_tensor(crop[None], device), heads=heads)
             return foreground_probability(output, head)[0, 0].float().cpu().numpy()
 
     return predict
@@ -78,40 +95,67 @@ def jitter_box(
     return new_x0, new_y0, new_x1, new_y1
 
 
+def input_shape(
+    frame_size: tuple[int, int], settings: VideoSettings, whole_frame: bool
+) -> int | tuple[int, int]:
+    """The network input of a crop: crop x crop, or the whole frame's aspect (shorter side crop) without
+    zoom."""
+    return whole_frame_shape(frame_size, settings.crop_size) if whole_frame else settings.crop_size
+
+
 def augmented_crop(
-    frame: np.ndarray, labels: np.ndarray, box: Box, settings: VideoSettings, rng: np.random.Generator
+    frame: np.ndarray,
+    labels: np.ndarray,
+    box: Box,
+    settings: VideoSettings,
+    rng: np.random.Generator,
+    whole_frame: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """frame [H,W,3], labels [H,W], crop box -> augmented crop [s,s,3] and its labels [s,s]."""
+    """frame [H,W,3], labels [H,W], crop box -> augmented crop [s,s,3] and its labels [s,s]
+    ([h,w] of `whole_frame_shape` for `whole_frame`, the no-zoom input)."""
     jittered = jitter_box(box, frame.shape[:2], rng, settings.aug_scale, settings.aug_shift)
-    crop = crop_and_resize(frame, jittered, settings.crop_size)
-    label_crop = crop_and_resize(labels, jittered, settings.crop_size, nearest=True)
+    shape = input_shape(frame.shape[:2], settings, whole_frame)
+    crop = crop_and_resize(frame, jittered, shape)
+    label_crop = crop_and_resize(labels, jittered, shape, nearest=True)
     if settings.aug_flip and rng.random() < 0.5:
         crop, label_crop = crop[:, ::-1], label_crop[:, ::-1]
     return np.ascontiguousarray(crop), np.ascontiguousarray(label_crop)
 
 
 class FirstFrameCrops:
-    """The first frame with its labels [H,W], cropped around its search box."""
+    """The first frame with its labels [H,W], cropped around its search box (`whole_frame`: the no-zoom
+    input shape, the frame's aspect ratio)."""
 
-    def __init__(self, frame: np.ndarray, labels: np.ndarray, box: Box, settings: VideoSettings):
+    def __init__(
+        self,
+        frame: np.ndarray,
+        labels: np.ndarray,
+        box: Box,
+        settings: VideoSettings,
+        whole_frame: bool = False,
+    ):
         self.frame, self.labels, self.box, self.settings = frame, labels, box, settings
+        self.whole_frame = whole_frame
 
     def __len__(self) -> int:
         return 1
 
     def sample(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        return augmented_crop(self.frame, self.labels, self.box, self.settings, rng)
+        return augmented_crop(self.frame, self.labels, self.box, self.settings, rng, self.whole_frame)
 
 
 class ScanLabelCrops:
     """Every frame of a video with its pseudo-labels, read from disk per sample, cropped around the scan's
-    search box of that frame (the whole frame when the scan searched the whole frame)."""
+    search box of that frame (the whole frame when the scan searched the whole frame; at the frame's
+    aspect ratio when the scan was a no-zoom scan, as that scan's input)."""
 
     def __init__(self, frames: str | os.PathLike, label_dir: str | os.PathLike, settings: VideoSettings):
         self.source = FrameSource(frames)
         self.label_dir = Path(label_dir)
         self.settings = settings
-        search = read_boxes(self.label_dir).get("search", {})
+        boxes = read_boxes(self.label_dir)
+        search = boxes.get("search", {})
+        self.whole_frame = boxes.get("mode") == "nozoom"
         self.names = self.source.names
         missing = [name for name in self.names if not (self.label_dir / f"{name}.png").is_file()]
         if missing:
@@ -134,7 +178,7 @@ class ScanLabelCrops:
             )
         box = self.boxes[index]
         box = whole_image_box(frame.shape[:2]) if box is None else tuple(box)
-        return augmented_crop(frame, labels, box, self.settings, rng)
+        return augmented_crop(frame, labels, box, self.settings, rng, self.whole_frame)
 
 
 class AnchoredCrops:
@@ -157,7 +201,8 @@ class AnchoredCrops:
 
 
 def head_loss(output, labels: torch.Tensor, head: str) -> torch.Tensor:
-    """Foreground loss of the `fp` head, or of both the FP and the fused output for `fused`."""
+    """Foreground loss of the `fp` head, or of both the FP and the fused output for `fused` (`output`:
+    an `LSEOutput` with at least the outputs `outputs_needed(head)`)."""
     from lsevos.losses import foreground_loss
     from lsevos.model.fusion import foreground_probability
 
@@ -165,6 +210,29 @@ def head_loss(output, labels: torch.Tensor, head: str) -> torch.Tensor:
     if head == "fused":
         loss = loss + foreground_loss(foreground_probability(output, "fused"), labels, from_logits=False)
     return loss
+
+
+def make_optimizer(
+    parameters: list[torch.nn.Parameter], lr: float, settings: VideoSettings
+) -> torch.optim.Optimizer:
+    """SGD with `momentum` or Adam (`settings.optimizer`), both with `weight_decay`."""
+    if settings.optimizer == "sgd":
+        return torch.optim.SGD(
+            parameters, lr=lr, momentum=settings.momentum, weight_decay=settings.weight_decay
+        )
+    if settings.optimizer == "adam":
+        return torch.optim.Adam(parameters, lr=lr, weight_decay=settings.weight_decay)
+    raise ConfigError(f"video setting 'optimizer' has an invalid value {settings.optimizer!r}")
+
+
+def epoch_batches(count: int, settings: VideoSettings, rng: np.random.Generator) -> list[np.ndarray]:
+    """The sample indices of each step of one epoch over `count` samples (see the module docstring):
+    "frames": a permutation cut into steps of up to `batch`; "full_batches": the permutation repeated to
+    ceil(count / batch) steps of exactly `batch`."""
+    order = rng.permutation(count)
+    if settings.epoch_definition == "full_batches":
+        order = np.resize(order, math.ceil(count / settings.batch) * settings.batch)
+    return [order[first : first + settings.batch] for first in range(0, len(order), settings.batch)]
 
 
 def train_on_crops(
@@ -178,22 +246,23 @@ def train_on_crops(
     progress: Progress | None = None,
     stage: str = "adapt",
 ) -> int:
-    """Train `model` in place for `epochs` passes over `crops` with Adam; returns the number of steps."""
+    """Train `model` in place for `epochs` passes over `crops` (`epoch_definition`) with the settings'
+    `optimizer`; returns the number of steps."""
+    from lsevos.model.fusion import outputs_needed
+
+    heads = outputs_needed(head)
     device = torch_device(settings)
     model.to(device).train()
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
-    steps_per_epoch = math.ceil(len(crops) / settings.batch)
+    optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], lr, settings)
     step = 0
     for epoch in range(epochs):
-        order = rng.permutation(len(crops))
-        order = np.resize(order, steps_per_epoch * settings.batch)
-        for first in range(0, len(order), settings.batch):
-            pairs = [crops.sample(int(index), rng) for index in order[first : first + settings.batch]]
+        for indices in epoch_batches(len(crops), settings, rng):
+            pairs = [crops.sample(int(index), rng) for index in indices]
             images = crops_to_tensor(np.stack([image for image, _ in pairs]), device)
             labels = torch.from_numpy(np.stack([label for _, label in pairs])).to(device).long()
-            loss = head_loss(model(images), labels, head)
+            loss = head_loss(model(images, heads=heads), labels, head)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -216,12 +285,14 @@ def finetune_first_frame(
     """Label the first frame with the model itself (first-frame rule) and fine-tune on it.
 
     Returns the labels [H,W] in {0,1,255} it trained on and the search box its crops were cut around.
+    Without zoom the network sees the whole frame at its aspect ratio (shorter side crop), as in the
+    no-zoom scan, both to label the frame and in the fine-tune's crops.
     """
     device = torch_device(settings)
     model.to(device)
     size = frame.shape[:2]
     search = enlarge_box(box, settings.enlarge, size) if zoom else whole_image_box(size)
-    crop = crop_and_resize(frame, search, settings.crop_size)
+    crop = crop_and_resize(frame, search, input_shape(size, settings, whole_frame=not zoom))
     prob = paste_probability(make_predictor(model, head, device)(crop), search, size)
     if settings.first_frame_grabcut > 0:
         labels = grabcut_first_frame_labels(
@@ -234,7 +305,7 @@ def finetune_first_frame(
         progress(f"fine-tune: {float((inside == 1).mean()):.1%} of the box labelled foreground")
     train_on_crops(
         model,
-        FirstFrameCrops(frame, labels, search, settings),
+        FirstFrameCrops(frame, labels, search, settings, whole_frame=not zoom),
         epochs=settings.finetune_epochs,
         lr=settings.finetune_lr,
         head=head,

@@ -4,7 +4,10 @@ A box is `(x0, y0, x1, y1)` in pixels with inclusive ends: it covers columns x0.
 
 Aspect handling: the enlarged box is cropped as it is and resized to `size x size` (a non-uniform
 stretch). The network sees the object filling a fixed share of the crop whatever its shape, which is
-what the paper's zoom-in does; `paste_probability` undoes the stretch exactly.
+what the paper's zoom-in does; `paste_probability` undoes the stretch exactly. Without zoom (the
+FP(no-zoom) family) the whole frame is resized keeping its aspect ratio, its shorter side to `size`
+(`whole_frame_shape`): the network is fully convolutional, and a 854x480 frame squeezed into a square
+would distort every object.
 """
 
 from __future__ import annotations
@@ -51,6 +54,14 @@ def whole_image_box(image_size: tuple[int, int]) -> Box:
     return 0, 0, width - 1, height - 1
 
 
+def whole_frame_shape(image_size: tuple[int, int], short_side: int) -> tuple[int, int]:
+    """Network input (h, w) of a whole frame (H, W) at its own aspect ratio: the shorter side is
+    `short_side`, the longer one scaled alike and rounded (480x854 at 321 -> 321x571)."""
+    height, width = image_size
+    scale = short_side / min(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
 def clip_box(box: Box, image_size: tuple[int, int]) -> Box:
     """Clip to the image; raises `ConfigError` when nothing of the box lies inside it."""
     height, width = image_size
@@ -78,18 +89,22 @@ def parse_box(text: str) -> Box:
     return values[0], values[1], values[2], values[3]
 
 
-def crop_and_resize(image: np.ndarray, box: Box, size: int, nearest: bool = False) -> np.ndarray:
-    """Crop `image` [H,W(,C)] to `box` and resize to [size,size(,C)] (bilinear, or nearest for labels)."""
+def crop_and_resize(
+    image: np.ndarray, box: Box, size: int | tuple[int, int], nearest: bool = False
+) -> np.ndarray:
+    """Crop `image` [H,W(,C)] to `box` and resize to [size,size(,C)], or [h,w(,C)] for `size` = (h, w)
+    (bilinear, or nearest for labels)."""
+    height, width = (size, size) if isinstance(size, int) else size
     x0, y0, x1, y1 = box
     patch = image[y0 : y1 + 1, x0 : x1 + 1]
-    if patch.shape[0] == size and patch.shape[1] == size:
+    if patch.shape[0] == height and patch.shape[1] == width:
         return patch.copy()
     interpolation = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
-    return cv2.resize(patch, (size, size), interpolation=interpolation)
+    return cv2.resize(patch, (width, height), interpolation=interpolation)
 
 
 def paste_probability(prob: np.ndarray, box: Box, image_size: tuple[int, int]) -> np.ndarray:
-    """Resize a crop's probability map [s,s] to the box and place it in a zero map [H,W] float32."""
+    """Resize a crop's probability map [h,w] to the box and place it in a zero map [H,W] float32."""
     x0, y0, x1, y1 = box
     full = np.zeros(image_size, dtype=np.float32)
     width, height = x1 + 1 - x0, y1 + 1 - y0

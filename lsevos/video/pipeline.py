@@ -162,9 +162,10 @@ def scan(
 
 
 def _first_frame_crops(
-    frames: str | os.PathLike, checkpoint: str | os.PathLike, settings: VideoSettings
+    frames: str | os.PathLike, checkpoint: str | os.PathLike, settings: VideoSettings, whole_frame: bool
 ) -> FirstFrameCrops:
-    """The first frame of `frames` with the labels and search box a fine-tuned checkpoint stored."""
+    """The first frame of `frames` with the labels and search box a fine-tuned checkpoint stored
+    (`whole_frame`: a no-zoom family's input shape, the frame's aspect ratio)."""
     from lsevos.train.checkpoint import load_checkpoint
 
     extra = load_checkpoint(checkpoint).get("extra") or {}
@@ -180,7 +181,7 @@ def _first_frame_crops(
             f"{checkpoint}: its first-frame labels are {labels.shape}, the first frame of {frames} is "
             f"{frame.shape[:2]}; fine-tune on these frames"
         )
-    return FirstFrameCrops(frame, labels, tuple(extra["first_frame_search"]), settings)
+    return FirstFrameCrops(frame, labels, tuple(extra["first_frame_search"]), settings, whole_frame)
 
 
 def retrain(
@@ -202,7 +203,9 @@ def retrain(
     crops = ScanLabelCrops(frames, labels, settings)
     if settings.retrain_first_frame_share > 0:
         crops = AnchoredCrops(
-            crops, _first_frame_crops(frames, checkpoint, settings), settings.retrain_first_frame_share
+            crops,
+            _first_frame_crops(frames, checkpoint, settings, whole_frame=not chosen.zoom),
+            settings.retrain_first_frame_share,
         )
     steps = train_on_crops(
         model,

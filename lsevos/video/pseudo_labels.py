@@ -13,11 +13,12 @@ VOC/SBD-pretrained model brings to the box (the `cpu` configuration pretrains wi
 OpenCV cannot fit its colour models (too few pixels on one side) the plain rule's labels are used.
 
 Scan 1 (from its probability maps): probability > threshold + margin is foreground, <= threshold - margin
-is background, the band in between is ignored (`pseudo_ignore_margin`, default 0.2: [0.3, 0.7] around
-0.5 is not trained on). Scan-1 masks are least reliable where the network hesitated, mostly along the
-object boundary and on distractors; those pixels get no label instead of a wrong one. Margin 0 turns the
-scan-1 masks into labels unchanged. Pixels outside a frame's search box have probability 0 and are
-background.
+is background, the band in between is ignored (`pseudo_ignore_margin`). Margin 0 (the default and the
+paper's rule) turns the scan-1 masks into labels unchanged: foreground exactly where scan 1's mask is.
+The CPU configurations ignore a band of 0.2 ([0.3, 0.7] around 0.5 is not trained on): scan-1 masks are
+least reliable where the network hesitated, mostly along the object boundary and on distractors, and
+those pixels get no label instead of a wrong one. Pixels outside a frame's search box have probability 0
+and are background.
 
 Label folder: `<name>.png` per frame (indexed PNG with ids 0/1/255) and the scan's `boxes.json`, whose
 search boxes say where retraining crops each frame.
@@ -33,10 +34,9 @@ import numpy as np
 
 from lsevos.data.io import atomic_output, write_mask
 from lsevos.errors import DataError
+from lsevos.labels import IGNORE
 from lsevos.video.boxes import Box
 from lsevos.video.tracker import Progress, read_boxes, read_probability
-
-IGNORE = 255
 
 
 def first_frame_labels(prob: np.ndarray, box: Box, fg_threshold: float) -> np.ndarray:

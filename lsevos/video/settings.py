@@ -14,24 +14,38 @@ from typing import Any
 from lsevos.errors import ConfigError
 from lsevos.settings_text import read_mapping
 
+OPTIMIZERS = ("sgd", "adam")
+EPOCH_DEFINITIONS = ("frames", "full_batches")
+
 
 @dataclass(frozen=True)
 class VideoSettings:
     """Every knob of the video stage.
 
     crop_size: side of the square network input; each (enlarged) box is resized to crop_size x crop_size.
+        No-zoom (the FP(no-zoom) family): the whole frame keeps its aspect ratio, shorter side = crop_size.
     enlarge: factor a by which the box inferred from mask t is enlarged (around its centre) for frame t+1.
     vanish_growth: extra enlargement per consecutive empty frame while the object is lost.
     threshold: probability above which a pixel is foreground.
     finetune_*: first-frame fine-tune (paper: 20 epochs at lr 2.5e-5).
-    retrain_*: retraining on the pseudo-labels of scan 1 (one epoch = every frame once);
+    retrain_*: retraining on the pseudo-labels of scan 1;
         retrain_first_frame_share: share of the retraining samples that are the first frame with its
         fine-tune labels (0: scan-1 labels only, as in the paper).
-    batch: crops per optimisation step.
+    batch: crops per optimisation step (at most; see `epoch_definition`).
+    optimizer: "sgd" (the paper configuration: the paper names no optimizer; SGD with `momentum` is that of
+        DeepLab, the paper's base, and of the pretraining here) or "adam" (the CPU configurations: a few
+        steps move the network further).
+    momentum: SGD momentum (unused by Adam).
+    weight_decay: L2 weight decay of either optimizer (the paper states none for the video stage: 0).
+    epoch_definition: "frames" (the paper's epoch: every training frame exactly once, in steps of up to
+        `batch` crops; one first frame -> one step of one crop) or "full_batches" (ceil(frames / batch)
+        steps of exactly `batch` crops, the shuffled frames repeated to fill them; one first frame -> one
+        step of `batch` differently augmented crops).
     pseudo_fg_threshold: first-frame rule, foreground probability inside the box that counts as object.
     first_frame_grabcut: 0 (the paper's rule) or GrabCut iterations that turn the first-frame rule's
         labels into a full foreground/background labelling (`lsevos.video.pseudo_labels`).
-    pseudo_ignore_margin: scan-1 rule, probabilities within this margin of `threshold` are ignored (255).
+    pseudo_ignore_margin: scan-1 rule, probabilities within this margin of `threshold` are ignored (255);
+        0 (the paper): the scan-1 masks are the labels as they are.
     aug_scale, aug_shift, aug_flip: crop augmentation (box scale jitter, centre shift as a share of the
         box size, horizontal flip).
     crf_*: dense CRF (iterations, Gaussian and bilateral kernel widths and weights).
@@ -48,9 +62,13 @@ class VideoSettings:
     retrain_lr: float = 2.5e-5
     retrain_first_frame_share: float = 0.0
     batch: int = 4
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    epoch_definition: str = "frames"
     pseudo_fg_threshold: float = 0.6
     first_frame_grabcut: int = 0
-    pseudo_ignore_margin: float = 0.2
+    pseudo_ignore_margin: float = 0.0
     aug_scale: float = 0.15
     aug_shift: float = 0.1
     aug_flip: bool = True
@@ -75,6 +93,10 @@ class VideoSettings:
             "retrain_lr": self.retrain_lr >= 0.0,
             "retrain_first_frame_share": 0.0 <= self.retrain_first_frame_share < 1.0,
             "batch": self.batch >= 1,
+            "optimizer": self.optimizer in OPTIMIZERS,
+            "momentum": 0.0 <= self.momentum < 1.0,
+            "weight_decay": self.weight_decay >= 0.0,
+            "epoch_definition": self.epoch_definition in EPOCH_DEFINITIONS,
             "pseudo_fg_threshold": 0.0 < self.pseudo_fg_threshold <= 1.0,
             "first_frame_grabcut": self.first_frame_grabcut >= 0,
             "pseudo_ignore_margin": 0.0 <= self.pseudo_ignore_margin < 0.5,

@@ -1,11 +1,13 @@
 """The zoom-in tracker: box propagation, crop, predict, paste back, threshold; written per scan folder.
 
-The tracker knows nothing of the network: it calls `predict(crop uint8 [s,s,3]) -> prob float32 [s,s]`.
+The tracker knows nothing of the network: it calls `predict(crop uint8 [h,w,3]) -> prob float32 [h,w]`
+(h = w = crop_size except in no-zoom mode).
 
 Search boxes per mode:
 - `zoom` (the paper): frame 0 is searched in the user's box enlarged by `enlarge`; frame t+1 in the box
   of mask t enlarged by `enlarge`.
-- `nozoom`: every frame is searched as a whole (the frame is resized to crop x crop).
+- `nozoom`: every frame is searched as a whole, resized keeping its aspect ratio with the shorter side =
+  crop (`lsevos.video.boxes.whole_frame_shape`: 480x854 -> 321x571).
 - `gtbox` (Table 1): frame t is searched in its own ground-truth box enlarged by `enlarge`; nothing is
   propagated; a frame whose ground truth is empty gets an empty mask.
 
@@ -40,6 +42,7 @@ from lsevos.video.boxes import (
     crop_and_resize,
     enlarge_box,
     paste_probability,
+    whole_frame_shape,
     whole_image_box,
 )
 from lsevos.video.settings import VideoSettings
@@ -116,8 +119,8 @@ def track(
         if search is None:
             prob = np.zeros(size, dtype=np.float32)
         else:
-            crop = crop_and_resize(frame, search, settings.crop_size)
-            prob = paste_probability(predict(crop), search, size)
+            shape = whole_frame_shape(size, settings.crop_size) if mode == "nozoom" else settings.crop_size
+            prob = paste_probability(predict(crop_and_resize(frame, search, shape)), search, size)
         mask = (prob > settings.threshold).astype(np.uint8)
         object_box = box_from_mask(mask)
         if boxes is not None:

@@ -11,12 +11,13 @@ import torch
 from lsevos.data.io import FrameSource, read_mask, write_mask
 from lsevos.errors import ConfigError
 from lsevos.model.lse_net import LSENet
-from lsevos.video import pipeline
+from lsevos.video import adapt, pipeline
 from lsevos.video.adapt import (
     AnchoredCrops,
     FirstFrameCrops,
     ScanLabelCrops,
     finetune_first_frame,
+    make_optimizer,
     make_predictor,
     train_on_crops,
 )
@@ -53,13 +54,20 @@ def test_predictor_returns_a_probability_map_for_both_heads():
 def test_training_on_one_labelled_frame_learns_the_object(disk_video):
     folder, masks = disk_video
     frame = FrameSource(folder).read(0)
-    settings = VideoSettings(crop_size=33, batch=2, aug_scale=0.1, aug_shift=0.05)
+    settings = VideoSettings(
+        crop_size=33,
+        batch=2,
+        aug_scale=0.1,
+        aug_shift=0.05,
+        optimizer="adam",
+        epoch_definition="full_batches",
+    )
     torch.manual_seed(0)
     model = LSENet("tiny", embed_dim=8)
     box = (0, 0, 63, 47)
     crops = FirstFrameCrops(frame, masks[0], box, settings)
     steps = train_on_crops(model, crops, epochs=20, lr=3e-3, head="fp", settings=settings)
-    assert steps == 20  # one frame: one step of `batch` augmented crops per epoch
+    assert steps == 20  # one frame, full batches: one step of `batch` augmented crops per epoch
     prob = make_predictor(model, "fp", torch.device("cpu"))(crop_and_resize(frame, box, 33))
     truth = crop_and_resize(masks[0], box, 33, nearest=True) == 1
     assert prob[truth].mean() > 0.4 and prob[~truth].mean() < 0.1
@@ -99,12 +107,112 @@ def test_retraining_reads_one_frame_per_sample_and_never_the_whole_video(
     crops = ScanLabelCrops(folder, labels, fast_settings)
     image, label = crops.sample(0, np.random.default_rng(0))
     assert image.shape == (33, 33, 3) and label.shape == (33, 33) and set(np.unique(label)) <= {0, 1}
-    settings = VideoSettings(crop_size=33, batch=4)
-    steps = train_on_crops(
-        LSENet("tiny", embed_dim=8), crops, epochs=2, lr=1e-3, head="fp", settings=settings
+    for definition, samples in (("frames", 2 * 6), ("full_batches", 2 * 2 * 4)):
+        reads.clear()
+        settings = VideoSettings(crop_size=33, batch=4, epoch_definition=definition)
+        steps = train_on_crops(
+            LSENet("tiny", embed_dim=8), crops, epochs=2, lr=1e-3, head="fp", settings=settings
+        )
+        assert steps == 2 * 2  # 6 frames, batch 4 -> 2 steps per epoch
+        # frames: each frame once per epoch (4 + 2); full batches: 2 x 4, two frames seen twice
+        assert len(reads) == samples
+
+
+class _Counting:
+    """A sampler of `count` frames that records the indices it is asked for."""
+
+    def __init__(self, count: int):
+        self.count, self.asked = count, []
+
+    def __len__(self) -> int:
+        return self.count
+
+    def sample(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        self.asked.append(index)
+        return np.zeros((9, 9, 3), np.uint8), np.zeros((9, 9), np.uint8)
+
+
+def test_an_epoch_shows_each_frame_once_or_fills_full_batches():
+    batch_sizes = []
+    original = LSENet.forward
+
+    def recording(self, image, heads=("fp", "ae", "le", "lse")):
+        batch_sizes.append(image.shape[0])
+        return original(self, image, heads)
+
+    model = LSENet("tiny", embed_dim=8)
+    model.forward = recording.__get__(model)
+    first = _Counting(1)
+    steps = train_on_crops(model, first, epochs=20, lr=2.5e-5, head="fp", settings=VideoSettings(crop_size=9))
+    # the paper's 20 epochs on the one first frame: 20 steps of one crop
+    assert (steps, batch_sizes, first.asked) == (20, [1] * 20, [0] * 20)
+    batch_sizes.clear()
+    settings = VideoSettings(crop_size=9, epoch_definition="full_batches")
+    assert train_on_crops(model, _Counting(1), epochs=20, lr=1e-4, head="fp", settings=settings) == 20
+    assert batch_sizes == [4] * 20  # the CPU configurations: 4 augmentations of the frame per step
+    batch_sizes.clear()
+    video = _Counting(10)
+    assert (
+        train_on_crops(model, video, epochs=1, lr=1e-4, head="fp", settings=VideoSettings(crop_size=9)) == 3
     )
-    assert steps == 2 * 2  # 6 frames, batch 4 -> 2 steps per epoch
-    assert len(reads) == 1 + steps * 4
+    assert batch_sizes == [4, 4, 2] and sorted(video.asked) == list(range(10))
+
+
+def test_optimizer_switch_sgd_with_momentum_or_adam(monkeypatch):
+    parameters = list(LSENet("tiny", embed_dim=8).parameters())
+    sgd = make_optimizer(parameters, 2.5e-5, VideoSettings())
+    assert type(sgd) is torch.optim.SGD
+    assert (sgd.defaults["lr"], sgd.defaults["momentum"], sgd.defaults["weight_decay"]) == (2.5e-5, 0.9, 0.0)
+    adam = make_optimizer(parameters, 1e-3, VideoSettings(optimizer="adam"))
+    assert type(adam) is torch.optim.Adam and adam.defaults["lr"] == 1e-3
+    assert adam.defaults == torch.optim.Adam(parameters, lr=1e-3).defaults  # the Adam before the switch
+    made = counting(monkeypatch, adapt, "make_optimizer")
+    train_on_crops(
+        LSENet("tiny", embed_dim=8),
+        _Counting(1),
+        epochs=1,
+        lr=0.1,
+        head="fp",
+        settings=VideoSettings(crop_size=9),
+    )
+    assert len(made) == 1 and made[0][1:] == (0.1, VideoSettings(crop_size=9))
+    for key, value in (("optimizer", "rmsprop"), ("epoch_definition", "steps"), ("momentum", 1.0)):
+        with pytest.raises(ConfigError, match=key):
+            VideoSettings.from_dict({key: value})
+
+
+def test_paper_defaults_and_the_cpu_configurations_keep_their_behaviour():
+    from pathlib import Path
+
+    import yaml
+
+    paper = VideoSettings()
+    assert (paper.optimizer, paper.momentum, paper.weight_decay) == ("sgd", 0.9, 0.0)
+    assert (paper.epoch_definition, paper.pseudo_ignore_margin) == ("frames", 0.0)
+    assert (paper.finetune_epochs, paper.finetune_lr, paper.retrain_lr) == (20, 2.5e-5, 2.5e-5)
+    config = Path(__file__).resolve().parents[2] / "config"
+    for name in ("demo", "cpu"):
+        settings = VideoSettings.from_dict(yaml.safe_load((config / f"{name}.yaml").read_text())["video"])
+        assert (settings.optimizer, settings.weight_decay) == ("adam", 0.0), name
+        assert (settings.epoch_definition, settings.pseudo_ignore_margin) == ("full_batches", 0.2), name
+    block = yaml.safe_load((config / "config.yaml").read_text())["video"]
+    assert VideoSettings.from_dict(block) == VideoSettings(**{**paper.to_dict(), "crop_size": 321})
+
+
+def test_no_zoom_fine_tune_shows_the_network_the_whole_frame_at_its_aspect_ratio(disk_video):
+    folder, masks = disk_video
+    frame = FrameSource(folder).read(0)  # 48 x 64: 3:4
+    shapes = []
+    torch.manual_seed(0)
+    model = LSENet("tiny", embed_dim=8)
+    model.register_forward_pre_hook(lambda module, args: shapes.append(tuple(args[0].shape[-2:])))
+    settings = VideoSettings(crop_size=33, finetune_epochs=2, batch=2, device="cpu")
+    labels, search = finetune_first_frame(model, frame, box_from_mask(masks[0]), settings, "fp", zoom=False)
+    assert search == (0, 0, 63, 47) and labels.shape == (48, 64)
+    assert shapes == [(33, 44)] * 3  # the labelling prediction and two fine-tune steps, shorter side 33
+    shapes.clear()
+    finetune_first_frame(model, frame, box_from_mask(masks[0]), settings, "fp", zoom=True)
+    assert shapes == [(33, 33)] * 3  # zoom: the enlarged box squeezed into the square crop
 
 
 class _Labelled:

@@ -13,6 +13,7 @@ from lsevos.video.boxes import (
     enlarge_box,
     parse_box,
     paste_probability,
+    whole_frame_shape,
     whole_image_box,
 )
 
@@ -65,6 +66,18 @@ def test_crop_paste_round_trip_through_a_rescale_keeps_a_smooth_image():
     colour = np.stack([image, image * 0.5, image * 0.25], axis=-1)
     colour_crop = crop_and_resize((colour * 255).astype(np.uint8), box, 32)
     assert colour_crop.shape == (32, 32, 3) and colour_crop.dtype == np.uint8
+
+
+def test_whole_frame_shape_keeps_the_aspect_ratio_with_the_shorter_side_given():
+    assert whole_frame_shape((480, 854), 321) == (321, 571)  # DAVIS 480p at the paper's crop
+    assert whole_frame_shape((100, 40), 32) == (80, 32)
+    assert whole_frame_shape((64, 64), 33) == (33, 33)
+    image = np.arange(48 * 64 * 3, dtype=np.uint8).reshape(48, 64, 3)
+    resized = crop_and_resize(image, (0, 0, 63, 47), whole_frame_shape((48, 64), 33))
+    assert resized.shape == (33, 44, 3)
+    labels = crop_and_resize(image[..., 0], (0, 0, 63, 47), (33, 44), nearest=True)
+    assert labels.shape == (33, 44) and set(np.unique(labels)) <= set(np.unique(image[..., 0]))
+    assert paste_probability(np.ones((33, 44), np.float32), (0, 0, 63, 47), (48, 64)).min() == 1.0
 
 
 def test_parse_and_clip_box_errors_name_the_fix():

@@ -77,6 +77,16 @@ def test_scan_rule_ignores_the_uncertain_band():
     np.testing.assert_array_equal(scan_labels(prob, 0.5, 0.0), [[0, 0, 0, 0, 1, 1, 1, 1]])
 
 
+def test_scan_rule_default_is_the_paper_masks_as_they_are():
+    from lsevos.video.settings import VideoSettings
+
+    settings = VideoSettings()
+    assert settings.pseudo_ignore_margin == 0.0
+    prob = np.random.default_rng(0).random((20, 30)).astype(np.float32)
+    mask = (prob > settings.threshold).astype(np.uint8)  # the tracker's mask
+    np.testing.assert_array_equal(scan_labels(prob, settings.threshold, settings.pseudo_ignore_margin), mask)
+
+
 def test_write_scan_labels_reads_probs_and_copies_boxes(tmp_path):
     scan = tmp_path / "scan"
     (scan / "probs").mkdir(parents=True)

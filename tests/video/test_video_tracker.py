@@ -113,6 +113,27 @@ def test_nozoom_searches_whole_frames_and_gtbox_uses_given_boxes_without_propaga
         next(track(moving_disk(centres), red_oracle, None, SETTINGS))
 
 
+def test_nozoom_keeps_the_frame_aspect_ratio_with_the_shorter_side_at_crop_size():
+    seen = []
+
+    def spy(crop: np.ndarray) -> np.ndarray:
+        seen.append(crop.shape)
+        return red_oracle(crop)
+
+    centres = [(20, 20), (50, 40)]
+    results = list(track(moving_disk(centres), spy, None, SETTINGS, mode="nozoom"))
+    assert seen == [(32, 48, 3)] * 2  # 60x90 (2:3) -> 32x48, not 32x32
+    assert all(r.prob.shape == SIZE for r in results)
+    assert iou(results[1].mask, disk_mask(SIZE, centres[1], 6)) > 0.75
+    tall = [("00000", np.full((100, 40, 3), 30, np.uint8))]
+    seen.clear()
+    next(track(iter(tall), spy, None, SETTINGS, mode="nozoom"))
+    assert seen == [(80, 32, 3)]  # portrait: the width is the shorter side
+    seen.clear()
+    list(track(moving_disk(centres), spy, box_from_mask(disk_mask(SIZE, centres[0], 6)), SETTINGS))
+    assert seen == [(32, 32, 3)] * 2  # zoom: square crops as before
+
+
 def test_write_scan_writes_masks_probabilities_and_boxes(tmp_path):
     centres = [(20, 20), (24, 22), None]
     results = track(moving_disk(centres), lambda crop: red_oracle(crop) * 0.8, (14, 14, 26, 26), SETTINGS)

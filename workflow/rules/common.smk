@@ -17,6 +17,7 @@ from lsevos.config import (
 )
 from lsevos.data.download import DOWNLOADS as _DOWNLOAD_TABLE
 from lsevos.errors import ConfigError
+from lsevos.evaluation.tables import TABLE_NEEDS as _TABLE_NEEDS
 from lsevos.video.variants import FAMILIES, VARIANTS
 
 # The whole configuration, every block and value, is checked once here, before any job (lsevos.config).
@@ -179,13 +180,7 @@ LOG_DIR = f"{R}/logs/{{dataset}}/{{seq}}/{{family}}"
 METRICS_DIR = f"{R}/metrics"
 TABLES_DIR = f"{R}/tables"
 FIGURES_DIR = f"{R}/figures"
-TABLE_NEEDS = {
-    "1": [("davis", v) for v in ("grabcut", "fp_gtbox", "ours_gtbox")],
-    "2": [("davis", v) for v in ("fp_nozoom", "fp", "fplse", "ours", "ours_crf", "ours_static")],
-    "3": [("davis", v) for v in ("fp", "fplse", "ours")],
-    "4": [("davis", v) for v in ("ours", "ours_crf")],
-    "5": [("segtrack", v) for v in ("ours",)],
-}
+TABLE_NEEDS = {str(number): needs for number, needs in _TABLE_NEEDS.items()}  # lsevos.evaluation.tables
 
 
 # ---------------------------------------------------------------- pretraining
