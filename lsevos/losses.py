@@ -18,21 +18,16 @@ import torch
 import torch.nn.functional as F
 
 from lsevos.labels import IGNORE
+from lsevos.model.geometry import pixel_coordinates
 
 _NEGATIVE_EPS = 1e-6
-
-
-def similarity(a: torch.Tensor, b: torch.Tensor, dim: int = -1) -> torch.Tensor:
-    """`2 / (1 + exp(||a - b||^2))` along `dim` (broadcasting): 1 for equal embeddings, -> 0 far apart."""
-    squared = ((a - b) ** 2).sum(dim=dim)
-    return 2.0 * torch.sigmoid(-squared)
 
 
 def pair_nll(squared_distance: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
     """Negative log-likelihood of pairs at `squared_distance`: `-log s` for positives, `-log(1 - s)` else.
 
-    With `s = 2 / (1 + exp(d))`: `-log s = softplus(d) - log 2` and `1 - s = tanh(d / 2)`; `1 - s` is
-    clamped at 1e-6 so that coinciding negatives stay finite.
+    With `s = 2 / (1 + exp(d))` (`lsevos.model.geometry.similarity`): `-log s = softplus(d) - log 2` and
+    `1 - s = tanh(d / 2)`; `1 - s` is clamped at 1e-6 so that coinciding negatives stay finite.
     """
     positive_nll = F.softplus(squared_distance) - math.log(2.0)
     negative_nll = -torch.log(torch.tanh(squared_distance / 2).clamp_min(_NEGATIVE_EPS))
@@ -87,16 +82,6 @@ def embedding_loss(
     if not losses:
         return emb.sum() * 0.0
     return torch.stack(losses).mean()
-
-
-def pixel_coordinates(
-    height: int, width: int, device: torch.device | None = None, dtype: torch.dtype = torch.float32
-) -> torch.Tensor:
-    """`[2, H, W]` normalised pixel centres: channel 0 x = (j + 0.5) / W, channel 1 y = (i + 0.5) / H."""
-    ys = (torch.arange(height, device=device, dtype=dtype) + 0.5) / height
-    xs = (torch.arange(width, device=device, dtype=dtype) + 0.5) / width
-    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
-    return torch.stack([grid_x, grid_y])
 
 
 def instance_centres(instances: torch.Tensor) -> torch.Tensor:

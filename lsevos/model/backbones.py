@@ -261,6 +261,44 @@ def load_resnet101_imagenet() -> dict[str, torch.Tensor]:
         ) from error
 
 
+def fetch_resnet101_imagenet(out: str | os.PathLike) -> Path:
+    """Place torchvision's ImageNet ResNet-101 file at `out` before any training job needs it.
+
+    Copied from `$TORCH_HOME/hub/checkpoints/` when it is there (a user's torch cache), downloaded
+    otherwise; written under a temporary name, checked to be a ResNet-101 state_dict, then renamed.
+    The workflow runs this as a local rule, so compute nodes without internet find the file ready.
+    """
+    import shutil
+
+    out = Path(out)
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / RESNET101_FILE
+    temporary = out.with_name(f".{out.name}.part")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if cached.is_file() and cached.resolve() != out.resolve():
+            shutil.copyfile(cached, temporary)
+        else:
+            torch.hub.download_url_to_file(RESNET101_URL, str(temporary), progress=False)
+        state = torch.load(temporary, map_location="cpu", weights_only=True)
+    except Exception as error:
+        temporary.unlink(missing_ok=True)
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ConfigError(
+            f"ResNet-101 ImageNet weights: not in {cached.parent} and the download of {RESNET101_URL} failed "
+            f"({reason}); download the file by hand and place it as {out} (or in {cached.parent})"
+        ) from None
+    expected = ResNet101Backbone(pretrained=False).state_dict()
+    wrong = [key for key, value in expected.items() if key not in state or state[key].shape != value.shape]
+    if wrong:
+        temporary.unlink(missing_ok=True)
+        raise ConfigError(
+            f"{cached if cached.is_file() else RESNET101_URL}: not torchvision's ResNet-101 state_dict "
+            f"({len(wrong)} weights missing or of another shape, e.g. {wrong[0]}); replace it"
+        )
+    os.replace(temporary, out)
+    return out
+
+
 def build_backbone(name: str, pretrained: bool) -> Backbone:
     """The backbone called `name` (one of `BACKBONES`); `pretrained` loads its ImageNet weights."""
     if name == "tiny":

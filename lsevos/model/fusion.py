@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from lsevos.errors import ConfigError
-from lsevos.losses import similarity
+from lsevos.model.geometry import similarity
 
 HEADS = ("fp", "fused")
 # The `LSENet` outputs (`forward(image, heads=...)`) each head reads: FP alone, or FP and LSE for the fusion.

@@ -26,9 +26,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from lsevos.errors import ConfigError
-from lsevos.losses import pixel_coordinates
 from lsevos.model.aspp import ASPP
 from lsevos.model.backbones import build_backbone
+from lsevos.model.geometry import pixel_coordinates
 
 OUTPUTS = ("fp", "ae", "le", "lse")
 

@@ -16,6 +16,13 @@ def run_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_fetch_weights(args: argparse.Namespace) -> int:
+    from lsevos.model.backbones import fetch_resnet101_imagenet
+
+    print(fetch_resnet101_imagenet(args.out))
+    return 0
+
+
 def run_plot_losses(args: argparse.Namespace) -> int:
     from lsevos.train.plots import plot_losses
 
@@ -48,6 +55,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, help="final checkpoint to write")
     parser.add_argument("--log", required=True, help="loss log CSV to write")
     parser.set_defaults(handler=run_pretrain)
+
+    fetch = subparsers.add_parser(
+        "fetch-weights",
+        help="place torchvision's ImageNet ResNet-101 weights where pretraining reads them",
+        description="Copies resnet101-63fe2227.pth from $TORCH_HOME/hub/checkpoints when it is there, "
+        "downloads it otherwise, checks it and writes it to OUT (the workflow's local rule imagenet_weights; "
+        "pretraining jobs then read it with TORCH_HOME set to the folder above hub/).",
+    )
+    fetch.add_argument(
+        "--out", required=True, help="file to write (.../hub/checkpoints/resnet101-63fe2227.pth)"
+    )
+    fetch.set_defaults(handler=run_fetch_weights)
 
     plot = subparsers.add_parser("plot-losses", help="plot a pretraining loss log (CSV) as a figure")
     plot.add_argument("log", help="loss CSV written by `lsevos pretrain --log`")

@@ -3,6 +3,7 @@
 - `boxes`: box from a mask, enlargement, crop to the network input, paste back;
 - `tracker`: the model-agnostic zoom-in tracker and the scan folder format;
 - `pseudo_labels`: the first-frame and scan-1 labelling rules;
+- `inference`: the device, crop tensors and the predictor the scan uses;
 - `adapt`: first-frame fine-tune and retraining on pseudo-labels (streamed from disk);
 - `pipeline`: the file-to-file steps and the two-scan adaptation;
 - `variants`: the families and variants of Tables 1 and 2 as data;

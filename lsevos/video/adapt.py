@@ -15,7 +15,8 @@ Optimizer (`optimizer`): SGD with `momentum` (the paper configuration) or Adam, 
 
 Loss (`lsevos.losses.foreground_loss`, label 255 ignored) on the family's head: `fp` trains the FP
 output; `fused` trains both the FP output and the fused output. The network computes only the heads the
-loss or the prediction reads (`lsevos.model.fusion.outputs_needed`: FP, or FP and LSE).
+loss or the prediction reads (`lsevos.model.fusion.outputs_needed`: FP, or FP and LSE). The device, the
+crop tensors and the predictor are the scan's (`lsevos.video.inference`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ import numpy as np
 import torch
 
 from lsevos.data.io import FrameSource, read_mask
-from lsevos.devices import resolve_device
 from lsevos.errors import ConfigError, DataError
 from lsevos.video.boxes import (
     Box,
@@ -39,34 +39,10 @@ from lsevos.video.boxes import (
     whole_frame_shape,
     whole_image_box,
 )
+from lsevos.video.inference import crops_to_tensor, make_predictor, torch_device
 from lsevos.video.pseudo_labels import first_frame_labels, grabcut_first_frame_labels
 from lsevos.video.settings import VideoSettings
-from lsevos.video.tracker import Predict, Progress, read_boxes
-
-
-def torch_device(settings: VideoSettings) -> torch.device:
-    return resolve_device(settings.device, "video setting 'device'")
-
-
-def crops_to_tensor(crops: np.ndarray, device: torch.device) -> torch.Tensor:
-    """uint8 [B,s,s,3] -> float [B,3,s,s] in [0,1]."""
-    return torch.from_numpy(np.ascontiguousarray(crops)).to(device).permute(0, 3, 1, 2).float().div_(255.0)
-
-
-def make_predictor(model: torch.nn.Module, head: str, device: torch.device) -> Predict:
-    """Wrap a model as the tracker's `predict(crop uint8 [h,w,3]) -> prob float32 [h,w]`; the model runs
-    only the heads `head` reads."""
-    from lsevos.model.fusion import foreground_probability, outputs_needed
-
-    heads = outputs_needed(head)
-    model.eval()
-
-    def predict(crop: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            output = model(crops_to_tensor(crop[None], device), heads=heads)
-            return foreground_probability(output, head)[0, 0].float().cpu().numpy()
-
-    return predict
+from lsevos.video.tracker import Progress, read_boxes
 
 
 class CropSampler(Protocol):

@@ -20,11 +20,10 @@ from lsevos.video.adapt import (
     FirstFrameCrops,
     ScanLabelCrops,
     finetune_first_frame,
-    make_predictor,
-    torch_device,
     train_on_crops,
 )
 from lsevos.video.boxes import Box, box_from_mask, clip_box
+from lsevos.video.inference import make_predictor, torch_device
 from lsevos.video.pseudo_labels import write_scan_labels
 from lsevos.video.settings import VideoSettings
 from lsevos.video.tracker import Progress, scan_metadata, track, write_scan

@@ -5,12 +5,13 @@ stages with the embedding losses), the output head used for fine-tuning and mask
 `fused`: the fusion of FP and LSE) and zoom (crop around the propagated box, or the whole frame).
 A *variant* picks a family and an output: `scan1` (static: fine-tune only), `scan2` (two-scan adaptation),
 `gtbox` (Table 1: the first-frame fine-tuned model applied inside the ground-truth box of every frame,
-no propagation, no retraining), and whether the dense CRF post-processes the masks.
+no propagation, no retraining), and whether the dense CRF post-processes the masks. A variant's masks
+are those of one scan folder of the workflow's results, `<dataset>/<seq>/<family>/<scan>` (`scan_folder`).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from lsevos.errors import ConfigError
 
@@ -67,14 +68,8 @@ def scan_mode(family_name: str, output: str) -> str:
     return "zoom" if family(family_name).zoom else "nozoom"
 
 
-def resolve(name: str) -> dict[str, object]:
-    """Everything a variant fixes, flattened: family fields, output, crf, whether it retrains, scan mode."""
+def scan_folder(name: str) -> tuple[str, str]:
+    """The folder of a variant's result inside a sequence's results, as path parts: `(family, scan)`,
+    scan = the output (`scan1`, `scan2`, `gtbox`) with `_crf` appended for the CRF variants."""
     chosen = variant(name)
-    return {
-        "family": chosen.family,
-        **asdict(family(chosen.family)),
-        "output": chosen.output,
-        "crf": chosen.crf,
-        "retrain": chosen.output == "scan2",
-        "mode": scan_mode(chosen.family, chosen.output),
-    }
+    return chosen.family, chosen.output + ("_crf" if chosen.crf else "")

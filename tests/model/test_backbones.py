@@ -94,3 +94,29 @@ def test_efficientnet_lite0_loads_the_wheel_weights_at_output_stride_16():
     with torch.no_grad():
         features = backbone(torch.rand(1, 3, 64, 96))
     assert features.shape == (1, 320, 4, 6) and backbone.output_stride == 16
+
+
+def test_fetch_weights_copies_the_users_torch_cache_and_checks_it(tmp_path, monkeypatch, resnet):
+    """The workflow's local rule imagenet_weights: `lsevos fetch-weights` places the file before any job."""
+    from lsevos.cli import main
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("TORCH_HOME", str(home))
+    monkeypatch.setattr(backbones, "RESNET101_URL", f"http://127.0.0.1:9/{RESNET101_FILE}")
+    out = tmp_path / "resources" / "torch_home" / "hub" / "checkpoints" / RESNET101_FILE
+    assert main(["fetch-weights", "--out", str(out)]) == 2  # neither cached nor downloadable
+    assert not out.exists() and not list(out.parent.glob(".*"))
+    state = {key: torch.full_like(value, 0.5) for key, value in resnet.state_dict().items()}
+    state["fc.weight"], state["fc.bias"] = torch.zeros(1000, 2048), torch.zeros(1000)
+    cached = home / "hub" / "checkpoints" / RESNET101_FILE
+    cached.parent.mkdir(parents=True)
+    torch.save({key: value for key, value in state.items() if not key.startswith("layer4")}, cached)
+    with pytest.raises(ConfigError, match=r"not torchvision's ResNet-101 state_dict .*layer4"):
+        backbones.fetch_resnet101_imagenet(out)
+    torch.save(state, cached)
+    assert main(["fetch-weights", "--out", str(out)]) == 0
+    assert out.read_bytes() == cached.read_bytes()
+    # A training job on a node without internet reads it through TORCH_HOME.
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "resources" / "torch_home"))
+    cached.unlink()
+    assert torch.all(build_backbone("resnet101", pretrained=True).layer2[0].conv1.weight == 0.5)

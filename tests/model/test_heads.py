@@ -11,7 +11,8 @@ from lsevos.errors import ConfigError
 from lsevos.model.lse_net import OUTPUTS, LSENet
 from lsevos.train.data import Batch
 from lsevos.train.pretrain import STAGE_LOSSES, PretrainSettings, stage_losses
-from lsevos.video.adapt import make_predictor, train_on_crops
+from lsevos.video.adapt import train_on_crops
+from lsevos.video.inference import make_predictor
 from lsevos.video.settings import VideoSettings
 from lsevos.video.variants import FAMILIES
 

@@ -11,7 +11,6 @@ from lsevos.losses import (
     instance_centres,
     location_loss,
     location_targets,
-    similarity,
 )
 
 
@@ -21,22 +20,6 @@ def positive_nll(squared: float) -> float:
 
 def negative_nll(squared: float) -> float:
     return -math.log(1 - 2 / (1 + math.exp(squared)))
-
-
-def test_similarity_of_given_embeddings():
-    a = torch.tensor([1.0, 0.0])
-    b = torch.tensor([0.0, 1.0])
-    # ||a - b||^2 = 2 -> 2 / (1 + e^2) = 0.2384058...
-    assert similarity(a, b).item() == pytest.approx(0.2384058, abs=1e-6)
-    assert similarity(a, a).item() == pytest.approx(1.0)
-    # ||(0,0) - (0.5,0.5)||^2 = 0.5 -> 2 / (1 + e^0.5) = 0.7550813...
-    assert similarity(torch.zeros(2), torch.full((2,), 0.5)).item() == pytest.approx(0.7550813, abs=1e-6)
-
-
-def test_similarity_along_channel_dimension():
-    a = torch.tensor([[[[0.0]], [[0.0]]]])  # [1, 2, 1, 1]
-    b = torch.tensor([[[[3.0]], [[4.0]]]])
-    assert similarity(a, b, dim=1).item() == pytest.approx(2 / (1 + math.exp(25)), rel=1e-5)
 
 
 def test_embedding_loss_two_instances_known_pairs_and_weights():

@@ -137,6 +137,14 @@ def verify(results: Path, resources: Path, server_requests: list[tuple[str, str]
         and count == augmented_count(),
         f"sources {[s['kind'] for s in data]}, {listing.name}: {count} ids (expected {augmented_count()})",
     )
+    fetched = resources / "torch_home" / "hub" / "checkpoints" / "resnet101-63fe2227.pth"
+    placed = results / "torch_home" / "hub" / "checkpoints" / "resnet101-63fe2227.pth"
+    _check(
+        checks,
+        "ImageNet weights fetched by the local rule",
+        fetched.is_file() and placed.is_file() and fetched.read_bytes() == placed.read_bytes(),
+        f"{fetched} (copied from the placed {placed})",
+    )
     logs = {name: resources / "logs" / f"download_{name}.log" for name in ARCHIVES}
     local = {
         name: path.is_file() and "from http://127.0.0.1:" in path.read_text() for name, path in logs.items()

@@ -18,10 +18,10 @@ from lsevos.video.adapt import (
     ScanLabelCrops,
     finetune_first_frame,
     make_optimizer,
-    make_predictor,
     train_on_crops,
 )
 from lsevos.video.boxes import box_from_mask, crop_and_resize, enlarge_box
+from lsevos.video.inference import make_predictor
 from lsevos.video.settings import VideoSettings
 
 

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import pytest
 
 from lsevos.errors import ConfigError
 from lsevos.video.settings import VideoSettings, load_settings
-from lsevos.video.variants import VARIANTS, resolve
+from lsevos.video.variants import VARIANTS, family, scan_folder, scan_mode, variant
+
+
+def fixed_by(name: str) -> dict[str, object]:
+    """Everything a variant fixes, as the pipeline and the workflow read it: its family's fields, output,
+    CRF, the scan's tracker mode and the scan folder of its masks."""
+    chosen = variant(name)
+    return {
+        **asdict(chosen),
+        **asdict(family(chosen.family)),
+        "mode": scan_mode(chosen.family, chosen.output),
+        "folder": scan_folder(name),
+    }
 
 
 def changed(a: str, b: str) -> dict[str, tuple]:
-    first, second = resolve(a), resolve(b)
+    first, second = fixed_by(a), fixed_by(b)
     return {key: (first[key], second[key]) for key in first if first[key] != second[key]}
 
 
@@ -19,20 +33,36 @@ def test_each_variant_changes_only_what_it_should():
         "family": ("fp", "fp_nozoom"),
         "zoom": (True, False),
         "mode": ("zoom", "nozoom"),
+        "folder": (("fp", "scan2"), ("fp_nozoom", "scan2")),
     }
-    assert changed("fp", "fplse") == {"family": ("fp", "fplse"), "pretraining": ("fp", "joint")}
-    assert changed("fplse", "ours") == {"family": ("fplse", "ours"), "head": ("fp", "fused")}
-    assert changed("ours", "ours_crf") == {"crf": (False, True)}
-    assert changed("ours", "ours_static") == {"output": ("scan2", "scan1"), "retrain": (True, False)}
+    assert changed("fp", "fplse") == {
+        "family": ("fp", "fplse"),
+        "pretraining": ("fp", "joint"),
+        "folder": (("fp", "scan2"), ("fplse", "scan2")),
+    }
+    assert changed("fplse", "ours") == {
+        "family": ("fplse", "ours"),
+        "head": ("fp", "fused"),
+        "folder": (("fplse", "scan2"), ("ours", "scan2")),
+    }
+    assert changed("ours", "ours_crf") == {
+        "crf": (False, True),
+        "folder": (("ours", "scan2"), ("ours", "scan2_crf")),
+    }
+    assert changed("ours", "ours_static") == {
+        "output": ("scan2", "scan1"),
+        "folder": (("ours", "scan2"), ("ours", "scan1")),
+    }
     assert changed("ours", "ours_gtbox") == {
         "output": ("scan2", "gtbox"),
-        "retrain": (True, False),
         "mode": ("zoom", "gtbox"),
+        "folder": (("ours", "scan2"), ("ours", "gtbox")),
     }
     assert changed("fp_gtbox", "ours_gtbox") == {
         "family": ("fp", "ours"),
         "pretraining": ("fp", "joint"),
         "head": ("fp", "fused"),
+        "folder": (("fp", "gtbox"), ("ours", "gtbox")),
     }
     assert set(VARIANTS) == {
         "fp_nozoom",
@@ -46,9 +76,17 @@ def test_each_variant_changes_only_what_it_should():
     }
 
 
+def test_no_two_variants_share_a_result_folder():
+    folders = [scan_folder(name) for name in VARIANTS]
+    assert len(set(folders)) == len(VARIANTS)
+    assert all(fam == VARIANTS[name].family for name, (fam, _) in zip(VARIANTS, folders, strict=True))
+
+
 def test_unknown_variant_is_a_config_error():
     with pytest.raises(ConfigError, match="ours_static"):
-        resolve("ours_dynamic")
+        scan_folder("ours_dynamic")
+    with pytest.raises(ConfigError, match="fplse"):
+        family("fp_lse")
 
 
 def test_settings_defaults_and_strict_keys(tmp_path):

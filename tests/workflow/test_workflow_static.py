@@ -237,3 +237,33 @@ def test_no_group_job_holds_two_gpu_steps_side_by_side(tmp_path, workflow, repo_
                 assert second in reach[first] or first in reach[second], (rules[first], rules[second])
                 checked += 1
     assert checked > 100  # finetune -> scan1 -> retrain -> scan2 chains were compared
+
+
+def _local_rules(repo_root) -> set[str]:
+    names: set[str] = set()
+    for path in [
+        repo_root / "workflow" / "Snakefile",
+        *sorted((repo_root / "workflow" / "rules").glob("*.smk")),
+    ]:
+        for block in re.findall(r"^localrules:\n((?:    \w+,\n)+)", path.read_text(), re.MULTILINE):
+            names |= set(re.findall(r"(\w+),", block))
+    return names
+
+
+def test_paper_dag_books_gpus_for_gpu_steps_only_and_fetches_weights_locally(tmp_path, workflow, repo_root):
+    config = repo_root / "config" / "config.yaml"
+    result = workflow.run(tmp_path, "-n", "tables", configfile=config)
+    assert result.returncode == 0, result.stderr
+    # Jobs of a group are printed indented; a job's text ends at the next job.
+    heads = list(re.finditer(r"^\s*(?:local)?rule (\w+):$", result.stdout, re.MULTILINE))
+    ends = [head.start() for head in heads[1:]] + [len(result.stdout)]
+    jobs = [(head.group(1), result.stdout[head.end() : end]) for head, end in zip(heads, ends, strict=True)]
+    booked = {name for name, body in jobs if re.search(r"resources: .*\bgpu=1\b", body)}
+    assert booked == {"pretrain", "finetune", "scan", "scan_gtbox", "retrain"}, booked
+    ran = {name for name, _ in jobs}
+    assert {"crf", "evaluate", "pseudo_labels", "grabcut", "figures"} <= ran - booked
+    # The ImageNet weights: a local rule (the login node has the internet), before the first pretraining.
+    assert "imagenet_weights" in ran and "imagenet_weights" in _local_rules(repo_root)
+    fetch = re.search(r"lsevos fetch-weights --out (\S+)", result.stdout).group(1)
+    for line in _commands(result.stdout, "pretrain"):
+        assert line.startswith(f"Shell command: TORCH_HOME={fetch.split('/hub/')[0]} ")

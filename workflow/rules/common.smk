@@ -52,6 +52,8 @@ RES = config["resources_dir"].rstrip("/")
 SOURCE = config["data"]["source"]
 GPU = 1 if config["device"] == "cuda" else 0
 THREADS = config["threads"]
+# Per-sequence checkpoints are temporary unless the config keeps them (84 GB in the paper DAG otherwise).
+checkpoint_output = (lambda path: path) if config.get("keep_checkpoints", False) else temp
 
 DATASETS = {"davis": config["sequences"]["davis"], "segtrack": config["sequences"]["segtrack"]}
 DATASET_VARIANTS = {"davis": config["variants"], "segtrack": config["segtrack_variants"]}
@@ -148,10 +150,11 @@ def family_of(variant):
 
 
 def scan_dir(dataset, seq, variant):
-    """The scan folder whose masks are a variant's result."""
-    spec = VARIANTS[variant]
-    name = spec.output + ("_crf" if spec.crf else "")
-    return f"{R}/{dataset}/{seq}/{spec.family}/{name}"
+    """The scan folder whose masks are a variant's result (lsevos.video.variants.scan_folder)."""
+    from lsevos.video.variants import scan_folder
+
+    family, scan = scan_folder(variant)
+    return f"{R}/{dataset}/{seq}/{family}/{scan}"
 
 
 def variant_output(dataset, seq, variant):
@@ -228,7 +231,20 @@ def pretrain_dependencies(wildcards):
     init = STAGE_INIT[wildcards.stage]
     if init:
         deps.append(f"{R}/pretrain/{wildcards.fold}/stage{init}.pt")
+    elif IMAGENET_WEIGHTS:
+        deps.append(IMAGENET_WEIGHTS)
     return deps
+
+
+# ImageNet weights that torch would download: fetched by the local rule imagenet_weights before the first
+# training job (compute nodes rarely reach the internet); the jobs read them with TORCH_HOME=IMAGENET_HOME.
+IMAGENET_HOME = f"{RES}/torch_home"
+_MODEL = config["pretrain"]["model"]
+IMAGENET_WEIGHTS = (
+    f"{IMAGENET_HOME}/hub/checkpoints/resnet101-63fe2227.pth"
+    if _MODEL["backbone"] == "resnet101" and _MODEL.get("pretrained", True)
+    else None
+)
 
 
 def stage_settings(stage):

@@ -23,9 +23,21 @@ rule pretrain:
         data=lambda w: settings_json(pretrain_sources(w.fold)),
         settings=lambda w: stage_settings(w.stage),
         init=init_option,
+        torch_home=IMAGENET_HOME,
     shell:
-        "OMP_NUM_THREADS={threads} lsevos pretrain --stage {wildcards.stage} --data {params.data:q} --settings {params.settings:q} "
+        "TORCH_HOME={params.torch_home} OMP_NUM_THREADS={threads} lsevos pretrain --stage {wildcards.stage} --data {params.data:q} --settings {params.settings:q} "
         "{params.init} --out {output.checkpoint} --log {output.losses} > {log} 2>&1"
+
+
+rule imagenet_weights:
+    output:
+        f"{IMAGENET_HOME}/hub/checkpoints/{{file}}",
+    log:
+        f"{RES}/logs/imagenet_weights_{{file}}.log",
+    conda:
+        CONDA_ENV
+    shell:
+        "lsevos fetch-weights --out {output} > {log} 2>&1"
 
 
 rule loss_curve:

@@ -7,7 +7,7 @@ rule finetune:
         data=dataset_dependency,
         checkpoint=pretrained_checkpoint,
     output:
-        f"{FAMILY_DIR}/finetune.pt",
+        checkpoint_output(f"{FAMILY_DIR}/finetune.pt"),
     log:
         f"{LOG_DIR}/finetune.log",
     group:
@@ -97,7 +97,7 @@ rule retrain:
         labels=f"{FAMILY_DIR}/pseudo_labels",
         checkpoint=f"{FAMILY_DIR}/finetune.pt",
     output:
-        f"{FAMILY_DIR}/retrain.pt",
+        checkpoint_output(f"{FAMILY_DIR}/retrain.pt"),
     log:
         f"{LOG_DIR}/retrain.log",
     group:
@@ -115,6 +115,7 @@ rule retrain:
         "--family {wildcards.family} --settings {params.settings:q} --out {output} > {log} 2>&1"
 
 
+# Dense CRF: CPU only, so its own group: a chain's GPU job does not hold its GPU through it.
 rule crf:
     input:
         data=dataset_dependency,
@@ -126,7 +127,7 @@ rule crf:
     wildcard_constraints:
         scan="scan1|scan2|gtbox",
     group:
-        "per_sequence"
+        "cpu_post"  # CPU only: not inside a chain's GPU job
     conda:
         CONDA_ENV
     params:

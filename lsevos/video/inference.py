@@ -1,0 +1,41 @@
+"""Running an `LSENet` on crops: the device of the video settings, crops as tensors, and the predictor.
+
+`make_predictor` wraps a model as the tracker's `predict(crop uint8 [h,w,3]) -> prob float32 [h,w]`
+(`lsevos.video.tracker.Predict`), the only way a scan sees the network; the model computes only the
+outputs the head reads (`lsevos.model.fusion.outputs_needed`). Fine-tuning and retraining
+(`lsevos.video.adapt`) use the same device and tensor conversion.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from lsevos.devices import resolve_device
+from lsevos.video.settings import VideoSettings
+from lsevos.video.tracker import Predict
+
+
+def torch_device(settings: VideoSettings) -> torch.device:
+    return resolve_device(settings.device, "video setting 'device'")
+
+
+def crops_to_tensor(crops: np.ndarray, device: torch.device) -> torch.Tensor:
+    """uint8 [B,s,s,3] -> float [B,3,s,s] in [0,1]."""
+    return torch.from_numpy(np.ascontiguousarray(crops)).to(device).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def make_predictor(model: torch.nn.Module, head: str, device: torch.device) -> Predict:
+    """Wrap a model as the tracker's `predict(crop uint8 [h,w,3]) -> prob float32 [h,w]`; the model runs
+    only the heads `head` reads."""
+    from lsevos.model.fusion import foreground_probability, outputs_needed
+
+    heads = outputs_needed(head)
+    model.eval()
+
+    def predict(crop: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            output = model(crops_to_tensor(crop[None], device), heads=heads)
+            return foreground_probability(output, head)[0, 0].float().cpu().numpy()
+
+    return predict
