@@ -1,6 +1,8 @@
 """Paths shared by the tests: the repository and the read-only real data beside it (`../shared`)."""
 
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 
@@ -42,6 +44,15 @@ def oracle_root(shared_root: Path) -> Path:
 def leaderboard_root(shared_root: Path) -> Path:
     """Official DAVIS 2016 leaderboard per-frame values and aggregates."""
     return shared_root / "fixtures" / "davis_leaderboard"
+
+
+@pytest.fixture(scope="session")
+def smallest_benchmark() -> Mapping[str, object]:
+    """Built-in benchmark settings at their smallest sizes (64 px images and videos of 8 frames, one
+    validation image); a test adds its training images and sequences: `{**smallest_benchmark, ...}`."""
+    images = {"static_val": 1, "static_size": 64}
+    videos = {"video_width": 64, "video_height": 64, "video_frames": 8, "segtrack_frames": 8}
+    return MappingProxyType({**images, **videos})
 
 
 def demo_config() -> dict:

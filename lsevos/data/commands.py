@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lsevos.cli_args import add_paths
 from lsevos.settings_text import read_mapping
 
 DATASET_NAMES = ("davis2016", "segtrackv2", "voc2012", "sbd")
@@ -74,8 +75,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "prepare-segtrack", help="convert SegTrack v2 to the DAVIS layout, one sequence per object"
     )
-    parser.add_argument("--src", type=Path, required=True, help="SegTrack v2 (JPEGImages, GroundTruth)")
-    parser.add_argument("--out", type=Path, required=True, help="output folder (DAVIS layout)")
+    add_paths(parser, src="SegTrack v2 (JPEGImages, GroundTruth)", out="output folder (DAVIS layout)")
     parser.add_argument(
         "--objects", nargs="+", help="targets to convert, e.g. bmx_1 bmx_2 (or comma separated); default all"
     )
@@ -84,13 +84,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "sbd-augment", help="write the augmented training list (VOC train + SBD train/val - VOC val)"
     )
-    parser.add_argument("--voc", type=Path, required=True, help="VOC2012 folder (VOCdevkit/VOC2012)")
-    parser.add_argument("--sbd", type=Path, required=True, help="SBD folder (benchmark_RELEASE/dataset)")
-    parser.add_argument("--out", type=Path, required=True, help="output list, one image id per line")
+    add_paths(parser, voc="VOC2012 folder (VOCdevkit/VOC2012)", sbd="SBD folder (benchmark_RELEASE/dataset)")
+    add_paths(parser, out="output list, one image id per line")
     parser.set_defaults(handler=_sbd_augment)
 
     parser = subparsers.add_parser("generate-benchmark", help="write the built-in synthetic benchmark")
-    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    add_paths(parser, out="output folder")
     parser.add_argument("--seed", type=int, required=True, help="random seed (same seed, same bytes)")
     parser.add_argument("--settings", help="benchmark settings: a YAML/JSON file or inline JSON")
     parser.set_defaults(handler=_generate_benchmark)

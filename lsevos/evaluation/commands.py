@@ -216,6 +216,14 @@ def _figure_qualitative(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_sequences(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sequences", help="comma-separated sequence names (default: ImageSets val list)")
+
+
+def _add_jobs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate = subparsers.add_parser(
         "evaluate",
@@ -227,11 +235,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source = evaluate.add_mutually_exclusive_group(required=True)
     source.add_argument("--pred", help="results root holding <seq>/<frame>.png")
     source.add_argument("--pred-dir", help="the <frame>.png masks of the one sequence named by --sequences")
-    evaluate.add_argument("--sequences", help="comma-separated sequence names (default: ImageSets val list)")
+    _add_sequences(evaluate)
     evaluate.add_argument("--out", required=True, help="per-sequence CSV: sequence,J_M,J_R,J_D,F_M,F_R,F_D")
     evaluate.add_argument("--per-frame", help="per-frame CSV: sequence,frame,J,F")
     evaluate.add_argument("--json", help="metrics JSON: the six means, JF and mIoU (for DVC)")
-    evaluate.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
+    _add_jobs(evaluate)
     evaluate.set_defaults(handler=_evaluate)
 
     merge = subparsers.add_parser(
@@ -254,12 +262,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="results root (<seq>/<frame>.png) or, flat, one folder; "
         "a folder is replaced only if empty or written by lsevos grabcut",
     )
-    grabcut.add_argument("--sequences", help="comma-separated sequence names (default: ImageSets val list)")
+    _add_sequences(grabcut)
     grabcut.add_argument(
         "--margin", type=int, default=10, help="pixels (>= 0) added to every side of the GT box"
     )
     grabcut.add_argument("--iterations", type=int, default=5, help="GrabCut iterations (>= 1)")
-    grabcut.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
+    _add_jobs(grabcut)
     grabcut.add_argument(
         "--layout",
         choices=("results", "flat"),

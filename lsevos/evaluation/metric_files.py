@@ -54,40 +54,58 @@ def summary(rows: dict[str, Row]) -> dict[str, float | int]:
     }
 
 
+def _write_csv(path: str | os.PathLike, header: tuple[str, ...], rows: Iterable[list[str]]) -> None:
+    """Write `header` and `rows` as the CSV file `path`, atomically."""
+    with atomic_output(path) as temporary, open(temporary, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def _read_csv(path: Path, header: tuple[str, ...], kind: str, option: str) -> Iterator[tuple[int, dict]]:
+    """(line number, record) of each row of the `kind` metrics CSV `path` (written by `lsevos evaluate
+    OPTION`); `DataError` naming the file if it is missing or its header is not `header`."""
+    if not path.is_file():
+        raise DataError(f"{path}: {kind} metrics file not found; run `lsevos evaluate {option} {path}`")
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        if tuple(reader.fieldnames or ()) != header:
+            # `lsevos evaluate` always writes the per-sequence CSV (`--out`); other files need their option
+            command = "lsevos evaluate" if option == "--out" else f"lsevos evaluate {option}"
+            raise DataError(
+                f"{path}: header {reader.fieldnames} is not {','.join(header)}; write it with `{command}`"
+            )
+        yield from enumerate(reader, start=2)
+
+
 def write_per_sequence(path: str | os.PathLike, rows: dict[str, Row]) -> None:
     """Write `rows` ({sequence: row}) and the mean row as the per-sequence CSV."""
     means = mean_row(rows)
-    with atomic_output(path) as temporary, open(temporary, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(PER_SEQUENCE_HEADER)
-        for name, row in [*rows.items(), (MEAN_ROW, means)]:
-            writer.writerow([name, *(repr(float(row[column])) for column in MEASURE_COLUMNS)])
+    _write_csv(
+        path,
+        PER_SEQUENCE_HEADER,
+        (
+            [name, *(repr(float(row[column])) for column in MEASURE_COLUMNS)]
+            for name, row in [*rows.items(), (MEAN_ROW, means)]
+        ),
+    )
 
 
 def read_per_sequence(path: str | os.PathLike) -> dict[str, Row]:
     """Sequence rows of a per-sequence CSV (its mean row is dropped); `DataError` naming the file if it is
     missing or malformed."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: per-sequence metrics file not found; run `lsevos evaluate --out {path}`")
-    with open(path, newline="") as handle:
-        reader = csv.DictReader(handle)
-        if tuple(reader.fieldnames or ()) != PER_SEQUENCE_HEADER:
-            raise DataError(
-                f"{path}: header {reader.fieldnames} is not {','.join(PER_SEQUENCE_HEADER)}; "
-                "write it with `lsevos evaluate`"
-            )
-        rows: dict[str, Row] = {}
-        for line_number, record in enumerate(reader, start=2):
-            name = record["sequence"]
-            if name == MEAN_ROW:
-                continue
-            if name in rows:
-                raise DataError(f"{path}:{line_number}: sequence {name} listed twice; keep one row for it")
-            try:
-                rows[name] = {column: float(record[column]) for column in MEASURE_COLUMNS}
-            except (TypeError, ValueError):
-                raise DataError(f"{path}:{line_number}: a value of {name} is not a number") from None
+    rows: dict[str, Row] = {}
+    for line_number, record in _read_csv(path, PER_SEQUENCE_HEADER, "per-sequence", "--out"):
+        name = record["sequence"]
+        if name == MEAN_ROW:
+            continue
+        if name in rows:
+            raise DataError(f"{path}:{line_number}: sequence {name} listed twice; keep one row for it")
+        try:
+            rows[name] = {column: float(record[column]) for column in MEASURE_COLUMNS}
+        except (TypeError, ValueError):
+            raise DataError(f"{path}:{line_number}: a value of {name} is not a number") from None
     if not rows:
         raise DataError(f"{path}: no sequence rows; evaluate at least one sequence")
     return rows
@@ -95,11 +113,11 @@ def read_per_sequence(path: str | os.PathLike) -> dict[str, Row]:
 
 def write_per_frame(path: str | os.PathLike, frames: Iterable[tuple[str, str | int, float, float]]) -> None:
     """Write `(sequence, frame name, J, F)` tuples as the per-frame CSV."""
-    with atomic_output(path) as temporary, open(temporary, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(PER_FRAME_HEADER)
-        for name, frame, j, f in frames:
-            writer.writerow([name, str(frame), repr(float(j)), repr(float(f))])
+    _write_csv(
+        path,
+        PER_FRAME_HEADER,
+        ([name, str(frame), repr(float(j)), repr(float(f))] for name, frame, j, f in frames),
+    )
 
 
 def per_frame_tuples(scores: Iterable[ObjectScores]) -> Iterator[tuple[str, str, float, float]]:
@@ -115,25 +133,16 @@ def read_per_frame_rows(path: str | os.PathLike) -> list[tuple[str, str, float, 
     """`(sequence, frame name, J, F)` rows of a per-frame CSV, names as written; `DataError` naming the
     file if it is missing or malformed."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: per-frame metrics file not found; run `lsevos evaluate --per-frame {path}`")
     rows = []
-    with open(path, newline="") as handle:
-        reader = csv.DictReader(handle)
-        if tuple(reader.fieldnames or ()) != PER_FRAME_HEADER:
-            raise DataError(
-                f"{path}: header {reader.fieldnames} is not {','.join(PER_FRAME_HEADER)}; "
-                "write it with `lsevos evaluate --per-frame`"
-            )
-        for line_number, record in enumerate(reader, start=2):
-            frame = (record["frame"] or "").strip()
-            try:
-                j, f = float(record["J"]), float(record["F"])
-            except (TypeError, ValueError):
-                raise DataError(f"{path}:{line_number}: J or F is not a number") from None
-            if not frame:
-                raise DataError(f"{path}:{line_number}: the frame name is empty")
-            rows.append((record["sequence"], frame, j, f))
+    for line_number, record in _read_csv(path, PER_FRAME_HEADER, "per-frame", "--per-frame"):
+        frame = (record["frame"] or "").strip()
+        try:
+            j, f = float(record["J"]), float(record["F"])
+        except (TypeError, ValueError):
+            raise DataError(f"{path}:{line_number}: J or F is not a number") from None
+        if not frame:
+            raise DataError(f"{path}:{line_number}: the frame name is empty")
+        rows.append((record["sequence"], frame, j, f))
     return rows
 
 

@@ -18,23 +18,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lsevos.config import GRABCUT
 from lsevos.data.davis import DavisDataset
 from lsevos.data.io import atomic_output
 from lsevos.errors import DataError
 from lsevos.evaluation.metric_files import MEASURE_COLUMNS, Row, read_per_sequence, summary
 from lsevos.evaluation.summaries import attribute_means, segtrack_miou
+from lsevos.video.variants import VARIANTS as VIDEO_VARIANTS
 
-VARIANTS = (
-    "grabcut",
-    "fp_nozoom",
-    "fp",
-    "fplse",
-    "ours",
-    "ours_crf",
-    "ours_static",
-    "fp_gtbox",
-    "ours_gtbox",
-)
+# The GrabCut baseline, then the video variants in their order (lsevos.video.variants).
+VARIANTS = (GRABCUT, *VIDEO_VARIANTS)
 
 # The paper's numbers (Ci et al., ECCV 2018, DAVIS 2016 val unless said otherwise), one constant per table,
 # copied from the tables of the paper's text. Measure tuples follow MEASURE_COLUMNS: (J mean, J recall,

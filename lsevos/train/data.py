@@ -180,23 +180,14 @@ def zoom_crop(
     matrix = np.array(
         [[scale_x, 0.0, -(centre_x - half_w) * scale_x], [0.0, scale_y, -(centre_y - half_h) * scale_y]]
     )
-    image = cv2.warpAffine(
-        image,
-        matrix,
-        (crop, crop),
-        flags=cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_CONSTANT,
-        borderValue=PAD_COLOUR,
-    )
-    instances = cv2.warpAffine(
-        instances,
-        matrix,
-        (crop, crop),
-        flags=cv2.INTER_NEAREST,
-        borderMode=cv2.BORDER_CONSTANT,
-        borderValue=IGNORE,
-    )
-    return image, instances
+
+    def warp(array: np.ndarray, flags: int, border: object) -> np.ndarray:
+        """`array` through `matrix` into `crop` x `crop`, `border` outside the source."""
+        return cv2.warpAffine(
+            array, matrix, (crop, crop), flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=border
+        )
+
+    return warp(image, cv2.INTER_LINEAR, PAD_COLOUR), warp(instances, cv2.INTER_NEAREST, IGNORE)
 
 
 def augment(

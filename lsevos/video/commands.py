@@ -7,15 +7,25 @@ import os
 import sys
 from pathlib import Path
 
+from lsevos.cli_args import add_command, add_paths
 from lsevos.errors import ConfigError
 
 CHECKPOINT_PATTERN = "results*/**/pretrain/**/stage3.pt"
 FAMILY_HELP = "fp_nozoom, fp, fplse or ours (see lsevos.video.variants)"
 SETTINGS_HELP = "video settings: inline JSON or a .json/.yaml file (defaults for every missing key)"
+FRAMES_HELP = "frame folder or video file"
 
 
 def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def _add_settings_and_out(
+    parser: argparse.ArgumentParser, out_help: str, settings_help: str = SETTINGS_HELP
+) -> None:
+    """The last options of a workflow step: `--settings` (video settings) and the required `--out PATH`."""
+    parser.add_argument("--settings", help=settings_help)
+    add_paths(parser, out=out_help)
 
 
 def _add_box_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
@@ -234,64 +244,58 @@ def _segment(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("finetune", help="fine-tune a pretrained model on a video's first frame")
-    parser.add_argument("--frames", type=Path, required=True, help="frame folder or video file")
-    _add_box_arguments(parser, required=True)
-    parser.add_argument("--checkpoint", type=Path, required=True, help="pretrained checkpoint (.pt)")
-    parser.add_argument("--family", required=True, help=FAMILY_HELP)
-    parser.add_argument("--settings", help=SETTINGS_HELP)
-    parser.add_argument("--out", type=Path, required=True, help="fine-tuned checkpoint to write (.pt)")
-    parser.set_defaults(handler=_finetune)
-
-    parser = subparsers.add_parser(
-        "figure-lse", help="a frame's zoomed-in crop, FP and LSE as RGB (Fig. 4 style figure)"
+    parser = add_command(
+        subparsers, "finetune", _finetune, "fine-tune a pretrained model on a video's first frame"
     )
-    parser.add_argument("--frame", type=Path, required=True, help="frame image (jpg/png)")
+    add_paths(parser, frames=FRAMES_HELP)
     _add_box_arguments(parser, required=True)
-    parser.add_argument("--checkpoint", type=Path, required=True, help="model checkpoint (.pt)")
-    parser.add_argument("--settings", help=SETTINGS_HELP + " (crop_size and enlarge are used)")
-    parser.add_argument("--out", type=Path, required=True, help="PNG file to write")
-    parser.set_defaults(handler=_figure_lse)
+    add_paths(parser, checkpoint="pretrained checkpoint (.pt)")
+    parser.add_argument("--family", required=True, help=FAMILY_HELP)
+    _add_settings_and_out(parser, "fine-tuned checkpoint to write (.pt)")
 
-    parser = subparsers.add_parser("scan", help="segment every frame with a checkpoint (one scan)")
-    parser.add_argument("--frames", type=Path, required=True, help="frame folder or video file")
-    parser.add_argument("--checkpoint", type=Path, required=True, help="fine-tuned or retrained checkpoint")
+    parser = add_command(
+        subparsers,
+        "figure-lse",
+        _figure_lse,
+        "a frame's zoomed-in crop, FP and LSE as RGB (Fig. 4 style figure)",
+    )
+    add_paths(parser, frame="frame image (jpg/png)")
+    _add_box_arguments(parser, required=True)
+    add_paths(parser, checkpoint="model checkpoint (.pt)")
+    _add_settings_and_out(parser, "PNG file to write", SETTINGS_HELP + " (crop_size and enlarge are used)")
+
+    parser = add_command(subparsers, "scan", _scan, "segment every frame with a checkpoint (one scan)")
+    add_paths(parser, frames=FRAMES_HELP, checkpoint="fine-tuned or retrained checkpoint")
     parser.add_argument("--family", required=True, help=FAMILY_HELP)
     _add_box_arguments(parser, required=False)
     parser.add_argument("--gt-masks", type=Path, help="ground-truth mask folder: GT-box mode (Table 1)")
-    parser.add_argument("--settings", help=SETTINGS_HELP)
-    parser.add_argument(
-        "--out", type=Path, required=True, help="scan folder to write (masks/, probs/, boxes.json)"
+    _add_settings_and_out(parser, "scan folder to write (masks/, probs/, boxes.json)")
+
+    parser = add_command(
+        subparsers, "pseudo-labels", _pseudo_labels, "turn a scan into pseudo-labels for retraining"
     )
-    parser.set_defaults(handler=_scan)
+    add_paths(parser, scan="scan folder")
+    _add_settings_and_out(parser, "label folder to write")
 
-    parser = subparsers.add_parser("pseudo-labels", help="turn a scan into pseudo-labels for retraining")
-    parser.add_argument("--scan", type=Path, required=True, help="scan folder")
-    parser.add_argument("--settings", help=SETTINGS_HELP)
-    parser.add_argument("--out", type=Path, required=True, help="label folder to write")
-    parser.set_defaults(handler=_pseudo_labels)
-
-    parser = subparsers.add_parser("retrain", help="retrain a fine-tuned model on scan-1 pseudo-labels")
-    parser.add_argument("--frames", type=Path, required=True, help="frame folder or video file")
-    parser.add_argument("--labels", type=Path, required=True, help="label folder from `lsevos pseudo-labels`")
-    parser.add_argument("--checkpoint", type=Path, required=True, help="fine-tuned checkpoint")
+    parser = add_command(
+        subparsers, "retrain", _retrain, "retrain a fine-tuned model on scan-1 pseudo-labels"
+    )
+    add_paths(parser, frames=FRAMES_HELP, labels="label folder from `lsevos pseudo-labels`")
+    add_paths(parser, checkpoint="fine-tuned checkpoint")
     parser.add_argument("--family", required=True, help=FAMILY_HELP)
-    parser.add_argument("--settings", help=SETTINGS_HELP)
-    parser.add_argument("--out", type=Path, required=True, help="retrained checkpoint to write (.pt)")
-    parser.set_defaults(handler=_retrain)
+    _add_settings_and_out(parser, "retrained checkpoint to write (.pt)")
 
-    parser = subparsers.add_parser("crf", help="refine a scan with a dense CRF (needs lsevos[crf])")
-    parser.add_argument("--frames", type=Path, required=True, help="frame folder or video file")
-    parser.add_argument("--scan", type=Path, required=True, help="scan folder to refine")
-    parser.add_argument("--settings", help=SETTINGS_HELP)
-    parser.add_argument("--out", type=Path, required=True, help="refined scan folder to write")
-    parser.set_defaults(handler=_crf)
+    parser = add_command(subparsers, "crf", _crf, "refine a scan with a dense CRF (needs lsevos[crf])")
+    add_paths(parser, frames=FRAMES_HELP, scan="scan folder to refine")
+    _add_settings_and_out(parser, "refined scan folder to write")
 
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "segment",
-        help="segment an object through your video from a box on its first frame",
-        description="Fine-tunes on the first frame, scans the video, retrains on its own masks and scans "
-        "again. Writes DIR/masks/<frame>.png (indexed), DIR/probs/ and DIR/boxes.json.",
+        _segment,
+        "segment an object through your video from a box on its first frame",
+        "Fine-tunes on the first frame, scans the video, retrains on its own masks and scans again. Writes "
+        "DIR/masks/<frame>.png (indexed), DIR/probs/ and DIR/boxes.json.",
     )
     parser.add_argument("input", type=Path, help="video file (mp4, avi, ...) or folder of jpg/png frames")
     parser.add_argument("--box", required=True, help="the object on the first frame: x0,y0,x1,y1 (inclusive)")
@@ -305,4 +309,3 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--family", default="ours", help=f"{FAMILY_HELP}; default ours")
     parser.add_argument("--static", action="store_true", help="skip the retraining (one scan only)")
     parser.add_argument("--settings", help=SETTINGS_HELP)
-    parser.set_defaults(handler=_segment)

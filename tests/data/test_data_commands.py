@@ -47,18 +47,9 @@ def test_download_reuses_an_unpacked_dataset_without_network(tmp_path, capsys):
     assert capsys.readouterr().out.strip() == str(tmp_path / "davis2016" / "DAVIS")
 
 
-def test_generate_benchmark_output_loads_with_the_dataset_readers(tmp_path):
+def test_generate_benchmark_output_loads_with_the_dataset_readers(tmp_path, smallest_benchmark):
     names = sequence_names()[:1]
-    settings = {
-        "static_train": 2,
-        "static_val": 1,
-        "static_size": 64,
-        "video_width": 64,
-        "video_height": 64,
-        "video_frames": 8,
-        "segtrack_frames": 8,
-        "sequences": names,
-    }
+    settings = {**smallest_benchmark, "static_train": 2, "sequences": names}
     settings_file = tmp_path / "tiny.yaml"
     settings_file.write_text(json.dumps(settings))
     out = tmp_path / "bench"

@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 LSEVOS = Path(sys.executable).with_name("lsevos")
 FAST = '{"crop_size": 33, "finetune_epochs": 1, "retrain_epochs": 1, "batch": 2, "finetune_lr": 0.001}'
 SIZE = (48, 64)  # H, W
+BOX = "8,16,24,32"  # x0,y0,x1,y1 around the disk of the first frame
 
 
 def disk_frames(folder: Path, names: list[str]) -> list[np.ndarray]:
@@ -104,6 +105,45 @@ def error_line(stderr: str, command: str) -> str:
     return lines[0]
 
 
+def refused(capsys, argv: list) -> str:
+    """Run `argv` in process, assert it is refused (exit 2) with one error line and return that line."""
+    code, err = run(capsys, argv)
+    assert code == 2, err
+    return error_line(err, argv[0])
+
+
+def refused_process(argv: list) -> tuple[str, str]:
+    """Run `argv` as a subprocess, assert it is refused (exit 2) with one error line; (that line, stderr)."""
+    result = run_process(argv)
+    assert result.returncode == 2, result.stderr
+    return error_line(result.stderr, argv[0]), result.stderr
+
+
+def _settings(settings: str | None) -> list[str]:
+    return [] if settings is None else ["--settings", settings]
+
+
+def scan_argv(frames, checkpoint, out, *extra, box: str | None = BOX, settings: str | None = FAST) -> list:
+    """`lsevos scan` of `frames` with `checkpoint` (family ours) into `out`, then `extra`; `box=None` leaves
+    out `--box` (give `--box` or `--first-mask` in `extra`), `settings=None` leaves out `--settings`."""
+    box_options = [] if box is None else ["--box", box]
+    argv = ["scan", "--frames", frames, "--checkpoint", checkpoint, "--family", "ours", *box_options]
+    return [*argv, *_settings(settings), "--out", out, *extra]
+
+
+def segment_argv(source, checkpoint, out, *extra, settings: str | None = FAST) -> list:
+    """`lsevos segment SOURCE --box BOX` with `checkpoint` into `out`, then `extra`; `settings=None` leaves
+    out `--settings`."""
+    argv = ["segment", source, "--box", BOX, "--checkpoint", checkpoint]
+    return [*argv, *_settings(settings), "--out", out, *extra]
+
+
+def grabcut_argv(davis_root, out, *extra) -> list:
+    """`lsevos grabcut` of sequence `disk` of `davis_root`, flat layout into `out`, one job, then `extra`."""
+    argv = ["grabcut", "--data", davis_root, "--out", out, "--sequences", "disk"]
+    return [*argv, "--layout", "flat", "--jobs", "1", *extra]
+
+
 @pytest.fixture
 def no_computation(monkeypatch):
     """Make every heavy step fail the test if it is reached (checks must come first)."""
@@ -133,7 +173,12 @@ def tools(capsys):
     return SimpleNamespace(
         run=lambda argv: run(capsys, argv),
         run_process=run_process,
+        refused=lambda argv: refused(capsys, argv),
+        refused_process=refused_process,
         error_line=error_line,
+        scan_argv=scan_argv,
+        segment_argv=segment_argv,
+        grabcut_argv=grabcut_argv,
         snapshot=snapshot,
         disk_frames=disk_frames,
         save_tiny=save_tiny,

@@ -21,71 +21,35 @@ class Touch:
         return os.system, (f"touch {self.path}",)
 
 
-def crafted(path, sentinel):
+def crafted(tools, path, sentinel):
     """A .pt that looks like an lsevos checkpoint and runs `touch sentinel` when unpickled."""
-    good = load_checkpoint(save_tiny_plain(path))
+    good = load_checkpoint(tools.save_tiny(path))
     torch.save({**good, "extra": {"payload": Touch(sentinel)}}, path)
     return path
 
 
-def save_tiny_plain(path):
-    torch.manual_seed(0)
-    save_checkpoint(path, LSENet("tiny", embed_dim=8), step=0, config={"stage": "3"})
-    return path
-
-
 class TestCraftedPickle:
-    def test_the_crafted_file_does_run_code_when_unpickled_without_the_allow_list(self, tmp_path):
+    def test_the_crafted_file_does_run_code_when_unpickled_without_the_allow_list(self, tools, tmp_path):
         sentinel = tmp_path / "control"
-        torch.load(crafted(tmp_path / "control.pt", sentinel), weights_only=False)
+        torch.load(crafted(tools, tmp_path / "control.pt", sentinel), weights_only=False)
         assert sentinel.exists()  # so the tests below test something
 
     @pytest.mark.parametrize("command", ["scan", "segment"])
     def test_is_refused_without_running_code(self, tools, frames, tmp_path, command):
         sentinel = tmp_path / "pwned"
-        evil = crafted(tmp_path / "evil.pt", sentinel)
-        if command == "scan":
-            argv = [
-                "scan",
-                "--frames",
-                frames,
-                "--checkpoint",
-                evil,
-                "--family",
-                "ours",
-                "--box",
-                "8,16,24,32",
-                "--settings",
-                tools.fast,
-                "--out",
-                tmp_path / "out",
-            ]
-        else:
-            argv = [
-                "segment",
-                frames,
-                "--box",
-                "8,16,24,32",
-                "--checkpoint",
-                evil,
-                "--settings",
-                tools.fast,
-                "--out",
-                tmp_path / "out",
-            ]
-        result = tools.run_process(argv)
-        assert result.returncode == 2, result.stderr
-        line = tools.error_line(result.stderr, command)
+        evil = crafted(tools, tmp_path / "evil.pt", sentinel)
+        argv = (tools.scan_argv if command == "scan" else tools.segment_argv)(frames, evil, tmp_path / "out")
+        line, _ = tools.refused_process(argv)
         assert str(evil) in line and "refused" in line
         assert not sentinel.exists()
         assert not (tmp_path / "out").exists()
 
-    def test_load_checkpoint_refuses_it_in_process(self, tmp_path):
+    def test_load_checkpoint_refuses_it_in_process(self, tools, tmp_path):
         from lsevos.errors import DataError
 
         sentinel = tmp_path / "pwned"
         with pytest.raises(DataError, match="evil.pt: refused") as caught:
-            load_checkpoint(crafted(tmp_path / "evil.pt", sentinel))
+            load_checkpoint(crafted(tools, tmp_path / "evil.pt", sentinel))
         assert "\n" not in str(caught.value) and not sentinel.exists()
 
 
@@ -143,22 +107,7 @@ class TestUnfitCheckpoints:
     @pytest.mark.parametrize("stage", ["1", "2"])
     def test_stage_1_or_2_checkpoint_refused_by_segment(self, tools, frames, tmp_path, no_computation, stage):
         checkpoint = tools.save_tiny(tmp_path / f"stage{stage}.pt", stage=stage)
-        code, err = tools.run(
-            [
-                "segment",
-                frames,
-                "--box",
-                "8,16,24,32",
-                "--checkpoint",
-                checkpoint,
-                "--settings",
-                tools.fast,
-                "--out",
-                tmp_path / "out",
-            ]
-        )
-        assert code == 2
-        line = tools.error_line(err, "segment")
+        line = tools.refused(tools.segment_argv(frames, checkpoint, tmp_path / "out"))
         assert str(checkpoint) in line and f"stage-{stage}" in line and "stage-3" in line
         assert not (tmp_path / "out").exists()
 
@@ -167,25 +116,7 @@ class TestUnfitCheckpoints:
 
         monkeypatch.setattr(pipeline, "track", lambda *a, **k: pytest.fail("scan started"))
         checkpoint = tools.save_tiny(tmp_path / "stage1.pt", stage="1")
-        code, err = tools.run(
-            [
-                "scan",
-                "--frames",
-                frames,
-                "--checkpoint",
-                checkpoint,
-                "--family",
-                "ours",
-                "--box",
-                "8,16,24,32",
-                "--settings",
-                tools.fast,
-                "--out",
-                tmp_path / "out",
-            ]
-        )
-        assert code == 2
-        line = tools.error_line(err, "scan")
+        line = tools.refused(tools.scan_argv(frames, checkpoint, tmp_path / "out"))
         assert str(checkpoint) in line and "stage-3" in line and "fine-tuned" in line
 
     def test_weights_that_do_not_fit_the_model_config_give_one_line(self, tools, frames, tmp_path):
@@ -193,46 +124,14 @@ class TestUnfitCheckpoints:
         payload = load_checkpoint(checkpoint)
         payload["model_config"]["embed_dim"] = 16
         torch.save(payload, checkpoint)
-        result = tools.run_process(
-            [
-                "scan",
-                "--frames",
-                frames,
-                "--checkpoint",
-                checkpoint,
-                "--family",
-                "ours",
-                "--box",
-                "8,16,24,32",
-                "--settings",
-                tools.fast,
-                "--out",
-                tmp_path / "out",
-            ]
-        )
-        assert result.returncode == 2, result.stderr
-        line = tools.error_line(result.stderr, "scan")
+        line, stderr = tools.refused_process(tools.scan_argv(frames, checkpoint, tmp_path / "out"))
         assert str(checkpoint) in line and "do not fit" in line and "embed_dim 16" in line
-        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert len(stderr.strip().splitlines()) == 1, stderr
 
     def test_a_file_that_is_no_checkpoint_gives_one_line(self, tools, frames, tmp_path):
         bad = tmp_path / "bad.pt"
         bad.write_bytes(b"not a checkpoint at all\n" * 10)
-        code, err = tools.run(
-            [
-                "scan",
-                "--frames",
-                frames,
-                "--checkpoint",
-                bad,
-                "--family",
-                "ours",
-                "--box",
-                "8,16,24,32",
-                "--out",
-                tmp_path / "out",
-            ]
-        )
+        code, err = tools.run(tools.scan_argv(frames, bad, tmp_path / "out", settings=None))
         assert code == 2
         assert str(bad) in tools.error_line(err, "scan")
         assert len(err.strip().splitlines()) == 1, err

@@ -14,6 +14,7 @@ import shutil
 import tarfile
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -81,17 +82,34 @@ def _add(bundle: tarfile.TarFile, name: str, data: bytes) -> None:
     bundle.addfile(member, io.BytesIO(data))
 
 
+def _add_images(bundle: tarfile.TarFile, bench: Path, folder: str, splits: list[list[int]]) -> Iterator[str]:
+    """Add the static images of `splits` (each once, sorted) as `folder/<name>.jpg`; yields each name after
+    adding its image, for the caller to add its labels next to it."""
+    for name in _names(sorted(set().union(*splits))):
+        bundle.add(bench / "static" / "JPEGImages" / f"{name}.jpg", f"{folder}/{name}.jpg")
+        yield name
+
+
+def _add_lists(bundle: tarfile.TarFile, folder: str, **splits: list[int]) -> None:
+    """Add the image list `folder/<split>.txt` of each split."""
+    for split, indices in splits.items():
+        _add(bundle, f"{folder}/{split}.txt", _lines(_names(indices)))
+
+
 def _voc_tar(bench: Path, path: Path) -> None:
     static = bench / "static"
     root = "VOCdevkit/VOC2012"
     with tarfile.open(path, "w") as bundle:
-        for name in _names(sorted(set(VOC_TRAIN) | set(VOC_VAL))):
-            bundle.add(static / "JPEGImages" / f"{name}.jpg", f"{root}/JPEGImages/{name}.jpg")
+        for name in _add_images(bundle, bench, f"{root}/JPEGImages", [VOC_TRAIN, VOC_VAL]):
             for folder in ("SegmentationObject", "SegmentationClass"):
                 bundle.add(static / folder / f"{name}.png", f"{root}/{folder}/{name}.png")
-        _add(bundle, f"{root}/ImageSets/Segmentation/train.txt", _lines(_names(VOC_TRAIN)))
-        _add(bundle, f"{root}/ImageSets/Segmentation/val.txt", _lines(_names(VOC_VAL)))
-        _add(bundle, f"{root}/ImageSets/Segmentation/trainval.txt", _lines(_names(VOC_TRAIN + VOC_VAL)))
+        _add_lists(
+            bundle,
+            f"{root}/ImageSets/Segmentation",
+            train=VOC_TRAIN,
+            val=VOC_VAL,
+            trainval=VOC_TRAIN + VOC_VAL,
+        )
 
 
 def _mat(struct: str, segmentation: np.ndarray) -> bytes:
@@ -104,14 +122,12 @@ def _sbd_tgz(bench: Path, path: Path) -> None:
     static = bench / "static"
     root = "benchmark_RELEASE/dataset"
     with tarfile.open(path, "w:gz") as bundle:
-        for name in _names(sorted(set(SBD_TRAIN) | set(SBD_VAL))):
-            bundle.add(static / "JPEGImages" / f"{name}.jpg", f"{root}/img/{name}.jpg")
+        for name in _add_images(bundle, bench, f"{root}/img", [SBD_TRAIN, SBD_VAL]):
             for folder, struct, kind in (("SegmentationObject", "GTinst", "inst"), ("SegmentationClass", "GTcls", "cls")):  # noqa: E501  # fmt: skip
                 labels = np.array(Image.open(static / folder / f"{name}.png"))
                 labels[labels == 255] = 0  # SBD has no void band
                 _add(bundle, f"{root}/{kind}/{name}.mat", _mat(struct, labels))
-        _add(bundle, f"{root}/train.txt", _lines(_names(SBD_TRAIN)))
-        _add(bundle, f"{root}/val.txt", _lines(_names(SBD_VAL)))
+        _add_lists(bundle, root, train=SBD_TRAIN, val=SBD_VAL)
 
 
 def build_archives(out: Path, frames: int = 4) -> dict[str, str]:

@@ -32,6 +32,14 @@ def main(argv: list[str]) -> int:
     return cli.main(argv)
 
 
+def lsevos(command: str, *positional, **options) -> int:
+    """`lsevos COMMAND POSITIONAL... --OPTION VALUE...` in process (`gt_masks=` gives `--gt-masks`)."""
+    argv = [command, *map(str, positional)]
+    for name, value in options.items():
+        argv += [f"--{name.replace('_', '-')}", str(value)]
+    return main(argv)
+
+
 def box_text(box) -> str:
     return ",".join(str(value) for value in box)
 
@@ -41,96 +49,22 @@ def test_workflow_steps_chain_through_files(tmp_path, disk_video, tiny_checkpoin
     folder, masks = disk_video
     first_mask = tmp_path / "first.png"
     cv2.imwrite(str(first_mask), masks[0] * 255)
-    common = ["--family", "fplse", "--settings", FAST]
+    common = {"family": "fplse", "settings": FAST}
+    ft, scan1, labels, rt = (tmp_path / name for name in ("ft.pt", "scan1", "labels", "rt.pt"))
     assert (
-        main(
-            [
-                "finetune",
-                "--frames",
-                str(folder),
-                "--first-mask",
-                str(first_mask),
-                "--checkpoint",
-                str(tiny_checkpoint),
-                "--out",
-                str(tmp_path / "ft.pt"),
-                *common,
-            ]
-        )
+        lsevos("finetune", frames=folder, first_mask=first_mask, checkpoint=tiny_checkpoint, out=ft, **common)
         == 0
     )
-    assert (
-        main(
-            [
-                "scan",
-                "--frames",
-                str(folder),
-                "--checkpoint",
-                str(tmp_path / "ft.pt"),
-                "--box",
-                box_text(box_from_mask(masks[0])),
-                "--out",
-                str(tmp_path / "scan1"),
-                *common,
-            ]
-        )
-        == 0
-    )
-    assert main(["pseudo-labels", "--scan", str(tmp_path / "scan1"), "--out", str(tmp_path / "labels")]) == 0
-    assert (
-        main(
-            [
-                "retrain",
-                "--frames",
-                str(folder),
-                "--labels",
-                str(tmp_path / "labels"),
-                "--checkpoint",
-                str(tmp_path / "ft.pt"),
-                "--out",
-                str(tmp_path / "rt.pt"),
-                *common,
-            ]
-        )
-        == 0
-    )
-    assert (
-        main(
-            [
-                "crf",
-                "--frames",
-                str(folder),
-                "--scan",
-                str(tmp_path / "scan1"),
-                "--out",
-                str(tmp_path / "scan1_crf"),
-                "--settings",
-                FAST,
-            ]
-        )
-        == 0
-    )
+    box = box_text(box_from_mask(masks[0]))
+    assert lsevos("scan", frames=folder, checkpoint=ft, box=box, out=scan1, **common) == 0
+    assert lsevos("pseudo-labels", scan=scan1, out=labels) == 0
+    assert lsevos("retrain", frames=folder, labels=labels, checkpoint=ft, out=rt, **common) == 0
+    assert lsevos("crf", frames=folder, scan=scan1, out=tmp_path / "scan1_crf", settings=FAST) == 0
     gt = tmp_path / "gt"
     gt.mkdir()
     for index, mask in enumerate(masks):
         cv2.imwrite(str(gt / f"{index:05d}.png"), mask * 255)
-    assert (
-        main(
-            [
-                "scan",
-                "--frames",
-                str(folder),
-                "--checkpoint",
-                str(tmp_path / "rt.pt"),
-                "--gt-masks",
-                str(gt),
-                "--out",
-                str(tmp_path / "gtbox"),
-                *common,
-            ]
-        )
-        == 0
-    )
+    assert lsevos("scan", frames=folder, checkpoint=rt, gt_masks=gt, out=tmp_path / "gtbox", **common) == 0
     for scan in ("scan1", "scan1_crf", "gtbox"):
         assert len(list((tmp_path / scan / "masks").glob("*.png"))) == 6
         assert len(list((tmp_path / scan / "probs").glob("*.png"))) == 6
@@ -202,21 +136,8 @@ def test_segment_an_mp4_writes_one_mask_per_frame_and_a_playable_overlay(tmp_pat
     assert write_video(mp4, iter(video.frames), fps=10) == 8
     box = box_from_mask(video.labels[0] == 1)
     out, overlay = tmp_path / "segmented", tmp_path / "overlay.mp4"
-    code = main(
-        [
-            "segment",
-            str(mp4),
-            "--box",
-            box_text(box),
-            "--out",
-            str(out),
-            "--checkpoint",
-            str(tiny_checkpoint),
-            "--overlay",
-            str(overlay),
-            "--settings",
-            FAST,
-        ]
+    code = lsevos(
+        "segment", mp4, box=box_text(box), out=out, checkpoint=tiny_checkpoint, overlay=overlay, settings=FAST
     )
     assert code == 0
     masks = sorted((out / "masks").glob("*.png"))
@@ -245,21 +166,7 @@ def test_segment_a_davis_sequence_from_the_box_of_its_first_mask(tmp_path, tiny_
     box = box_from_mask(read_mask(davis / "Annotations" / "480p" / "blackswan" / "00000.png"))
     out = tmp_path / "out"
     assert (
-        main(
-            [
-                "segment",
-                str(frames),
-                "--box",
-                box_text(box),
-                "--out",
-                str(out),
-                "--checkpoint",
-                str(tiny_checkpoint),
-                "--settings",
-                FAST,
-            ]
-        )
-        == 0
+        lsevos("segment", frames, box=box_text(box), out=out, checkpoint=tiny_checkpoint, settings=FAST) == 0
     )
     names = sorted(path.name for path in (out / "masks").glob("*.png"))
     assert names == sorted(path.name.replace(".jpg", ".png") for path in frames.iterdir())

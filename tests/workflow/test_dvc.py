@@ -42,27 +42,14 @@ def run(*command: str | Path, cwd: Path, env: dict[str, str]) -> subprocess.Comp
 
 
 @pytest.fixture(scope="module")
-def fp_checkpoint(tmp_path_factory) -> Path:
+def fp_checkpoint(tmp_path_factory, smallest_benchmark) -> Path:
     """A real FP-stage checkpoint of the tiny backbone: two steps on a few built-in static images."""
     from lsevos.data.synthetic import generate_benchmark
     from lsevos.train.pretrain import PretrainSettings, pretrain
 
     root = tmp_path_factory.mktemp("pretrain")
     bench = root / "bench"
-    generate_benchmark(
-        bench,
-        0,
-        {
-            "static_train": 4,
-            "static_val": 1,
-            "static_size": 64,
-            "video_width": 64,
-            "video_height": 64,
-            "video_frames": 8,
-            "segtrack_frames": 8,
-            "sequences": ["lookalike-cross"],
-        },
-    )
+    generate_benchmark(bench, 0, {**smallest_benchmark, "static_train": 4, "sequences": ["lookalike-cross"]})
     spec = {"sources": [{"kind": "static", "root": str(bench / "static"), "split": "train"}]}
     settings = PretrainSettings(
         iterations=2, batch=2, crop=33, backbone="tiny", pretrained=False, embed_dim=8, log_every=1
