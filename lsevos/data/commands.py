@@ -32,11 +32,10 @@ def _download(args: argparse.Namespace) -> int:
 
 
 def _prepare_segtrack(args: argparse.Namespace) -> int:
-    from lsevos.data.io import check_not_overlapping, check_writable
+    from lsevos.data.io import prepare_output_folder
     from lsevos.data.segtrack import convert_segtrack_to_davis
 
-    check_not_overlapping(args.out, [args.src])
-    check_writable(args.out, "--out", "folder")
+    prepare_output_folder(args.out, "segtrack", [args.src])
     names = convert_segtrack_to_davis(args.src, args.out, _split_names(args.objects))
     print(f"wrote {len(names)} SegTrack v2 targets to {args.out}")
     return 0
@@ -55,10 +54,10 @@ def _sbd_augment(args: argparse.Namespace) -> int:
 
 
 def _generate_benchmark(args: argparse.Namespace) -> int:
-    from lsevos.data.io import check_writable
+    from lsevos.data.io import prepare_output_folder
     from lsevos.data.synthetic import generate_benchmark
 
-    check_writable(args.out, "--out", "folder")
+    prepare_output_folder(args.out, "benchmark")
     generate_benchmark(args.out, args.seed, load_settings(args.settings))
     return 0
 

@@ -136,7 +136,8 @@ def _write_target(target: SegtrackTarget, out: Path) -> list[str]:
 def convert_segtrack_to_davis(
     src: str | os.PathLike, out: str | os.PathLike, objects: Iterable[str] | None = None
 ) -> list[str]:
-    """Write SegTrack v2 at `src` as a DAVIS-layout dataset at `out` (atomically); returns the target names.
+    """Write SegTrack v2 at `src` as a DAVIS-layout dataset at `out` (atomically, marked as a `segtrack`
+    output: an existing folder is replaced only if it is one); returns the target names.
 
     `objects` picks targets by name (`bmx_2`, ...); None converts all of them.
     """
@@ -144,7 +145,7 @@ def convert_segtrack_to_davis(
     names = dataset.targets if objects is None else list(objects)
     targets = [dataset.target(name) for name in names]
     entries, lines = [], []
-    with atomic_output(out) as temporary:
+    with atomic_output(out, owner="segtrack") as temporary:
         temporary.mkdir()
         for number, target in enumerate(targets, start=1):
             print(

@@ -13,7 +13,8 @@
   start with `LOOKALIKE_PREFIX` have distractors of exactly the target's appearance crossing its path (IO).
 - `segtrack/`: SegTrack v2 release layout: `JPEGImages/<seq>/<seq>_NNNNN.png`,
   `GroundTruth/<seq>/<obj>/<seq>_NNNNN.png` (grey 0/255); `duo` has two objects, `solo` one.
-- `manifest.json`: seed, settings, sequences, and every file with its sha256.
+- `manifest.json`: seed, settings, sequences, and every file with its sha256 (all but the ownership
+  marker `.lsevos-output`, written after the manifest).
 
 Frames are not separable by colour alone: backgrounds are smooth blotches of the main object's own two
 colours and a third, with faint stripes and mottling; objects carry sharp high-contrast textures (stripes,
@@ -730,13 +731,14 @@ def _write_manifest(root: Path, seed: int, settings: SyntheticSettings) -> None:
 
 
 def generate_benchmark(out_dir: Path, seed: int, settings: dict | None = None) -> None:
-    """Write the whole benchmark to `out_dir` (replacing it) atomically; same seed and settings give the
+    """Write the whole benchmark to `out_dir` atomically, replacing only an earlier benchmark (marker file
+    `.lsevos-output` naming `benchmark`, not listed in the manifest); same seed and settings give the
     same bytes. Bad settings or seed raise `ConfigError` before anything is written."""
     config = parse_settings(settings)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"synthetic benchmark 'seed': expected a non-negative integer, got {seed!r}")
     palette = davis_palette().tobytes()
-    with atomic_output(Path(out_dir)) as temporary:
+    with atomic_output(Path(out_dir), owner="benchmark") as temporary:
         temporary.mkdir()
         _write_static(temporary / "static", seed, config, palette)
         _write_davis(temporary / "davis", seed, config)

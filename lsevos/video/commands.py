@@ -127,8 +127,10 @@ def _scan(args: argparse.Namespace) -> int:
 
 
 def _pseudo_labels(args: argparse.Namespace) -> int:
+    from lsevos.data.io import prepare_output_folder
     from lsevos.video.pseudo_labels import write_scan_labels
 
+    prepare_output_folder(args.out, "pseudo-labels", [args.scan])
     settings = _settings(args)
     write_scan_labels(args.scan, args.out, settings.threshold, settings.pseudo_ignore_margin, _progress)
     return 0
@@ -143,8 +145,10 @@ def _retrain(args: argparse.Namespace) -> int:
 
 
 def _crf(args: argparse.Namespace) -> int:
+    from lsevos.data.io import prepare_output_folder
     from lsevos.video.crf import crf_scan
 
+    prepare_output_folder(args.out, "crf", [args.frames, args.scan])
     crf_scan(args.frames, args.scan, args.out, _settings(args), _progress)
     return 0
 

@@ -52,7 +52,8 @@ def crf_scan(
     settings: VideoSettings,
     progress: Progress | None = None,
 ) -> int:
-    """Write a scan folder whose masks and probabilities are the CRF of `scan_dir`'s; returns the count."""
+    """Write a scan folder whose masks and probabilities are the CRF of `scan_dir`'s (marked as a `crf`
+    output: an existing folder is replaced only if it is one); returns the count."""
     _densecrf_module()
     scan_dir = Path(scan_dir)
     document = read_boxes(scan_dir)
@@ -60,7 +61,7 @@ def crf_scan(
     source = FrameSource(frames_dir)
     if source.names != names:
         raise DataError(f"{frames_dir}: frames {source.names[:3]}... do not match the scan's {names[:3]}...")
-    with atomic_output(out_dir) as temporary:
+    with atomic_output(out_dir, owner="crf") as temporary:
         (temporary / "masks").mkdir(parents=True)
         (temporary / "probs").mkdir()
         for index, (name, frame) in enumerate(source):

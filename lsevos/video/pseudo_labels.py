@@ -97,13 +97,14 @@ def write_scan_labels(
     margin: float,
     progress: Progress | None = None,
 ) -> int:
-    """Turn every `probs/*.png` of a scan folder into a label PNG in `out_dir` (atomic); returns the count."""
+    """Turn every `probs/*.png` of a scan folder into a label PNG in `out_dir` (atomic, marked as a
+    `pseudo-labels` output: an existing folder is replaced only if it is one); returns the count."""
     scan_dir = Path(scan_dir)
     boxes = read_boxes(scan_dir)
     names = list(boxes.get("frames", {}))
     if not names:
         raise DataError(f"{scan_dir / 'boxes.json'}: lists no frames; re-run the scan")
-    with atomic_output(out_dir) as temporary:
+    with atomic_output(out_dir, owner="pseudo-labels") as temporary:
         temporary.mkdir(parents=True)
         for index, name in enumerate(names):
             prob = read_probability(scan_dir / "probs" / f"{name}.png")

@@ -24,7 +24,7 @@ from lsevos.data.synthetic import (
     sequence_names,
 )
 from lsevos.data.voc_sbd import VocInstances
-from lsevos.errors import ConfigError
+from lsevos.errors import ConfigError, DataError
 
 SMALL = {"static_train": 6, "static_val": 2, "video_frames": 12, "segtrack_frames": 10}
 SEED = 7
@@ -69,6 +69,8 @@ def test_same_seed_gives_identical_bytes_and_another_seed_differs(benchmark: Pat
     assert manifest["settings"]["video_frames"] == 12
     listed = {entry["path"]: entry["sha256"] for entry in manifest["files"]}
     del first["manifest.json"]
+    # The ownership marker is written after the manifest and is not part of the dataset: every other file is.
+    assert first.pop(".lsevos-output") == b"benchmark\n"
     assert listed == {name: sha256(data).hexdigest() for name, data in first.items()}
 
 
@@ -278,11 +280,24 @@ def test_bad_seed_is_a_config_error(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_regenerating_replaces_the_folder_and_leaves_no_temporaries(tmp_path: Path) -> None:
+def test_regenerating_replaces_its_own_folder_and_leaves_no_temporaries(tmp_path: Path) -> None:
     out = tmp_path / "bench"
-    (out / "davis").mkdir(parents=True)
+    generate_benchmark(out, 3, {**SMALL, "sequences": ["glide-sc"]})
     (out / "davis" / "stale.txt").write_text("from an older run")
     generate_benchmark(out, 3, {**SMALL, "sequences": ["dash-fm"]})
     assert not (out / "davis" / "stale.txt").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bench"]
     assert sorted(p.name for p in (out / "davis/JPEGImages/480p").iterdir()) == ["dash-fm"]
+
+
+def test_generating_into_a_folder_it_did_not_write_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "bench"
+    (out / "davis").mkdir(parents=True)
+    (out / "davis" / "mine.txt").write_text("a user's file")
+    with pytest.raises(DataError, match="did not write"):
+        generate_benchmark(out, 3, {**SMALL, "sequences": ["dash-fm"]})
+    assert [p.relative_to(tmp_path).as_posix() for p in sorted(tmp_path.rglob("*"))] == [
+        "bench",
+        "bench/davis",
+        "bench/davis/mine.txt",
+    ]

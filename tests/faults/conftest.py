@@ -144,6 +144,13 @@ def grabcut_argv(davis_root, out, *extra) -> list:
     return [*argv, "--layout", "flat", "--jobs", "1", *extra]
 
 
+def evaluate_argv(davis_root, out, *extra) -> list:
+    """`lsevos evaluate` of sequence `disk` of `davis_root` against its own masks into `out`, one job."""
+    pred = davis_root / "Annotations" / "480p" / "disk"
+    argv = ["evaluate", "--gt", davis_root, "--pred-dir", pred, "--sequences", "disk"]
+    return [*argv, "--out", out, "--jobs", "1", *extra]
+
+
 @pytest.fixture
 def no_computation(monkeypatch):
     """Make every heavy step fail the test if it is reached (checks must come first)."""
@@ -179,6 +186,7 @@ def tools(capsys):
         scan_argv=scan_argv,
         segment_argv=segment_argv,
         grabcut_argv=grabcut_argv,
+        evaluate_argv=evaluate_argv,
         snapshot=snapshot,
         disk_frames=disk_frames,
         save_tiny=save_tiny,

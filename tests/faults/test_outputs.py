@@ -3,8 +3,11 @@ cleans up the hidden temporaries of a killed earlier run."""
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
 
+import cv2
 import pytest
 
 from lsevos.data.io import atomic_output
@@ -91,29 +94,12 @@ class TestScanOutputs:
 
 
 class TestEvaluateOutputs:
-    def evaluate_args(self, davis_root, out, *extra):
-        pred = davis_root / "Annotations" / "480p" / "disk"
-        return [
-            "evaluate",
-            "--gt",
-            davis_root,
-            "--pred-dir",
-            pred,
-            "--sequences",
-            "disk",
-            "--out",
-            out,
-            "--jobs",
-            "1",
-            *extra,
-        ]
-
     def test_refuses_to_replace_an_existing_folder_with_a_csv(
         self, tools, davis_root, tmp_path, no_computation
     ):
         evdir = user_folder(tmp_path / "evdir")
         before = tools.snapshot(evdir)
-        line = tools.refused(self.evaluate_args(davis_root, evdir))
+        line = tools.refused(tools.evaluate_argv(davis_root, evdir))
         assert str(evdir) in line and "folder" in line
         assert evdir.is_dir() and tools.snapshot(evdir) == before
 
@@ -126,7 +112,7 @@ class TestEvaluateOutputs:
         bad = blocker / "metrics.csv"
         out = bad if option == "--out" else tmp_path / "seq.csv"
         extra = [] if option == "--out" else [option, bad]
-        line = tools.refused(self.evaluate_args(davis_root, out, *extra))
+        line = tools.refused(tools.evaluate_argv(davis_root, out, *extra))
         assert str(bad) in line and option in line
         assert blocker.read_text() == "keep me" and not (tmp_path / "seq.csv").exists()
 
@@ -135,7 +121,7 @@ class TestEvaluateOutputs:
         stale = tmp_path / ".seq.tmp-0123abcd.csv"
         stale.write_text("half")
         for _ in range(2):
-            code, err = tools.run(self.evaluate_args(davis_root, out))
+            code, err = tools.run(tools.evaluate_argv(davis_root, out))
             assert code == 0, err
         assert out.read_text().startswith("sequence,J_M") and not stale.exists()
 
@@ -217,3 +203,78 @@ class TestOtherOutputs:
                 temporary.mkdir()
         assert (folder / "notes.txt").read_text() == "mine"
         assert json.dumps(sorted(p.name for p in tmp_path.iterdir())) == '["scan"]'
+
+
+@pytest.fixture
+def folder_writers(tools, tmp_path, smallest_benchmark):
+    """{command: (argv writing to an `--out`, module and function it computes with)} for the commands that
+    write a whole folder from tiny inputs: a hand-made scan of 4 frames, a SegTrack release of one
+    sequence, the smallest built-in benchmark."""
+    names = [f"{index:05d}" for index in range(4)]
+    video = tmp_path / "video"
+    masks = tools.disk_frames(video, names)
+    scan = tmp_path / "scan"
+    (scan / "probs").mkdir(parents=True)
+    for name, mask in zip(names, masks, strict=True):
+        cv2.imwrite(str(scan / "probs" / f"{name}.png"), mask * 255)
+    whole = dict.fromkeys(names, [0, 0, 63, 47])
+    (scan / "boxes.json").write_text(json.dumps({"frames": whole, "search": whole}))
+    release = tmp_path / "segtrack"
+    tools.disk_frames(release / "JPEGImages" / "disk", names)
+    for name, mask in zip(names, masks, strict=True):
+        (release / "GroundTruth" / "disk").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(release / "GroundTruth" / "disk" / f"{name}.png"), mask * 255)
+    bench = json.dumps({**smallest_benchmark, "static_train": 1, "sequences": ["dash-fm"]})
+    return {
+        "pseudo-labels": (
+            lambda out: ["pseudo-labels", "--scan", scan, "--out", out],
+            "lsevos.video.pseudo_labels",
+            "write_scan_labels",
+        ),
+        "crf": (
+            lambda out: ["crf", "--frames", video, "--scan", scan, "--out", out],
+            "lsevos.video.crf",
+            "crf_scan",
+        ),
+        "benchmark": (
+            lambda out: ["generate-benchmark", "--out", out, "--seed", "1", "--settings", bench],
+            "lsevos.data.synthetic",
+            "generate_benchmark",
+        ),
+        "segtrack": (
+            lambda out: ["prepare-segtrack", "--src", release, "--out", out],
+            "lsevos.data.segtrack",
+            "convert_segtrack_to_davis",
+        ),
+    }
+
+
+WRITERS = ["pseudo-labels", "crf", "benchmark", "segtrack"]  # the owner each command marks its folder with
+
+
+class TestWorkflowFolderOutputs:
+    @pytest.mark.parametrize("owner", WRITERS)
+    def test_refuses_a_folder_holding_user_files_before_computing(
+        self, tools, folder_writers, tmp_path, monkeypatch, owner
+    ):
+        argv, module, function = folder_writers[owner]
+        monkeypatch.setattr(importlib.import_module(module), function, lambda *a: pytest.fail("computed"))
+        out = user_folder(tmp_path / "out")
+        before = tools.snapshot(out)
+        line = tools.refused(argv(out))
+        assert str(out) in line and "notes.txt" in line and "did not write" in line
+        assert tools.snapshot(out) == before
+
+    @pytest.mark.parametrize("owner", WRITERS)
+    def test_reruns_over_its_own_output(self, tools, folder_writers, tmp_path, owner):
+        if owner == "crf":
+            pytest.importorskip("pydensecrf.densecrf")
+        argv = folder_writers[owner][0]
+        out = tmp_path / "out"
+        for _ in range(2):
+            code, err = tools.run(argv(out))
+            assert code == 0, err
+            assert (out / OUTPUT_MARKER).read_text().strip() == owner
+        assert not [name for name in os.listdir(tmp_path) if name.startswith(".out.")]
+        (out / OUTPUT_MARKER).write_text("scan\n")  # another command's folder is foreign too
+        assert "did not write" in tools.refused(argv(out))

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from lsevos.data.io import read_mask
+from lsevos.errors import DataError
 from lsevos.video.pseudo_labels import (
     first_frame_labels,
     grabcut_first_frame_labels,
@@ -100,6 +101,13 @@ def test_write_scan_labels_reads_probs_and_copies_boxes(tmp_path):
     np.testing.assert_array_equal(read_mask(tmp_path / "labels" / "00000.png"), [[0, 255, 1]])
     np.testing.assert_array_equal(read_mask(tmp_path / "labels" / "00001.png"), [[1, 1, 0]])
     assert json.loads((tmp_path / "labels" / "boxes.json").read_text()) == document
+    assert (tmp_path / "labels" / ".lsevos-output").read_text() == "pseudo-labels\n"
+    assert write_scan_labels(scan, tmp_path / "labels", 0.5, 0.2) == 2  # its own folder: replaced
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("a user's file")
+    with pytest.raises(DataError, match="did not write"):
+        write_scan_labels(scan, tmp_path / "mine", 0.5, 0.2)
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"]
 
 
 def test_new_first_frame_settings_are_checked():
