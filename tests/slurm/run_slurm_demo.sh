@@ -86,6 +86,15 @@ compare_trees() {
 # field NAME FILE: the value of NAME=value in a *.where file.
 field() { tr ' ' '\n' <"$2" | sed -n "s/^$1=//p"; }
 
+# more_than_one_gpu: the lines on stdin (sacct -P rows) that request or hold more than one GPU
+# (gres/gpu=N or gres/gpu:<model>=N with N > 1).
+more_than_one_gpu() { grep -E 'gres/gpu(:[^=,|]*)?=([2-9]|[1-9][0-9]+)' || true; }
+
+# The smoke DAG (tests/slurm/smoke/Snakefile) mirrors the workflow's grouping in cuda mode: per sample one
+# per_sequence job (finetune -> scan1 -> pseudo_labels -> retrain -> scan2, GPU steps in series), one gtbox
+# job (GPU), two cpu_post jobs (crf of scan2 and of gtbox); plus a seed job per sample and the threaded job.
+SMOKE_SLURM_JOBS=16
+
 run_smoke() {
     local base=results/slurm-smoke
     rm -rf "$base"
@@ -95,30 +104,85 @@ run_smoke() {
         fail "local smoke run; see $base/local.log"
     say "smoke DAG through SLURM"
     t0=$(date +%s)
-    snakemake -s tests/slurm/smoke/Snakefile -d "$base/slurm" "${SLURM_ARGS[@]}" >"$base/slurm.log" 2>&1 ||
-        fail "SLURM smoke run; see $base/slurm.log and $base/slurm/.snakemake/slurm_logs/"
-    say "SLURM smoke run took $(($(date +%s) - t0))s, $(slurm_jobs "$base/slurm.log") SLURM jobs"
+    local since rc=0 wall run_id
+    since=$(date -d "@$t0" +%Y-%m-%dT%H:%M:%S)
+    # Keep the SLURM logs of successful jobs too: they are searched for gres errors below.
+    snakemake -s tests/slurm/smoke/Snakefile -d "$base/slurm" "${SLURM_ARGS[@]}" \
+        --slurm-keep-successful-logs >"$base/slurm.log" 2>&1 || rc=$?
+    wall=$(($(date +%s) - t0))
+    say "SLURM smoke run took ${wall}s (exit status $rc), $(slurm_jobs "$base/slurm.log") SLURM jobs"
 
-    [[ $(cat "$base/slurm/summary.txt") == "total 267" ]] || fail "summary.txt is '$(cat "$base/slurm/summary.txt")', expected 'total 267'"
-    [[ $(cat "$base/slurm/threaded.txt") == "33 81 153" ]] || fail "threaded.txt is '$(cat "$base/slurm/threaded.txt")'"
+    # What every SLURM job of this run (the plugin names them all after the run ID, jobs that SLURM refused
+    # at submission included) and each of its steps (batch, the plugin's srun step) asked for and got;
+    # checked before the run's own exit status, so that a refused multi-GPU job is reported as such.
+    run_id=$(sed -n 's/^SLURM run ID: //p' "$base/slurm.log" | head -1)
+    [[ -n $run_id ]] || fail "no 'SLURM run ID' in $base/slurm.log"
+    sacct -X -P -S "$since" --name="$run_id" \
+        -o JobID,JobName,Comment,AllocCPUS,ReqMem,ReqTRES,AllocTRES,State,Elapsed >"$base/sacct.txt"
+    local ids
+    ids=$(tail -n +2 "$base/sacct.txt" | cut -d'|' -f1 | paste -sd,)
+    [[ -n $ids ]] || fail "sacct knows no job named $run_id since $since; see $base/slurm.log"
+    # The steps (batch, the plugin's srun step) carry no job name of their own: list them by job id.
+    sacct -P -j "$ids" \
+        -o JobID,JobName,ReqTRES,AllocTRES,State,ExitCode >"$base/sacct_steps.txt"
+    echo "SLURM jobs of the smoke run (sacct -X -P --name=$run_id; the run took ${wall}s):" >&2
+    cat "$base/sacct.txt" >&2
+    local bad
+    bad=$(tail -n +2 "$base/sacct_steps.txt" | more_than_one_gpu)
+    [[ -z $bad ]] || fail "SLURM jobs or steps requested or were allocated more than one GPU:
+$bad"
+    bad=$(grep -rhiE 'gres' "$base/slurm/.snakemake/slurm_logs/" "$base/slurm.log" 2>/dev/null |
+        grep -iE 'error|more than|invalid|unable' || true)
+    [[ -z $bad ]] || fail "gres errors in the SLURM job logs ($base/slurm/.snakemake/slurm_logs/):
+$bad"
+    bad=$(tail -n +2 "$base/sacct_steps.txt" | awk -F'|' '$5 != "COMPLETED"')
+    [[ -z $bad ]] || fail "SLURM jobs or steps did not complete (see $base/sacct_steps.txt):
+$bad"
+    ((rc == 0)) || fail "SLURM smoke run; see $base/slurm.log and $base/slurm/.snakemake/slurm_logs/"
+    local submitted
+    submitted=$(($(wc -l <"$base/sacct.txt") - 1))
+    ((submitted == SMOKE_SLURM_JOBS)) ||
+        fail "the run submitted $submitted SLURM jobs, not $SMOKE_SLURM_JOBS (one per group); see $base/sacct.txt"
+
+    local value
+    value=$(cat "$base/slurm/summary.txt")
+    [[ $value == "total 537" ]] || fail "summary.txt is '$value', expected 'total 537'"
+    value=$(cat "$base/slurm/threaded.txt")
+    [[ $value == "19 46 51 99 112 210" ]] || fail "threaded.txt is '$value', expected '19 46 51 99 112 210'"
     compare_trees same "$base/local" "$base/slurm" "*.txt"
 
-    # Grouping: each sample's three `per_sequence` rules ran inside one SLURM job, one job per sample.
-    local jobs=() sample job
+    # Grouping: each sample's per_sequence chain ran inside one SLURM job holding exactly one GPU; the GT-box
+    # scan in another job with one GPU; each CRF in a job of its own without a GPU.
+    local jobs=() sample chain job where
     for sample in a b c; do
-        job=$(field job "$base/slurm/samples/$sample/square.where")
-        [[ $job =~ ^[0-9]+$ ]] || fail "rule square of sample $sample did not run in a SLURM job"
-        for where in frames/job.where gpu.where; do
-            [[ $(field job "$base/slurm/samples/$sample/$where") == "$job" ]] ||
-                fail "sample $sample: $where ran outside the group's SLURM job $job"
+        chain=$(field job "$base/slurm/samples/$sample/finetune.where")
+        [[ $chain =~ ^[0-9]+$ ]] || fail "rule finetune of sample $sample did not run in a SLURM job"
+        for where in scan1/job.where pseudo_labels.where retrain.where scan2.where; do
+            [[ $(field job "$base/slurm/samples/$sample/$where") == "$chain" ]] ||
+                fail "sample $sample: $where ran outside the per_sequence group's SLURM job $chain"
         done
-        sacct -X -n -P -j "$job" -o AllocTRES | grep -q "gres/gpu=1" || fail "SLURM job $job (gpu=1) got no GPU"
-        jobs+=("$job")
+        jobs+=("$chain")
+        for where in gtbox.where scan2_crf.where gtbox_crf.where; do
+            job=$(field job "$base/slurm/samples/$sample/$where")
+            [[ $job =~ ^[0-9]+$ ]] || fail "sample $sample: $where did not run in a SLURM job"
+            jobs+=("$job")
+        done
+        for job in "$chain" "$(field job "$base/slurm/samples/$sample/gtbox.where")"; do
+            sacct -X -n -P -j "$job" -o AllocTRES | grep -qE 'gres/gpu(:[^=,]*)?=1(,|$)' ||
+                fail "SLURM job $job of sample $sample (GPU steps, gpu=1) did not get exactly one GPU"
+        done
+        for where in scan2_crf.where gtbox_crf.where; do
+            job=$(field job "$base/slurm/samples/$sample/$where")
+            ! sacct -X -n -P -j "$job" -o ReqTRES,AllocTRES | grep -q 'gres/gpu' ||
+                fail "SLURM job $job of sample $sample ($where, CPU only) booked a GPU"
+        done
     done
-    [[ $(printf '%s\n' "${jobs[@]}" | sort -u | wc -l) -eq 3 ]] || fail "the three samples shared SLURM jobs: ${jobs[*]}"
+    [[ $(printf '%s\n' "${jobs[@]}" | sort -u | wc -l) -eq 12 ]] ||
+        fail "per_sequence, gtbox and cpu_post steps shared SLURM jobs: ${jobs[*]}"
     [[ $(field cpus "$base/slurm/threaded.where") == 2 ]] || fail "rule threaded (threads: 2) did not get 2 CPUs"
-    [[ -z $(field job "$base/local/samples/a/square.where") ]] || fail "the local run ran inside SLURM"
-    say "grouping (one SLURM job per sample: ${jobs[*]}), GPU booking and threads checked"
+    [[ -z $(field job "$base/local/samples/a/finetune.where") ]] || fail "the local run ran inside SLURM"
+    say "grouping (per_sequence jobs per sample: ${jobs[0]} ${jobs[4]} ${jobs[8]}), GPU booking (no job or" \
+        "step over one GPU, no gres error) and threads checked"
 }
 
 config_results_dir() {

@@ -18,6 +18,8 @@
 #   ProctrackType=proctrack/linuxproc and TaskPlugin=task/none track job processes through /proc instead of
 #   cgroups; JobAcctGatherType=jobacct_gather/linux likewise reads /proc. The daemons talk over 127.0.0.1 on
 #   SLURM's default ports (6817 slurmctld, 6818 slurmd, 6819 slurmdbd) and MariaDB listens on its socket only.
+#   AccountingStoreFlags=job_comment keeps each job's --comment (the Snakemake rule or group) for
+#   `sacct -o Comment`.
 set -euo pipefail
 
 CLUSTER=${SLURM_CLUSTER:-lsevos}
@@ -134,6 +136,7 @@ SlurmdSpoolDir=/var/spool/slurmd
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=127.0.0.1
 AccountingStorageEnforce=associations
+AccountingStoreFlags=job_comment
 JobCompType=jobcomp/none
 MinJobAge=300
 SchedulerParameters=sched_interval=2
