@@ -112,7 +112,12 @@ def scan_figures(frames: Path, first_mask: Path, checkpoint: Path, device: str, 
 
 def _smoke(device: str, results: str) -> dict:
     command = [sys.executable, str(REPO / "tests" / "paper_smoke" / "run_paper_smoke.py"), "--fresh"]
-    command += ["--config", f"device={device}", f"results_dir={results}"]
+    command += [
+        "--config",
+        f"device={device}",
+        f"results_dir={results}",
+        f"resources_dir={results}/resources",
+    ]
     start = time.perf_counter()
     run = subprocess.run(command, cwd=REPO)
     summary = REPO / results / "smoke.json"

@@ -246,6 +246,19 @@ def stage_settings_values(config: dict, stage: str) -> dict:
     return {**pretrain["model"], **pretrain[stage_block(stage)], "device": config["device"]}
 
 
+def imagenet_backbones(config: dict) -> set[str]:
+    """Backbones whose ImageNet weights the stages that start from scratch (1 and fp) load, with every
+    default applied as `lsevos pretrain` applies it (a stage may override `pretrain.model`)."""
+    from lsevos.train.pretrain import PretrainSettings
+
+    backbones = set()
+    for stage in ("1", "fp"):
+        settings = PretrainSettings.from_dict(stage_settings_values(config, stage))
+        if settings.pretrained:
+            backbones.add(settings.backbone)
+    return backbones
+
+
 def video_settings_values(config: dict) -> dict:
     """The settings the workflow passes to the video commands (`video_settings` in common.smk): the `video`
     block with the top-level `device`."""

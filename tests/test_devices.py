@@ -8,10 +8,17 @@ from lsevos.errors import ConfigError
 
 
 def test_cpu_flushes_denormals_to_zero():
-    torch.set_flush_denormal(False)
-    assert torch.tensor([1e-40], dtype=torch.float32).item() != 0.0  # a denormal float32
-    assert resolve_device("cpu") == torch.device("cpu")
-    assert torch.tensor([1e-40], dtype=torch.float32).item() == 0.0
+    def flushing() -> bool:
+        return torch.tensor([1e-40], dtype=torch.float32).item() == 0.0  # 1e-40 is a denormal float32
+
+    before = flushing()
+    try:
+        torch.set_flush_denormal(False)
+        assert not flushing()
+        assert resolve_device("cpu") == torch.device("cpu")
+        assert flushing()
+    finally:
+        torch.set_flush_denormal(before)
 
 
 def test_unknown_device_and_absent_cuda_name_the_key():

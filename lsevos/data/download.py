@@ -130,6 +130,11 @@ def registry() -> dict[str, Download]:
             )
         published = DOWNLOADS[name]
         url, md5 = entry.get("url", published.url), entry.get("md5", published.md5)
+        if published.md5 is not None and md5 is None:
+            raise DataError(
+                f"{path} (${REGISTRY_ENV}): {name} has a published MD5; a mirror entry must give the MD5 of "
+                "its archive (md5: null would accept whatever arrives first)"
+            )
         if url == published.url and md5 != published.md5:
             raise DataError(
                 f"{path} (${REGISTRY_ENV}): {name} keeps the published URL but changes its published MD5; "

@@ -53,15 +53,33 @@ def first_box_from_mask(
     return box
 
 
+# The adaptation `lsevos segment` uses with a model that is not the paper's ResNet-101: the CPU
+# configurations' switches (docs/design.md, "Deviations"), since the paper's 20 SGD steps of one crop at
+# 2.5e-5 barely move such a model. `--settings` overrides any of them.
+CPU_ADAPTATION: dict[str, object] = {
+    "optimizer": "adam",
+    "epoch_definition": "full_batches",
+    "pseudo_ignore_margin": 0.2,
+}
+
+
 def pretraining_defaults(checkpoint: str | os.PathLike, payload: dict | None = None) -> dict[str, object]:
-    """Video settings implied by a pretrained checkpoint: `crop_size` = its pretraining crop, if recorded.
+    """Video settings implied by a pretrained checkpoint: `crop_size` = its pretraining crop, if recorded,
+    and `CPU_ADAPTATION` unless its backbone is the paper's ResNet-101.
 
     `payload`: the checkpoint already loaded (saves reading it again)."""
     from lsevos.train.checkpoint import load_checkpoint
 
-    config = (load_checkpoint(checkpoint) if payload is None else payload).get("config") or {}
+    payload = load_checkpoint(checkpoint) if payload is None else payload
+    config = payload.get("config") or {}
     crop = (config.get("settings") or {}).get("crop") if isinstance(config, dict) else None
-    return {"crop_size": crop} if isinstance(crop, int) and not isinstance(crop, bool) else {}
+    defaults: dict[str, object] = {}
+    model_config = payload.get("model_config")
+    if not (isinstance(model_config, dict) and model_config.get("backbone") == "resnet101"):
+        defaults.update(CPU_ADAPTATION)
+    if isinstance(crop, int) and not isinstance(crop, bool):
+        defaults["crop_size"] = crop
+    return defaults
 
 
 def _load(checkpoint: str | os.PathLike, settings: VideoSettings) -> torch.nn.Module:

@@ -261,6 +261,9 @@ def test_a_mirror_registry_serves_an_archive_from_127_0_0_1(server, tmp_path, mo
     path.write_text(json.dumps({"voc2012": {"url": DOWNLOADS["voc2012"].url, "md5": "0" * 32}}))
     with pytest.raises(DataError, match="keeps the published URL but changes its published MD5"):
         registry()
+    path.write_text(json.dumps({"sbd": {"url": server.url, "md5": None}}))
+    with pytest.raises(DataError, match="sbd has a published MD5; a mirror entry must give the MD5"):
+        registry()
     path.write_text(json.dumps({"imagenet": {"url": server.url}}))
     with pytest.raises(DataError, match="entry 'imagenet' must be one of davis2016"):
         registry()

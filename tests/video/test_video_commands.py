@@ -184,11 +184,16 @@ def test_segment_defaults_the_crop_to_the_pretraining_crop(tmp_path, tiny_checkp
     pretrained = tmp_path / "stage3.pt"
     save_checkpoint(pretrained, LSENet("tiny", embed_dim=8), step=1, config={"settings": {"crop": 41}})
     defaults = pretraining_defaults(pretrained)
-    assert defaults == {"crop_size": 41}
-    assert pretraining_defaults(tiny_checkpoint) == {}
+    # A model other than the paper's ResNet-101 adapts with the CPU configurations' switches.
+    cpu = {"optimizer": "adam", "epoch_definition": "full_batches", "pseudo_ignore_margin": 0.2}
+    assert defaults == {"crop_size": 41, **cpu}
+    assert pretraining_defaults(tiny_checkpoint) == cpu
     assert load_settings('{"batch": 2}', defaults).crop_size == 41
-    assert load_settings('{"crop_size": 33}', defaults).crop_size == 33
-    assert load_settings(None, defaults) == VideoSettings(crop_size=41)
+    assert load_settings('{"crop_size": 33, "optimizer": "sgd"}', defaults).optimizer == "sgd"
+    assert load_settings(None, defaults) == VideoSettings(crop_size=41, **cpu)
+    resnet = {"settings": {"crop": 321}}
+    payload = {"config": resnet, "model_config": {"backbone": "resnet101", "embed_dim": 64}}
+    assert pretraining_defaults(pretrained, payload) == {"crop_size": 321}  # the paper's own adaptation
 
 
 def test_figure_lse_writes_a_three_panel_png(tmp_path):

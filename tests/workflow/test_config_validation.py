@@ -281,3 +281,23 @@ def test_snakemake_dry_run_stops_before_any_job_with_a_short_message(tmp_path, w
     assert "Job stats" not in output and "rule " not in output, output  # no job planned, none ran
     assert "KeyError" not in output and "Traceback" not in output, output
     assert len(output.splitlines()) < 15, output
+
+
+def test_imagenet_weights_follow_every_default_and_stage_override(repo_root):
+    """The local rule imagenet_weights is needed when stage 1 or fp loads ResNet-101's ImageNet weights,
+    with the defaults `lsevos pretrain` applies (a model block without `backbone` is ResNet-101)."""
+    import copy
+
+    from lsevos.config import imagenet_backbones
+
+    paper = yaml.safe_load((repo_root / "config" / "config.yaml").read_text())
+    assert imagenet_backbones(paper) == {"resnet101"}
+    bare = copy.deepcopy(paper)
+    bare["pretrain"]["model"] = {"embed_dim": 64}
+    assert imagenet_backbones(bare) == {"resnet101"}
+    cpu = yaml.safe_load((repo_root / "config" / "cpu.yaml").read_text())
+    assert imagenet_backbones(cpu) == {"efficientnet-lite0"}
+    cpu["pretrain"]["fp"] = {**cpu["pretrain"]["fp"], "backbone": "resnet101"}
+    assert imagenet_backbones(cpu) == {"efficientnet-lite0", "resnet101"}
+    demo = yaml.safe_load((repo_root / "config" / "demo.yaml").read_text())
+    assert imagenet_backbones(demo) == set()

@@ -12,6 +12,7 @@ from lsevos.config import (
     check_config,
     copy_paste_sequences as _copy_paste_sequences,
     folds as _folds,
+    imagenet_backbones,
     stage_settings_values,
     video_settings_values,
 )
@@ -239,10 +240,9 @@ def pretrain_dependencies(wildcards):
 # ImageNet weights that torch would download: fetched by the local rule imagenet_weights before the first
 # training job (compute nodes rarely reach the internet); the jobs read them with TORCH_HOME=IMAGENET_HOME.
 IMAGENET_HOME = f"{RES}/torch_home"
-_MODEL = config["pretrain"]["model"]
 IMAGENET_WEIGHTS = (
     f"{IMAGENET_HOME}/hub/checkpoints/resnet101-63fe2227.pth"
-    if _MODEL["backbone"] == "resnet101" and _MODEL.get("pretrained", True)
+    if "resnet101" in imagenet_backbones(config)
     else None
 )
 

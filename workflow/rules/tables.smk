@@ -87,7 +87,9 @@ rule qualitative_figure:
 rule lse_figure:
     input:
         data=dataset_dependency,
-        checkpoint=lambda w: f"{R}/{w.dataset}/{w.seq}/ours/finetune.pt",
+        # The pretrained (stage-3) model of the sequence's fold: a persistent file, whereas the fine-tuned
+        # checkpoints are temporary (a figure must not make `tables` retrain a finished chain).
+        checkpoint=lambda w: f"{R}/pretrain/{FOLD_OF[w.seq]}/stage3.pt",
     output:
         report(
             f"{FIGURES_DIR}/lse/{{dataset}}_{{seq}}.png",
