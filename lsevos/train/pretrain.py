@@ -12,10 +12,10 @@ top-level `device`). Batches are made by `workers` DataLoader worker processes (
 a few steps ahead; since batch `t` is a pure function of (seed, t), the worker count changes nothing in
 the weights. `amp: true` runs the forward in bfloat16 autocast (a GPU option: not bitwise reproducible).
 Every `checkpoint_every` steps the run writes `<out>.resume` (model, optimizer, step, config, RNG state,
-pending log values); a run started with the same arguments resumes from it. Data sampling is a pure
-function of (seed, step), so a killed and resumed run ends with bitwise the same weights as an
-uninterrupted one (same machine, same thread count). The loss log is a CSV: `step` then one column per
-loss (`total` first), each the mean over the steps since the previous row.
+the loss log so far and the pending log values); a run started with the same arguments resumes from it.
+Data sampling is a pure function of (seed, step), so a killed and resumed run ends with bitwise the same
+weights as an uninterrupted one (same machine, same thread count). The loss log is a CSV: `step` then one
+column per loss (`total` first), each the mean over the steps since the previous row.
 """
 
 from __future__ import annotations
@@ -251,7 +251,7 @@ def pretrain(
     )
     columns = ["step", "total", *STAGE_LOSSES[stage]]
     resume = _resume_path(out)
-    start, pending = 0, []
+    start, pending, logged = 0, [], []
     if resume.is_file():
         state = load_checkpoint(resume)
         if state["config"] != run_config:
@@ -263,9 +263,11 @@ def pretrain(
         optimizer.load_state_dict(state["optimizer_state"])  # moves the state to the parameters' device
         torch.set_rng_state(state["extra"]["torch_rng_state"])
         start, pending = state["step"], state["extra"]["pending_losses"]
+        # The log rows travel in the resume file: Snakemake deletes a killed job's log CSV.
+        logged = state["extra"].get("log_rows") or _kept_log_rows(log, start)
         print(f"pretrain stage {stage}: resuming from {resume} at step {start}", file=sys.stderr)
     log.parent.mkdir(parents=True, exist_ok=True)
-    _write_log(log, columns, _kept_log_rows(log, start), "w")
+    _write_log(log, columns, logged, "w")
     out.parent.mkdir(parents=True, exist_ok=True)
     model.train()
     started = time.monotonic()
@@ -289,6 +291,7 @@ def pretrain(
         if step % settings.log_every == 0 or step == settings.iterations:
             row = {"step": step, **{name: float(np.mean([p[name] for p in pending])) for name in columns[1:]}}
             _write_log(log, columns, [row], "a")
+            logged.append(row)
             pending = []
             rate = (time.monotonic() - started) / (step - start)
             values = " ".join(f"{name} {row[name]:.4f}" for name in columns[1:])
@@ -297,7 +300,7 @@ def pretrain(
                 file=sys.stderr,
             )
         if step % settings.checkpoint_every == 0 and step < settings.iterations:
-            extra = {"torch_rng_state": torch.get_rng_state(), "pending_losses": pending}
+            extra = {"torch_rng_state": torch.get_rng_state(), "pending_losses": pending, "log_rows": logged}
             save_checkpoint(resume, model, step=step, config=run_config, optimizer=optimizer, extra=extra)
     save_checkpoint(out, model, step=settings.iterations, config=run_config)
     resume.unlink(missing_ok=True)
