@@ -8,15 +8,20 @@ kernels down by orders of magnitude.
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from lsevos.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
 
 DEVICES = ("auto", "cpu", "cuda")
 
 
 def resolve_device(name: str, key: str = "device") -> torch.device:
     """The torch device for a `device` setting; `ConfigError` naming `key` when CUDA is asked but absent."""
+    import torch  # here, so that settings can check names against DEVICES without importing torch
+
     if name not in DEVICES:
         raise ConfigError(f"{key} must be one of {', '.join(DEVICES)}, got {name!r}")
     if name == "auto":

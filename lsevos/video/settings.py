@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from lsevos.devices import DEVICES
 from lsevos.errors import ConfigError
 from lsevos.settings_text import read_mapping
 
@@ -103,7 +104,7 @@ class VideoSettings:
             "aug_scale": 0.0 <= self.aug_scale < 1.0,
             "aug_shift": 0.0 <= self.aug_shift < 1.0,
             "crf_iterations": self.crf_iterations >= 1,
-            "device": self.device in ("auto", "cpu", "cuda"),
+            "device": self.device in DEVICES,
         }
         for key, ok in checks.items():
             if not ok:

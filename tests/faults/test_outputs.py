@@ -267,8 +267,6 @@ class TestWorkflowFolderOutputs:
 
     @pytest.mark.parametrize("owner", WRITERS)
     def test_reruns_over_its_own_output(self, tools, folder_writers, tmp_path, owner):
-        if owner == "crf":
-            pytest.importorskip("pydensecrf.densecrf")
         argv = folder_writers[owner][0]
         out = tmp_path / "out"
         for _ in range(2):
