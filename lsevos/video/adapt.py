@@ -31,6 +31,7 @@ import torch
 
 from lsevos.data.io import FrameSource, read_mask
 from lsevos.errors import ConfigError, DataError
+from lsevos.progress import Meter
 from lsevos.video.boxes import (
     Box,
     crop_and_resize,
@@ -39,7 +40,7 @@ from lsevos.video.boxes import (
     whole_frame_shape,
     whole_image_box,
 )
-from lsevos.video.inference import crops_to_tensor, make_predictor, torch_device
+from lsevos.video.inference import crops_to_tensor, torch_device, video_predictor
 from lsevos.video.pseudo_labels import first_frame_labels, grabcut_first_frame_labels
 from lsevos.video.settings import VideoSettings
 from lsevos.video.tracker import Progress, read_boxes
@@ -233,6 +234,8 @@ def train_on_crops(
     rng = np.random.default_rng(settings.seed)
     optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], lr, settings)
     step = 0
+    per_epoch = len(epoch_batches(len(crops), settings, np.random.default_rng(0)))
+    meter = None if progress is None else Meter(epochs * per_epoch, stage, "step", progress)
     for epoch in range(epochs):
         for indices in epoch_batches(len(crops), settings, rng):
             pairs = [crops.sample(int(index), rng) for index in indices]
@@ -243,8 +246,10 @@ def train_on_crops(
             loss.backward()
             optimizer.step()
             step += 1
-            if progress is not None:
-                progress(f"{stage}: epoch {epoch + 1}/{epochs} step {step} loss {loss.item():.4f}")
+            if meter is not None:
+                meter.update(1, f"epoch {epoch + 1}/{epochs} loss {loss.item():.4f}")
+    if meter is not None:
+        meter.close()
     model.eval()
     return step
 
@@ -257,8 +262,10 @@ def finetune_first_frame(
     head: str,
     zoom: bool,
     progress: Progress | None = None,
+    labels: np.ndarray | None = None,
 ) -> tuple[np.ndarray, Box]:
-    """Label the first frame with the model itself (first-frame rule) and fine-tune on it.
+    """Label the first frame with the model itself (first-frame rule) and fine-tune on it; with `labels`
+    (uint8 [H,W] in {0,1}, a user's first-frame mask) fine-tune on those instead.
 
     Returns the labels [H,W] in {0,1,255} it trained on and the search box its crops were cut around.
     Without zoom the network sees the whole frame at its aspect ratio (shorter side crop), as in the
@@ -268,14 +275,18 @@ def finetune_first_frame(
     model.to(device)
     size = frame.shape[:2]
     search = enlarge_box(box, settings.enlarge, size) if zoom else whole_image_box(size)
-    crop = crop_and_resize(frame, search, input_shape(size, settings, whole_frame=not zoom))
-    prob = paste_probability(make_predictor(model, head, device)(crop), search, size)
-    if settings.first_frame_grabcut > 0:
-        labels = grabcut_first_frame_labels(
-            frame, prob, box, settings.pseudo_fg_threshold, settings.first_frame_grabcut
-        )
+    if labels is not None:
+        if labels.shape != size:
+            raise DataError(f"first-frame labels are {labels.shape}, the frame is {size}")
     else:
-        labels = first_frame_labels(prob, box, settings.pseudo_fg_threshold)
+        crop = crop_and_resize(frame, search, input_shape(size, settings, whole_frame=not zoom))
+        prob = paste_probability(video_predictor(model, head, settings)(crop), search, size)
+        if settings.first_frame_grabcut > 0:
+            labels = grabcut_first_frame_labels(
+                frame, prob, box, settings.pseudo_fg_threshold, settings.first_frame_grabcut
+            )
+        else:
+            labels = first_frame_labels(prob, box, settings.pseudo_fg_threshold)
     if progress is not None:
         inside = labels[box[1] : box[3] + 1, box[0] : box[2] + 1]
         progress(f"fine-tune: {float((inside == 1).mean()):.1%} of the box labelled foreground")

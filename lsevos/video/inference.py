@@ -2,7 +2,8 @@
 
 `make_predictor` wraps a model as the tracker's `predict(crop uint8 [h,w,3]) -> prob float32 [h,w]`
 (`lsevos.video.tracker.Predict`), the only way a scan sees the network; the model computes only the
-outputs the head reads (`lsevos.model.fusion.outputs_needed`). Fine-tuning and retraining
+outputs the head reads (`lsevos.model.fusion.outputs_needed`). `video_predictor` adds the CPU
+configurations' saliency prior. Fine-tuning and retraining
 (`lsevos.video.adapt`) use the same device and tensor conversion.
 """
 
@@ -39,3 +40,14 @@ def make_predictor(model: torch.nn.Module, head: str, device: torch.device) -> P
             return foreground_probability(output, head)[0, 0].float().cpu().numpy()
 
     return predict
+
+
+def video_predictor(model: torch.nn.Module, head: str, settings: VideoSettings) -> Predict:
+    """The predictor of a scan or of the first-frame labels: the model on the settings' device, with the
+    saliency prior mixed in when `saliency_weight` > 0 (`lsevos.video.saliency`)."""
+    predict = make_predictor(model, head, torch_device(settings))
+    if settings.saliency_weight <= 0.0:
+        return predict
+    from lsevos.video.saliency import mix
+
+    return mix(predict, settings.saliency_weight)

@@ -23,7 +23,7 @@ from lsevos.video.adapt import (
     train_on_crops,
 )
 from lsevos.video.boxes import Box, box_from_mask, clip_box
-from lsevos.video.inference import make_predictor, torch_device
+from lsevos.video.inference import torch_device, video_predictor
 from lsevos.video.pseudo_labels import write_scan_labels
 from lsevos.video.settings import VideoSettings
 from lsevos.video.tracker import Progress, scan_metadata, track, write_scan
@@ -64,13 +64,18 @@ CPU_ADAPTATION: dict[str, object] = {
 
 
 def pretraining_defaults(checkpoint: str | os.PathLike, payload: dict | None = None) -> dict[str, object]:
-    """Video settings implied by a pretrained checkpoint: `crop_size` = its pretraining crop, if recorded,
-    and `CPU_ADAPTATION` unless its backbone is the paper's ResNet-101.
+    """Video settings implied by a pretrained checkpoint: those stored in a model file (`make model`);
+    else `crop_size` = its pretraining crop, if recorded, and `CPU_ADAPTATION` unless its backbone is the
+    paper's ResNet-101.
 
     `payload`: the checkpoint already loaded (saves reading it again)."""
     from lsevos.train.checkpoint import load_checkpoint
+    from lsevos.video.model_file import stored_video_settings
 
     payload = load_checkpoint(checkpoint) if payload is None else payload
+    stored = stored_video_settings(payload)
+    if stored is not None:
+        return stored
     config = payload.get("config") or {}
     crop = (config.get("settings") or {}).get("crop") if isinstance(config, dict) else None
     defaults: dict[str, object] = {}
@@ -118,8 +123,11 @@ def finetune(
     settings: VideoSettings,
     out: str | os.PathLike,
     progress: Progress | None = None,
+    first_labels=None,
 ) -> None:
-    """Fine-tune `checkpoint` on the first frame of `frames` inside `first_box`; save to `out`.
+    """Fine-tune `checkpoint` on the first frame of `frames` inside `first_box`; save to `out`. With
+    `first_labels` (uint8 [H,W] in {0,1}: a user's first-frame mask of the object) it trains on those
+    instead of labelling the frame itself.
 
     The checkpoint's `extra` keeps the first-frame labels (uint8 tensor [H,W]) and their search box for
     retraining (`retrain_first_frame_share`).
@@ -129,7 +137,7 @@ def finetune(
     box = clip_box(first_box, source.size)
     model = _load(checkpoint, settings)
     labels, search = finetune_first_frame(
-        model, source.read(0), box, settings, chosen.head, chosen.zoom, progress
+        model, source.read(0), box, settings, chosen.head, chosen.zoom, progress, first_labels
     )
     _save(
         out,
@@ -172,7 +180,7 @@ def scan(
             if not mask_path.is_file():
                 raise DataError(f"{mask_path}: missing; --gt-masks needs one mask per frame, named like it")
             gt_boxes[name] = box_from_mask(read_mask(mask_path) > 0)
-    predict = make_predictor(_load(checkpoint, settings), chosen.head, torch_device(settings))
+    predict = video_predictor(_load(checkpoint, settings), chosen.head, settings)
     metadata = {**scan_metadata(settings, mode), "family": family_name}
     results = track(source, predict, first_box, settings, mode, gt_boxes)
     return write_scan(results, out, metadata, total=len(source), progress=progress)
@@ -247,6 +255,7 @@ def two_scan(
     work_dir: str | os.PathLike,
     static: bool = False,
     progress: Progress | None = None,
+    first_labels=None,
 ) -> Path:
     """Fine-tune, scan 1, pseudo-labels, retrain once, scan 2 into `out` (static: scan 1 into `out`).
 
@@ -255,7 +264,7 @@ def two_scan(
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     finetuned = work_dir / "finetune.pt"
-    finetune(frames, first_box, checkpoint, family_name, settings, finetuned, progress)
+    finetune(frames, first_box, checkpoint, family_name, settings, finetuned, progress, first_labels)
     if static:
         scan(frames, finetuned, family_name, settings, out, first_box, progress=progress)
         return Path(out)

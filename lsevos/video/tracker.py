@@ -15,6 +15,17 @@ Vanished object (zoom mode): when mask t is empty, the last non-empty object box
 box grows by a further factor `vanish_growth` for every consecutive empty frame (enlarge * growth^k after
 k empty frames), clipped to the image, so the search widens to the whole frame instead of collapsing.
 
+Guards against a runaway box (zoom mode; each off by default and in the paper configuration, on in the
+CPU configurations): a spilled mask t makes a larger box, a larger crop, a blurrier object and a worse
+spill at t+1. The box that is propagated (not the mask, which stays `prob > threshold`) is made from
+- `box_threshold` > 0: only the pixels with probability > box_threshold (the confident ones);
+- `box_component`: only the connected components (8-connectivity) that touch the previous object box;
+  when none does, the largest component (the object moved by more than its own size);
+- `box_area_jump` > 1: when those pixels cover more than box_area_jump times the area of the last
+  accepted frame, the frame is rejected and the previous box is kept (a spill, not a motion);
+- `box_max_growth` >= 1: width and height grow by at most this factor per frame (around the new box's
+  centre); shrinking is never limited.
+
 Scan folder: `masks/<name>.png` (indexed, ids 0/1), `probs/<name>.png` (uint8 = round(255 p)) and
 `boxes.json` = {"frames": {name: object box of the mask or null}, "search": {name: crop box or null},
 "enlarge", "mode", "crop_size", "threshold", "image_size": [H, W]}. The folder is written under a temporary
@@ -25,6 +36,7 @@ replace it.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -36,6 +48,7 @@ from PIL import Image
 
 from lsevos.data.io import atomic_output, write_mask
 from lsevos.errors import ConfigError, DataError
+from lsevos.progress import Meter
 from lsevos.video.boxes import (
     Box,
     box_from_mask,
@@ -64,25 +77,68 @@ class FrameResult:
 
 
 class SearchBoxes:
-    """Zoom-mode box propagation with the vanished-object policy (see the module docstring)."""
+    """Zoom-mode box propagation with the vanished-object policy and the runaway guards (module docstring)."""
 
-    def __init__(self, first_box: Box, enlarge: float, growth: float, image_size: tuple[int, int]):
+    def __init__(self, first_box: Box, settings: VideoSettings, image_size: tuple[int, int]):
         self.last_box = first_box
+        self.last_area: int | None = None
         self.empty_run = 0
-        self.enlarge = enlarge
-        self.growth = growth
+        self.settings = settings
         self.image_size = image_size
 
     def current(self) -> Box:
-        factor = self.enlarge * self.growth**self.empty_run
+        factor = self.settings.enlarge * self.settings.vanish_growth**self.empty_run
         return enlarge_box(self.last_box, factor, self.image_size)
 
-    def update(self, object_box: Box | None) -> None:
-        if object_box is None:
+    def update(self, prob: np.ndarray, mask: np.ndarray) -> None:
+        """Propagate from frame t's probability [H,W] and mask [H,W] (`prob > threshold`)."""
+        settings = self.settings
+        pixels = mask if settings.box_threshold <= 0.0 else prob > settings.box_threshold
+        if settings.box_component:
+            pixels = components_touching(pixels, self.last_box)
+        box = box_from_mask(pixels)
+        if box is None:
             self.empty_run += 1
-        else:
-            self.last_box = object_box
-            self.empty_run = 0
+            return
+        area = int(np.count_nonzero(pixels))
+        jump = settings.box_area_jump
+        if jump > 0.0 and self.last_area is not None and area > jump * self.last_area:
+            return
+        if settings.box_max_growth > 0.0:
+            box = cap_growth(box, self.last_box, settings.box_max_growth, self.image_size)
+        self.last_box, self.last_area, self.empty_run = box, area, 0
+
+
+def components_touching(pixels: np.ndarray, box: Box) -> np.ndarray:
+    """The connected components (8-connectivity) of `pixels` [H,W] that have a pixel inside `box`; when
+    none has, the largest component. Returns a bool [H,W] (empty when `pixels` is)."""
+    import cv2
+
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(pixels.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return np.zeros(pixels.shape, dtype=bool)
+    x0, y0, x1, y1 = box
+    inside = np.unique(labels[y0 : y1 + 1, x0 : x1 + 1])
+    inside = inside[inside > 0]
+    if inside.size == 0:
+        inside = np.array([1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))])
+    return np.isin(labels, inside)
+
+
+def cap_growth(box: Box, previous: Box, factor: float, image_size: tuple[int, int]) -> Box:
+    """`box` with its width and height limited to `factor` times those of `previous`, around its centre,
+    clipped to the image (H, W)."""
+    height, width = image_size
+    x0, y0, x1, y1 = box
+    limit_w = factor * (previous[2] + 1 - previous[0])
+    limit_h = factor * (previous[3] + 1 - previous[1])
+    if x1 + 1 - x0 > limit_w:
+        centre, half = (x0 + x1 + 1) / 2, limit_w / 2
+        x0, x1 = max(0, math.floor(centre - half)), min(width - 1, math.ceil(centre + half) - 1)
+    if y1 + 1 - y0 > limit_h:
+        centre, half = (y0 + y1 + 1) / 2, limit_h / 2
+        y0, y1 = max(0, math.floor(centre - half)), min(height - 1, math.ceil(centre + half) - 1)
+    return x0, y0, x1, y1
 
 
 def track(
@@ -105,7 +161,7 @@ def track(
         size = frame.shape[:2]
         if mode == "zoom":
             if boxes is None:
-                boxes = SearchBoxes(first_box, settings.enlarge, settings.vanish_growth, size)
+                boxes = SearchBoxes(first_box, settings, size)
             search = boxes.current()
         elif mode == "nozoom":
             search = whole_image_box(size)
@@ -124,7 +180,7 @@ def track(
         mask = (prob > settings.threshold).astype(np.uint8)
         object_box = box_from_mask(mask)
         if boxes is not None:
-            boxes.update(object_box)
+            boxes.update(prob, mask)
         yield FrameResult(name, search, object_box, prob, mask)
 
 
@@ -171,6 +227,7 @@ def write_scan(
     (network, tracking and writing; model loading excluded).
     """
     started = time.perf_counter()
+    meter = None if progress is None else Meter(total or 1, f"scan {Path(out_dir).name}", "frame", progress)
     frames: dict[str, list[int] | None] = {}
     search: dict[str, list[int] | None] = {}
     image_size: list[int] | None = None
@@ -185,16 +242,14 @@ def write_scan(
             frames[result.name] = None if result.object_box is None else list(result.object_box)
             search[result.name] = None if result.search_box is None else list(result.search_box)
             image_size = list(result.mask.shape)
-            if progress is not None:
-                count = f"{len(frames)}/{total}" if total else f"{len(frames)}"
-                progress(
-                    f"scan {Path(out_dir).name}: frame {count} ({result.name}) box={frames[result.name]}"
-                )
+            if meter is not None:
+                meter.update(1, f"box {frames[result.name]}")
         if not frames:
             raise DataError(f"{out_dir}: the video has no frames")
         document = {**metadata, "image_size": image_size, "frames": frames, "search": search}
         (temporary / "boxes.json").write_text(json.dumps(document, indent=1))
-    if progress is not None:
+    if meter is not None:
+        meter.close()
         seconds = time.perf_counter() - started
         progress(
             f"scan {Path(out_dir).name}: {len(frames)} frames in {seconds:.1f} s "

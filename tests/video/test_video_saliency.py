@@ -1,0 +1,56 @@
+"""The U^2-Net-p salient-object prior: the real model on a hand-made crop, the mixture, and its errors."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from lsevos.errors import ConfigError
+from lsevos.video import saliency
+from lsevos.video.settings import VideoSettings
+
+
+def object_crop(size: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """A saturated red disk in the middle of a flat grey crop, and its mask."""
+    crop = np.full((size, size, 3), 128, dtype=np.uint8)
+    cv2.circle(crop, (size // 2, size // 2), size // 4, (230, 30, 30), thickness=-1)
+    mask = np.zeros((size, size), dtype=np.uint8)
+    cv2.circle(mask, (size // 2, size // 2), size // 4, 1, thickness=-1)
+    return crop, mask.astype(bool)
+
+
+def test_the_installed_model_finds_the_object_in_a_crop():
+    crop, mask = object_crop()
+    prob = saliency.Saliency(threads=1)(crop)
+    assert prob.shape == mask.shape and prob.dtype == np.float32
+    assert prob.min() >= 0.0 and prob.max() <= 1.0
+    found = prob > 0.5
+    overlap = (found & mask).sum() / (found | mask).sum()
+    assert overlap > 0.8, overlap
+    # a crop of another shape comes back at that shape
+    assert saliency.Saliency(threads=1)(crop[:, :150]).shape == (200, 150)
+
+
+def test_mix_is_the_weighted_average_and_weight_zero_is_the_network_alone():
+    def network(crop):
+        return np.full(crop.shape[:2], 0.2, np.float32)
+
+    def prior(crop):
+        return np.full(crop.shape[:2], 1.0, np.float32)
+
+    crop = np.zeros((4, 6, 3), np.uint8)
+    np.testing.assert_allclose(saliency.mix(network, 0.25, prior)(crop), 0.75 * 0.2 + 0.25 * 1.0)
+    assert saliency.mix(network, 0.0, prior) is network
+
+
+def test_a_missing_model_file_is_one_line_naming_the_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv("LSEVOS_U2NETP", str(tmp_path / "nothing.onnx"))
+    with pytest.raises(ConfigError, match="LSEVOS_U2NETP") as error:
+        saliency.model_path()
+    assert "\n" not in str(error.value)
+
+
+def test_weight_is_checked():
+    with pytest.raises(ConfigError, match="saliency_weight"):
+        VideoSettings(saliency_weight=1.5)

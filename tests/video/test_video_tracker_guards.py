@@ -1,0 +1,123 @@
+"""The zoom tracker's guards against a runaway box, each on a hand-made video where it is needed."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from lsevos.errors import ConfigError
+from lsevos.video.boxes import box_from_mask, enlarge_box
+from lsevos.video.settings import VideoSettings
+from lsevos.video.tracker import cap_growth, components_touching, track
+
+SIZE = (120, 160)
+BASE = {"crop_size": 48, "enlarge": 1.5}
+
+
+def frame_with(disks, size=SIZE) -> np.ndarray:
+    """Dark grey frame with red disks [(centre, radius)]."""
+    frame = np.full((*size, 3), 30, dtype=np.uint8)
+    for centre, radius in disks:
+        cv2.circle(frame, centre, radius, (220, 20, 20), thickness=-1)
+    return frame
+
+
+def red(crop: np.ndarray) -> np.ndarray:
+    return ((crop[..., 0] > 120) & (crop[..., 1] < 100)).astype(np.float32)
+
+
+def disk_box(centre, radius):
+    mask = np.zeros(SIZE, dtype=np.uint8)
+    cv2.circle(mask, centre, radius, 1, thickness=-1)
+    return box_from_mask(mask)
+
+
+def run(frames, predict, first_box, **settings):
+    video = ((f"{t:05d}", frame) for t, frame in enumerate(frames))
+    return list(track(video, predict, first_box, VideoSettings(**BASE, **settings)))
+
+
+def area(box) -> int:
+    return (box[2] + 1 - box[0]) * (box[3] + 1 - box[1])
+
+
+def test_box_threshold_keeps_an_unsure_halo_out_of_the_box():
+    # The network is sure of the disk (1.0) and unsure of everything else (0.55 > threshold 0.5): the mask
+    # is the whole crop, and without the guard each box is the last search box, 1.5x larger every frame.
+    def spill(crop):
+        return np.maximum(red(crop), 0.55).astype(np.float32)
+
+    centre, radius = (80, 60), 8
+    frames = [frame_with([(centre, radius)])] * 6
+    first = disk_box(centre, radius)
+    runaway = run(frames, spill, first)
+    guarded = run(frames, spill, first, box_threshold=0.7)
+    assert area(runaway[-1].search_box) > 5 * area(runaway[0].search_box)
+    for result in guarded:
+        assert result.search_box == enlarge_box(first, 1.5, SIZE)
+    assert guarded[-1].mask.sum() > 0  # the mask itself is still prob > threshold
+
+
+def test_box_component_drops_a_distractor_that_does_not_touch_the_previous_box():
+    centre, radius = (80, 60), 10
+    first = disk_box(centre, radius)
+    search = enlarge_box(first, 1.5, SIZE)
+    # a red blob in the search box's corner, outside the object box and not touching the disk
+    distractor = ((search[0] + 2, search[1] + 2), 2)
+    frames = [frame_with([(centre, radius), distractor])] * 4
+    plain = run(frames, red, first)
+    guarded = run(frames, red, first, box_component=True)
+    assert plain[1].search_box != search  # the box grew to take the distractor in
+    assert [result.search_box for result in guarded] == [search] * 4
+    assert guarded[0].mask[search[1] + 2, search[0] + 2] == 1  # the mask keeps it; the box does not
+
+
+def test_components_touching_keeps_the_largest_when_none_touches_the_box():
+    pixels = np.zeros((20, 20), dtype=bool)
+    pixels[0:3, 0:3] = True  # 9 pixels
+    pixels[10:15, 10:15] = True  # 25 pixels
+    kept = components_touching(pixels, (5, 5, 7, 7))
+    assert kept.sum() == 25 and kept[12, 12]
+    touching = components_touching(pixels, (2, 2, 4, 4))
+    assert touching.sum() == 9 and touching[0, 0]
+    assert not components_touching(np.zeros((4, 4), dtype=bool), (0, 0, 1, 1)).any()
+
+
+def test_box_area_jump_rejects_a_sudden_spill_and_keeps_the_previous_box():
+    calls = []
+
+    def flash(crop):  # frame 2: the network calls the whole crop foreground
+        calls.append(1)
+        return np.ones(crop.shape[:2], np.float32) if len(calls) == 3 else red(crop)
+
+    centre, radius = (80, 60), 8
+    frames = [frame_with([(centre, radius)])] * 5
+    first = disk_box(centre, radius)
+    plain = run(frames, flash, first)
+    calls.clear()
+    guarded = run(frames, flash, first, box_area_jump=2.0)
+    assert area(plain[3].search_box) > 2 * area(plain[2].search_box)
+    assert guarded[3].search_box == guarded[2].search_box == enlarge_box(first, 1.5, SIZE)
+    assert guarded[4].search_box == enlarge_box(first, 1.5, SIZE)
+
+
+def test_box_max_growth_limits_each_side_per_frame():
+    assert cap_growth((0, 0, 39, 9), (0, 0, 9, 9), 2.0, (100, 100)) == (10, 0, 29, 9)
+    assert cap_growth((5, 5, 14, 14), (0, 0, 19, 19), 1.25, (100, 100)) == (5, 5, 14, 14)  # shrinking
+    # a disk that doubles its radius in one frame: the box side grows by at most 1.25x per frame
+    centre = (80, 60)
+    frames = [frame_with([(centre, 8)]), frame_with([(centre, 16)]), frame_with([(centre, 16)])]
+    first = disk_box(centre, 8)
+    guarded = run(frames, red, first, box_max_growth=1.25)
+    width = [r.search_box[2] + 1 - r.search_box[0] for r in guarded]
+    assert width[1] == width[0]  # frame 0's disk box is the first box
+    assert width[2] <= 1.25 * width[1] + 2 and width[2] > width[1]
+
+
+@pytest.mark.parametrize(
+    "key, value", [("box_threshold", 1.0), ("box_max_growth", 0.5), ("box_area_jump", 1.0)]
+)
+def test_guard_settings_are_checked(key, value):
+    with pytest.raises(ConfigError, match=key):
+        VideoSettings(**{key: value})
