@@ -286,8 +286,9 @@ def folds(config: dict) -> dict[str, list[str]]:
     return {name: fold["evaluate"] for name, fold in split.items()}
 
 
-def copy_paste_sequences(config: dict, fold: str) -> list[str]:
-    """The sequences whose objects are cut for the copy-paste pretraining of `fold`'s model."""
+def copy_paste_sequences(config: dict, fold: str) -> list[str] | str:
+    """The sequences whose objects are cut for the copy-paste pretraining of `fold`'s model ("all":
+    every annotated sequence of the folder that the fold does not evaluate)."""
     split = config["pretrain"].get("folds") or {}
     if split:
         return split[fold].get("copy_paste", [])
@@ -314,7 +315,10 @@ def _check_folds(config: dict) -> None:
                     f"one of {', '.join(evaluated)}"
                 )
     for fold, names in evaluated.items():
-        overlap = set(names) & set(copy_paste_sequences(config, fold))
+        cut = copy_paste_sequences(config, fold)
+        if cut == "all":  # every annotated sequence but the fold's evaluated ones (lsevos.train.data)
+            continue
+        overlap = set(names) & set(cut)
         if overlap:
             where = f"pretrain.folds.{fold}" if split else "pretrain.copy_paste.sequences"
             raise ConfigError(
@@ -340,7 +344,8 @@ def _check_sequences(config: dict, base: Path) -> None:
             for fold, spec in (pretrain.get("folds") or {}).items()
         ]
         for where, names in lists:
-            _check_names(names, where, *copy_paste)
+            if names != "all":
+                _check_names(names, where, *copy_paste)
 
 
 def _check_names(names: list[str], where: str, available: list[str], origin: str) -> None:

@@ -10,12 +10,13 @@ drawn with probability proportional to its `weight` (default 1):
   its images; `list` is the id list `lsevos sbd-augment` wrote (the workflow's rule `sbd_augment`),
   without it the list is computed from the two roots;
 - `{"kind": "static", "root": FOLDER, "split": "train"}`: the built-in static images (VOC layout);
-- `{"kind": "copy_paste", "davis_root": DAVIS, "sequences": [...], "copies": [2, 3]}`: composites made
-  from annotated frames of *training* DAVIS-layout sequences: a frame (its object an instance) receives
-  2-3 pasted copies of an object cut from another frame, each copy a new instance, so that look-alike
-  instances exist. Sequences in `"exclude"` (the workflow passes the sequences it evaluates with this
-  model) are refused; without `"exclude"`, those of the root's `ImageSets/480p/val.txt` are (never train
-  on evaluated sequences).
+- `{"kind": "copy_paste", "davis_root": DAVIS, "sequences": [...] or "all", "copies": [2, 3]}`:
+  composites made from annotated frames of *training* DAVIS-layout sequences: a frame (its object an
+  instance) receives 2-3 pasted copies of an object cut from another frame, each copy a new instance, so
+  that look-alike instances exist. Sequences in `"exclude"` (the workflow passes the sequences it
+  evaluates with this model) are refused; without `"exclude"`, those of the root's
+  `ImageSets/480p/val.txt` are (never train on evaluated sequences). `"all"`: every annotated sequence of
+  the folder but the excluded ones (the model of `make model` evaluates nothing: `"exclude": []`).
 
 Half of the samples are *scene crops*: scaled so that the shorter side is `crop` times a factor in
 [0.7, 1.4], padded (image grey, instances 255 = ignore) to at least `crop` and cropped at random to
@@ -59,7 +60,7 @@ class CopyPasteComposites:
     def __init__(
         self,
         davis_root: str,
-        sequences: list[str],
+        sequences: list[str] | str,
         copies: tuple[int, int] = (2, 3),
         exclude: list[str] | None = None,
     ):
@@ -69,6 +70,8 @@ class CopyPasteComposites:
         evaluated = set(exclude or [])
         if exclude is None and (root / "ImageSets" / "480p" / "val.txt").is_file():
             evaluated = set(DavisDataset(root, split="val").sequences)
+        if sequences == "all":
+            sequences = [name for name in annotated_sequences(root) if name not in evaluated]
         overlap = sorted(set(sequences) & evaluated)
         if overlap:
             raise ConfigError(
@@ -123,13 +126,21 @@ class CopyPasteComposites:
         return image, instances
 
 
+def annotated_sequences(root: Path) -> list[str]:
+    """Every sequence of a DAVIS-layout folder with frames and masks (`"sequences": "all"`)."""
+    frames, masks = root / "JPEGImages" / "480p", root / "Annotations" / "480p"
+    if not frames.is_dir():
+        raise ConfigError(f"{frames}: not found; copy_paste needs a DAVIS-layout folder (davis_root)")
+    return sorted(path.name for path in frames.iterdir() if path.is_dir() and (masks / path.name).is_dir())
+
+
 def _open_source(source: dict):
     kind = source["kind"]
     if kind == "copy_paste":
         copies = tuple(source.get("copies", (2, 3)))
-        return CopyPasteComposites(
-            source["davis_root"], list(source["sequences"]), copies, source.get("exclude")
-        )
+        sequences = source["sequences"]
+        sequences = "all" if sequences == "all" else list(sequences)
+        return CopyPasteComposites(source["davis_root"], sequences, copies, source.get("exclude"))
     from lsevos.data import voc_sbd
 
     if kind == "voc_sbd":
@@ -138,6 +149,25 @@ def _open_source(source: dict):
     if kind == "sbd":
         return voc_sbd.SbdInstances(source["root"], source.get("split", "train"))
     return voc_sbd.VocInstances(source["root"], source.get("split", "train"))
+
+
+PATH_KEYS = ("root", "davis_root", "voc_root", "sbd_root")
+
+
+def builtin_only(spec: dict) -> bool:
+    """True when every folder of every source lies inside the built-in benchmark (a folder that
+    `lsevos generate-benchmark` marked as its output): a model trained on it knows synthetic shapes only."""
+    from lsevos.data.io import OUTPUT_MARKER
+
+    def in_benchmark(path: str) -> bool:
+        for folder in (Path(path).resolve(), *Path(path).resolve().parents):
+            marker = folder / OUTPUT_MARKER
+            if marker.is_file():
+                return marker.read_text().strip() == "benchmark"
+        return False
+
+    folders = [source[key] for source in spec.get("sources", []) for key in PATH_KEYS if key in source]
+    return bool(folders) and all(in_benchmark(folder) for folder in folders)
 
 
 def check_data_spec(spec: object) -> list[dict]:

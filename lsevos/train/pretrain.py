@@ -34,8 +34,9 @@ from lsevos.devices import DEVICES, resolve_device
 from lsevos.errors import ConfigError, LsevosError
 from lsevos.losses import embedding_loss, foreground_loss, location_loss
 from lsevos.model.lse_net import LSENet, LSEOutput
+from lsevos.progress import Meter
 from lsevos.train.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
-from lsevos.train.data import TrainingData
+from lsevos.train.data import TrainingData, builtin_only
 
 STAGES = ("1", "2", "3", "fp")
 # Settings that change where and how fast a run computes, not what it computes: a run resumes across them.
@@ -238,6 +239,7 @@ def pretrain(
         "settings": {key: value for key, value in asdict(settings).items() if key not in EXECUTION_KEYS},
         "data": data_spec,
         "init": str(init) if init else None,
+        "builtin_only": builtin_only(data_spec) if isinstance(data_spec, dict) else False,
     }
     device = resolve_device(settings.device, "pretrain settings: key 'device'")
     data = TrainingData(data_spec, settings.crop)
@@ -271,6 +273,7 @@ def pretrain(
     out.parent.mkdir(parents=True, exist_ok=True)
     model.train()
     started = time.monotonic()
+    meter = Meter(settings.iterations - start, f"pretrain stage {stage}", "step")
     batches = step_batches(data, settings, start, pin_memory=device.type == "cuda")
     for step, batch in zip(range(start + 1, settings.iterations + 1), batches, strict=True):
         batch = batch.to(device)
@@ -288,6 +291,7 @@ def pretrain(
             torch.nn.utils.clip_grad_norm_(parameters, settings.grad_clip)
         optimizer.step()
         pending.append({"total": total.item(), **{name: value.item() for name, value in losses.items()}})
+        meter.update(1, f"loss {total.item():.4f}")
         if step % settings.log_every == 0 or step == settings.iterations:
             row = {"step": step, **{name: float(np.mean([p[name] for p in pending])) for name in columns[1:]}}
             _write_log(log, columns, [row], "a")
@@ -302,6 +306,7 @@ def pretrain(
         if step % settings.checkpoint_every == 0 and step < settings.iterations:
             extra = {"torch_rng_state": torch.get_rng_state(), "pending_losses": pending, "log_rows": logged}
             save_checkpoint(resume, model, step=step, config=run_config, optimizer=optimizer, extra=extra)
+    meter.close()
     save_checkpoint(out, model, step=settings.iterations, config=run_config)
     resume.unlink(missing_ok=True)
     print(f"pretrain stage {stage}: wrote {out}", file=sys.stderr)

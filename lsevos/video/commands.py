@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from lsevos.cli_args import add_command, add_paths
 from lsevos.errors import ConfigError
+from lsevos.video.model_file import CHECKPOINT_PATTERN, DEFAULT_MODEL
 
-CHECKPOINT_PATTERN = "results*/**/pretrain/**/stage3.pt"
 FAMILY_HELP = "fp_nozoom, fp, fplse or ours (see lsevos.video.variants)"
 SETTINGS_HELP = "video settings: inline JSON or a .json/.yaml file (defaults for every missing key)"
 FRAMES_HELP = "frame folder or video file"
@@ -85,24 +84,6 @@ def _settings(args: argparse.Namespace):
     from lsevos.video.settings import load_settings
 
     return load_settings(args.settings)
-
-
-def default_checkpoint(root: Path) -> Path:
-    """`$LSEVOS_CHECKPOINT`, else the newest `results*/**/pretrain/stage3.pt` under `root`."""
-    from_environment = os.environ.get("LSEVOS_CHECKPOINT")
-    if from_environment:
-        path = Path(from_environment)
-        if not path.is_file():
-            raise ConfigError(f"LSEVOS_CHECKPOINT={from_environment} does not exist; point it at a .pt file")
-        return path
-    found = [path for path in root.glob(CHECKPOINT_PATTERN) if path.is_file()]
-    if not found:
-        raise ConfigError(
-            f"no pretrained checkpoint: none matches {CHECKPOINT_PATTERN} under {root} and LSEVOS_CHECKPOINT "
-            "is not set. Pass --checkpoint CKPT, or make one with `make demo` (pretrains the demo model on "
-            "the built-in benchmark, a few CPU minutes)"
-        )
-    return max(found, key=lambda path: path.stat().st_mtime)
 
 
 def _finetune(args: argparse.Namespace) -> int:
@@ -182,13 +163,36 @@ def _extract_frames(video: Path, folder: Path) -> None:
             _progress(f"segment: decoded frame {index + 1} of {video.name}")
 
 
+def _segment_objects(args: argparse.Namespace, frame_size: tuple[int, int]) -> list:
+    """[(id, first box, first-frame labels or None)] from --box/--boxes or --mask."""
+    from lsevos.video.boxes import clip_box
+    from lsevos.video.objects import first_box, objects_of_mask, parse_boxes
+
+    if args.mask is not None:
+        if args.box or args.boxes:
+            raise ConfigError("give the objects either as boxes (--box/--boxes) or as --mask, not both")
+        return [
+            (object_id, clip_box(first_box(mask), frame_size), mask.astype("uint8"))
+            for object_id, mask in objects_of_mask(args.mask, frame_size)
+        ]
+    boxes = parse_boxes(args.box, args.boxes)
+    if not boxes:
+        raise ConfigError(
+            "segment: give the first frame's object: --box x0,y0,x1,y1 (repeatable), --boxes "
+            "FILE or --mask PNG"
+        )
+    return [(index + 1, clip_box(box, frame_size), None) for index, box in enumerate(boxes)]
+
+
 def _segment(args: argparse.Namespace) -> int:
     """Every input and output is checked before the first computation (see docs/design.md, "Outputs")."""
     import shutil
     import tempfile
+    import time
 
     from lsevos.data.io import (
         FrameSource,
+        atomic_output,
         check_not_overlapping,
         check_writable,
         frame_name_gaps,
@@ -196,31 +200,35 @@ def _segment(args: argparse.Namespace) -> int:
         remove_stale_temporaries,
     )
     from lsevos.train.checkpoint import require_fp_head
-    from lsevos.video.boxes import clip_box, parse_box
+    from lsevos.video.model_file import choose_checkpoint, refuse_builtin_model
+    from lsevos.video.objects import write_merged
     from lsevos.video.overlay import video_fps, write_overlay
     from lsevos.video.pipeline import pretraining_defaults, two_scan
     from lsevos.video.settings import load_settings
 
-    box = parse_box(args.box)
     if args.overlay is not None and args.overlay.suffix.lower() != ".mp4":
         raise ConfigError(
             f"--overlay {args.overlay}: the overlay is written as an mp4 video; give a name ending in .mp4"
         )
-    checkpoint = args.checkpoint or default_checkpoint(Path.cwd())
-    if not Path(checkpoint).is_file():
-        raise ConfigError(f"--checkpoint {checkpoint} does not exist; pass a .pt file from `lsevos pretrain`")
+    checkpoint, how = choose_checkpoint(args.checkpoint, Path.cwd())
     payload = require_fp_head(checkpoint)
+    refuse_builtin_model(payload, checkpoint, how)
     settings = load_settings(args.settings, defaults=pretraining_defaults(checkpoint, payload))
+    if settings.saliency_weight > 0:
+        from lsevos.video.saliency import check_available
+
+        check_available()
     if not args.input.exists():
         raise ConfigError(f"{args.input}: no such video file or frame folder")
     source = FrameSource(args.input)
-    box = clip_box(box, source.size)
+    objects = _segment_objects(args, source.size)
     out = prepare_output_folder(args.out, "scan", [args.input, checkpoint]).resolve()
     if args.overlay is not None:
         check_writable(args.overlay, "--overlay", "file")
         check_not_overlapping(args.overlay, [args.input, checkpoint], "--overlay")
         remove_stale_temporaries(args.overlay)
-    _warn_small_box(box, "segment")
+    for _, box, _ in objects:
+        _warn_small_box(box, "segment")
     if args.input.is_dir():
         gaps = frame_name_gaps(source.names)
         if gaps:
@@ -231,19 +239,53 @@ def _segment(args: argparse.Namespace) -> int:
             )
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.work-", dir=out.parent))
+    started = time.perf_counter()
     try:
         frames = args.input
         if args.input.is_file():
             frames = work / "frames"
             _extract_frames(args.input, frames)
-        _progress(f"segment: checkpoint {checkpoint}, family {args.family}")
-        two_scan(frames, box, checkpoint, args.family, settings, out, work, args.static, _progress)
+        _progress(f"segment: model {checkpoint} ({how}), family {args.family}, {len(objects)} object(s)")
+        if len(objects) == 1:
+            _, box, labels = objects[0]
+            two_scan(
+                frames, box, checkpoint, args.family, settings, out, work, args.static, _progress, labels
+            )
+        else:
+            with atomic_output(out, owner="scan") as temporary:
+                folders = {}
+                for object_id, box, labels in objects:
+                    _progress(f"segment: object {object_id} of {len(objects)}, first box {list(box)}")
+                    folders[object_id] = temporary / "objects" / str(object_id)
+                    two_scan(
+                        frames, box, checkpoint, args.family, settings, folders[object_id],
+                        work / f"object{object_id}", args.static, _progress, labels,
+                    )  # fmt: skip
+                write_merged(folders, temporary, settings.threshold, _progress)
+        seconds = time.perf_counter() - started
         if args.overlay is not None:
             count = write_overlay(frames, out, args.overlay, video_fps(args.input))
             _progress(f"segment: overlay of {count} frames written to {args.overlay}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    _progress(f"segment: masks in {out / 'masks'}, boxes in {out / 'boxes.json'}")
+    count = len(source)
+    _progress(
+        f"segment: {count} frames x {len(objects)} object(s) in {seconds:.0f} s "
+        f"({count / max(seconds, 1e-9):.2f} frames/s, adaptation included); masks in {out / 'masks'}, "
+        f"boxes in {out / 'boxes.json'}"
+    )
+    return 0
+
+
+def _package_model(args: argparse.Namespace) -> int:
+    from lsevos.settings_text import read_mapping
+    from lsevos.video.model_file import package_model
+
+    _output_file(args.out, (args.checkpoint,))
+    settings = read_mapping(args.settings, "--settings")
+    card = read_mapping(args.card, "--card")
+    out = package_model(args.checkpoint, settings, card, args.out)
+    _progress(f"package-model: wrote {out} and {out.with_suffix('.md')}")
     return 0
 
 
@@ -298,18 +340,44 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "segment",
         _segment,
         "segment an object through your video from a box on its first frame",
-        "Fine-tunes on the first frame, scans the video, retrains on its own masks and scans again. Writes "
-        "DIR/masks/<frame>.png (indexed), DIR/probs/ and DIR/boxes.json.",
+        "Fine-tunes on the first frame, scans the video, retrains on its own masks and scans again, for each "
+        "object. Writes DIR/masks/<frame>.png (indexed, ids 1..K), DIR/boxes.json and, with one object, "
+        "DIR/probs/; with several, each object's scan in DIR/objects/<id>/.",
     )
     parser.add_argument("input", type=Path, help="video file (mp4, avi, ...) or folder of jpg/png frames")
-    parser.add_argument("--box", required=True, help="the object on the first frame: x0,y0,x1,y1 (inclusive)")
+    parser.add_argument(
+        "--box",
+        action="append",
+        help="an object on the first frame: x0,y0,x1,y1 (inclusive); repeat for several objects (ids 1..K)",
+    )
+    parser.add_argument("--boxes", help="JSON/YAML file: a list of [x0, y0, x1, y1] boxes (or id -> box)")
+    parser.add_argument(
+        "--mask",
+        type=Path,
+        help="first-frame mask PNG instead of boxes (indexed ids 1..K or 0/255); fine-tunes on the mask",
+    )
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument(
         "--checkpoint",
         type=Path,
-        help=f"pretrained checkpoint; default: $LSEVOS_CHECKPOINT or the newest {CHECKPOINT_PATTERN}",
+        help=f"model; default: $LSEVOS_CHECKPOINT, then {DEFAULT_MODEL} (`make model`), then the newest "
+        f"{CHECKPOINT_PATTERN}",
     )
     parser.add_argument("--overlay", type=Path, help="also write an mp4 with the mask and box drawn")
     parser.add_argument("--family", default="ours", help=f"{FAMILY_HELP}; default ours")
     parser.add_argument("--static", action="store_true", help="skip the retraining (one scan only)")
     parser.add_argument("--settings", help=SETTINGS_HELP)
+    _register_package_model(subparsers)
+
+
+def _register_package_model(subparsers: argparse._SubParsersAction) -> None:
+    parser = add_command(
+        subparsers,
+        "package-model",
+        _package_model,
+        "pack a pretrained checkpoint with its video settings and a model card (the `model` target)",
+    )
+    add_paths(parser, checkpoint="pretrained stage-3 checkpoint")
+    parser.add_argument("--settings", required=True, help="video settings the model runs with (JSON/YAML)")
+    parser.add_argument("--card", required=True, help="model card fields (JSON/YAML mapping)")
+    add_paths(parser, out="model file to write (.pt; the card is written beside it as .md)")

@@ -1,4 +1,7 @@
-"""Overlay video of a scan: the mask tinted over each frame and the object's box drawn, streamed."""
+"""Overlay video of a scan: the mask tinted over each frame and the object's box drawn, streamed.
+
+Several objects (ids 1..K, `lsevos.video.objects`) get one colour each, their boxes drawn in it.
+"""
 
 from __future__ import annotations
 
@@ -15,17 +18,36 @@ from lsevos.video.tracker import read_boxes
 
 MASK_COLOUR = np.array([255, 40, 40], dtype=np.float32)
 BOX_COLOUR = (40, 255, 40)
+# Further objects (id 2, 3, ...): mask colour, and its box drawn in the same colour.
+OBJECT_COLOURS = [(40, 120, 255), (255, 200, 0), (200, 60, 255), (0, 220, 200), (255, 120, 0), (120, 255, 60)]
 
 
-def overlay_frame(frame: np.ndarray, mask: np.ndarray, box: Box | None, alpha: float = 0.5) -> np.ndarray:
-    """frame uint8 [H,W,3] RGB, mask [H,W] (non-zero = object), box or None -> uint8 [H,W,3]."""
+def object_colour(object_id: int) -> tuple[int, int, int]:
+    """Mask colour of object `object_id` (1: the single-object colour)."""
+    if object_id == 1:
+        return tuple(int(v) for v in MASK_COLOUR)
+    return OBJECT_COLOURS[(object_id - 2) % len(OBJECT_COLOURS)]
+
+
+def overlay_frame(
+    frame: np.ndarray,
+    mask: np.ndarray,
+    box: Box | None | dict[int, Box | None],
+    alpha: float = 0.5,
+) -> np.ndarray:
+    """frame uint8 [H,W,3] RGB, mask [H,W] of ids (0 = background), box (one object) or {id: box} ->
+    uint8 [H,W,3]. One object keeps the red mask and green box; several get a colour each."""
     out = frame.astype(np.float32)
-    selected = mask > 0
-    out[selected] = (1.0 - alpha) * out[selected] + alpha * MASK_COLOUR
+    for object_id in (int(v) for v in np.unique(mask) if v != 0):
+        selected = mask == object_id
+        out[selected] = (1.0 - alpha) * out[selected] + alpha * np.array(object_colour(object_id), np.float32)
     out = np.clip(out, 0, 255).astype(np.uint8)
-    if box is not None:
-        x0, y0, x1, y1 = box
-        cv2.rectangle(out, (x0, y0), (x1, y1), BOX_COLOUR, thickness=2)
+    boxes = box if isinstance(box, dict) else {0: box}
+    for object_id, one in boxes.items():
+        if one is not None:
+            colour = BOX_COLOUR if object_id in (0, 1) and len(boxes) == 1 else object_colour(object_id)
+            x0, y0, x1, y1 = one
+            cv2.rectangle(out, (x0, y0), (x1, y1), colour, thickness=2)
     return out
 
 
@@ -44,13 +66,15 @@ def write_overlay(
     frames: str | os.PathLike, scan_dir: str | os.PathLike, out: str | os.PathLike, fps: float
 ) -> int:
     """Write the overlay mp4 of a scan folder over its frames; returns the frame count."""
+    from lsevos.video.objects import boxes_per_object
+
     scan_dir = Path(scan_dir)
-    boxes = read_boxes(scan_dir)["frames"]
+    objects = boxes_per_object(read_boxes(scan_dir))
 
     def overlaid() -> Iterator[np.ndarray]:
         for name, frame in FrameSource(frames):
-            box = boxes.get(name)
             mask = read_mask(scan_dir / "masks" / f"{name}.png")
-            yield overlay_frame(frame, mask, None if box is None else tuple(box))
+            boxes = {i: (None if f.get(name) is None else tuple(f[name])) for i, f in objects.items()}
+            yield overlay_frame(frame, mask, boxes if len(boxes) > 1 else boxes[1])
 
     return write_video(out, overlaid(), fps)

@@ -35,6 +35,7 @@ import numpy as np
 from lsevos.data.io import atomic_output, write_mask
 from lsevos.errors import DataError
 from lsevos.labels import IGNORE
+from lsevos.progress import Meter
 from lsevos.video.boxes import Box
 from lsevos.video.tracker import Progress, read_boxes, read_probability
 
@@ -104,12 +105,15 @@ def write_scan_labels(
     names = list(boxes.get("frames", {}))
     if not names:
         raise DataError(f"{scan_dir / 'boxes.json'}: lists no frames; re-run the scan")
+    meter = None if progress is None else Meter(len(names), "pseudo-labels", "frame", progress)
     with atomic_output(out_dir, owner="pseudo-labels") as temporary:
         temporary.mkdir(parents=True)
-        for index, name in enumerate(names):
+        for name in names:
             prob = read_probability(scan_dir / "probs" / f"{name}.png")
             write_mask(temporary / f"{name}.png", scan_labels(prob, threshold, margin))
-            if progress is not None:
-                progress(f"pseudo-labels: frame {index + 1}/{len(names)} ({name})")
+            if meter is not None:
+                meter.update(1)
         shutil.copyfile(scan_dir / "boxes.json", temporary / "boxes.json")
+    if meter is not None:
+        meter.close()
     return len(names)

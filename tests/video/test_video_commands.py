@@ -15,7 +15,6 @@ from lsevos.data.io import read_mask, write_video
 from lsevos.data.synthetic import SyntheticSettings, render_video
 from lsevos.errors import ConfigError
 from lsevos.video.boxes import box_from_mask
-from lsevos.video.commands import default_checkpoint
 from lsevos.video.crf import dense_crf
 from lsevos.video.settings import VideoSettings
 
@@ -107,26 +106,6 @@ def test_dense_crf_snaps_a_blurred_probability_to_the_colour_edge():
     before = ((prob > 0.5) != truth).sum()
     after = ((refined > 0.5) != truth).sum()
     assert before > 0 and after < before
-
-
-def test_default_checkpoint_search(tmp_path, monkeypatch):
-    monkeypatch.delenv("LSEVOS_CHECKPOINT", raising=False)
-    with pytest.raises(ConfigError, match="make demo"):
-        default_checkpoint(tmp_path)
-    old = tmp_path / "results" / "demo" / "pretrain" / "stage3.pt"
-    new = tmp_path / "results-cpu" / "cpu" / "x" / "pretrain" / "stage3.pt"
-    for index, path in enumerate((old, new)):
-        path.parent.mkdir(parents=True)
-        path.write_bytes(b"x")
-        import os
-
-        os.utime(path, (1000 + index, 1000 + index))
-    assert default_checkpoint(tmp_path) == new
-    monkeypatch.setenv("LSEVOS_CHECKPOINT", str(old))
-    assert default_checkpoint(tmp_path) == old
-    monkeypatch.setenv("LSEVOS_CHECKPOINT", str(tmp_path / "missing.pt"))
-    with pytest.raises(ConfigError, match="LSEVOS_CHECKPOINT"):
-        default_checkpoint(tmp_path)
 
 
 @pytest.mark.slow

@@ -296,3 +296,23 @@ wildcard_constraints:
     family="|".join(FAMILIES),
     variant="|".join(["grabcut", *VARIANTS]),
     fold="|".join(FOLDS),
+
+
+# ---------------------------------------------------------------- the shipped model (rules/model.smk)
+MODEL_FILE = (config.get("shipped_model") or {}).get("file", "models/lsevos-cpu.pt")
+
+
+def model_card():
+    """The card fields of the model file (`lsevos package-model --card`)."""
+    block = config.get("shipped_model") or {}
+    stages = {stage: stage_settings_values(config, stage) for stage in ("1", "2", "3")}
+    card = {
+        "summary": block.get("summary", ""),
+        "pretraining data": pretrain_sources("all"),
+        "pretraining steps x batch @ crop": {
+            f"stage {s}": f"{v['iterations']} x {v['batch']} @ {v['crop']}" for s, v in stages.items()
+        },
+        "measured": block.get("measured", ""),
+        "configuration": config["name"],
+    }
+    return settings_json(card)

@@ -1,0 +1,138 @@
+"""The model `lsevos segment` uses, and the model file `make model` ships.
+
+Choice (first that applies): `--checkpoint`; `$LSEVOS_CHECKPOINT`; the project's CPU model
+`models/lsevos-cpu.pt` (in the current folder, else in the checkout the package is installed from); the
+newest `results*/**/pretrain/**/stage3.pt` under the current folder.
+
+A model whose pretraining read only the built-in synthetic benchmark (`make demo`) knows coloured shapes,
+not objects (J 0.03 on a real clip): it is refused unless `--checkpoint` names it, with a message that
+says to run `make model`. Pretraining records this in the checkpoint (`config["builtin_only"]`); for
+older checkpoints it is worked out from the recorded data folders.
+
+Model file (`lsevos package-model`): a pretrained checkpoint with `extra["video_settings"]` (the video
+settings it is meant to run with: `lsevos segment` starts from them) and `extra["card"]` (data, steps,
+how it was measured), plus the card as Markdown beside it (`<name>.md`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from lsevos.errors import ConfigError
+
+DEFAULT_MODEL = Path("models") / "lsevos-cpu.pt"
+CHECKPOINT_PATTERN = "results*/**/pretrain/**/stage3.pt"
+MAKE_MODEL_HINT = (
+    "run `make model` in the lse-vos checkout (builds models/lsevos-cpu.pt on the CPU, about 45 minutes; "
+    "DAVIS_ROOT=PATH uses your DAVIS copy instead of the download)"
+)
+
+
+def default_model_paths(root: Path) -> list[Path]:
+    """Where the shipped CPU model is looked for: under `root`, then in the checkout of the package."""
+    checkout = Path(__file__).resolve().parents[2]
+    places = [root / DEFAULT_MODEL]
+    if (checkout / "pyproject.toml").is_file():
+        places.append(checkout / DEFAULT_MODEL)
+    return places
+
+
+def choose_checkpoint(explicit: Path | None, root: Path) -> tuple[Path, str]:
+    """(checkpoint, how it was chosen); `ConfigError` with what to run when there is none."""
+    if explicit is not None:
+        if not Path(explicit).is_file():
+            raise ConfigError(
+                f"--checkpoint {explicit} does not exist; pass a .pt file (or {MAKE_MODEL_HINT})"
+            )
+        return Path(explicit), "--checkpoint"
+    from_environment = os.environ.get("LSEVOS_CHECKPOINT")
+    if from_environment:
+        path = Path(from_environment)
+        if not path.is_file():
+            raise ConfigError(f"LSEVOS_CHECKPOINT={from_environment} does not exist; point it at a .pt file")
+        return path, "$LSEVOS_CHECKPOINT"
+    for path in default_model_paths(root):
+        if path.is_file():
+            return path, "the project's CPU model"
+    found = [path for path in root.glob(CHECKPOINT_PATTERN) if path.is_file()]
+    if found:
+        return max(found, key=lambda path: path.stat().st_mtime), f"the newest {CHECKPOINT_PATTERN}"
+    raise ConfigError(
+        f"no model: {DEFAULT_MODEL} is not built, nothing matches {CHECKPOINT_PATTERN} under {root} and "
+        f"LSEVOS_CHECKPOINT is not set; {MAKE_MODEL_HINT}, or pass --checkpoint CKPT"
+    )
+
+
+def trained_on_builtin_only(payload: dict) -> bool:
+    config = payload.get("config") or {}
+    if "builtin_only" in config:
+        return bool(config["builtin_only"])
+    data = config.get("data")
+    if isinstance(data, dict):
+        from lsevos.train.data import builtin_only
+
+        return builtin_only(data)
+    return False
+
+
+def refuse_builtin_model(payload: dict, path: Path, how: str) -> None:
+    """`ConfigError` when a model of the built-in benchmark was picked by anything but `--checkpoint`."""
+    if how != "--checkpoint" and trained_on_builtin_only(payload):
+        raise ConfigError(
+            f"{path} ({how}) was pretrained only on the built-in synthetic benchmark of `make demo`: it "
+            f"knows coloured shapes, not real objects (J 0.03 on a real clip); {MAKE_MODEL_HINT}; or pass "
+            f"--checkpoint {path} to use it anyway"
+        )
+
+
+def stored_video_settings(payload: dict) -> dict | None:
+    extra = payload.get("extra") or {}
+    settings = extra.get("video_settings")
+    return dict(settings) if isinstance(settings, dict) else None
+
+
+def package_model(
+    checkpoint: str | os.PathLike, video_settings: dict, card: dict, out: str | os.PathLike
+) -> Path:
+    """Write the model file `out` (checkpoint + video settings + card) and the card `out` with .md."""
+    import torch
+
+    from lsevos.data.io import atomic_output
+    from lsevos.train.checkpoint import load_checkpoint, require_fp_head
+    from lsevos.video.settings import VideoSettings
+
+    payload = require_fp_head(checkpoint, load_checkpoint(checkpoint))
+    settings = VideoSettings.from_dict(video_settings).to_dict()  # checked, complete
+    payload["optimizer_state"] = None
+    payload["extra"] = {**(payload.get("extra") or {}), "video_settings": settings, "card": card}
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(out) as temporary:
+        torch.save(payload, temporary)
+    with atomic_output(out.with_suffix(".md")) as temporary:
+        temporary.write_text(model_card(payload, out.name))
+    return out
+
+
+def model_card(payload: dict, name: str) -> str:
+    """The Markdown card of a model file's payload."""
+    extra = payload.get("extra") or {}
+    card = extra.get("card") or {}
+    config = payload.get("config") or {}
+    lines = [f"# {name}", ""]
+    lines += [f"{card.get('summary', 'An lse-vos model.')}", ""]
+    lines += ["| | |", "| --- | --- |"]
+    lines += [f"| network | {json.dumps(payload.get('model_config'))} |"]
+    lines += [f"| pretraining stage | {config.get('stage')} ({payload.get('step')} steps of this stage) |"]
+    for key, value in card.items():
+        if key != "summary":
+            lines += [f"| {key} | {value if isinstance(value, str) else json.dumps(value)} |"]
+    lines += [
+        "",
+        "Video settings it runs with (`lsevos segment` starts from these; `--settings` overrides):",
+        "",
+    ]
+    lines += ["```json", json.dumps(extra.get("video_settings"), indent=1, sort_keys=True), "```", ""]
+    return "\n".join(lines)

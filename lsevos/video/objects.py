@@ -1,0 +1,139 @@
+"""Several objects in one video (`lsevos segment` with several `--box`, `--boxes` or a multi-id `--mask`).
+
+Each object is tracked and adapted on its own (its scan folder under `objects/<id>/`); the masks are then
+merged into one indexed PNG per frame with ids 1..K (DAVIS 2017 style): a pixel belongs to the object
+whose probability is highest among those above the threshold there, 0 when none is. With one object the
+merged mask equals the object's own mask.
+
+Output folder of a K-object run (K >= 2): `masks/<frame>.png` (ids 0..K), `boxes.json` =
+{"objects": {"<id>": {"frames": ..., "search": ...}}, "image_size": [H, W]}, and `objects/<id>/`, the
+object's scan folder (`lsevos.video.tracker`). A one-object run writes the object's scan folder itself
+(masks with ids 0/1, probs/, boxes.json), as before.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from lsevos.data.io import read_mask, write_mask
+from lsevos.errors import ConfigError, DataError
+from lsevos.settings_text import read_mapping
+from lsevos.video.boxes import Box, box_from_mask, parse_box
+from lsevos.video.tracker import Progress, read_boxes, read_probability
+
+MAX_OBJECTS = 255
+
+
+def merge_probabilities(probs: Sequence[np.ndarray], threshold: float) -> np.ndarray:
+    """K probability maps [H,W] -> ids uint8 [H,W]: 1 + argmax_k p_k where that maximum is above
+    `threshold`, else 0 (ties go to the lower id)."""
+    if not probs:
+        raise ValueError("merge_probabilities needs at least one map")
+    stack = np.stack(probs)
+    winner = np.argmax(stack, axis=0)
+    best = np.take_along_axis(stack, winner[None], axis=0)[0]
+    return np.where(best > threshold, winner + 1, 0).astype(np.uint8)
+
+
+def parse_boxes(boxes: Sequence[str] | None, boxes_file: str | None) -> list[Box]:
+    """The objects' first boxes from repeated `--box x0,y0,x1,y1` and/or `--boxes FILE` (JSON/YAML: a
+    list of [x0, y0, x1, y1], or a mapping id -> box, taken in id order)."""
+    found = [parse_box(text) for text in boxes or []]
+    if boxes_file is not None:
+        document = _read_boxes_document(boxes_file)
+        items = document if isinstance(document, list) else [document[k] for k in sorted(document, key=_id)]
+        for item in items:
+            if not (isinstance(item, list) and len(item) == 4 and all(isinstance(v, int) for v in item)):
+                raise ConfigError(
+                    f"--boxes {boxes_file}: every box must be a list of four integers [x0, y0, x1, y1], "
+                    f"got {item!r}"
+                )
+            found.append(parse_box(",".join(str(v) for v in item)))
+    if len(found) > MAX_OBJECTS:
+        raise ConfigError(f"{len(found)} objects given; at most {MAX_OBJECTS} fit in an indexed PNG")
+    return found
+
+
+def _id(key: object) -> int:
+    try:
+        return int(str(key))
+    except ValueError:
+        raise ConfigError(f"--boxes: object id {key!r} is not an integer") from None
+
+
+def _read_boxes_document(path: str) -> list | dict:
+    if not Path(path).is_file():
+        raise ConfigError(f"--boxes {path}: no such file; give a JSON/YAML list of [x0, y0, x1, y1] boxes")
+    text = Path(path).read_text()
+    if text.lstrip().startswith("["):
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"--boxes {path}: invalid JSON ({error})") from None
+    else:
+        document = read_mapping(path, "--boxes")
+    if not isinstance(document, list | dict) or not document:
+        raise ConfigError(f"--boxes {path}: expected a non-empty list of boxes or a mapping id -> box")
+    return document
+
+
+def objects_of_mask(path: str | os.PathLike, frame_size: tuple[int, int]) -> list[tuple[int, np.ndarray]]:
+    """The objects of a first-frame mask: [(id, bool mask [H,W])] in id order (0/255 masks: one object)."""
+    mask = read_mask(path)
+    if tuple(mask.shape) != tuple(frame_size):
+        raise DataError(
+            f"{path}: the mask is {mask.shape[1]}x{mask.shape[0]} pixels but the frames are "
+            f"{frame_size[1]}x{frame_size[0]}; give the first frame's mask at the frames' resolution"
+        )
+    ids = [int(value) for value in np.unique(mask) if value != 0]
+    if not ids:
+        raise DataError(f"{path}: the mask is empty; draw the objects (ids 1..K) or use --box")
+    return [(value, mask == value) for value in ids]
+
+
+def first_box(mask: np.ndarray) -> Box:
+    box = box_from_mask(mask)
+    assert box is not None  # objects_of_mask returns non-empty masks only
+    return box
+
+
+def write_merged(
+    object_dirs: Mapping[int, Path], out_dir: Path, threshold: float, progress: Progress | None = None
+) -> int:
+    """Merge the objects' scan folders into `out_dir` (already a temporary folder): masks/ and boxes.json;
+    returns the frame count."""
+    documents = {object_id: read_boxes(folder) for object_id, folder in object_dirs.items()}
+    names = list(next(iter(documents.values()))["frames"])
+    for object_id, document in documents.items():
+        if list(document["frames"]) != names:
+            raise DataError(f"{object_dirs[object_id]}: its frames differ from the other objects' scans")
+    (out_dir / "masks").mkdir(parents=True)
+    ids = sorted(object_dirs)
+    lookup = np.array([0, *ids], dtype=np.uint8)  # merged index k -> object id (0: background)
+    for index, name in enumerate(names):
+        probs = [read_probability(object_dirs[i] / "probs" / f"{name}.png") for i in ids]
+        merged = merge_probabilities(probs, threshold)
+        write_mask(out_dir / "masks" / f"{name}.png", lookup[merged])
+        if progress is not None and (index + 1) % 25 == 0:
+            progress(f"segment: merged {index + 1}/{len(names)} frames")
+    first = documents[ids[0]]
+    boxes = {
+        "image_size": first.get("image_size"),
+        "objects": {
+            str(i): {"frames": documents[i]["frames"], "search": documents[i].get("search")} for i in ids
+        },
+    }
+    (out_dir / "boxes.json").write_text(json.dumps(boxes, indent=1))
+    return len(names)
+
+
+def boxes_per_object(document: dict) -> dict[int, dict]:
+    """{id: {frame: box or None}} of a scan's or a merged folder's boxes.json (a scan is object 1)."""
+    if "objects" in document:
+        return {int(key): value["frames"] for key, value in document["objects"].items()}
+    return {1: document["frames"]}

@@ -1,0 +1,190 @@
+"""`lsevos segment` for users: several objects, a first-frame mask, the model it picks and refuses."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from lsevos import cli
+from lsevos.data.io import OUTPUT_MARKER, read_mask, write_mask
+from lsevos.errors import ConfigError
+from lsevos.model.lse_net import LSENet
+from lsevos.train.checkpoint import load_checkpoint, save_checkpoint
+from lsevos.video.model_file import choose_checkpoint, package_model, refuse_builtin_model
+from lsevos.video.objects import merge_probabilities, parse_boxes, write_merged
+from lsevos.video.pipeline import pretraining_defaults
+from lsevos.video.tracker import probability_to_png
+
+# a low threshold: the random tiny network's probability is above it inside each object's search box
+FAST = '{"crop_size": 33, "finetune_epochs": 1, "retrain_epochs": 1, "batch": 2, "threshold": 0.02}'
+CENTRES = {1: (14, 16), 2: (50, 32)}
+
+
+@pytest.fixture
+def two_disks(tmp_path):
+    """5 frames (48x64): a red disk (object 1) top left, a blue one (object 2) bottom right, still."""
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for index in range(5):
+        frame = np.full((48, 64, 3), 30, dtype=np.uint8)
+        cv2.circle(frame, CENTRES[1], 7, (20, 20, 220), thickness=-1)
+        cv2.circle(frame, CENTRES[2], 7, (220, 20, 20), thickness=-1)
+        cv2.imwrite(str(folder / f"{index:05d}.png"), frame)
+    return folder
+
+
+def segment(*argv) -> int:
+    return cli.main(["segment", *map(str, argv)])
+
+
+def check_two_objects(out, frames):
+    names = sorted(path.stem for path in frames.iterdir())
+    masks = {name: read_mask(out / "masks" / f"{name}.png") for name in names}
+    assert set(np.unique(np.stack(list(masks.values())))) == {0, 1, 2}
+    first = masks[names[0]]
+    for object_id, (x, y) in CENTRES.items():
+        assert first[y, x] == object_id
+    boxes = json.loads((out / "boxes.json").read_text())
+    assert sorted(boxes["objects"]) == ["1", "2"] and list(boxes["objects"]["1"]["frames"]) == names
+    for object_id in ("1", "2"):
+        assert len(list((out / "objects" / object_id / "probs").glob("*.png"))) == len(names)
+    assert (out / OUTPUT_MARKER).read_text().strip() == "scan"
+
+
+@pytest.mark.slow
+def test_two_boxes_give_ids_0_1_2_and_an_overlay(tmp_path, two_disks, tiny_checkpoint):
+    out, overlay = tmp_path / "out", tmp_path / "overlay.mp4"
+    code = segment(
+        two_disks, "--box", "7,9,21,23", "--box", "43,25,57,39", "--out", out,
+        "--checkpoint", tiny_checkpoint, "--settings", FAST, "--overlay", overlay,
+    )  # fmt: skip
+    assert code == 0
+    check_two_objects(out, two_disks)
+    assert overlay.stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_a_mask_with_two_ids_gives_ids_0_1_2(tmp_path, two_disks, tiny_checkpoint):
+    mask = np.zeros((48, 64), np.uint8)
+    cv2.circle(mask, CENTRES[1], 7, 1, thickness=-1)
+    cv2.circle(mask, CENTRES[2], 7, 2, thickness=-1)
+    write_mask(tmp_path / "first.png", mask)
+    out = tmp_path / "out"
+    code = segment(two_disks, "--mask", tmp_path / "first.png", "--out", out, "--checkpoint", tiny_checkpoint,
+                   "--settings", FAST)  # fmt: skip
+    assert code == 0
+    check_two_objects(out, two_disks)
+    # fine-tuned on the mask itself: the object's checkpoint is gone, but its first search box is the mask's
+    search = json.loads((out / "objects" / "2" / "boxes.json").read_text())["search"]["00000"]
+    assert search[0] < CENTRES[2][0] - 7 and search[2] > CENTRES[2][0] + 7
+
+
+def test_merge_gives_each_pixel_to_the_most_probable_object_above_the_threshold(tmp_path):
+    a = np.array([[0.9, 0.6, 0.2, 0.0]], np.float32)
+    b = np.array([[0.1, 0.7, 0.3, 0.0]], np.float32)
+    np.testing.assert_array_equal(merge_probabilities([a, b], 0.5), [[1, 2, 0, 0]])
+    np.testing.assert_array_equal(merge_probabilities([a, b], 0.25), [[1, 2, 2, 0]])
+    # the same through scan folders on disk (probabilities quantised to 1/255, as the scans store them)
+    folders = {}
+    for object_id, prob in ((1, a), (2, b)):
+        folder = tmp_path / str(object_id)
+        (folder / "probs").mkdir(parents=True)
+        cv2.imwrite(str(folder / "probs" / "f0.png"), probability_to_png(prob))
+        (folder / "boxes.json").write_text(json.dumps({"frames": {"f0": [0, 0, 1, 0]}, "search": {}}))
+        folders[object_id] = folder
+    out = tmp_path / "merged"
+    assert write_merged(folders, out, 0.5) == 1
+    np.testing.assert_array_equal(read_mask(out / "masks" / "f0.png"), [[1, 2, 0, 0]])
+
+
+def test_boxes_from_repeated_options_and_a_file(tmp_path):
+    path = tmp_path / "boxes.json"
+    path.write_text(json.dumps({"2": [5, 5, 9, 9], "1": [0, 0, 3, 3]}))
+    assert parse_boxes(["1,1,4,4"], str(path)) == [(1, 1, 4, 4), (0, 0, 3, 3), (5, 5, 9, 9)]
+    path.write_text("[[0, 0, 3]]")
+    with pytest.raises(ConfigError, match="four integers"):
+        parse_boxes(None, str(path))
+    with pytest.raises(ConfigError, match="no such file"):
+        parse_boxes(None, str(tmp_path / "none.json"))
+
+
+def _checkpoint(path, config):
+    torch.manual_seed(0)
+    save_checkpoint(path, LSENet("tiny", embed_dim=8), step=3, config=config)
+    return path
+
+
+def test_model_choice_order(tmp_path, monkeypatch):
+    monkeypatch.delenv("LSEVOS_CHECKPOINT", raising=False)
+    monkeypatch.setattr("lsevos.video.model_file.default_model_paths", lambda root: [root / "models/m.pt"])
+    with pytest.raises(ConfigError, match="make model"):
+        choose_checkpoint(None, tmp_path)
+    old = _checkpoint(tmp_path / "results" / "demo" / "pretrain" / "stage3.pt", {"stage": "3"})
+    new = tmp_path / "results-cpu" / "x" / "pretrain" / "stage3.pt"
+    _checkpoint(new, {"stage": "3"})
+    os.utime(old, (1000, 1000))
+    assert choose_checkpoint(None, tmp_path) == (new, "the newest results*/**/pretrain/**/stage3.pt")
+    shipped = _checkpoint(tmp_path / "models" / "m.pt", {"stage": "3"})
+    assert choose_checkpoint(None, tmp_path) == (shipped, "the project's CPU model")
+    monkeypatch.setenv("LSEVOS_CHECKPOINT", str(old))
+    assert choose_checkpoint(None, tmp_path) == (old, "$LSEVOS_CHECKPOINT")
+    assert choose_checkpoint(new, tmp_path) == (new, "--checkpoint")
+    monkeypatch.setenv("LSEVOS_CHECKPOINT", str(tmp_path / "missing.pt"))
+    with pytest.raises(ConfigError, match="LSEVOS_CHECKPOINT"):
+        choose_checkpoint(None, tmp_path)
+
+
+def test_a_model_of_the_builtin_benchmark_is_refused_unless_named(tmp_path, capsys, monkeypatch):
+    benchmark = tmp_path / "results" / "demo" / "data" / "synthetic"
+    (benchmark / "static").mkdir(parents=True)
+    (benchmark / OUTPUT_MARKER).write_text("benchmark\n")
+    real = tmp_path / "davis"
+    real.mkdir()
+    data = {"sources": [{"kind": "static", "root": str(benchmark / "static")}]}
+    # an older checkpoint without the flag: worked out from its data folders
+    demo = _checkpoint(tmp_path / "results" / "demo" / "pretrain" / "stage3.pt", {"stage": "3", "data": data})
+    with pytest.raises(ConfigError, match="make model"):
+        refuse_builtin_model(load_checkpoint(demo), demo, "the newest results*/**/pretrain/**/stage3.pt")
+    refuse_builtin_model(load_checkpoint(demo), demo, "--checkpoint")  # named: allowed
+    mixed = {
+        "sources": [*data["sources"], {"kind": "copy_paste", "davis_root": str(real), "sequences": ["a"]}]
+    }
+    cpu = _checkpoint(tmp_path / "cpu.pt", {"stage": "3", "data": mixed})
+    refuse_builtin_model(load_checkpoint(cpu), cpu, "$LSEVOS_CHECKPOINT")
+    flagged = _checkpoint(tmp_path / "flagged.pt", {"stage": "3", "builtin_only": True})
+    with pytest.raises(ConfigError, match="built-in synthetic benchmark"):
+        refuse_builtin_model(load_checkpoint(flagged), flagged, "$LSEVOS_CHECKPOINT")
+    # the command: after `make demo` only, segment refuses and says what to run; nothing is written
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LSEVOS_CHECKPOINT", raising=False)
+    monkeypatch.setattr("lsevos.video.model_file.default_model_paths", lambda root: [])
+    os.utime(cpu, (1000, 1000))
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    cv2.imwrite(str(frames / "00000.png"), np.zeros((20, 20, 3), np.uint8))
+    assert segment(frames, "--box", "2,2,9,9", "--out", tmp_path / "out") == 2
+    error = capsys.readouterr().err
+    assert "make model" in error and "stage3.pt" in error
+    assert not (tmp_path / "out").exists()
+
+
+def test_package_model_stores_its_video_settings_and_card(tmp_path):
+    stage3 = _checkpoint(tmp_path / "stage3.pt", {"stage": "3", "settings": {"crop": 41}})
+    out = package_model(
+        stage3, {"crop_size": 57, "saliency_weight": 0.5}, {"summary": "test model", "data": "x"},
+        tmp_path / "models" / "m.pt",
+    )  # fmt: skip
+    payload = load_checkpoint(out)
+    assert payload["extra"]["video_settings"]["crop_size"] == 57
+    defaults = pretraining_defaults(out, payload)
+    assert defaults["crop_size"] == 57 and defaults["saliency_weight"] == 0.5 and defaults["threshold"] == 0.5
+    card = (tmp_path / "models" / "m.md").read_text()
+    assert "test model" in card and '"crop_size": 57' in card
+    with pytest.raises(ConfigError, match="unknown video setting"):
+        package_model(stage3, {"crop": 3}, {}, tmp_path / "bad.pt")
+    assert not (tmp_path / "bad.pt").exists()

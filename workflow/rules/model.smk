@@ -1,0 +1,20 @@
+# The shipped model (`make model`, config/model.yaml over config/cpu.yaml): the fold-`all` stage-3 model
+# packed with the configuration's video settings and a model card (lsevos.video.model_file).
+
+
+rule model:
+    input:
+        f"{R}/pretrain/all/stage3.pt",
+    output:
+        model=MODEL_FILE,
+        card=re.sub(r"\.pt$", "", MODEL_FILE) + ".md",
+    log:
+        f"{R}/logs/model.log",
+    conda:
+        CONDA_ENV
+    params:
+        settings=video_settings(),
+        card=lambda w: model_card(),
+    shell:
+        "lsevos package-model --checkpoint {input} --settings {params.settings:q} --card {params.card:q} "
+        "--out {output.model} > {log} 2>&1"
