@@ -1,9 +1,10 @@
 """Progress of long steps: a tqdm bar (rate and ETA) on a terminal, a line per 10% in logs.
 
 `Meter(total, what)` is advanced with `update(n)`; `close()` emits the last line with the rate. When
-stderr is a terminal it draws a tqdm bar there; otherwise (Snakemake logs, CI, pipes) it emits, through
-`emit` (default: print to stderr), `what: k/total (p%), r unit/s, ETA m:ss` each time another 10% is
-done, so a log shows how far a job got and how long the rest takes.
+`emit` prints to stderr (the default, or a function marked `to_stderr = True`) and stderr is a terminal,
+it draws a tqdm bar there; otherwise (Snakemake logs, CI, pipes, a collecting `emit`) it emits
+`what: k/total (p%), r unit/s, ETA m:ss` each time another 10% is done, so a log shows how far a job got
+and how long the rest takes.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+_stderr.to_stderr = True  # type: ignore[attr-defined]
+
+
 class Meter:
     def __init__(
         self, total: int, what: str, unit: str = "it", emit: Callable[[str], None] | None = None
@@ -38,7 +42,7 @@ class Meter:
         self.started = time.perf_counter()
         self.next_line = LOG_STEP
         self.bar = None
-        if sys.stderr.isatty():
+        if getattr(self.emit, "to_stderr", False) and sys.stderr.isatty():
             from tqdm import tqdm
 
             self.bar = tqdm(total=self.total, desc=what, unit=unit, file=sys.stderr, leave=True)
@@ -66,8 +70,8 @@ class Meter:
             while self.next_line <= share + 1e-9:
                 self.next_line += LOG_STEP
 
-    def close(self) -> str:
-        """Finish; emits and returns the summary line (count, time, rate)."""
+    def close(self, summary: bool = True) -> str:
+        """Finish; returns the summary line (count, time, rate) and emits it unless `summary` is False."""
         if self.bar is not None:
             self.bar.close()
         seconds = time.perf_counter() - self.started
@@ -76,5 +80,6 @@ class Meter:
             f"{self.what}: {self.done} {self.unit} in {clock(seconds)} ({self.rate():.2f} {self.unit}/s)"
             f"{suffix}"
         )
-        self.emit(line)
+        if summary:
+            self.emit(line)
         return line

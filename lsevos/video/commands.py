@@ -19,6 +19,9 @@ def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+_progress.to_stderr = True  # type: ignore[attr-defined]  # long steps may draw a bar (lsevos.progress)
+
+
 def _add_settings_and_out(
     parser: argparse.ArgumentParser, out_help: str, settings_help: str = SETTINGS_HELP
 ) -> None:
@@ -222,10 +225,11 @@ def _segment(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.input}: no such video file or frame folder")
     source = FrameSource(args.input)
     objects = _segment_objects(args, source.size)
-    out = prepare_output_folder(args.out, "scan", [args.input, checkpoint]).resolve()
+    inputs = [args.input, checkpoint, *(path for path in (args.mask, args.boxes) if path is not None)]
+    out = prepare_output_folder(args.out, "scan", inputs).resolve()
     if args.overlay is not None:
         check_writable(args.overlay, "--overlay", "file")
-        check_not_overlapping(args.overlay, [args.input, checkpoint], "--overlay")
+        check_not_overlapping(args.overlay, inputs, "--overlay")
         remove_stale_temporaries(args.overlay)
     for _, box, _ in objects:
         _warn_small_box(box, "segment")
@@ -268,7 +272,7 @@ def _segment(args: argparse.Namespace) -> int:
             _progress(f"segment: overlay of {count} frames written to {args.overlay}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    count = len(source)
+    count = sum(1 for _ in (out / "masks").glob("*.png"))  # a video is not decoded again to count
     _progress(
         f"segment: {count} frames x {len(objects)} object(s) in {seconds:.0f} s "
         f"({count / max(seconds, 1e-9):.2f} frames/s, adaptation included); masks in {out / 'masks'}, "
@@ -279,13 +283,14 @@ def _segment(args: argparse.Namespace) -> int:
 
 def _package_model(args: argparse.Namespace) -> int:
     from lsevos.settings_text import read_mapping
-    from lsevos.video.model_file import package_model
+    from lsevos.video.model_file import card_path, package_model
 
     _output_file(args.out, (args.checkpoint,))
+    _output_file(card_path(args.out), (args.checkpoint,))
     settings = read_mapping(args.settings, "--settings")
     card = read_mapping(args.card, "--card")
     out = package_model(args.checkpoint, settings, card, args.out)
-    _progress(f"package-model: wrote {out} and {out.with_suffix('.md')}")
+    _progress(f"package-model: wrote {out} and {card_path(out)}")
     return 0
 
 

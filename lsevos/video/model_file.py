@@ -93,6 +93,14 @@ def stored_video_settings(payload: dict) -> dict | None:
     return dict(settings) if isinstance(settings, dict) else None
 
 
+def card_path(model: str | os.PathLike) -> Path:
+    """The model card beside a model file: `<name>.md` for `<name>.pt`."""
+    model = Path(model)
+    if model.suffix != ".pt":
+        raise ConfigError(f"{model}: a model file must end in .pt (its card is written beside it as .md)")
+    return model.with_suffix(".md")
+
+
 def package_model(
     checkpoint: str | os.PathLike, video_settings: dict, card: dict, out: str | os.PathLike
 ) -> Path:
@@ -103,6 +111,7 @@ def package_model(
     from lsevos.train.checkpoint import load_checkpoint, require_fp_head
     from lsevos.video.settings import VideoSettings
 
+    card_file = card_path(out)
     payload = require_fp_head(checkpoint, load_checkpoint(checkpoint))
     settings = VideoSettings.from_dict(video_settings).to_dict()  # checked, complete
     payload["optimizer_state"] = None
@@ -111,7 +120,7 @@ def package_model(
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(out) as temporary:
         torch.save(payload, temporary)
-    with atomic_output(out.with_suffix(".md")) as temporary:
+    with atomic_output(card_file) as temporary:
         temporary.write_text(model_card(payload, out.name))
     return out
 

@@ -2,8 +2,12 @@
 
 Each object is tracked and adapted on its own (its scan folder under `objects/<id>/`); the masks are then
 merged into one indexed PNG per frame with ids 1..K (DAVIS 2017 style): a pixel belongs to the object
-whose probability is highest among those above the threshold there, 0 when none is. With one object the
-merged mask equals the object's own mask.
+whose probability is highest among those above the threshold there, 0 when none is.
+
+Ids: boxes are numbered 1..K in the order given (`--box` options first, then the `--boxes` file, whose
+mapping keys only order it). A `--mask` keeps its ids when it holds several objects; a one-object run
+writes the single-object scan folder, whose object id is 1. In a palette mask id 255 is "void"
+(DAVIS/VOC) and is not an object; a grey (mode L) mask must be 0/255 or a single id.
 
 Output folder of a K-object run (K >= 2): `masks/<frame>.png` (ids 0..K), `boxes.json` =
 {"objects": {"<id>": {"frames": ..., "search": ...}}, "image_size": [H, W]}, and `objects/<id>/`, the
@@ -22,7 +26,6 @@ import numpy as np
 
 from lsevos.data.io import read_mask, write_mask
 from lsevos.errors import ConfigError, DataError
-from lsevos.settings_text import read_mapping
 from lsevos.video.boxes import Box, box_from_mask, parse_box
 from lsevos.video.tracker import Progress, read_boxes, read_probability
 
@@ -47,13 +50,19 @@ def parse_boxes(boxes: Sequence[str] | None, boxes_file: str | None) -> list[Box
     if boxes_file is not None:
         document = _read_boxes_document(boxes_file)
         items = document if isinstance(document, list) else [document[k] for k in sorted(document, key=_id)]
-        for item in items:
-            if not (isinstance(item, list) and len(item) == 4 and all(isinstance(v, int) for v in item)):
+        for position, item in enumerate(items):
+            if not (isinstance(item, list) and len(item) == 4 and all(type(v) is int for v in item)):
                 raise ConfigError(
-                    f"--boxes {boxes_file}: every box must be a list of four integers [x0, y0, x1, y1], "
-                    f"got {item!r}"
+                    f"--boxes {boxes_file}: box {position + 1} must be a list of four integers "
+                    f"[x0, y0, x1, y1], got {item!r}"
                 )
-            found.append(parse_box(",".join(str(v) for v in item)))
+            try:
+                found.append(parse_box(",".join(str(v) for v in item)))
+            except ConfigError:
+                raise ConfigError(
+                    f"--boxes {boxes_file}: box {position + 1} {item} must have 0 <= x0 <= x1 and "
+                    "0 <= y0 <= y1 (left, top, right, bottom pixel, inclusive)"
+                ) from None
     if len(found) > MAX_OBJECTS:
         raise ConfigError(f"{len(found)} objects given; at most {MAX_OBJECTS} fit in an indexed PNG")
     return found
@@ -67,30 +76,37 @@ def _id(key: object) -> int:
 
 
 def _read_boxes_document(path: str) -> list | dict:
+    import yaml
+
     if not Path(path).is_file():
         raise ConfigError(f"--boxes {path}: no such file; give a JSON/YAML list of [x0, y0, x1, y1] boxes")
-    text = Path(path).read_text()
-    if text.lstrip().startswith("["):
-        try:
-            document = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ConfigError(f"--boxes {path}: invalid JSON ({error})") from None
-    else:
-        document = read_mapping(path, "--boxes")
+    try:
+        document = yaml.safe_load(Path(path).read_text())  # JSON is YAML
+    except yaml.YAMLError as error:
+        raise ConfigError(f"--boxes {path}: not valid JSON/YAML ({str(error).splitlines()[0]})") from None
     if not isinstance(document, list | dict) or not document:
         raise ConfigError(f"--boxes {path}: expected a non-empty list of boxes or a mapping id -> box")
     return document
 
 
 def objects_of_mask(path: str | os.PathLike, frame_size: tuple[int, int]) -> list[tuple[int, np.ndarray]]:
-    """The objects of a first-frame mask: [(id, bool mask [H,W])] in id order (0/255 masks: one object)."""
+    """The objects of a first-frame mask: [(id, bool mask [H,W])] in id order (0/255 masks: one object;
+    palette id 255 is void, not an object)."""
+    from lsevos.data.io import open_image
+
     mask = read_mask(path)
     if tuple(mask.shape) != tuple(frame_size):
         raise DataError(
             f"{path}: the mask is {mask.shape[1]}x{mask.shape[0]} pixels but the frames are "
             f"{frame_size[1]}x{frame_size[0]}; give the first frame's mask at the frames' resolution"
         )
-    ids = [int(value) for value in np.unique(mask) if value != 0]
+    ids = [int(value) for value in np.unique(mask) if value not in (0, 255)]
+    if len(ids) > 1 and open_image(Path(path)).mode == "L":
+        raise DataError(
+            f"{path}: a grey mask with {len(ids)} grey levels ({', '.join(map(str, ids[:5]))}, ...), "
+            "antialiased edges or a greyscale image? Give a 0/255 mask for one object or an indexed "
+            "(palette) PNG with ids 1..K"
+        )
     if not ids:
         raise DataError(f"{path}: the mask is empty; draw the objects (ids 1..K) or use --box")
     return [(value, mask == value) for value in ids]

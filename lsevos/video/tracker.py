@@ -15,14 +15,16 @@ Vanished object (zoom mode): when mask t is empty, the last non-empty object box
 box grows by a further factor `vanish_growth` for every consecutive empty frame (enlarge * growth^k after
 k empty frames), clipped to the image, so the search widens to the whole frame instead of collapsing.
 
-Guards against a runaway box (zoom mode; each off by default and in the paper configuration, on in the
-CPU configurations): a spilled mask t makes a larger box, a larger crop, a blurrier object and a worse
-spill at t+1. The box that is propagated (not the mask, which stays `prob > threshold`) is made from
+Guards against a runaway box (zoom mode; each off by default and in every configuration: measured with
+the CPU configuration's salient-object prior they cost J, docs/design.md "Tracker guards"): a spilled
+mask t makes a larger box, a larger crop, a blurrier object and a worse spill at t+1. The box that is
+propagated (not the mask, which stays `prob > threshold`) is made from
 - `box_threshold` > 0: only the pixels with probability > box_threshold (the confident ones);
 - `box_component`: only the connected components (8-connectivity) that touch the previous object box;
   when none does, the largest component (the object moved by more than its own size);
 - `box_area_jump` > 1: when those pixels cover more than box_area_jump times the area of the last
-  accepted frame, the frame is rejected and the previous box is kept (a spill, not a motion);
+  accepted frame, the frame is rejected and the previous box is kept (a spill, not a motion); after
+  `MAX_REJECTED` rejections in a row the next frame is accepted (the object did grow);
 - `box_max_growth` >= 1: width and height grow by at most this factor per frame (around the new box's
   centre); shrinking is never limited.
 
@@ -63,6 +65,8 @@ from lsevos.video.settings import VideoSettings
 Predict = Callable[[np.ndarray], np.ndarray]
 Progress = Callable[[str], None]
 MODES = ("zoom", "nozoom", "gtbox")
+MAX_REJECTED = 3
+"""Consecutive frames `box_area_jump` may reject before the larger object is accepted."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,7 @@ class SearchBoxes:
     def __init__(self, first_box: Box, settings: VideoSettings, image_size: tuple[int, int]):
         self.last_box = first_box
         self.last_area: int | None = None
+        self.rejected = 0  # consecutive frames rejected by box_area_jump
         self.empty_run = 0
         self.settings = settings
         self.image_size = image_size
@@ -103,7 +108,10 @@ class SearchBoxes:
         area = int(np.count_nonzero(pixels))
         jump = settings.box_area_jump
         if jump > 0.0 and self.last_area is not None and area > jump * self.last_area:
-            return
+            if self.rejected < MAX_REJECTED:
+                self.rejected += 1
+                return
+        self.rejected = 0
         if settings.box_max_growth > 0.0:
             box = cap_growth(box, self.last_box, settings.box_max_growth, self.image_size)
         self.last_box, self.last_area, self.empty_run = box, area, 0
@@ -249,7 +257,7 @@ def write_scan(
         document = {**metadata, "image_size": image_size, "frames": frames, "search": search}
         (temporary / "boxes.json").write_text(json.dumps(document, indent=1))
     if meter is not None:
-        meter.close()
+        meter.close(summary=False)  # the speed line below is the summary (benchmarks read it)
         seconds = time.perf_counter() - started
         progress(
             f"scan {Path(out_dir).name}: {len(frames)} frames in {seconds:.1f} s "

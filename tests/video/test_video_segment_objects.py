@@ -106,11 +106,41 @@ def test_boxes_from_repeated_options_and_a_file(tmp_path):
     path = tmp_path / "boxes.json"
     path.write_text(json.dumps({"2": [5, 5, 9, 9], "1": [0, 0, 3, 3]}))
     assert parse_boxes(["1,1,4,4"], str(path)) == [(1, 1, 4, 4), (0, 0, 3, 3), (5, 5, 9, 9)]
+    listed = tmp_path / "boxes.yaml"
+    listed.write_text("- [0, 0, 3, 3]\n- [5, 5, 9, 9]\n")  # a YAML block list
+    assert parse_boxes(None, str(listed)) == [(0, 0, 3, 3), (5, 5, 9, 9)]
     path.write_text("[[0, 0, 3]]")
-    with pytest.raises(ConfigError, match="four integers"):
+    with pytest.raises(ConfigError, match="box 1 must be a list of four integers"):
+        parse_boxes(None, str(path))
+    path.write_text("[[0, 0, 3, 3], [9, 9, 5, 5]]")
+    with pytest.raises(ConfigError, match=r"--boxes .*boxes.json: box 2 \[9, 9, 5, 5\]"):
         parse_boxes(None, str(path))
     with pytest.raises(ConfigError, match="no such file"):
         parse_boxes(None, str(tmp_path / "none.json"))
+
+
+def test_mask_objects_ignore_void_and_refuse_an_antialiased_grey_mask(tmp_path):
+    from PIL import Image
+
+    from lsevos.errors import DataError
+    from lsevos.video.objects import objects_of_mask
+
+    ids = np.zeros((8, 8), np.uint8)
+    ids[1:3, 1:3], ids[5:7, 5:7], ids[0, 7] = 1, 2, 255  # 255: void in DAVIS/VOC palettes
+    write_mask(tmp_path / "ids.png", ids)
+    assert [object_id for object_id, _ in objects_of_mask(tmp_path / "ids.png", (8, 8))] == [1, 2]
+    grey = np.zeros((8, 8), np.uint8)
+    grey[2:6, 2:6], grey[2, 2] = 255, 128  # an antialiased 0/255 drawing
+    Image.fromarray(grey, mode="L").save(tmp_path / "grey.png")
+    with pytest.raises(DataError, match="grey mask mixes 255 with other values"):
+        objects_of_mask(tmp_path / "grey.png", (8, 8))
+    Image.fromarray(np.where(grey == 255, 2, np.where(grey == 128, 1, 0)).astype(np.uint8), mode="L").save(
+        tmp_path / "levels.png"
+    )  # grey levels 1 and 2: an antialiased edge or two objects? refused, an indexed PNG is asked for
+    with pytest.raises(DataError, match="grey levels"):
+        objects_of_mask(tmp_path / "levels.png", (8, 8))
+    Image.fromarray(np.where(grey == 128, 255, grey), mode="L").save(tmp_path / "binary.png")
+    assert len(objects_of_mask(tmp_path / "binary.png", (8, 8))) == 1
 
 
 def _checkpoint(path, config):

@@ -141,8 +141,8 @@ def test_write_scan_writes_masks_probabilities_and_boxes(tmp_path):
     messages = []
     count = write_scan(results, out, scan_metadata(SETTINGS, "zoom"), total=3, progress=messages.append)
     assert count == 3
-    # progress: a line per 10% done (here each frame of 3 but the last), the summary, the speed
-    assert messages[0].startswith("scan scan: 1/3 (33%)") and "ETA" in messages[0] and len(messages) == 4
+    # progress: a line per 10% done (here each frame of 3 but the last), then the speed
+    assert messages[0].startswith("scan scan: 1/3 (33%)") and "ETA" in messages[0] and len(messages) == 3
     assert re.fullmatch(r"scan scan: 3 frames in \d+\.\d s \(\d+\.\d frames/s\)", messages[-1])
     document = json.loads((out / "boxes.json").read_text())
     assert document["enlarge"] == 1.5 and document["mode"] == "zoom" and document["image_size"] == [60, 90]

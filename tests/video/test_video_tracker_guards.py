@@ -35,7 +35,7 @@ def disk_box(centre, radius):
 
 def run(frames, predict, first_box, **settings):
     video = ((f"{t:05d}", frame) for t, frame in enumerate(frames))
-    return list(track(video, predict, first_box, VideoSettings(**BASE, **settings)))
+    return list(track(video, predict, first_box, VideoSettings(**{**BASE, **settings})))
 
 
 def area(box) -> int:
@@ -121,3 +121,17 @@ def test_box_max_growth_limits_each_side_per_frame():
 def test_guard_settings_are_checked(key, value):
     with pytest.raises(ConfigError, match=key):
         VideoSettings(**{key: value})
+
+
+def test_box_area_jump_accepts_an_object_that_stays_larger():
+    # the disk doubles its radius at frame 1 and stays so: rejected MAX_REJECTED times, then accepted
+    from lsevos.video.tracker import MAX_REJECTED
+
+    centre = (80, 60)
+    frames = [frame_with([(centre, 8)])] + [frame_with([(centre, 16)])] * (MAX_REJECTED + 2)
+    first = disk_box(centre, 8)
+    guarded = run(frames, red, first, box_area_jump=2.0, enlarge=3.0)
+    small = enlarge_box(first, 3.0, SIZE)
+    assert [r.search_box for r in guarded[: MAX_REJECTED + 2]] == [small] * (MAX_REJECTED + 2)
+    grown = guarded[MAX_REJECTED + 2].search_box
+    assert area(grown) > 2.5 * area(small)  # the 2x larger disk's box (through the crop), enlarged 3x

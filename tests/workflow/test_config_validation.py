@@ -129,7 +129,9 @@ BAD = {
     ),
     "sequence in no fold": (
         "cpu",
-        _set("pretrain", "folds", "a", "evaluate", ["blackswan", "bmx-trees", "camel", "dance-twirl", "goat"]),
+        _set(
+            "pretrain", "folds", "a", "evaluate", ["blackswan", "bmx-trees", "camel", "dance-twirl", "goat"]
+        ),
         "pretrain.folds",
         ["bmx_2"],
     ),

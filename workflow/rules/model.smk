@@ -7,7 +7,7 @@ rule model:
         f"{R}/pretrain/all/stage3.pt",
     output:
         model=MODEL_FILE,
-        card=re.sub(r"\.pt$", "", MODEL_FILE) + ".md",
+        card=MODEL_CARD,
     log:
         f"{R}/logs/model.log",
     conda:
