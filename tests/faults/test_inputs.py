@@ -157,11 +157,13 @@ class TestInterrupt:
             stderr=subprocess.PIPE,
             text=True,
             env={**os.environ, "OMP_NUM_THREADS": "1"},
+            # a test run in the background (nohup, CI) inherits an ignored SIGINT: restore the default
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         seen = []
         for line in process.stderr:
             seen.append(line)
-            if "fine-tune" in line and "step" in line:
+            if line.startswith("fine-tune: ") and "step/s" in line:  # a progress line of the fine-tune
                 break
         process.send_signal(signal.SIGINT)
         rest = process.stderr.read()
