@@ -300,7 +300,8 @@ wildcard_constraints:
 
 # ---------------------------------------------------------------- the shipped model (rules/model.smk)
 MODEL_FILE = (config.get("shipped_model") or {}).get("file", "models/lsevos-cpu.pt")
-MODEL_CARD = MODEL_FILE[: -len(".pt")] + ".md"  # as lsevos.video.model_file.card_path (the schema requires .pt)
+# the card beside the model file, as lsevos.video.model_file.card_path (the schema requires .pt)
+MODEL_CARD = MODEL_FILE[: -len(".pt")] + ".md"
 
 
 def model_card():
