@@ -10,8 +10,8 @@ says to run `make model`. Pretraining records this in the checkpoint (`config["b
 older checkpoints it is worked out from the recorded data folders.
 
 Model file (`lsevos package-model`): a pretrained checkpoint with `extra["video_settings"]` (the video
-settings it is meant to run with: `lsevos segment` starts from them) and `extra["card"]` (data, steps,
-how it was measured), plus the card as Markdown beside it (`<name>.md`).
+settings it is meant to run with, `device` set to "auto": `lsevos segment` starts from them) and
+`extra["card"]` (data, steps, how it was measured), plus the card as Markdown beside it (`<name>.md`).
 """
 
 from __future__ import annotations
@@ -113,7 +113,8 @@ def package_model(
 
     card_file = card_path(out)
     payload = require_fp_head(checkpoint, load_checkpoint(checkpoint))
-    settings = VideoSettings.from_dict(video_settings).to_dict()  # checked, complete
+    # checked and complete; `device` is where a run computes, not a property of the model: "auto"
+    settings = VideoSettings.from_dict({**video_settings, "device": "auto"}).to_dict()
     payload["optimizer_state"] = None
     payload["extra"] = {**(payload.get("extra") or {}), "video_settings": settings, "card": card}
     out = Path(out)

@@ -205,14 +205,15 @@ def test_a_model_of_the_builtin_benchmark_is_refused_unless_named(tmp_path, caps
 
 def test_package_model_stores_its_video_settings_and_card(tmp_path):
     stage3 = _checkpoint(tmp_path / "stage3.pt", {"stage": "3", "settings": {"crop": 41}})
+    settings = {"crop_size": 57, "saliency_weight": 0.5, "device": "cpu"}
     out = package_model(
-        stage3, {"crop_size": 57, "saliency_weight": 0.5}, {"summary": "test model", "data": "x"},
-        tmp_path / "models" / "m.pt",
-    )  # fmt: skip
+        stage3, settings, {"summary": "test model", "data": "x"}, tmp_path / "models" / "m.pt"
+    )
     payload = load_checkpoint(out)
     assert payload["extra"]["video_settings"]["crop_size"] == 57
     defaults = pretraining_defaults(out, payload)
     assert defaults["crop_size"] == 57 and defaults["saliency_weight"] == 0.5 and defaults["threshold"] == 0.5
+    assert defaults["device"] == "auto"  # where to compute is the user's machine's business
     card = (tmp_path / "models" / "m.md").read_text()
     assert "test model" in card and '"crop_size": 57' in card
     with pytest.raises(ConfigError, match="unknown video setting"):
