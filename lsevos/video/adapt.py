@@ -234,7 +234,7 @@ def train_on_crops(
     rng = np.random.default_rng(settings.seed)
     optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], lr, settings)
     step = 0
-    per_epoch = len(epoch_batches(len(crops), settings, np.random.default_rng(0)))
+    per_epoch = math.ceil(len(crops) / settings.batch)  # steps of `epoch_batches`, either definition
     meter = None if progress is None else Meter(epochs * per_epoch, stage, "step", progress)
     for epoch in range(epochs):
         for indices in epoch_batches(len(crops), settings, rng):

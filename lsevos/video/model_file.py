@@ -25,8 +25,8 @@ from lsevos.errors import ConfigError
 DEFAULT_MODEL = Path("models") / "lsevos-cpu.pt"
 CHECKPOINT_PATTERN = "results*/**/pretrain/**/stage3.pt"
 MAKE_MODEL_HINT = (
-    "run `make model` in the lse-vos checkout (builds models/lsevos-cpu.pt on the CPU, about 45 minutes; "
-    "DAVIS_ROOT=PATH uses your DAVIS copy instead of the download)"
+    "run `make model` in the lse-vos checkout (builds models/lsevos-cpu.pt on the CPU: about 5 minutes on "
+    "2 cores with DAVIS_ROOT=PATH, your DAVIS copy; without it the DAVIS 2016 download comes first)"
 )
 
 
@@ -108,11 +108,11 @@ def package_model(
     import torch
 
     from lsevos.data.io import atomic_output
-    from lsevos.train.checkpoint import load_checkpoint, require_fp_head
+    from lsevos.train.checkpoint import require_fp_head
     from lsevos.video.settings import VideoSettings
 
     card_file = card_path(out)
-    payload = require_fp_head(checkpoint, load_checkpoint(checkpoint))
+    payload = require_fp_head(checkpoint)
     # checked and complete; `device` is where a run computes, not a property of the model: "auto"
     settings = VideoSettings.from_dict({**video_settings, "device": "auto"}).to_dict()
     payload["optimizer_state"] = None

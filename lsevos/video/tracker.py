@@ -95,18 +95,22 @@ class SearchBoxes:
         factor = self.settings.enlarge * self.settings.vanish_growth**self.empty_run
         return enlarge_box(self.last_box, factor, self.image_size)
 
-    def update(self, prob: np.ndarray, mask: np.ndarray) -> None:
-        """Propagate from frame t's probability [H,W] and mask [H,W] (`prob > threshold`)."""
+    def update(self, prob: np.ndarray, mask: np.ndarray, mask_box: Box | None) -> None:
+        """Propagate from frame t's probability [H,W], mask [H,W] (`prob > threshold`) and the mask's box
+        (`box_from_mask(mask)`, already computed by the tracker)."""
         settings = self.settings
-        pixels = mask if settings.box_threshold <= 0.0 else prob > settings.box_threshold
-        if settings.box_component:
-            pixels = components_touching(pixels, self.last_box)
-        box = box_from_mask(pixels)
+        pixels, box = mask, mask_box
+        if settings.box_threshold > 0.0 or settings.box_component:
+            if settings.box_threshold > 0.0:
+                pixels = prob > settings.box_threshold
+            if settings.box_component:
+                pixels = components_touching(pixels, self.last_box)
+            box = box_from_mask(pixels)
         if box is None:
             self.empty_run += 1
             return
-        area = int(np.count_nonzero(pixels))
         jump = settings.box_area_jump
+        area = int(np.count_nonzero(pixels)) if jump > 0.0 else None
         if jump > 0.0 and self.last_area is not None and area > jump * self.last_area:
             if self.rejected < MAX_REJECTED:
                 self.rejected += 1
@@ -137,15 +141,16 @@ def cap_growth(box: Box, previous: Box, factor: float, image_size: tuple[int, in
     """`box` with its width and height limited to `factor` times those of `previous`, around its centre,
     clipped to the image (H, W)."""
     height, width = image_size
-    x0, y0, x1, y1 = box
-    limit_w = factor * (previous[2] + 1 - previous[0])
-    limit_h = factor * (previous[3] + 1 - previous[1])
-    if x1 + 1 - x0 > limit_w:
-        centre, half = (x0 + x1 + 1) / 2, limit_w / 2
-        x0, x1 = max(0, math.floor(centre - half)), min(width - 1, math.ceil(centre + half) - 1)
-    if y1 + 1 - y0 > limit_h:
-        centre, half = (y0 + y1 + 1) / 2, limit_h / 2
-        y0, y1 = max(0, math.floor(centre - half)), min(height - 1, math.ceil(centre + half) - 1)
+
+    def capped(low: int, high: int, previous_low: int, previous_high: int, size: int) -> tuple[int, int]:
+        limit = factor * (previous_high + 1 - previous_low)
+        if high + 1 - low <= limit:
+            return low, high
+        centre, half = (low + high + 1) / 2, limit / 2
+        return max(0, math.floor(centre - half)), min(size - 1, math.ceil(centre + half) - 1)
+
+    x0, x1 = capped(box[0], box[2], previous[0], previous[2], width)
+    y0, y1 = capped(box[1], box[3], previous[1], previous[3], height)
     return x0, y0, x1, y1
 
 
@@ -188,7 +193,7 @@ def track(
         mask = (prob > settings.threshold).astype(np.uint8)
         object_box = box_from_mask(mask)
         if boxes is not None:
-            boxes.update(prob, mask)
+            boxes.update(prob, mask, object_box)
         yield FrameResult(name, search, object_box, prob, mask)
 
 
