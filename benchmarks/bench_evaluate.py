@@ -31,10 +31,16 @@ PREDICTIONS = SHARED / "fixtures" / "davis_metric_oracle" / "predictions"
 OUT = REPO / "benchmarks" / "out"
 
 
+def oracle_sequences(variant: str) -> list[str]:
+    """The sequences the oracle has predictions for (the GT folder may hold more)."""
+    return sorted(path.name for path in (PREDICTIONS / variant).iterdir() if path.is_dir())
+
+
 def peer_layout(variant: str, folder: Path) -> tuple[Path, Path]:
     """GT as 0/1 PNGs and a copy of the predictions, both `<root>/<seq>/<frame>.png`."""
     gt_root, pred_root = folder / "gt", folder / "pred"
-    for sequence_dir in sorted((GT_ROOT / "Annotations" / "480p").iterdir()):
+    for name in oracle_sequences(variant):
+        sequence_dir = GT_ROOT / "Annotations" / "480p" / name
         target = gt_root / sequence_dir.name
         target.mkdir(parents=True)
         for mask_path in sorted(sequence_dir.glob("*.png")):
@@ -48,7 +54,7 @@ def time_ours(variant: str, jobs: int) -> tuple[float, float, float]:
     from lsevos.evaluation.evaluate import evaluate
 
     start = time.perf_counter()
-    scores = evaluate(GT_ROOT, PREDICTIONS / variant, jobs=jobs, progress=None)
+    scores = evaluate(GT_ROOT, PREDICTIONS / variant, oracle_sequences(variant), jobs=jobs, progress=None)
     seconds = time.perf_counter() - start
     return seconds, float(np.mean([s.j.mean() for s in scores])), float(np.mean([s.f.mean() for s in scores]))
 
@@ -78,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     if not PREDICTIONS.is_dir():
         print(f"{PREDICTIONS}: oracle predictions not found (needs ../shared)", file=sys.stderr)
         return 2
-    frames = sum(len(list(d.glob("*.png"))) - 2 for d in (GT_ROOT / "Annotations" / "480p").iterdir())
+    sequences = oracle_sequences(args.variants.split(",")[0])
+    frames = sum(len(list((GT_ROOT / "Annotations" / "480p" / name).glob("*.png"))) - 2 for name in sequences)
     records = []
     for variant in args.variants.split(","):
         with tempfile.TemporaryDirectory() as folder:

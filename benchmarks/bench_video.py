@@ -1,9 +1,16 @@
-"""Video-stage benchmark: scan speed (frames per second) and peak memory as the video grows.
+"""Video-stage benchmark: the scan against its own predictor and against GrabCut, side by side, and memory.
 
-Each measurement runs `lsevos.video.pipeline.scan` (decode, crop, network, paste back, write the PNGs)
-in a fresh Python process with 2 torch threads on a generated 854x480 mp4 (a textured disk moving over a
-noisy background), so the peak resident memory (ru_maxrss) is that one scan's. Network weights are
-random: speed does not depend on them.
+Speed (one fresh process per configuration, 2 torch threads, a generated 854x480 mp4 of a textured disk
+moving over noise; random weights: speed does not depend on them):
+- `predictor`: the per-frame predictor a scan calls (`lsevos.video.inference.video_predictor`: the network
+  with only the heads its family reads, plus the saliency prior when the configuration mixes it in) on one
+  crop of the configuration's size, best of the timed calls after a warm-up;
+- `scan`: `lsevos.video.pipeline.scan` over the whole video (decode, crop, predictor, paste back, masks and
+  probabilities written), per frame;
+- `grabcut`: OpenCV GrabCut (5 iterations) per frame in the object's box, the Table-1 baseline's cost.
+The ratio scan / predictor is what the scan's own machinery costs on top of the network.
+
+Memory: the peak resident memory (ru_maxrss) of a scan as the video grows (demo model).
 
     python benchmarks/bench_video.py [--long 500 --short 100 --speed-frames 60]
 
@@ -14,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -25,10 +33,11 @@ import numpy as np
 
 OUT_DIR = Path(__file__).resolve().parent / "out"
 SIZE = (480, 854)
-CONFIGURATIONS = {  # name: (backbone, embed_dim, crop)
-    "demo (tiny, crop 64)": ("tiny", 16, 64),
-    "cpu (efficientnet-lite0, crop 193)": ("efficientnet-lite0", 64, 193),
+CONFIGURATIONS = {  # name: (backbone, embed_dim, crop, saliency weight): as config/demo.yaml, config/cpu.yaml
+    "demo (tiny, crop 48)": ("tiny", 16, 48, 0.0),
+    "cpu (efficientnet-lite0, crop 241, saliency prior)": ("efficientnet-lite0", 32, 241, 0.7),
 }
+PREDICTOR_CALLS = 12
 
 
 def make_video(path: Path, count: int) -> None:
@@ -54,24 +63,71 @@ def make_video(path: Path, count: int) -> None:
 FIRST_BOX = "367,180,487,300"  # the disk (radius 60) at its frame-0 centre (427, 240)
 
 
+def _best_ms(call, repeats: int) -> float:
+    call()  # warm-up: first-call allocations and thread pools
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return 1000.0 * min(times)
+
+
 def child(args: argparse.Namespace) -> None:
-    """Run one scan in this process and print {"frames", "seconds", "peak_rss_mb"} as JSON."""
+    """Time the predictor, the scan and GrabCut in this process; print them as JSON."""
     import torch
 
     torch.set_num_threads(2)
+    from lsevos.data.io import FrameSource
+    from lsevos.evaluation.grabcut import grabcut_in_box
     from lsevos.video.boxes import parse_box
+    from lsevos.video.inference import make_predictor, video_predictor
     from lsevos.video.pipeline import scan
     from lsevos.video.settings import VideoSettings
 
-    settings = VideoSettings(crop_size=args.crop, device="cpu")
+    box = parse_box(args.box)
+    settings = VideoSettings(crop_size=args.crop, device="cpu", saliency_weight=args.saliency)
+    model = load_model(args.checkpoint)
+    frame = next(iter(FrameSource(args.video)))[1]
+    crop = np.ascontiguousarray(frame[: args.crop, : args.crop])
+    predictor_ms = _best_ms(lambda: video_predictor(model, "fused", settings)(crop), PREDICTOR_CALLS)
+    network = make_predictor(model, "fused", torch.device("cpu"))
+    network_ms = _best_ms(lambda: network(crop), PREDICTOR_CALLS)
     start = time.perf_counter()
-    frames = scan(args.video, args.checkpoint, "ours", settings, args.out, parse_box(args.box))
-    seconds = time.perf_counter() - start
+    frames = scan(args.video, args.checkpoint, "ours", settings, args.out, box)
+    scan_ms = 1000.0 * (time.perf_counter() - start) / frames
+    grabcut_frames = [image for _, image in FrameSource(args.video)][: max(args.grabcut_frames, 1)]
+    start = time.perf_counter()
+    for image in grabcut_frames:
+        grabcut_in_box(image, box, 5)
+    grabcut_ms = 1000.0 * (time.perf_counter() - start) / len(grabcut_frames)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"frames": frames, "seconds": seconds, "peak_rss_mb": peak}))
+    print(
+        json.dumps(
+            {
+                "frames": frames,
+                "crop": args.crop,
+                "predictor_ms": predictor_ms,
+                "network_ms": network_ms,
+                "scan_ms_per_frame": scan_ms,
+                "grabcut_ms_per_frame": grabcut_ms,
+                "scan_over_predictor": scan_ms / predictor_ms,
+                "scan_over_grabcut": scan_ms / grabcut_ms,
+                "fps": 1000.0 / scan_ms,
+                "peak_rss_mb": peak,
+            }
+        )
+    )
 
 
-def run_child(video: Path, checkpoint: Path, crop: int, out: Path) -> dict:
+def load_model(checkpoint: Path):
+    from lsevos.video.pipeline import _load
+    from lsevos.video.settings import VideoSettings
+
+    return _load(checkpoint, VideoSettings(device="cpu"))
+
+
+def run_child(video: Path, checkpoint: Path, crop: int, out: Path, saliency: float = 0.0, grabcut: int = 0) -> dict:
     command = [
         sys.executable,
         __file__,
@@ -86,6 +142,10 @@ def run_child(video: Path, checkpoint: Path, crop: int, out: Path) -> dict:
         str(out),
         "--box",
         FIRST_BOX,
+        "--saliency",
+        str(saliency),
+        "--grabcut-frames",
+        str(grabcut),
     ]
     result = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -106,28 +166,34 @@ def main() -> None:
     parser.add_argument("--long", type=int, default=500, help="frames of the long video (memory)")
     parser.add_argument("--short", type=int, default=100, help="frames of the short video (memory)")
     parser.add_argument("--speed-frames", type=int, default=60, help="frames timed per configuration")
+    parser.add_argument("--grabcut-frames", type=int, default=10, help="frames GrabCut is timed on")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--video", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--checkpoint", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--crop", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--box", help=argparse.SUPPRESS)
+    parser.add_argument("--saliency", type=float, default=0.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args)
         return
-    report: dict = {"cores": 2, "frame_size": list(SIZE), "speed": {}, "memory": {}}
+    report: dict = {"cores": os.cpu_count(), "torch_threads": 2, "frame_size": list(SIZE), "speed": {}, "memory": {}}
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
-        for name, (backbone, embed_dim, crop) in CONFIGURATIONS.items():
+        video = work / "speed.mp4"
+        make_video(video, args.speed_frames)
+        for name, (backbone, embed_dim, crop, saliency) in CONFIGURATIONS.items():
             checkpoint = work / f"{backbone}.pt"
             save_model(checkpoint, backbone, embed_dim)
-            video = work / "speed.mp4"
-            make_video(video, args.speed_frames)
-            result = run_child(video, checkpoint, crop, work / f"scan-{backbone}")
-            report["speed"][name] = {**result, "fps": result["frames"] / result["seconds"]}
-            print(f"{name}: {report['speed'][name]['fps']:.2f} frames/s", file=sys.stderr)
-        backbone, embed_dim, crop = CONFIGURATIONS["demo (tiny, crop 64)"]
+            result = run_child(video, checkpoint, crop, work / f"scan-{backbone}", saliency, args.grabcut_frames)
+            report["speed"][name] = result
+            print(
+                f"{name}: scan {result['scan_ms_per_frame']:.0f} ms/frame, predictor "
+                f"{result['predictor_ms']:.0f} ms (x{result['scan_over_predictor']:.2f})",
+                file=sys.stderr,
+            )
+        backbone, embed_dim, crop, _ = CONFIGURATIONS["demo (tiny, crop 48)"]
         for count in (args.short, args.long):
             video = work / f"memory-{count}.mp4"
             make_video(video, count)
@@ -138,19 +204,21 @@ def main() -> None:
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     (OUT_DIR / "video.json").write_text(json.dumps(report, indent=2))
     lines = [
-        "# Video stage: scan speed and memory (2 torch threads, 854x480 frames)",
+        f"# Video stage: scan vs its predictor vs GrabCut ({report['cores']} cores, 2 torch threads, 854x480)",
         "",
-        "| configuration | frames | seconds | frames/s | peak RSS (MB) |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| configuration | network ms | predictor ms | scan ms/frame | scan / predictor | GrabCut ms/frame | "
+        "scan / GrabCut | frames/s | peak RSS (MB) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for name, result in report["speed"].items():
+    for name, r in report["speed"].items():
         lines.append(
-            f"| {name} | {result['frames']} | {result['seconds']:.1f} | {result['fps']:.2f} | "
-            f"{result['peak_rss_mb']:.0f} |"
+            f"| {name} | {r['network_ms']:.1f} | {r['predictor_ms']:.1f} | {r['scan_ms_per_frame']:.1f} | "
+            f"{r['scan_over_predictor']:.2f} | {r['grabcut_ms_per_frame']:.1f} | {r['scan_over_grabcut']:.2f} | "
+            f"{r['fps']:.2f} | {r['peak_rss_mb']:.0f} |"
         )
-    lines += ["", "| video length (frames, demo model) | seconds | peak RSS (MB) |", "| ---: | ---: | ---: |"]
-    for count, result in report["memory"].items():
-        lines.append(f"| {count} | {result['seconds']:.1f} | {result['peak_rss_mb']:.0f} |")
+    lines += ["", "| video length (frames, demo model) | scan ms/frame | peak RSS (MB) |", "| ---: | ---: | ---: |"]
+    for count, r in report["memory"].items():
+        lines.append(f"| {count} | {r['scan_ms_per_frame']:.1f} | {r['peak_rss_mb']:.0f} |")
     (OUT_DIR / "video.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -144,11 +144,18 @@ def _grabcut(args: argparse.Namespace) -> int:
 
 def _tables(args: argparse.Namespace) -> int:
     from lsevos.evaluation.metric_files import write_json
-    from lsevos.evaluation.tables import make_tables, metrics_summary, provenance, to_markdown
+    from lsevos.evaluation.tables import (
+        make_tables,
+        metrics_summary,
+        parse_left_out,
+        provenance,
+        to_markdown,
+    )
 
+    left_out = parse_left_out(args.left_out)
     _output_folder("--out", args.out)
     numbers = _numbers(args.tables) if args.tables else [1, 2, 3, 4, 5]
-    tables = make_tables(args.metrics, args.gt_davis, args.out, args.config_name, numbers)
+    tables = make_tables(args.metrics, args.gt_davis, args.out, args.config_name, numbers, left_out)
     if not args.tables:
         write_json(Path(args.out) / "metrics.json", metrics_summary(args.metrics))
     origin = provenance(args.config_name)
@@ -284,6 +291,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tables.add_argument("--out", required=True, help="output folder for tableN.{csv,md,tex}")
     tables.add_argument("--config-name", required=True, help="configuration name recorded as provenance")
     tables.add_argument("--tables", help="comma-separated table numbers (default: all, plus metrics.json)")
+    tables.add_argument(
+        "--left-out",
+        help="DATASET/VARIANT,... the configuration does not run (e.g. davis/fp_nozoom): n/a, not an error",
+    )
     tables.set_defaults(handler=_tables)
 
     summary = subparsers.add_parser("metrics-summary", help="J, F, J&F and mIoU per variant as JSON (DVC)")

@@ -21,7 +21,7 @@ from pathlib import Path
 from lsevos.config import GRABCUT
 from lsevos.data.davis import DavisDataset
 from lsevos.data.io import atomic_output
-from lsevos.errors import DataError
+from lsevos.errors import ConfigError, DataError
 from lsevos.evaluation.metric_files import MEASURE_COLUMNS, Row, read_per_sequence, summary
 from lsevos.evaluation.summaries import attribute_means, segtrack_miou
 from lsevos.video.variants import VARIANTS as VIDEO_VARIANTS
@@ -152,15 +152,28 @@ def _davis(metrics: Path, variant: str) -> dict[str, Row]:
     return read_per_sequence(metrics / "davis" / f"{variant}.csv")
 
 
-def _mean_table(number: int, title: str, metrics: Path, entries, notes: list[str]) -> Table:
+LeftOut = frozenset[tuple[str, str]]
+"""(dataset, variant) pairs the configuration does not run: their cells read n/a instead of failing."""
+
+LEFT_OUT_NOTE = "n/a in a this-run column: the configuration leaves that variant out (its `variants` list)."
+
+
+def _left_out_notes(entries, left_out: LeftOut, dataset: str = "davis") -> list[str]:
+    return [LEFT_OUT_NOTE] if any((dataset, entry[0]) in left_out for entry in entries) else []
+
+
+def _mean_table(
+    number: int, title: str, metrics: Path, entries, notes: list[str], left_out: LeftOut = frozenset()
+) -> Table:
     """One row per (variant, label, paper measures): each measure of this run, then the paper's value."""
     rows = []
     for variant, label, paper in entries:
-        means = summary(_davis(metrics, variant))
+        means = None if ("davis", variant) in left_out else summary(_davis(metrics, variant))
         cells: list[Cell] = [label, variant]
         for column, paper_value in zip(MEASURE_COLUMNS, paper, strict=True):
-            cells += [_percent(means[column]), paper_value]
+            cells += [None if means is None else _percent(means[column]), paper_value]
         rows.append(cells)
+    notes = [*notes, *_left_out_notes(entries, left_out)]
     columns = ["Method", "Variant"]
     for name in PAPER_MEASURE_LABELS:
         columns += [name, f"{name} (paper)"]
@@ -168,7 +181,7 @@ def _mean_table(number: int, title: str, metrics: Path, entries, notes: list[str
     return Table(number, title, columns, rows, [source, *notes])
 
 
-def table1(metrics: Path) -> Table:
+def table1(metrics: Path, left_out: LeftOut = frozenset()) -> Table:
     """Table 1: segmentation with the ground-truth box on every frame."""
     return _mean_table(
         1,
@@ -179,10 +192,11 @@ def table1(metrics: Path) -> Table:
             "GrabCut: OpenCV GrabCut, GT box enlarged by the configured margin, 5 iterations. "
             "The paper's numbers are over the 20 val sequences; ours over the evaluated sequences."
         ],
+        left_out,
     )
 
 
-def table2(metrics: Path) -> Table:
+def table2(metrics: Path, left_out: LeftOut = frozenset()) -> Table:
     """Table 2: ablation of zoom, location-sensitive embeddings, two-scan adaptation, CRF, static model."""
     return _mean_table(
         2,
@@ -190,15 +204,19 @@ def table2(metrics: Path) -> Table:
         metrics,
         PAPER_TABLE2,
         ["Ours (static) is Ours' first scan; Ours+CRF the CRF of Ours' second scan."],
+        left_out,
     )
 
 
-def table3(metrics: Path, davis_root: str | os.PathLike) -> Table:
+def table3(metrics: Path, davis_root: str | os.PathLike, left_out: LeftOut = frozenset()) -> Table:
     """Table 3: mean J of the sequences carrying each DAVIS attribute (db_info.yml), beside the paper's
     per-attribute values of OSVOS, Lucid, Ours, FP and FPLSE."""
     dataset = DavisDataset(davis_root)
     per_variant = {}
     for variant, _ in TABLE3_VARIANTS:
+        if ("davis", variant) in left_out:
+            per_variant[variant] = {}
+            continue
         rows = _davis(metrics, variant)
         for name in rows:
             if name not in dataset.sequences:
@@ -210,7 +228,7 @@ def table3(metrics: Path, davis_root: str | os.PathLike) -> Table:
     codes = sorted(set(PAPER_TABLE3).union(*(table.keys() for table in per_variant.values())))
     table_rows: list[list[Cell]] = []
     for code in codes:
-        count = per_variant["ours"].get(code, (None, 0))[1]
+        count = max((table.get(code, (None, 0))[1] for table in per_variant.values()), default=0)
         cells: list[Cell] = [code, count]
         for variant, _ in TABLE3_VARIANTS:
             mean = per_variant[variant].get(code)
@@ -236,6 +254,7 @@ def table3(metrics: Path, davis_root: str | os.PathLike) -> Table:
             "The paper lists 12 attributes; its columns read n/a for the others (CS, DEF, MB, OCC). "
             "Our columns read n/a where no evaluated sequence carries the attribute.",
             "Attributes from Annotations/db_info.yml (Perazzi et al., CVPR 2016).",
+            *_left_out_notes(TABLE3_VARIANTS, left_out),
         ],
     )
 
@@ -253,7 +272,7 @@ TABLE_NEEDS: dict[int, tuple[tuple[str, str], ...]] = {
 """The (dataset, variant) metrics each table reads: the workflow asks for exactly these."""
 
 
-def table4(metrics: Path) -> Table:
+def table4(metrics: Path, left_out: LeftOut = frozenset()) -> Table:
     """Table 4: the official DAVIS 2016 leaderboard, every row of the paper's Table 4, and this run."""
     rows: list[list[Cell]] = []
     for label, values in LEADERBOARD:
@@ -261,6 +280,9 @@ def table4(metrics: Path) -> Table:
     for label, values in PAPER_TABLE4:
         rows.append([label, "paper", *values])
     for variant, label in TABLE4_VARIANTS:
+        if ("davis", variant) in left_out:
+            rows.append([label, "this run", *(None for _ in MEASURE_COLUMNS)])
+            continue
         means = summary(_davis(metrics, variant))
         rows.append([label, "this run", *(_percent(means[column]) for column in MEASURE_COLUMNS)])
     return Table(
@@ -277,18 +299,19 @@ def table4(metrics: Path) -> Table:
             "from a box, the other peers from the first-frame mask.",
             "The paper's Table 4 'Ours' row takes J mean and J recall from its Table 2 Ours+CRF and the F "
             "columns from its Table 2 Ours; its J decay (5.6) is in neither.",
+            *_left_out_notes(TABLE4_VARIANTS, left_out),
         ],
     )
 
 
-def table5(metrics: Path) -> Table:
+def table5(metrics: Path, left_out: LeftOut = frozenset()) -> Table:
     """Table 5: SegTrack v2 mIoU (mean over objects), beside every method of the paper's Table 5."""
-    rows = read_per_sequence(metrics / "segtrack" / f"{TABLE5_VARIANT}.csv")
-    miou = segtrack_miou(rows)
+    skipped = ("segtrack", TABLE5_VARIANT) in left_out
+    rows = {} if skipped else read_per_sequence(metrics / "segtrack" / f"{TABLE5_VARIANT}.csv")
     table_rows: list[list[Cell]] = []
     for label, paper in PAPER_TABLE5:
-        if label == "Ours":
-            table_rows.append([label, len(rows), _percent(miou), paper])
+        if label == "Ours" and not skipped:
+            table_rows.append([label, len(rows), _percent(segtrack_miou(rows)), paper])
         else:
             table_rows.append([label, None, None, paper])
     return Table(
@@ -299,19 +322,37 @@ def table5(metrics: Path) -> Table:
         [
             "mIoU (paper): Table 5 of the paper; Objects and mIoU: this run (ours only).",
             "mIoU: per object, mean IoU over frames 1..N-2 (first frame given), then mean over objects.",
+            *(["Ours reads n/a: the configuration runs no SegTrack v2 sequence."] if skipped else []),
         ],
     )
 
 
-def build_table(number: int, metrics: str | os.PathLike, davis_root: str | os.PathLike) -> Table:
-    """Table `number` (1-5) from the metrics folder; `DataError` naming a missing input file."""
+def build_table(
+    number: int, metrics: str | os.PathLike, davis_root: str | os.PathLike, left_out: LeftOut = frozenset()
+) -> Table:
+    """Table `number` (1-5) from the metrics folder; `DataError` naming a missing input file. The
+    (dataset, variant) pairs in `left_out` are not read: their cells read n/a, with a note."""
     metrics = Path(metrics)
     builders = {1: table1, 2: table2, 4: table4, 5: table5}
     if number == 3:
-        return table3(metrics, davis_root)
+        return table3(metrics, davis_root, left_out)
     if number not in builders:
         raise DataError(f"--tables: no table {number}; the paper has tables 1-5")
-    return builders[number](metrics)
+    return builders[number](metrics, left_out)
+
+
+def parse_left_out(text: str | None) -> LeftOut:
+    """`"davis/fp_nozoom,segtrack/ours"` -> {("davis", "fp_nozoom"), ("segtrack", "ours")}."""
+    pairs = set()
+    for item in filter(None, (part.strip() for part in (text or "").split(","))):
+        dataset, _, variant = item.partition("/")
+        if dataset not in ("davis", "segtrack") or not variant:
+            raise ConfigError(
+                f"--left-out: {item!r} is not DATASET/VARIANT (e.g. davis/fp_nozoom); DATASET is davis or "
+                "segtrack"
+            )
+        pairs.add((dataset, variant))
+    return frozenset(pairs)
 
 
 def _text(cell: Cell) -> str:
@@ -412,9 +453,10 @@ def make_tables(
     out_dir: str | os.PathLike,
     config_name: str,
     numbers: Iterable[int] = (1, 2, 3, 4, 5),
+    left_out: LeftOut = frozenset(),
 ) -> list[Table]:
     """Build and write the tables `numbers`; every input is read before anything is written."""
-    tables = [build_table(number, metrics, davis_root) for number in numbers]
+    tables = [build_table(number, metrics, davis_root, left_out) for number in numbers]
     origin = provenance(config_name)
     for table in tables:
         write_table(table, out_dir, origin)

@@ -32,7 +32,10 @@ def representative(fg_prob: torch.Tensor, lse: torch.Tensor) -> torch.Tensor:
     """`fg_prob [B,1,H,W]`, `lse [B,E,H,W]` -> `r [B,E]`: per-dimension median of LSE where `fg_prob >= 0.5`.
 
     The median of an even count is the mean of the two middle values. Empty foreground: the LSE of the
-    pixel of maximum `fg_prob`.
+    pixel of maximum `fg_prob`. Without gradients (scans, first-frame labels) the two middle values come
+    from `torch.kthvalue`: a selection, not a sort, 3x faster than `torch.quantile(..., 0.5)` on a crop's
+    pixels and equal to it bit for bit. Training keeps `torch.quantile`: among tied values the two pick
+    different pixels to receive the gradient, so training would change.
     """
     batch, dims = lse.shape[:2]
     flat_prob = fg_prob.reshape(batch, -1)
@@ -42,8 +45,21 @@ def representative(fg_prob: torch.Tensor, lse: torch.Tensor) -> torch.Tensor:
         selected = flat_prob[index] >= 0.5
         if not bool(selected.any()):
             selected = flat_prob[index] == flat_prob[index].max()
-        rows.append(torch.quantile(flat_lse[index][:, selected], 0.5, dim=1))
+        rows.append(_median(flat_lse[index][:, selected]))
     return torch.stack(rows)
+
+
+def _median(values: torch.Tensor) -> torch.Tensor:
+    """`[E, N]` -> `[E]`: per-row median, the mean of the two middle values for an even N (as
+    `torch.quantile(values, 0.5, dim=1)` interpolates them)."""
+    if values.requires_grad and torch.is_grad_enabled():
+        return torch.quantile(values, 0.5, dim=1)
+    count = values.shape[1]
+    low = torch.kthvalue(values, (count + 1) // 2, dim=1).values
+    if count % 2:
+        return low
+    high = torch.kthvalue(values, count // 2 + 1, dim=1).values
+    return torch.lerp(low, high, 0.5)
 
 
 def fuse(fg_prob: torch.Tensor, lse: torch.Tensor) -> torch.Tensor:

@@ -128,6 +128,30 @@ def _retrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _adapt(args: argparse.Namespace) -> int:
+    from lsevos.data.io import prepare_output_folder
+    from lsevos.video.chain import ChainOutputs, run_chain
+
+    inputs = (args.frames, args.checkpoint)
+    outputs = ChainOutputs(args.finetune_out, args.scan1_out, args.labels_out, args.retrain_out, args.scan2_out)
+    paths = [outputs.finetune, outputs.scan1, outputs.labels, outputs.retrain, outputs.scan2, args.resume_dir]
+    if len({path.resolve() for path in paths}) < len(paths):
+        raise ConfigError("adapt: the five outputs and --resume-dir must be six different paths")
+    _output_file(outputs.finetune, inputs)
+    _output_file(outputs.retrain, inputs)
+    for option, folder, owner in (
+        ("--scan1-out", outputs.scan1, "scan"),
+        ("--labels-out", outputs.labels, "pseudo-labels"),
+        ("--scan2-out", outputs.scan2, "scan"),
+    ):
+        prepare_output_folder(folder, owner, inputs, option)
+    box = _first_box(args, _frames_size(args.frames), args.frames)
+    settings = _settings(args)
+    run_chain(args.frames, box, args.checkpoint, args.family, settings, outputs, args.resume_dir, _progress)
+    _progress(f"adapt: finished; scan 2 in {outputs.scan2}")
+    return 0
+
+
 def _crf(args: argparse.Namespace) -> int:
     from lsevos.data.io import prepare_output_folder
     from lsevos.video.crf import crf_scan
@@ -335,6 +359,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_paths(parser, checkpoint="fine-tuned checkpoint")
     parser.add_argument("--family", required=True, help=FAMILY_HELP)
     _add_settings_and_out(parser, "retrained checkpoint to write (.pt)")
+
+    parser = add_command(
+        subparsers,
+        "adapt",
+        _adapt,
+        "fine-tune, scan 1, pseudo-labels, retrain and scan 2 in one process (the workflow's chain)",
+        "Each step's output is kept in --resume-dir as soon as it is written; a rerun after a kill with the "
+        "same inputs skips the finished steps. At the end the five outputs are moved into place.",
+    )
+    add_paths(parser, frames=FRAMES_HELP)
+    _add_box_arguments(parser, required=True)
+    add_paths(parser, checkpoint="pretrained checkpoint (.pt)")
+    parser.add_argument("--family", required=True, help=FAMILY_HELP)
+    parser.add_argument("--settings", help=SETTINGS_HELP)
+    add_paths(
+        parser,
+        finetune_out="fine-tuned checkpoint to write (.pt)",
+        scan1_out="scan-1 folder to write",
+        labels_out="pseudo-label folder to write",
+        retrain_out="retrained checkpoint to write (.pt)",
+        scan2_out="scan-2 folder to write",
+        resume_dir="folder for the finished steps until the chain ends (removed then)",
+    )
 
     parser = add_command(subparsers, "crf", _crf, "refine a scan with a dense CRF (needs lsevos[crf])")
     add_paths(parser, frames=FRAMES_HELP, scan="scan folder to refine")

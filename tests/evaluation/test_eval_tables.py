@@ -210,6 +210,29 @@ def test_missing_variant_file_names_it(metrics, davis_root, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_variant_the_configuration_leaves_out_reads_na(metrics, davis_root, tmp_path, capsys):
+    """`--left-out davis/fp_nozoom`: that row's measures read n/a with a note; every other cell is the
+    same as with the file present; a variant not left out still must exist."""
+    (metrics / "davis" / "fp_nozoom.csv").unlink()
+    out = tmp_path / "out"
+    code = main(["tables", "--metrics", str(metrics), "--gt-davis", str(davis_root), "--out", str(out),
+                 "--config-name", "unit", "--tables", "2", "--left-out", "davis/fp_nozoom"])  # fmt: skip
+    assert code == 0
+    rows = {row["Variant"]: row for row in _rows(out / "table2.csv")}
+    assert rows["fp_nozoom"]["J mean"] == "n/a" and rows["fp_nozoom"]["J mean (paper)"] != "n/a"
+    assert rows["ours"]["J mean"] != "n/a"
+    assert "leaves that variant out" in (out / "table2.md").read_text()
+    with pytest.raises(DataError, match=r"fplse\.csv"):
+        (metrics / "davis" / "fplse.csv").unlink()
+        make_tables(metrics, davis_root, tmp_path / "again", "unit", [2], frozenset({("davis", "fp_nozoom")}))
+
+
+def test_left_out_names_a_bad_item(metrics, davis_root, tmp_path):
+    code = main(["tables", "--metrics", str(metrics), "--gt-davis", str(davis_root), "--out",
+                 str(tmp_path / "out"), "--config-name", "unit", "--left-out", "fp_nozoom"])  # fmt: skip
+    assert code != 0 and not (tmp_path / "out").exists()
+
+
 @pytest.mark.slow
 def test_figures(metrics, davis_root, tmp_path):
     out = tmp_path / "figures"

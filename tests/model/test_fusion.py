@@ -29,6 +29,25 @@ def test_representative_of_an_even_count_is_the_mean_of_the_middle_values():
     assert representative(fg_prob, lse).item() == pytest.approx(3.5)
 
 
+@pytest.mark.parametrize("count", [1, 2, 7, 8, 1001, 1002])
+def test_representative_equals_torch_quantile_bit_for_bit(count):
+    """Without gradients the selection-based median is the interpolated 0.5 quantile exactly; with them
+    the gradient reaches the middle value(s)."""
+    generator = torch.Generator().manual_seed(count)
+    lse = torch.randn(1, 5, 1, count, generator=generator, requires_grad=True)
+    fg_prob = torch.ones(1, 1, 1, count)
+    reference = torch.quantile(lse.detach().reshape(5, count), 0.5, dim=1)
+    with torch.no_grad():
+        assert torch.equal(representative(fg_prob, lse)[0], reference)
+    assert torch.equal(representative(fg_prob, lse.detach())[0], reference)
+    ours = representative(fg_prob, lse)
+    assert torch.equal(ours[0], reference)
+    ours.sum().backward()
+    middle_weights = lse.grad.reshape(5, count).sum(dim=1)
+    assert torch.allclose(middle_weights, torch.ones(5))
+    assert int((lse.grad != 0).sum(dim=-1).max()) == (1 if count % 2 else 2)
+
+
 def test_fused_output_on_a_toy():
     fg_prob, lse = toy()
     fused = fuse(fg_prob, lse).flatten()

@@ -262,12 +262,6 @@ def pretrained_checkpoint(wildcards):
     return f"{R}/pretrain/{FOLD_OF[wildcards.seq]}/stage{stage}.pt"
 
 
-# ---------------------------------------------------------------- video
-def scan_checkpoint(wildcards):
-    name = "retrain" if wildcards.scan == "scan2" else "finetune"
-    return f"{R}/{wildcards.dataset}/{wildcards.seq}/{wildcards.family}/{name}.pt"
-
-
 # ---------------------------------------------------------------- tables
 def configured(dataset, variant):
     return variant == "grabcut" and dataset == "davis" or variant in DATASET_VARIANTS[dataset]
@@ -280,6 +274,15 @@ def table_inputs(number):
         if configured(dataset, variant) and DATASETS[dataset]
         for kind in ("csv", "per_frame.csv")
     ]
+
+
+def table_left_out(number):
+    """`lsevos tables --left-out`: the table's (dataset, variant) metrics this configuration does not run."""
+    return ",".join(
+        f"{dataset}/{variant}"
+        for dataset, variant in TABLE_NEEDS[number]
+        if not (configured(dataset, variant) and DATASETS[dataset])
+    )
 
 
 def all_metrics_inputs():

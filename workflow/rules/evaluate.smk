@@ -12,7 +12,7 @@ rule evaluate:
     log:
         f"{R}/logs/{{dataset}}/{{seq}}/evaluate_{{variant}}.log",
     group:
-        "per_sequence"
+        "cpu_post"
     conda:
         CONDA_ENV
     params:

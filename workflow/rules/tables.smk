@@ -20,9 +20,10 @@ rule make_table:
         metrics=lambda w: METRICS_DIR,
         davis=DAVIS_ROOT,
         out=lambda w, output: os.path.dirname(output.md),
+        left_out=lambda w: table_left_out(w.number),
     shell:
         "lsevos tables --metrics {params.metrics} --gt-davis {params.davis} --tables {wildcards.number} "
-        "--out {params.out} --config-name {params.name} > {log} 2>&1"
+        "--left-out '{params.left_out}' --out {params.out} --config-name {params.name} > {log} 2>&1"
 
 
 rule metrics_summary:

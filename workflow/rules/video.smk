@@ -1,17 +1,24 @@
-# Per sequence and family: first-frame fine-tune -> scan 1 -> pseudo-labels -> retrain -> scan 2 (-> CRF);
-# the Table-1 GT-box scan; GrabCut; the final masks of the main variant.
+# Per sequence and family: the chain (first-frame fine-tune -> scan 1 -> pseudo-labels -> retrain -> scan 2)
+# in one job, then CRF; the Table-1 GT-box scan; GrabCut; the final masks of the main variant. GPU jobs
+# (adapt, scan_gtbox) hold no CPU-only step but the seconds of pseudo-labels; CPU-only rules share the
+# group `cpu_post`, which the SLURM profile bundles into fewer jobs.
 
 
-rule finetune:
+# One process per sequence and family (`lsevos adapt`): fine-tune -> scan 1 -> pseudo-labels -> retrain ->
+# scan 2. One job start, torch import and checkpoint read instead of five; a killed job resumes after its
+# last finished step (kept in the hidden resume folder, which Snakemake does not delete).
+rule adapt:
     input:
         data=dataset_dependency,
         checkpoint=pretrained_checkpoint,
     output:
-        checkpoint_output(f"{FAMILY_DIR}/finetune.pt"),
+        finetune=checkpoint_output(f"{FAMILY_DIR}/finetune.pt"),
+        scan1=directory(f"{FAMILY_DIR}/scan1"),
+        labels=directory(f"{FAMILY_DIR}/pseudo_labels"),
+        retrain=checkpoint_output(f"{FAMILY_DIR}/retrain.pt"),
+        scan2=directory(f"{FAMILY_DIR}/scan2"),
     log:
-        f"{LOG_DIR}/finetune.log",
-    group:
-        "per_sequence"
+        f"{LOG_DIR}/adapt.log",
     conda:
         CONDA_ENV
     threads: THREADS
@@ -21,43 +28,16 @@ rule finetune:
         frames=frames_dir,
         first_mask=first_mask,
         settings=video_settings(),
+        resume=f"{FAMILY_DIR}/.adapt-resume",
     shell:
-        "OMP_NUM_THREADS={threads} lsevos finetune --frames {params.frames} --first-mask {params.first_mask} "
+        "OMP_NUM_THREADS={threads} lsevos adapt --frames {params.frames} --first-mask {params.first_mask} "
         "--checkpoint {input.checkpoint} --family {wildcards.family} --settings {params.settings:q} "
-        "--out {output} > {log} 2>&1"
+        "--finetune-out {output.finetune} --scan1-out {output.scan1} --labels-out {output.labels} "
+        "--retrain-out {output.retrain} --scan2-out {output.scan2} --resume-dir {params.resume} > {log} 2>&1"
 
 
-rule scan:
-    input:
-        data=dataset_dependency,
-        checkpoint=scan_checkpoint,
-    output:
-        directory(f"{FAMILY_DIR}/{{scan}}"),
-    log:
-        f"{LOG_DIR}/{{scan}}.log",
-    wildcard_constraints:
-        scan="scan1|scan2",
-    group:
-        "per_sequence"
-    conda:
-        CONDA_ENV
-    threads: THREADS
-    resources:
-        gpu=GPU,
-    params:
-        frames=frames_dir,
-        first_mask=first_mask,
-        gt_boxes="",
-        settings=video_settings(),
-    shell:
-        "OMP_NUM_THREADS={threads} lsevos scan --frames {params.frames} --checkpoint {input.checkpoint} --family {wildcards.family} "
-        "--first-mask {params.first_mask} {params.gt_boxes} --settings {params.settings:q} --out {output} "
-        "> {log} 2>&1"
-
-
-# Table 1's GT-box scan: the scan rule on the fine-tuned model with the GT masks' boxes. Its own group, so
-# that no group job (one SLURM job) holds two GPU steps side by side (it would run beside scan 1).
-use rule scan as scan_gtbox with:
+# Table 1's GT-box scan on the fine-tuned model with the GT masks' boxes.
+rule scan_gtbox:
     input:
         data=dataset_dependency,
         checkpoint=f"{FAMILY_DIR}/finetune.pt",
@@ -65,43 +45,6 @@ use rule scan as scan_gtbox with:
         directory(f"{FAMILY_DIR}/gtbox"),
     log:
         f"{LOG_DIR}/gtbox.log",
-    group:
-        "gtbox"
-    params:
-        frames=frames_dir,
-        first_mask=first_mask,
-        gt_boxes=lambda w: f"--gt-masks {gt_masks_dir(w)}",
-        settings=video_settings(),
-
-
-rule pseudo_labels:
-    input:
-        f"{FAMILY_DIR}/scan1",
-    output:
-        directory(f"{FAMILY_DIR}/pseudo_labels"),
-    log:
-        f"{LOG_DIR}/pseudo_labels.log",
-    group:
-        "per_sequence"
-    conda:
-        CONDA_ENV
-    params:
-        settings=video_settings(),
-    shell:
-        "lsevos pseudo-labels --scan {input} --settings {params.settings:q} --out {output} > {log} 2>&1"
-
-
-rule retrain:
-    input:
-        data=dataset_dependency,
-        labels=f"{FAMILY_DIR}/pseudo_labels",
-        checkpoint=f"{FAMILY_DIR}/finetune.pt",
-    output:
-        checkpoint_output(f"{FAMILY_DIR}/retrain.pt"),
-    log:
-        f"{LOG_DIR}/retrain.log",
-    group:
-        "per_sequence"
     conda:
         CONDA_ENV
     threads: THREADS
@@ -109,13 +52,16 @@ rule retrain:
         gpu=GPU,
     params:
         frames=frames_dir,
+        first_mask=first_mask,
+        gt_masks=gt_masks_dir,
         settings=video_settings(),
     shell:
-        "OMP_NUM_THREADS={threads} lsevos retrain --frames {params.frames} --labels {input.labels} --checkpoint {input.checkpoint} "
-        "--family {wildcards.family} --settings {params.settings:q} --out {output} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} lsevos scan --frames {params.frames} --checkpoint {input.checkpoint} "
+        "--family {wildcards.family} --first-mask {params.first_mask} --gt-masks {params.gt_masks} "
+        "--settings {params.settings:q} --out {output} > {log} 2>&1"
 
 
-# Dense CRF: CPU only, so its own group: a chain's GPU job does not hold its GPU through it.
+# Dense CRF: CPU only (group cpu_post): no GPU job holds its GPU through it.
 rule crf:
     input:
         data=dataset_dependency,
@@ -146,7 +92,7 @@ rule grabcut:
     log:
         f"{R}/logs/{{dataset}}/{{seq}}/grabcut.log",
     group:
-        "per_sequence"
+        "cpu_post"
     conda:
         CONDA_ENV
     params:

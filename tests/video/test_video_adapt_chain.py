@@ -1,0 +1,140 @@
+"""`lsevos adapt`: the five workflow steps in one process, equal to the steps run one by one, and a chain
+killed after a step resumes there (the finished steps are not run again)."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from lsevos import cli
+from lsevos.data.io import read_mask
+from lsevos.errors import DataError
+from lsevos.video import chain
+from lsevos.video.boxes import box_from_mask
+from lsevos.video.settings import load_settings
+
+FAST = '{"crop_size": 33, "finetune_epochs": 1, "retrain_epochs": 1, "batch": 2, "finetune_lr": 0.001}'
+
+
+@pytest.fixture(autouse=True)
+def video_commands_only(monkeypatch):
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ("lsevos.video.commands",))
+
+
+def lsevos(command: str, **options) -> int:
+    argv = [command]
+    for name, value in options.items():
+        argv += [f"--{name.replace('_', '-')}", str(value)]
+    return cli.main(argv)
+
+
+def outputs(root):
+    return chain.ChainOutputs(*(root / name for name in ("ft.pt", "scan1", "labels", "rt.pt", "scan2")))
+
+
+def adapt_options(root, folder, first_mask, checkpoint):
+    out = outputs(root)
+    return {
+        "frames": folder, "first_mask": first_mask, "checkpoint": checkpoint, "family": "ours",
+        "settings": FAST, "finetune_out": out.finetune, "scan1_out": out.scan1, "labels_out": out.labels,
+        "retrain_out": out.retrain, "scan2_out": out.scan2, "resume_dir": root / ".resume",
+    }  # fmt: skip
+
+
+def masks_of(scan_dir):
+    return {path.name: read_mask(path) for path in sorted((scan_dir / "masks").glob("*.png"))}
+
+
+@pytest.fixture
+def first_mask(tmp_path, disk_video):
+    path = tmp_path / "first.png"
+    cv2.imwrite(str(path), disk_video[1][0] * 255)
+    return path
+
+
+@pytest.mark.slow
+def test_adapt_equals_the_steps_one_by_one(tmp_path, disk_video, tiny_checkpoint, first_mask):
+    folder, masks = disk_video
+    chained = tmp_path / "chained"
+    assert lsevos("adapt", **adapt_options(chained, folder, first_mask, tiny_checkpoint)) == 0
+    out = outputs(chained)
+    assert not (chained / ".resume").exists()
+    assert out.finetune.is_file() and out.retrain.is_file() and len(list(out.labels.glob("*.png"))) == 6
+    steps = tmp_path / "steps"
+    steps.mkdir()
+    one = outputs(steps)
+    common = {"family": "ours", "settings": FAST}
+    box = ",".join(str(v) for v in box_from_mask(masks[0]))
+    assert lsevos("finetune", frames=folder, first_mask=first_mask, checkpoint=tiny_checkpoint,
+                  out=one.finetune, **common) == 0  # fmt: skip
+    assert lsevos("scan", frames=folder, checkpoint=one.finetune, box=box, out=one.scan1, **common) == 0
+    assert lsevos("pseudo-labels", scan=one.scan1, settings=FAST, out=one.labels) == 0
+    assert lsevos("retrain", frames=folder, labels=one.labels, checkpoint=one.finetune, out=one.retrain,
+                  **common) == 0  # fmt: skip
+    assert lsevos("scan", frames=folder, checkpoint=one.retrain, box=box, out=one.scan2, **common) == 0
+    for name in ("scan1", "scan2"):
+        ours, theirs = masks_of(getattr(out, name)), masks_of(getattr(one, name))
+        assert len(ours) == 6 and ours.keys() == theirs.keys()
+        assert all(np.array_equal(ours[key], theirs[key]) for key in ours), name
+    assert json.loads((out.scan2 / "boxes.json").read_text()) == json.loads((one.scan2 / "boxes.json").read_text())
+
+
+@pytest.mark.slow
+def test_a_chain_killed_after_scan_1_resumes_there(tmp_path, disk_video, tiny_checkpoint, first_mask, monkeypatch):
+    folder, masks = disk_video
+    settings = load_settings(FAST)
+    box = box_from_mask(masks[0])
+    out = outputs(tmp_path)
+    resume = tmp_path / ".resume"
+    real_retrain = chain.retrain
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(chain, "retrain", killed)
+    with pytest.raises(KeyboardInterrupt):
+        chain.run_chain(folder, box, tiny_checkpoint, "ours", settings, out, resume)
+    assert {p.name for p in resume.iterdir()} == {"chain.json", "finetune.pt", "scan1", "pseudo_labels"}
+    assert not out.scan1.exists()  # nothing is published before the chain ends
+    first_scan = masks_of(resume / "scan1")
+
+    calls = []
+    for step in ("finetune", "scan", "write_scan_labels"):
+        real = getattr(chain, step)
+        monkeypatch.setattr(chain, step, lambda *a, _real=real, _step=step, **k: calls.append(_step) or _real(*a, **k))
+    monkeypatch.setattr(chain, "retrain", real_retrain)
+    chain.run_chain(folder, box, tiny_checkpoint, "ours", settings, out, resume)
+    assert calls == ["scan"]  # only scan 2: fine-tune, scan 1 and the labels were kept
+    assert not resume.exists()
+    published = masks_of(out.scan1)
+    assert published.keys() == first_scan.keys()
+    assert all(np.array_equal(published[key], first_scan[key]) for key in published)
+    assert len(masks_of(out.scan2)) == 6 and out.retrain.is_file()
+
+
+def test_a_resume_folder_left_by_other_inputs_is_started_over(tmp_path):
+    folder = tmp_path / ".resume"
+    assert chain.open_resume_folder(folder, {"settings": 1}, None) == []
+    (folder / "finetune.pt").write_bytes(b"finished")
+    assert chain.open_resume_folder(folder, {"settings": 1}, None) == ["finetune"]
+    assert chain.open_resume_folder(folder, {"settings": 2}, None) == []
+    assert not (folder / "finetune.pt").exists()
+
+
+def test_a_folder_that_is_not_a_chains_is_refused_and_kept(tmp_path):
+    folder = tmp_path / ".resume"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(DataError, match=r"not a chain's resume folder"):
+        chain.open_resume_folder(folder, {"settings": 1}, None)
+    assert (folder / "notes.txt").read_text() == "mine"
+
+
+def test_adapt_refuses_an_output_equal_to_the_resume_folder(tmp_path, disk_video, tiny_checkpoint, first_mask, capsys):
+    options = adapt_options(tmp_path, disk_video[0], first_mask, tiny_checkpoint)
+    options["resume_dir"] = options["scan2_out"]
+    assert lsevos("adapt", **options) != 0
+    assert "six different paths" in capsys.readouterr().err
