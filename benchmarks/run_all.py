@@ -1,5 +1,7 @@
 """Run every benchmark (`benchmarks/bench_*.py`) in its own process; each writes benchmarks/out/<name>.json
-and a markdown section. This script concatenates the sections into benchmarks/out/README.md."""
+and a markdown section. This script prints one table of the ratios measured in this run (scan / its
+predictor, scan / GrabCut per frame, evaluator speed-up over vos-benchmark, frames/s, the core count) and
+writes it with the sections to benchmarks/out/README.md."""
 
 from __future__ import annotations
 
@@ -10,6 +12,38 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
+
+
+def ratios() -> str:
+    """The summary table from the benchmarks' JSON files of this run."""
+    import json
+    import os
+
+    lines = [
+        f"## Ratios of this run ({os.cpu_count()} cores, 2 torch threads)",
+        "",
+        "| what | figure | goal |",
+        "| --- | ---: | --- |",
+    ]
+    video = OUT / "video.json"
+    if video.is_file():
+        for name, r in json.loads(video.read_text())["speed"].items():
+            lines += [
+                f"| scan / predictor per frame, {name} | {r['scan_over_predictor']:.2f} "
+                f"({r['scan_ms_per_frame']:.0f} / {r['predictor_ms']:.0f} ms) | <= 1.2 (cpu) |",
+                f"| network alone at crop {r['crop']}, {name} | {r['network_ms']:.1f} ms | |",
+                f"| scan / GrabCut per frame, {name} | {r['scan_over_grabcut']:.2f} | |",
+                f"| scan frames/s, {name} | {r['fps']:.2f} | |",
+            ]
+    evaluate = OUT / "evaluate.json"
+    if evaluate.is_file():
+        record = json.loads(evaluate.read_text())
+        same = all(run["same_means"] for run in record["runs"])
+        lines.append(
+            f"| `lsevos evaluate` speed-up over vos-benchmark (same J/F: {same}) | "
+            f"x{record['mean_speedup']:.2f} (min x{min(run['speedup'] for run in record['runs']):.2f}) | >= 3 |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def main() -> int:
@@ -26,7 +60,9 @@ def main() -> int:
         if result.returncode:
             failures.append(script.name)
     sections = [path.read_text() for path in sorted(OUT.glob("*.md")) if path.name != "README.md"]
-    (OUT / "README.md").write_text("# Benchmarks\n\n" + "\n\n".join(sections))
+    summary = ratios()
+    (OUT / "README.md").write_text("# Benchmarks\n\n" + summary + "\n" + "\n\n".join(sections))
+    print(summary)
     print(f"wrote {OUT / 'README.md'}")
     if failures:
         print(f"failed: {', '.join(failures)}", file=sys.stderr)

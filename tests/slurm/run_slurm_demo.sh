@@ -90,10 +90,11 @@ field() { tr ' ' '\n' <"$2" | sed -n "s/^$1=//p"; }
 # (gres/gpu=N or gres/gpu:<model>=N with N > 1).
 more_than_one_gpu() { grep -E 'gres/gpu(:[^=,|]*)?=([2-9]|[1-9][0-9]+)' || true; }
 
-# The smoke DAG (tests/slurm/smoke/Snakefile) mirrors the workflow's grouping in cuda mode: per sample one
-# per_sequence job (finetune -> scan1 -> pseudo_labels -> retrain -> scan2, GPU steps in series), one gtbox
-# job (GPU), two cpu_post jobs (crf of scan2 and of gtbox); plus a seed job per sample and the threaded job.
-SMOKE_SLURM_JOBS=16
+# The smoke DAG (tests/slurm/smoke/Snakefile) mirrors the workflow's jobs in cuda mode: per sample one adapt
+# job (the chain finetune -> scan1 -> pseudo_labels -> retrain -> scan2, one GPU), one gtbox job (one GPU);
+# the six CRFs (CPU, group cpu_post) bundled into one job by the profile; a seed job per sample, the threaded
+# job.
+SMOKE_SLURM_JOBS=11
 
 run_smoke() {
     local base=results/slurm-smoke
@@ -151,37 +152,33 @@ $bad"
     [[ $value == "19 46 51 99 112 210" ]] || fail "threaded.txt is '$value', expected '19 46 51 99 112 210'"
     compare_trees same "$base/local" "$base/slurm" "*.txt"
 
-    # Grouping: each sample's per_sequence chain ran inside one SLURM job holding exactly one GPU; the GT-box
-    # scan in another job with one GPU; each CRF in a job of its own without a GPU.
-    local jobs=() sample chain job where
+    # Jobs: each sample's chain (adapt) and its GT-box scan are SLURM jobs of their own with exactly one GPU;
+    # the six CRFs (CPU only) share one bundled job without a GPU.
+    local jobs=() crf_jobs=() sample job where
     for sample in a b c; do
-        chain=$(field job "$base/slurm/samples/$sample/finetune.where")
-        [[ $chain =~ ^[0-9]+$ ]] || fail "rule finetune of sample $sample did not run in a SLURM job"
-        for where in scan1/job.where pseudo_labels.where retrain.where scan2.where; do
-            [[ $(field job "$base/slurm/samples/$sample/$where") == "$chain" ]] ||
-                fail "sample $sample: $where ran outside the per_sequence group's SLURM job $chain"
-        done
-        jobs+=("$chain")
-        for where in gtbox.where scan2_crf.where gtbox_crf.where; do
+        for where in adapt.where gtbox.where; do
             job=$(field job "$base/slurm/samples/$sample/$where")
             [[ $job =~ ^[0-9]+$ ]] || fail "sample $sample: $where did not run in a SLURM job"
-            jobs+=("$job")
-        done
-        for job in "$chain" "$(field job "$base/slurm/samples/$sample/gtbox.where")"; do
             sacct -X -n -P -j "$job" -o AllocTRES | grep -qE 'gres/gpu(:[^=,]*)?=1(,|$)' ||
-                fail "SLURM job $job of sample $sample (GPU steps, gpu=1) did not get exactly one GPU"
+                fail "SLURM job $job of sample $sample ($where, a GPU step) did not get exactly one GPU"
+            jobs+=("$job")
         done
         for where in scan2_crf.where gtbox_crf.where; do
             job=$(field job "$base/slurm/samples/$sample/$where")
+            [[ $job =~ ^[0-9]+$ ]] || fail "sample $sample: $where did not run in a SLURM job"
             ! sacct -X -n -P -j "$job" -o ReqTRES,AllocTRES | grep -q 'gres/gpu' ||
                 fail "SLURM job $job of sample $sample ($where, CPU only) booked a GPU"
+            crf_jobs+=("$job")
         done
     done
-    [[ $(printf '%s\n' "${jobs[@]}" | sort -u | wc -l) -eq 12 ]] ||
-        fail "per_sequence, gtbox and cpu_post steps shared SLURM jobs: ${jobs[*]}"
+    [[ $(printf '%s\n' "${jobs[@]}" | sort -u | wc -l) -eq 6 ]] ||
+        fail "adapt and gtbox steps shared SLURM jobs: ${jobs[*]}"
+    [[ $(printf '%s\n' "${crf_jobs[@]}" | sort -u | wc -l) -eq 1 ]] ||
+        fail "the six cpu_post CRFs were not bundled into one SLURM job: ${crf_jobs[*]}"
+    [[ ! " ${jobs[*]} " =~ \ ${crf_jobs[0]}\  ]] || fail "the CRF bundle ran inside a GPU job"
     [[ $(field cpus "$base/slurm/threaded.where") == 2 ]] || fail "rule threaded (threads: 2) did not get 2 CPUs"
-    [[ -z $(field job "$base/local/samples/a/finetune.where") ]] || fail "the local run ran inside SLURM"
-    say "grouping (per_sequence jobs per sample: ${jobs[0]} ${jobs[4]} ${jobs[8]}), GPU booking (no job or" \
+    [[ -z $(field job "$base/local/samples/a/adapt.where") ]] || fail "the local run ran inside SLURM"
+    say "jobs (adapt and gtbox per sample: ${jobs[*]}; CRF bundle: ${crf_jobs[0]}), GPU booking (no job or" \
         "step over one GPU, no gres error) and threads checked"
 }
 
