@@ -80,6 +80,9 @@ class Saliency:
             threads = torch.get_num_threads()
         options.intra_op_num_threads = max(1, threads)
         options.inter_op_num_threads = 1
+        # No busy-waiting after a run: the network's torch threads run next on the same cores (spinning
+        # ORT threads made network + prior ~15% slower on 2 cores, benchmarks/bench_video.py).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         path = model_path() if path is None else Path(path)
         try:
             self.session = onnxruntime.InferenceSession(
