@@ -90,9 +90,9 @@ def child(args: argparse.Namespace) -> None:
     model = load_model(args.checkpoint)
     frame = next(iter(FrameSource(args.video)))[1]
     crop = np.ascontiguousarray(frame[: args.crop, : args.crop])
-    predictor_ms = _best_ms(lambda: video_predictor(model, "fused", settings)(crop), PREDICTOR_CALLS)
+    predictor_ms = _best_ms(lambda: video_predictor(model, "fused", settings)(crop), args.predictor_calls)
     network = make_predictor(model, "fused", torch.device("cpu"))
-    network_ms = _best_ms(lambda: network(crop), PREDICTOR_CALLS)
+    network_ms = _best_ms(lambda: network(crop), args.predictor_calls)
     start = time.perf_counter()
     frames = scan(args.video, args.checkpoint, "ours", settings, args.out, box)
     scan_ms = 1000.0 * (time.perf_counter() - start) / frames
@@ -127,7 +127,15 @@ def load_model(checkpoint: Path):
     return _load(checkpoint, VideoSettings(device="cpu"))
 
 
-def run_child(video: Path, checkpoint: Path, crop: int, out: Path, saliency: float = 0.0, grabcut: int = 0) -> dict:
+def run_child(
+    video: Path,
+    checkpoint: Path,
+    crop: int,
+    out: Path,
+    saliency: float = 0.0,
+    grabcut: int = 0,
+    calls: int = 2,
+) -> dict:
     command = [
         sys.executable,
         __file__,
@@ -146,6 +154,8 @@ def run_child(video: Path, checkpoint: Path, crop: int, out: Path, saliency: flo
         str(saliency),
         "--grabcut-frames",
         str(grabcut),
+        "--predictor-calls",
+        str(calls),
     ]
     result = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -167,6 +177,10 @@ def main() -> None:
     parser.add_argument("--short", type=int, default=100, help="frames of the short video (memory)")
     parser.add_argument("--speed-frames", type=int, default=60, help="frames timed per configuration")
     parser.add_argument("--grabcut-frames", type=int, default=10, help="frames GrabCut is timed on")
+    parser.add_argument("--out-dir", type=Path, default=OUT_DIR, help="where video.json and video.md go")
+    parser.add_argument(
+        "--predictor-calls", type=int, default=PREDICTOR_CALLS, help="timed predictor calls (best of)"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--video", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--checkpoint", type=Path, help=argparse.SUPPRESS)
@@ -178,7 +192,13 @@ def main() -> None:
     if args.child:
         child(args)
         return
-    report: dict = {"cores": os.cpu_count(), "torch_threads": 2, "frame_size": list(SIZE), "speed": {}, "memory": {}}
+    report: dict = {
+        "cores": os.cpu_count(),
+        "torch_threads": 2,
+        "frame_size": list(SIZE),
+        "speed": {},
+        "memory": {},
+    }
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         video = work / "speed.mp4"
@@ -186,7 +206,9 @@ def main() -> None:
         for name, (backbone, embed_dim, crop, saliency) in CONFIGURATIONS.items():
             checkpoint = work / f"{backbone}.pt"
             save_model(checkpoint, backbone, embed_dim)
-            result = run_child(video, checkpoint, crop, work / f"scan-{backbone}", saliency, args.grabcut_frames)
+            result = run_child(
+                video, checkpoint, crop, work / f"scan-{backbone}", saliency, args.grabcut_frames
+            )
             report["speed"][name] = result
             print(
                 f"{name}: scan {result['scan_ms_per_frame']:.0f} ms/frame, predictor "
@@ -201,10 +223,12 @@ def main() -> None:
             report["memory"][str(count)] = result
             print(f"{count} frames: peak RSS {result['peak_rss_mb']:.0f} MB", file=sys.stderr)
             video.unlink()
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    (OUT_DIR / "video.json").write_text(json.dumps(report, indent=2))
+    out_dir = args.out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "video.json").write_text(json.dumps(report, indent=2))
     lines = [
-        f"# Video stage: scan vs its predictor vs GrabCut ({report['cores']} cores, 2 torch threads, 854x480)",
+        f"# Video stage: scan vs its predictor vs GrabCut ({report['cores']} cores, 2 torch threads, "
+        "854x480)",
         "",
         "| configuration | network ms | predictor ms | scan ms/frame | scan / predictor | GrabCut ms/frame | "
         "scan / GrabCut | frames/s | peak RSS (MB) |",
@@ -213,13 +237,17 @@ def main() -> None:
     for name, r in report["speed"].items():
         lines.append(
             f"| {name} | {r['network_ms']:.1f} | {r['predictor_ms']:.1f} | {r['scan_ms_per_frame']:.1f} | "
-            f"{r['scan_over_predictor']:.2f} | {r['grabcut_ms_per_frame']:.1f} | {r['scan_over_grabcut']:.2f} | "
-            f"{r['fps']:.2f} | {r['peak_rss_mb']:.0f} |"
+            f"{r['scan_over_predictor']:.2f} | {r['grabcut_ms_per_frame']:.1f} | "
+            f"{r['scan_over_grabcut']:.2f} | {r['fps']:.2f} | {r['peak_rss_mb']:.0f} |"
         )
-    lines += ["", "| video length (frames, demo model) | scan ms/frame | peak RSS (MB) |", "| ---: | ---: | ---: |"]
+    lines += [
+        "",
+        "| video length (frames, demo model) | scan ms/frame | peak RSS (MB) |",
+        "| ---: | ---: | ---: |",
+    ]
     for count, r in report["memory"].items():
         lines.append(f"| {count} | {r['scan_ms_per_frame']:.1f} | {r['peak_rss_mb']:.0f} |")
-    (OUT_DIR / "video.md").write_text("\n".join(lines) + "\n")
+    (out_dir / "video.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -61,7 +61,11 @@ def _record(
     return {
         "frames": str(frames.resolve()),
         "first_box": [int(v) for v in first_box],
-        "checkpoint": {"path": str(checkpoint.resolve()), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns},
+        "checkpoint": {
+            "path": str(checkpoint.resolve()),
+            "bytes": stat.st_size,
+            "mtime_ns": stat.st_mtime_ns,
+        },
         "family": family,
         "settings": settings.to_dict(),
     }
@@ -125,7 +129,9 @@ def run_chain(
             staged["scan1"], staged["labels"], settings.threshold, settings.pseudo_ignore_margin, progress
         )
     if "retrain" not in done:
-        retrain(frames, staged["labels"], staged["finetune"], family_name, settings, staged["retrain"], progress)
+        retrain(
+            frames, staged["labels"], staged["finetune"], family_name, settings, staged["retrain"], progress
+        )
     if "scan2" not in done:
         scan(frames, staged["retrain"], family_name, settings, staged["scan2"], first_box, progress=progress)
     for step, (_, owner) in STEPS.items():

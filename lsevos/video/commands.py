@@ -133,7 +133,9 @@ def _adapt(args: argparse.Namespace) -> int:
     from lsevos.video.chain import ChainOutputs, run_chain
 
     inputs = (args.frames, args.checkpoint)
-    outputs = ChainOutputs(args.finetune_out, args.scan1_out, args.labels_out, args.retrain_out, args.scan2_out)
+    outputs = ChainOutputs(
+        args.finetune_out, args.scan1_out, args.labels_out, args.retrain_out, args.scan2_out
+    )
     paths = [outputs.finetune, outputs.scan1, outputs.labels, outputs.retrain, outputs.scan2, args.resume_dir]
     if len({path.resolve() for path in paths}) < len(paths):
         raise ConfigError("adapt: the five outputs and --resume-dir must be six different paths")

@@ -79,11 +79,15 @@ def test_adapt_equals_the_steps_one_by_one(tmp_path, disk_video, tiny_checkpoint
         ours, theirs = masks_of(getattr(out, name)), masks_of(getattr(one, name))
         assert len(ours) == 6 and ours.keys() == theirs.keys()
         assert all(np.array_equal(ours[key], theirs[key]) for key in ours), name
-    assert json.loads((out.scan2 / "boxes.json").read_text()) == json.loads((one.scan2 / "boxes.json").read_text())
+    assert json.loads((out.scan2 / "boxes.json").read_text()) == json.loads(
+        (one.scan2 / "boxes.json").read_text()
+    )
 
 
 @pytest.mark.slow
-def test_a_chain_killed_after_scan_1_resumes_there(tmp_path, disk_video, tiny_checkpoint, first_mask, monkeypatch):
+def test_a_chain_killed_after_scan_1_resumes_there(
+    tmp_path, disk_video, tiny_checkpoint, first_mask, monkeypatch
+):
     folder, masks = disk_video
     settings = load_settings(FAST)
     box = box_from_mask(masks[0])
@@ -104,7 +108,9 @@ def test_a_chain_killed_after_scan_1_resumes_there(tmp_path, disk_video, tiny_ch
     calls = []
     for step in ("finetune", "scan", "write_scan_labels"):
         real = getattr(chain, step)
-        monkeypatch.setattr(chain, step, lambda *a, _real=real, _step=step, **k: calls.append(_step) or _real(*a, **k))
+        monkeypatch.setattr(
+            chain, step, lambda *a, _real=real, _step=step, **k: calls.append(_step) or _real(*a, **k)
+        )
     monkeypatch.setattr(chain, "retrain", real_retrain)
     chain.run_chain(folder, box, tiny_checkpoint, "ours", settings, out, resume)
     assert calls == ["scan"]  # only scan 2: fine-tune, scan 1 and the labels were kept
@@ -133,7 +139,9 @@ def test_a_folder_that_is_not_a_chains_is_refused_and_kept(tmp_path):
     assert (folder / "notes.txt").read_text() == "mine"
 
 
-def test_adapt_refuses_an_output_equal_to_the_resume_folder(tmp_path, disk_video, tiny_checkpoint, first_mask, capsys):
+def test_adapt_refuses_an_output_equal_to_the_resume_folder(
+    tmp_path, disk_video, tiny_checkpoint, first_mask, capsys
+):
     options = adapt_options(tmp_path, disk_video[0], first_mask, tiny_checkpoint)
     options["resume_dir"] = options["scan2_out"]
     assert lsevos("adapt", **options) != 0

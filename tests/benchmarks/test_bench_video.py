@@ -1,0 +1,46 @@
+"""`make bench`'s video benchmark at toy length: the scan, its predictor and GrabCut are timed side by side
+in one process per configuration, and the summary table of `benchmarks/run_all.py` reads their ratios."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.slow
+def test_bench_video_times_scan_predictor_and_grabcut_side_by_side(tmp_path, repo_root):
+    command = [
+        sys.executable, str(repo_root / "benchmarks" / "bench_video.py"), "--speed-frames", "3",
+        "--short", "2", "--long", "3", "--grabcut-frames", "1",
+        "--predictor-calls", "2", "--out-dir", str(tmp_path),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, cwd=repo_root)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((tmp_path / "video.json").read_text())
+    assert set(report["speed"]) == {
+        "demo (tiny, crop 48)",
+        "cpu (efficientnet-lite0, crop 241, saliency prior)",
+    }
+    for figures in report["speed"].values():
+        assert figures["frames"] == 3
+        assert figures["predictor_ms"] >= figures["network_ms"] * 0.5 > 0
+        assert figures["scan_over_predictor"] == pytest.approx(
+            figures["scan_ms_per_frame"] / figures["predictor_ms"]
+        )
+        assert figures["scan_over_grabcut"] == pytest.approx(
+            figures["scan_ms_per_frame"] / figures["grabcut_ms_per_frame"]
+        )
+    cpu = report["speed"]["cpu (efficientnet-lite0, crop 241, saliency prior)"]
+    assert cpu["predictor_ms"] > cpu["network_ms"]  # the saliency prior is part of the cpu predictor
+    sys.path.insert(0, str(repo_root / "benchmarks"))
+    try:
+        import run_all
+    finally:
+        sys.path.pop(0)
+    table = run_all.ratios(tmp_path)
+    demo = report["speed"]["demo (tiny, crop 48)"]
+    assert f"| scan / predictor per frame, demo (tiny, crop 48) | {demo['scan_over_predictor']:.2f}" in table
+    assert "vos-benchmark" not in table  # no evaluate.json in this folder
