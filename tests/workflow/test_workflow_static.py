@@ -238,3 +238,23 @@ def test_paper_dag_books_gpus_for_gpu_steps_only_and_fetches_weights_locally(tmp
     fetch = re.search(r"lsevos fetch-weights --out (\S+)", result.stdout).group(1)
     for line in _commands(result.stdout, "pretrain"):
         assert line.startswith(f"Shell command: TORCH_HOME={fetch.split('/hub/')[0]} ")
+
+
+def test_slurm_profile_sends_cpu_only_jobs_to_the_cpu_partition(repo_root, monkeypatch):
+    """Every rule that SLURM runs without a GPU names LSEVOS_SLURM_CPU_PARTITION (falling back to the
+    default partition); the GPU rules keep the default partition."""
+    import yaml
+
+    profile = yaml.safe_load((repo_root / "workflow" / "profiles" / "slurm" / "config.yaml").read_text())
+    blocks = _rule_blocks(repo_root)
+    gpu = {name for name in blocks if _rule_property(blocks, name, r"resources:\s*\n\s*(gpu)=GPU")}
+    submitted_cpu = set(blocks) - gpu - _local_rules(repo_root) - {"all", "pretrained", "segmented"}
+    partition = {rule: values.get("slurm_partition") for rule, values in profile["set-resources"].items()}
+    assert submitted_cpu <= {rule for rule, value in partition.items() if value}, submitted_cpu
+    assert not any(partition.get(rule) for rule in gpu)
+    expression = partition["evaluate"]
+    monkeypatch.setenv("LSEVOS_SLURM_PARTITION", "gpu")
+    monkeypatch.delenv("LSEVOS_SLURM_CPU_PARTITION", raising=False)
+    assert eval(expression) == "gpu"
+    monkeypatch.setenv("LSEVOS_SLURM_CPU_PARTITION", "cpu")
+    assert all(eval(partition[rule]) == "cpu" for rule in submitted_cpu)
