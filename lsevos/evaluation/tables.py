@@ -346,10 +346,10 @@ def parse_left_out(text: str | None) -> LeftOut:
     pairs = set()
     for item in filter(None, (part.strip() for part in (text or "").split(","))):
         dataset, _, variant = item.partition("/")
-        if dataset not in ("davis", "segtrack") or not variant:
+        if dataset not in ("davis", "segtrack") or variant not in VARIANTS:
             raise ConfigError(
                 f"--left-out: {item!r} is not DATASET/VARIANT (e.g. davis/fp_nozoom); DATASET is davis or "
-                "segtrack"
+                f"segtrack, VARIANT one of {', '.join(VARIANTS)}"
             )
         pairs.add((dataset, variant))
     return frozenset(pairs)

@@ -6,6 +6,7 @@
 - `inference`: the device, crop tensors and the predictor the scan uses;
 - `adapt`: first-frame fine-tune and retraining on pseudo-labels (streamed from disk);
 - `pipeline`: the file-to-file steps and the two-scan adaptation;
+- `chain`: the workflow's chain of those steps in one resumable process (`lsevos adapt`);
 - `variants`: the families and variants of Tables 1 and 2 as data;
 - `crf`: dense CRF post-processing (extra `crf`);
 - `overlay`: overlay videos; `settings`: `VideoSettings`; `commands`: the command line.

@@ -1,27 +1,32 @@
 """A sequence-and-family chain in one process: fine-tune -> scan 1 -> pseudo-labels -> retrain -> scan 2.
 
 Why one process (`lsevos adapt`, the workflow's rule `adapt`): as five jobs, every step paid a process
-start, a torch import (~2 s on a CPU), CUDA's start on a GPU and a checkpoint read, for 20 fine-tune steps
-or one 50-frame scan; on a cluster each was a queued job. The steps and their outputs are the same as the
-single-step commands (`lsevos finetune`, `scan`, `pseudo-labels`, `retrain`), which stay for users.
+start, a torch import (~2 s on a CPU) and CUDA's start on a GPU, for 20 fine-tune steps or one 50-frame
+scan; on a cluster each was a queued job. The steps and their outputs are those of the single-step
+commands (`lsevos finetune`, `scan`, `pseudo-labels`, `retrain`, which stay for users); each step still
+reads the checkpoint the previous one wrote, as they do, so the chain's masks equal theirs bit for bit.
 
 Resume where it was killed: each step writes its output atomically into a resume folder beside a record
-of the chain's inputs (`chain.json`: frames, first box, pretrained checkpoint's size and mtime, family,
-video settings). A workflow manager deletes the declared outputs of an unfinished job before rerunning
-it, but not this folder: the rerun reuses every finished step (if the record matches; otherwise the
-folder is discarded) and runs the rest. When all five are done, each output is renamed onto its final
-path and the resume folder is removed. A folder at the resume path that has no record is not ours and is
-refused, never deleted.
+of the chain's inputs (`chain.json`: the frames' and the pretrained checkpoint's paths with a digest of
+their files' names, sizes and mtimes, the first box, family, video settings, lsevos version). A workflow
+manager deletes the declared outputs of an unfinished job before rerunning it, but not this folder: the
+rerun reuses the finished steps (if the record matches; otherwise the folder is discarded) and runs the
+rest. When all five are done, the outputs are moved onto their final paths, scan 2 first and the fine-tuned
+checkpoint last, so that a kill while moving leaves an unbroken run of finished steps from the first;
+then the resume folder is removed (renamed aside first). A folder at the resume path that has no record is
+not ours and is refused, never deleted.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from lsevos import __version__
 from lsevos.data.io import atomic_output
 from lsevos.errors import DataError
 from lsevos.video.boxes import Box
@@ -44,7 +49,8 @@ class ChainOutputs:
     scan2: Path
 
 
-# step -> (the staged name in the resume folder, the output owner marker of a folder; None for a file)
+# step -> (the staged name in the resume folder, the output owner marker of a folder; None for a file),
+# in the chain's order
 STEPS = {
     "finetune": ("finetune.pt", None),
     "scan1": ("scan1", "scan"),
@@ -52,29 +58,56 @@ STEPS = {
     "retrain": ("retrain.pt", None),
     "scan2": ("scan2", "scan"),
 }
+STEPS_BEFORE = {step: list(STEPS)[:index] for index, step in enumerate(STEPS)}
+
+
+def _fingerprint(path: Path) -> dict[str, object]:
+    """Path, and a digest of the names, sizes and modification times of a file or a folder's files: a
+    regenerated input gets a new fingerprint even at the same path."""
+    files = sorted(entry for entry in path.iterdir() if entry.is_file()) if path.is_dir() else [path]
+    digest = hashlib.sha256()
+    for entry in files:
+        stat = entry.stat()
+        digest.update(f"{entry.name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return {"path": str(path.resolve()), "files": len(files), "sha256": digest.hexdigest()}
 
 
 def _record(
     frames: Path, first_box: Box, checkpoint: Path, family: str, settings: VideoSettings
 ) -> dict[str, object]:
-    stat = checkpoint.stat()
     return {
-        "frames": str(frames.resolve()),
+        "lsevos": __version__,
+        "frames": _fingerprint(frames),
         "first_box": [int(v) for v in first_box],
-        "checkpoint": {
-            "path": str(checkpoint.resolve()),
-            "bytes": stat.st_size,
-            "mtime_ns": stat.st_mtime_ns,
-        },
+        "checkpoint": _fingerprint(checkpoint),
         "family": family,
         "settings": settings.to_dict(),
     }
 
 
+def _discard(folder: Path) -> None:
+    """Remove a resume folder: renamed aside first, so a kill midway never leaves a folder without its
+    record at the resume path (leftovers of such a kill are removed by the next run)."""
+    aside = folder.with_name(f"{folder.name}.old-{os.getpid()}")
+    os.replace(folder, aside)
+    shutil.rmtree(aside)
+
+
+def _remove_leftovers(folder: Path) -> None:
+    for entry in folder.parent.glob(f"{folder.name}.old-*"):
+        shutil.rmtree(entry, ignore_errors=True)
+    for entry in folder.parent.glob(f"{folder.name}.new-*"):
+        shutil.rmtree(entry, ignore_errors=True)
+
+
 def open_resume_folder(folder: Path, record: dict[str, object], progress: Progress | None) -> list[str]:
     """Create the resume folder or reuse it when its record matches `record`; returns the finished
-    steps found. A folder without a record is refused (`DataError`): it is not a chain's."""
+    steps found: the unbroken run of them from the first step (a later step without all of its
+    predecessors was made from outputs that are gone, so it is deleted). A folder without a record is
+    refused (`DataError`): it is not a chain's."""
     record_path = folder / RECORD
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(folder)
     if folder.exists():
         if not record_path.is_file():
             raise DataError(
@@ -86,24 +119,37 @@ def open_resume_folder(folder: Path, record: dict[str, object], progress: Progre
         except (OSError, ValueError):
             previous = None
         if previous == record:
-            done = [step for step, (name, _) in STEPS.items() if (folder / name).exists()]
+            done = []
+            for step, (name, _) in STEPS.items():
+                if (folder / name).exists() and len(done) == len(STEPS_BEFORE[step]):
+                    done.append(step)
+                elif (folder / name).exists():
+                    _remove(folder / name)
             if done and progress is not None:
                 progress(f"adapt: resuming after {', '.join(done)} (finished by an earlier run)")
             return done
         if progress is not None:
             progress(f"adapt: {folder} was left by a run with other inputs; starting over")
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    temporary = folder / f".{RECORD}.tmp"
-    temporary.write_text(json.dumps(record, indent=1, sort_keys=True))
-    os.replace(temporary, record_path)
+        _discard(folder)
+    fresh = folder.with_name(f"{folder.name}.new-{os.getpid()}")
+    fresh.mkdir()
+    (fresh / RECORD).write_text(json.dumps(record, indent=1, sort_keys=True))
+    os.replace(fresh, folder)
     return []
 
 
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
 def _publish(staged: Path, final: Path, owner: str | None) -> None:
-    """Rename a finished step's output onto its final path (an owned earlier output is replaced)."""
+    """Move a finished step's output onto its final path (an owned earlier output is replaced); the last
+    rename is atomic even when the resume folder is on another filesystem (`shutil.move` copies then)."""
     with atomic_output(final, owner) as temporary:
-        os.replace(staged, temporary)
+        shutil.move(staged, temporary)
 
 
 def run_chain(
@@ -116,7 +162,8 @@ def run_chain(
     resume_folder: str | os.PathLike,
     progress: Progress | None = None,
 ) -> None:
-    """Run the chain's missing steps into `resume_folder`, then move all five outputs into place."""
+    """Run the chain's missing steps into `resume_folder`, then move all five outputs into place, the
+    last step's first: a kill while moving leaves the resume folder with an unbroken run of steps."""
     frames, checkpoint, folder = Path(frames), Path(checkpoint), Path(resume_folder)
     done = open_resume_folder(folder, _record(frames, first_box, checkpoint, family_name, settings), progress)
     staged = {step: folder / name for step, (name, _) in STEPS.items()}
@@ -129,11 +176,10 @@ def run_chain(
             staged["scan1"], staged["labels"], settings.threshold, settings.pseudo_ignore_margin, progress
         )
     if "retrain" not in done:
-        retrain(
-            frames, staged["labels"], staged["finetune"], family_name, settings, staged["retrain"], progress
-        )
+        labels, finetuned = staged["labels"], staged["finetune"]
+        retrain(frames, labels, finetuned, family_name, settings, staged["retrain"], progress)
     if "scan2" not in done:
         scan(frames, staged["retrain"], family_name, settings, staged["scan2"], first_box, progress=progress)
-    for step, (_, owner) in STEPS.items():
+    for step, (_, owner) in reversed(STEPS.items()):
         _publish(staged[step], getattr(outputs, step), owner)
-    shutil.rmtree(folder)
+    _discard(folder)

@@ -1,4 +1,5 @@
-"""Video commands: finetune, scan, pseudo-labels, retrain, crf (for the workflow) and segment (users)."""
+"""Video commands: adapt (the workflow's chain), scan (its GT-box scans), crf; finetune, scan, pseudo-labels
+and retrain one step at a time; segment (users) and package-model."""
 
 from __future__ import annotations
 
@@ -74,12 +75,12 @@ def _frames_size(frames: Path) -> tuple[int, int]:
     return FrameSource(frames).size
 
 
-def _output_file(path: Path, inputs: tuple = ()) -> None:
+def _output_file(path: Path, inputs: tuple = (), what: str = "--out") -> None:
     """Check a file output before any work and remove the temporaries of a killed earlier run."""
     from lsevos.data.io import check_not_overlapping, check_writable, remove_stale_temporaries
 
-    check_writable(path, "--out", "file")
-    check_not_overlapping(path, inputs)
+    check_writable(path, what, "file")
+    check_not_overlapping(path, inputs, what)
     remove_stale_temporaries(path)
 
 
@@ -129,18 +130,32 @@ def _retrain(args: argparse.Namespace) -> int:
 
 
 def _adapt(args: argparse.Namespace) -> int:
-    from lsevos.data.io import prepare_output_folder
+    from lsevos.data.io import check_not_overlapping, check_writable, prepare_output_folder
+    from lsevos.train.checkpoint import require_fp_head
     from lsevos.video.chain import ChainOutputs, run_chain
 
     inputs = (args.frames, args.checkpoint)
     outputs = ChainOutputs(
         args.finetune_out, args.scan1_out, args.labels_out, args.retrain_out, args.scan2_out
     )
-    paths = [outputs.finetune, outputs.scan1, outputs.labels, outputs.retrain, outputs.scan2, args.resume_dir]
-    if len({path.resolve() for path in paths}) < len(paths):
+    paths = [outputs.finetune, outputs.scan1, outputs.labels, outputs.retrain, outputs.scan2]
+    if len({path.resolve() for path in [*paths, args.resume_dir]}) < len(paths) + 1:
         raise ConfigError("adapt: the five outputs and --resume-dir must be six different paths")
-    _output_file(outputs.finetune, inputs)
-    _output_file(outputs.retrain, inputs)
+    if not args.frames.exists():
+        raise ConfigError(f"--frames {args.frames}: no such frame folder or video file")
+    require_fp_head(args.checkpoint)
+    # The resume folder is removed at the end: it may neither hold nor sit inside an input or an output.
+    check_not_overlapping(args.resume_dir, inputs, "--resume-dir")
+    resume = args.resume_dir.resolve()
+    for path in paths:
+        if path.resolve() in resume.parents or resume in path.resolve().parents:
+            raise ConfigError(
+                f"--resume-dir {args.resume_dir}: holds or sits inside the output {path}; give it a folder "
+                "of its own (the workflow uses a hidden sibling of the outputs)"
+            )
+    check_writable(args.resume_dir, "--resume-dir", "folder")
+    _output_file(outputs.finetune, inputs, "--finetune-out")
+    _output_file(outputs.retrain, inputs, "--retrain-out")
     for option, folder, owner in (
         ("--scan1-out", outputs.scan1, "scan"),
         ("--labels-out", outputs.labels, "pseudo-labels"),

@@ -227,10 +227,12 @@ def test_a_variant_the_configuration_leaves_out_reads_na(metrics, davis_root, tm
         make_tables(metrics, davis_root, tmp_path / "again", "unit", [2], frozenset({("davis", "fp_nozoom")}))
 
 
-def test_left_out_names_a_bad_item(metrics, davis_root, tmp_path):
+@pytest.mark.parametrize("item", ["fp_nozoom", "davis/fp-nozoom", "davis/fp_nozoom/x", "kitti/ours"])
+def test_left_out_names_a_bad_item(metrics, davis_root, tmp_path, capsys, item):
     code = main(["tables", "--metrics", str(metrics), "--gt-davis", str(davis_root), "--out",
-                 str(tmp_path / "out"), "--config-name", "unit", "--left-out", "fp_nozoom"])  # fmt: skip
+                 str(tmp_path / "out"), "--config-name", "unit", "--left-out", item])  # fmt: skip
     assert code != 0 and not (tmp_path / "out").exists()
+    assert f"--left-out: {item!r} is not DATASET/VARIANT" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -44,9 +44,9 @@ bash "$HERE/setup_slurm.sh"
 say "SLURM up in $(($(date +%s) - t0))s"
 
 # The SLURM profile, without the local workflow profile, polling sacct every few seconds (a local cluster).
-# The node's size caps each group job: the demo's per-sequence groups are 3 steps wide (3 CPUs), more than a
-# 2-CPU node offers; with --cores Snakemake runs such a layer in series inside the job (otherwise the job
-# would wait forever with reason PartitionConfig).
+# The node's size caps each group job: a cpu_post bundle asks for the sum of its members (up to 8 CPUs),
+# more than a 2-CPU node offers; with --cores Snakemake runs them in series inside the job (otherwise the
+# job would wait forever with reason PartitionConfig).
 read -r NODE_CPUS NODE_MEMORY < <(scontrol show node -o | awk '{
     for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } print v["CPUTot"], v["RealMemory"]; exit }')
 [[ -n $NODE_CPUS && -n $NODE_MEMORY ]] || fail "could not read CPUTot/RealMemory from 'scontrol show node'"

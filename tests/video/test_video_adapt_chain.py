@@ -4,6 +4,8 @@ killed after a step resumes there (the finished steps are not run again)."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 
 import cv2
 import numpy as np
@@ -146,3 +148,72 @@ def test_adapt_refuses_an_output_equal_to_the_resume_folder(
     options["resume_dir"] = options["scan2_out"]
     assert lsevos("adapt", **options) != 0
     assert "six different paths" in capsys.readouterr().err
+
+
+def test_a_later_step_without_its_predecessors_is_not_trusted(tmp_path):
+    """Only the unbroken run of finished steps from the first counts: a retrained checkpoint whose scan 1
+    is gone was made from outputs that no longer exist, so it is deleted."""
+    folder = tmp_path / ".resume"
+    chain.open_resume_folder(folder, {"settings": 1}, None)
+    (folder / "finetune.pt").write_bytes(b"1")
+    (folder / "retrain.pt").write_bytes(b"2")
+    assert chain.open_resume_folder(folder, {"settings": 1}, None) == ["finetune"]
+    assert not (folder / "retrain.pt").exists()
+
+
+@pytest.mark.slow
+def test_a_kill_while_publishing_reruns_only_what_was_published(
+    tmp_path, disk_video, tiny_checkpoint, monkeypatch
+):
+    """Outputs are moved out last step first: killed after scan 2 was moved (and deleted by the workflow
+    manager, as Snakemake does with an unfinished job's outputs), the rerun redoes scan 2 only."""
+    folder, masks = disk_video
+    settings = load_settings(FAST)
+    box = box_from_mask(masks[0])
+    out = outputs(tmp_path)
+    resume = tmp_path / ".resume"
+    real_publish = chain._publish
+    published = []
+
+    def publish_then_die(staged, final, owner):
+        if published:
+            raise KeyboardInterrupt
+        real_publish(staged, final, owner)
+        published.append(final)
+
+    monkeypatch.setattr(chain, "_publish", publish_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        chain.run_chain(folder, box, tiny_checkpoint, "ours", settings, out, resume)
+    assert published == [out.scan2]
+    shutil.rmtree(out.scan2)  # the workflow manager removes the outputs of the unfinished job
+    monkeypatch.setattr(chain, "_publish", real_publish)
+    calls = []
+    real_scan = chain.scan
+    monkeypatch.setattr(chain, "scan", lambda *a, **k: calls.append(a[4]) or real_scan(*a, **k))
+    chain.run_chain(folder, box, tiny_checkpoint, "ours", settings, out, resume)
+    assert calls == [resume / "scan2"]
+    assert all(path.exists() for path in (out.finetune, out.scan1, out.labels, out.retrain, out.scan2))
+
+
+def test_regenerated_frames_start_the_chain_over(tmp_path, disk_video, tiny_checkpoint):
+    """The record holds a digest of the frames' names, sizes and mtimes: new frames at the same path
+    make a different record."""
+    folder, _ = disk_video
+    settings = load_settings(FAST)
+    before = chain._record(folder, (1, 2, 3, 4), tiny_checkpoint, "ours", settings)
+    frame = sorted(folder.iterdir())[0]
+    stat = frame.stat()
+    os.utime(frame, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    after = chain._record(folder, (1, 2, 3, 4), tiny_checkpoint, "ours", settings)
+    assert before["frames"]["path"] == after["frames"]["path"] and before != after
+
+
+def test_adapt_refuses_a_resume_folder_holding_an_output_before_any_work(
+    tmp_path, disk_video, tiny_checkpoint, first_mask, capsys
+):
+    options = adapt_options(tmp_path / "out", disk_video[0], first_mask, tiny_checkpoint)
+    options["resume_dir"] = tmp_path / "out"  # would hold (and finally remove) the outputs
+    assert lsevos("adapt", **options) != 0
+    error = capsys.readouterr().err
+    assert "--resume-dir" in error and "holds or sits inside the output" in error
+    assert not (tmp_path / "out").exists()

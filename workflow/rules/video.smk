@@ -5,7 +5,7 @@
 
 
 # One process per sequence and family (`lsevos adapt`): fine-tune -> scan 1 -> pseudo-labels -> retrain ->
-# scan 2. One job start, torch import and checkpoint read instead of five; a killed job resumes after its
+# scan 2. One job start and torch import (CUDA start) instead of five; a killed job resumes after its
 # last finished step (kept in the hidden resume folder, which Snakemake does not delete).
 rule adapt:
     input:
