@@ -30,7 +30,7 @@ def ratios(out: Path = OUT) -> str:
         for name, r in json.loads(video.read_text())["speed"].items():
             lines += [
                 f"| scan / predictor per frame, {name} | {r['scan_over_predictor']:.2f} "
-                f"({r['scan_ms_per_frame']:.0f} / {r['predictor_ms']:.0f} ms) | <= 1.2 (cpu) |",
+                f"({r['scan_ms_per_frame']:.0f} / {r['predictor_in_scan_ms']:.0f} ms) | <= 1.2 (cpu) |",
                 f"| network alone at crop {r['crop']}, {name} | {r['network_ms']:.1f} ms | |",
                 f"| scan / GrabCut per frame, {name} | {r['scan_over_grabcut']:.2f} | |",
                 f"| scan frames/s, {name} | {r['fps']:.2f} | |",

@@ -249,8 +249,10 @@ def write_scan(
         (temporary / "probs").mkdir()
         for result in results:
             write_mask(temporary / "masks" / f"{result.name}.png", result.mask)
+            # zlib level 1: the same pixels, ~3x faster to encode than PIL's default 6 (the probability
+            # PNG was most of a scan's own cost, benchmarks/bench_video.py), files ~15% larger
             Image.fromarray(probability_to_png(result.prob), mode="L").save(
-                temporary / "probs" / f"{result.name}.png"
+                temporary / "probs" / f"{result.name}.png", compress_level=1
             )
             frames[result.name] = None if result.object_box is None else list(result.object_box)
             search[result.name] = None if result.search_box is None else list(result.search_box)
