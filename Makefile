@@ -18,9 +18,10 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-## make test: install (first time) and run the whole test suite
+## make test: install (first time) and run the whole test suite (one torch thread per test process: the
+## tests' tensors are tiny, and the workflow tests run two jobs side by side on two cores)
 test: $(STAMP)
-	$(BIN)/pytest -q --durations=15
+	OMP_NUM_THREADS=1 $(BIN)/pytest -q --durations=15
 
 ## make demo: install (first time), run the whole DAG on the built-in benchmark, print the tables
 demo: $(STAMP)
