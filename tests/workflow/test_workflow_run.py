@@ -95,11 +95,13 @@ def test_killed_run_resumes_to_the_same_tables(finished_run, tmp_path, workflow)
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    # Kill the whole process group (Snakemake and its running jobs) once video jobs have started.
+    # Kill the whole process group (Snakemake and its running jobs) inside a chain: its fine-tune and
+    # scan 1 are finished (kept in the chain's resume folder), the rest not.
     deadline = time.monotonic() + 600
-    first_scan = tmp_path / "results" / "small" / "davis" / "lookalike-cross" / "fp" / "finetune.pt"
+    family = tmp_path / "results" / "small" / "davis" / "lookalike-cross" / "fp"
+    first_scan = family / ".adapt-resume" / "scan1"
     while not first_scan.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
+        time.sleep(0.05)
     assert process.poll() is None, "the run finished before it could be interrupted"
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
@@ -109,6 +111,9 @@ def test_killed_run_resumes_to_the_same_tables(finished_run, tmp_path, workflow)
 
     result = workflow.run(tmp_path, "tables", "--cores", "2", configfile=config)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    log = tmp_path / "results" / "small" / "logs" / "davis" / "lookalike-cross" / "fp" / "adapt.log"
+    assert "adapt: resuming after finetune, scan1" in log.read_text()  # the chain went on where it was
+    assert not (family / ".adapt-resume").exists()
     for number in range(1, 6):
         ours = (tmp_path / "results" / "small" / "tables" / f"table{number}.csv").read_text()
         theirs = (reference / "results" / "small" / "tables" / f"table{number}.csv").read_text()
