@@ -30,8 +30,7 @@ from lsevos import __version__
 from lsevos.data.io import atomic_output
 from lsevos.errors import DataError
 from lsevos.video.boxes import Box
-from lsevos.video.pipeline import finetune, retrain, scan
-from lsevos.video.pseudo_labels import write_scan_labels
+from lsevos.video.pipeline import CHAIN_STEPS, run_steps
 from lsevos.video.settings import VideoSettings
 from lsevos.video.tracker import Progress
 
@@ -49,15 +48,21 @@ class ChainOutputs:
     scan2: Path
 
 
-# step -> (the staged name in the resume folder, the output owner marker of a folder; None for a file),
-# in the chain's order
-STEPS = {
-    "finetune": ("finetune.pt", None),
-    "scan1": ("scan1", "scan"),
-    "labels": ("pseudo_labels", "pseudo-labels"),
-    "retrain": ("retrain.pt", None),
-    "scan2": ("scan2", "scan"),
-}
+# step (in the order of `CHAIN_STEPS`) -> (the staged name in the resume folder, the output owner marker
+# of a folder; None for a file)
+STEPS = dict(
+    zip(
+        CHAIN_STEPS,
+        [
+            ("finetune.pt", None),
+            ("scan1", "scan"),
+            ("pseudo_labels", "pseudo-labels"),
+            ("retrain.pt", None),
+            ("scan2", "scan"),
+        ],
+        strict=True,
+    )
+)
 STEPS_BEFORE = {step: list(STEPS)[:index] for index, step in enumerate(STEPS)}
 
 
@@ -167,19 +172,7 @@ def run_chain(
     frames, checkpoint, folder = Path(frames), Path(checkpoint), Path(resume_folder)
     done = open_resume_folder(folder, _record(frames, first_box, checkpoint, family_name, settings), progress)
     staged = {step: folder / name for step, (name, _) in STEPS.items()}
-    if "finetune" not in done:
-        finetune(frames, first_box, checkpoint, family_name, settings, staged["finetune"], progress)
-    if "scan1" not in done:
-        scan(frames, staged["finetune"], family_name, settings, staged["scan1"], first_box, progress=progress)
-    if "labels" not in done:
-        write_scan_labels(
-            staged["scan1"], staged["labels"], settings.threshold, settings.pseudo_ignore_margin, progress
-        )
-    if "retrain" not in done:
-        labels, finetuned = staged["labels"], staged["finetune"]
-        retrain(frames, labels, finetuned, family_name, settings, staged["retrain"], progress)
-    if "scan2" not in done:
-        scan(frames, staged["retrain"], family_name, settings, staged["scan2"], first_box, progress=progress)
+    run_steps(frames, first_box, checkpoint, family_name, settings, staged, done, progress=progress)
     for step, (_, owner) in reversed(STEPS.items()):
         _publish(staged[step], getattr(outputs, step), owner)
     _discard(folder)

@@ -9,6 +9,7 @@ them as separate rules and `lsevos segment` runs them in a row.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import torch
@@ -245,6 +246,45 @@ def retrain(
     _save(out, model, steps, "retrain", family=family_name, video=settings.to_dict())
 
 
+CHAIN_STEPS = ("finetune", "scan1", "labels", "retrain", "scan2")
+"""The two-scan adaptation's steps in order (§5.2): first-frame fine-tune, scan 1, its pseudo-labels,
+retraining once, scan 2."""
+
+
+def run_steps(
+    frames: str | os.PathLike,
+    first_box: Box,
+    checkpoint: str | os.PathLike,
+    family_name: str,
+    settings: VideoSettings,
+    paths: Mapping[str, Path],
+    done: Iterable[str] = (),
+    last: str = "scan2",
+    progress: Progress | None = None,
+    first_labels=None,
+) -> None:
+    """Run the steps of `CHAIN_STEPS` up to `last`, each writing `paths[step]` (two checkpoints, three
+    folders) and reading its predecessors' paths; steps in `done` are taken as already written. The one
+    home of the chain's order for `two_scan` (`lsevos segment`) and `lsevos.video.chain` (`lsevos adapt`)."""
+    done = set(done)
+    for step in CHAIN_STEPS[: CHAIN_STEPS.index(last) + 1]:
+        if step in done:
+            continue
+        if step == "finetune":
+            finetune(
+                frames, first_box, checkpoint, family_name, settings, paths[step], progress, first_labels
+            )
+        elif step == "scan1":
+            scan(frames, paths["finetune"], family_name, settings, paths[step], first_box, progress=progress)
+        elif step == "labels":
+            margin = settings.pseudo_ignore_margin
+            write_scan_labels(paths["scan1"], paths[step], settings.threshold, margin, progress)
+        elif step == "retrain":
+            retrain(frames, paths["labels"], paths["finetune"], family_name, settings, paths[step], progress)
+        else:
+            scan(frames, paths["retrain"], family_name, settings, paths[step], first_box, progress=progress)
+
+
 def two_scan(
     frames: str | os.PathLike,
     first_box: Box,
@@ -263,16 +303,13 @@ def two_scan(
     """
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    finetuned = work_dir / "finetune.pt"
-    finetune(frames, first_box, checkpoint, family_name, settings, finetuned, progress, first_labels)
-    if static:
-        scan(frames, finetuned, family_name, settings, out, first_box, progress=progress)
-        return Path(out)
-    scan(frames, finetuned, family_name, settings, work_dir / "scan1", first_box, progress=progress)
-    write_scan_labels(
-        work_dir / "scan1", work_dir / "labels", settings.threshold, settings.pseudo_ignore_margin, progress
-    )
-    retrained = work_dir / "retrain.pt"
-    retrain(frames, work_dir / "labels", finetuned, family_name, settings, retrained, progress)
-    scan(frames, retrained, family_name, settings, out, first_box, progress=progress)
+    paths = {
+        "finetune": work_dir / "finetune.pt",
+        "scan1": Path(out) if static else work_dir / "scan1",
+        "labels": work_dir / "labels",
+        "retrain": work_dir / "retrain.pt",
+        "scan2": Path(out),
+    }
+    last = "scan1" if static else "scan2"
+    run_steps(frames, first_box, checkpoint, family_name, settings, paths, (), last, progress, first_labels)
     return Path(out)

@@ -267,11 +267,16 @@ def configured(dataset, variant):
     return variant == "grabcut" and dataset == "davis" or variant in DATASET_VARIANTS[dataset]
 
 
+def runs(dataset, variant):
+    """Whether this configuration produces the metrics of `variant` on `dataset`."""
+    return configured(dataset, variant) and bool(DATASETS[dataset])
+
+
 def table_inputs(number):
     return [
         f"{METRICS_DIR}/{dataset}/{variant}.{kind}"
         for dataset, variant in TABLE_NEEDS[number]
-        if configured(dataset, variant) and DATASETS[dataset]
+        if runs(dataset, variant)
         for kind in ("csv", "per_frame.csv")
     ]
 
@@ -281,7 +286,7 @@ def table_left_out(number):
     return ",".join(
         f"{dataset}/{variant}"
         for dataset, variant in TABLE_NEEDS[number]
-        if not (configured(dataset, variant) and DATASETS[dataset])
+        if not runs(dataset, variant)
     )
 
 
