@@ -284,9 +284,7 @@ def table_inputs(number):
 def table_left_out(number):
     """`lsevos tables --left-out`: the table's (dataset, variant) metrics this configuration does not run."""
     return ",".join(
-        f"{dataset}/{variant}"
-        for dataset, variant in TABLE_NEEDS[number]
-        if not runs(dataset, variant)
+        f"{dataset}/{variant}" for dataset, variant in TABLE_NEEDS[number] if not runs(dataset, variant)
     )
 
 
