@@ -47,7 +47,8 @@ class VideoSettings:
         labels into a full foreground/background labelling (`lsevos.video.pseudo_labels`).
     pseudo_ignore_margin: scan-1 rule, probabilities within this margin of `threshold` are ignored (255);
         0 (the paper): the scan-1 masks are the labels as they are.
-    box_threshold, box_component, box_max_growth, box_area_jump: the zoom tracker's guards against a box
+    box_threshold, box_component, box_max_growth, box_max_shrink, box_area_jump: the zoom tracker's guards
+        against a box
         that runs away with a spilled mask (`lsevos.video.tracker.SearchBoxes`); all off (0 / false) in
         the paper configuration, where the next box is the enlarged box of the whole mask.
     saliency_weight: weight w of the U^2-Net-p salient-object prior mixed into every prediction,
@@ -78,6 +79,7 @@ class VideoSettings:
     box_threshold: float = 0.0
     box_component: bool = False
     box_max_growth: float = 0.0
+    box_max_shrink: float = 0.0
     box_area_jump: float = 0.0
     saliency_weight: float = 0.0
     aug_scale: float = 0.15
@@ -113,6 +115,7 @@ class VideoSettings:
             "pseudo_ignore_margin": 0.0 <= self.pseudo_ignore_margin < 0.5,
             "box_threshold": 0.0 <= self.box_threshold < 1.0,
             "box_max_growth": self.box_max_growth == 0.0 or self.box_max_growth >= 1.0,
+            "box_max_shrink": self.box_max_shrink == 0.0 or self.box_max_shrink >= 1.0,
             "box_area_jump": self.box_area_jump == 0.0 or self.box_area_jump > 1.0,
             "saliency_weight": 0.0 <= self.saliency_weight <= 1.0,
             "aug_scale": 0.0 <= self.aug_scale < 1.0,

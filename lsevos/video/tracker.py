@@ -26,7 +26,11 @@ propagated (not the mask, which stays `prob > threshold`) is made from
   accepted frame, the frame is rejected and the previous box is kept (a spill, not a motion); after
   `MAX_REJECTED` rejections in a row the next frame is accepted (the object did grow);
 - `box_max_growth` >= 1: width and height grow by at most this factor per frame (around the new box's
-  centre); shrinking is never limited.
+  centre);
+- `box_max_shrink` >= 1: width and height shrink by at most this factor per frame (around the new box's
+  centre): a mask that thins onto a part of the object (or vanishes over a few frames) no longer pulls
+  the crop onto that part, where the next prediction is a part of the part (DAVIS dog: 151x324 -> 112x225
+  -> 42x44 -> 25x34 -> 6x8 in four frames, then empty).
 
 Scan folder: `masks/<name>.png` (indexed, ids 0/1), `probs/<name>.png` (uint8 = round(255 p)) and
 `boxes.json` = {"frames": {name: object box of the mask or null}, "search": {name: crop box or null},
@@ -116,8 +120,10 @@ class SearchBoxes:
                 self.rejected += 1
                 return
         self.rejected = 0
-        if settings.box_max_growth > 0.0:
-            box = cap_growth(box, self.last_box, settings.box_max_growth, self.image_size)
+        if settings.box_max_growth > 0.0 or settings.box_max_shrink > 0.0:
+            box = cap_size(
+                box, self.last_box, self.image_size, settings.box_max_growth, settings.box_max_shrink
+            )
         self.last_box, self.last_area, self.empty_run = box, area, 0
 
 
@@ -137,14 +143,20 @@ def components_touching(pixels: np.ndarray, box: Box) -> np.ndarray:
     return np.isin(labels, inside)
 
 
-def cap_growth(box: Box, previous: Box, factor: float, image_size: tuple[int, int]) -> Box:
-    """`box` with its width and height limited to `factor` times those of `previous`, around its centre,
-    clipped to the image (H, W)."""
+def cap_size(
+    box: Box, previous: Box, image_size: tuple[int, int], grow: float = 0.0, shrink: float = 0.0
+) -> Box:
+    """`box` with its width and height kept within [1/shrink, grow] times those of `previous` (0: no
+    limit on that side), resized around its centre, clipped to the image (H, W)."""
     height, width = image_size
 
     def capped(low: int, high: int, previous_low: int, previous_high: int, size: int) -> tuple[int, int]:
-        limit = factor * (previous_high + 1 - previous_low)
-        if high + 1 - low <= limit:
+        before, now = previous_high + 1 - previous_low, high + 1 - low
+        if grow > 0.0 and now > grow * before:
+            limit = grow * before
+        elif shrink > 0.0 and now < before / shrink:
+            limit = before / shrink
+        else:
             return low, high
         centre, half = (low + high + 1) / 2, limit / 2
         return max(0, math.floor(centre - half)), min(size - 1, math.ceil(centre + half) - 1)

@@ -9,7 +9,7 @@ import pytest
 from lsevos.errors import ConfigError
 from lsevos.video.boxes import box_from_mask, enlarge_box
 from lsevos.video.settings import VideoSettings
-from lsevos.video.tracker import cap_growth, components_touching, track
+from lsevos.video.tracker import cap_size, components_touching, track
 
 SIZE = (120, 160)
 BASE = {"crop_size": 48, "enlarge": 1.5}
@@ -103,8 +103,8 @@ def test_box_area_jump_rejects_a_sudden_spill_and_keeps_the_previous_box():
 
 
 def test_box_max_growth_limits_each_side_per_frame():
-    assert cap_growth((0, 0, 39, 9), (0, 0, 9, 9), 2.0, (100, 100)) == (10, 0, 29, 9)
-    assert cap_growth((5, 5, 14, 14), (0, 0, 19, 19), 1.25, (100, 100)) == (5, 5, 14, 14)  # shrinking
+    assert cap_size((0, 0, 39, 9), (0, 0, 9, 9), (100, 100), grow=2.0) == (10, 0, 29, 9)
+    assert cap_size((5, 5, 14, 14), (0, 0, 19, 19), (100, 100), grow=1.25) == (5, 5, 14, 14)  # shrinking
     # a disk that doubles its radius in one frame: the box side grows by at most 1.25x per frame
     centre = (80, 60)
     frames = [frame_with([(centre, 8)]), frame_with([(centre, 16)]), frame_with([(centre, 16)])]
@@ -115,8 +115,27 @@ def test_box_max_growth_limits_each_side_per_frame():
     assert width[2] <= 1.25 * width[1] + 2 and width[2] > width[1]
 
 
+def test_box_max_shrink_limits_each_side_per_frame():
+    """By hand: a 20x20 box shrinking to 4x4 with shrink 2 keeps 10x10 around the new centre; a side
+    that shrinks less is kept; the image clips."""
+    assert cap_size((8, 8, 11, 11), (0, 0, 19, 19), (100, 100), shrink=2.0) == (5, 5, 14, 14)
+    assert cap_size((2, 2, 15, 15), (0, 0, 19, 19), (100, 100), shrink=2.0) == (2, 2, 15, 15)
+    assert cap_size((0, 0, 1, 1), (0, 0, 19, 19), (100, 100), shrink=2.0) == (0, 0, 5, 5)
+    # a disk that shrinks to a quarter of its radius in one frame (the mask thins onto a part): the
+    # search box shrinks by at most 1.5x per frame
+    centre = (80, 60)
+    frames = [frame_with([(centre, 16)]), frame_with([(centre, 4)]), frame_with([(centre, 4)])]
+    first = disk_box(centre, 16)
+    plain = run(frames, red, first)
+    guarded = run(frames, red, first, box_max_shrink=1.5)
+    width = [r.search_box[2] + 1 - r.search_box[0] for r in guarded]
+    assert plain[2].search_box[2] + 1 - plain[2].search_box[0] < width[1] / 1.5 - 2
+    assert width[2] >= width[1] / 1.5 - 2 and width[2] < width[1]
+
+
 @pytest.mark.parametrize(
-    "key, value", [("box_threshold", 1.0), ("box_max_growth", 0.5), ("box_area_jump", 1.0)]
+    "key, value",
+    [("box_threshold", 1.0), ("box_max_growth", 0.5), ("box_max_shrink", 0.5), ("box_area_jump", 1.0)],
 )
 def test_guard_settings_are_checked(key, value):
     with pytest.raises(ConfigError, match=key):
