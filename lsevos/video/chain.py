@@ -63,7 +63,6 @@ STEPS = dict(
         strict=True,
     )
 )
-STEPS_BEFORE = {step: list(STEPS)[:index] for index, step in enumerate(STEPS)}
 
 
 def _fingerprint(path: Path) -> dict[str, object]:
@@ -98,11 +97,24 @@ def _discard(folder: Path) -> None:
     shutil.rmtree(aside)
 
 
+def _is_ours(entry: Path) -> bool:
+    """A folder holding nothing but a chain's record, staged step outputs and their atomic temporaries
+    (`.<name>.tmp-*`): what `open_resume_folder` and `_discard` leave when killed midway."""
+    names = {RECORD, *(name for name, _ in STEPS.values())}
+    stems = {RECORD.split(".")[0], *(name.split(".")[0] for name, _ in STEPS.values())}
+    return entry.is_dir() and all(
+        child.name in names or any(child.name.startswith(f".{stem}.") for stem in stems)
+        for child in entry.iterdir()
+    )
+
+
 def _remove_leftovers(folder: Path) -> None:
-    for entry in folder.parent.glob(f"{folder.name}.old-*"):
-        shutil.rmtree(entry, ignore_errors=True)
-    for entry in folder.parent.glob(f"{folder.name}.new-*"):
-        shutil.rmtree(entry, ignore_errors=True)
+    """Remove what a killed creation (`.new-*`) or removal (`.old-*`) of this resume folder left; a
+    sibling with those names that holds anything else is not ours and is kept."""
+    for pattern in (f"{folder.name}.old-*", f"{folder.name}.new-*"):
+        for entry in folder.parent.glob(pattern):
+            if _is_ours(entry):
+                shutil.rmtree(entry, ignore_errors=True)
 
 
 def open_resume_folder(folder: Path, record: dict[str, object], progress: Progress | None) -> list[str]:
@@ -124,11 +136,12 @@ def open_resume_folder(folder: Path, record: dict[str, object], progress: Progre
         except (OSError, ValueError):
             previous = None
         if previous == record:
-            done = []
+            done: list[str] = []
             for step, (name, _) in STEPS.items():
-                if (folder / name).exists() and len(done) == len(STEPS_BEFORE[step]):
+                finished = (folder / name).exists()
+                if finished and len(done) == CHAIN_STEPS.index(step):
                     done.append(step)
-                elif (folder / name).exists():
+                elif finished:  # made from a predecessor that is gone
                     _remove(folder / name)
             if done and progress is not None:
                 progress(f"adapt: resuming after {', '.join(done)} (finished by an earlier run)")

@@ -131,7 +131,6 @@ def _retrain(args: argparse.Namespace) -> int:
 
 def _adapt(args: argparse.Namespace) -> int:
     from lsevos.data.io import check_not_overlapping, check_writable, prepare_output_folder
-    from lsevos.train.checkpoint import require_fp_head
     from lsevos.video.chain import ChainOutputs, run_chain
 
     inputs = (args.frames, args.checkpoint)
@@ -143,7 +142,8 @@ def _adapt(args: argparse.Namespace) -> int:
         raise ConfigError("adapt: the five outputs and --resume-dir must be six different paths")
     if not args.frames.exists():
         raise ConfigError(f"--frames {args.frames}: no such frame folder or video file")
-    require_fp_head(args.checkpoint)
+    if not args.checkpoint.is_file():  # its stage is checked by the fine-tune's first step (one read)
+        raise ConfigError(f"--checkpoint {args.checkpoint}: no such file; give a pretrained checkpoint (.pt)")
     # The resume folder is removed at the end: it may neither hold nor sit inside an input or an output.
     check_not_overlapping(args.resume_dir, inputs, "--resume-dir")
     resume = args.resume_dir.resolve()

@@ -50,6 +50,12 @@ def masks_of(scan_dir):
     return {path.name: read_mask(path) for path in sorted((scan_dir / "masks").glob("*.png"))}
 
 
+def chain_inputs(tmp_path, disk_video):
+    """(frames, first box, fast settings, the five outputs, the resume folder) on the disk video."""
+    folder, masks = disk_video
+    return folder, box_from_mask(masks[0]), load_settings(FAST), outputs(tmp_path), tmp_path / ".resume"
+
+
 @pytest.fixture
 def first_mask(tmp_path, disk_video):
     path = tmp_path / "first.png"
@@ -90,11 +96,7 @@ def test_adapt_equals_the_steps_one_by_one(tmp_path, disk_video, tiny_checkpoint
 def test_a_chain_killed_after_scan_1_resumes_there(
     tmp_path, disk_video, tiny_checkpoint, first_mask, monkeypatch
 ):
-    folder, masks = disk_video
-    settings = load_settings(FAST)
-    box = box_from_mask(masks[0])
-    out = outputs(tmp_path)
-    resume = tmp_path / ".resume"
+    folder, box, settings, out, resume = chain_inputs(tmp_path, disk_video)
     real_retrain = pipeline.retrain
 
     def killed(*args, **kwargs):
@@ -150,6 +152,21 @@ def test_adapt_refuses_an_output_equal_to_the_resume_folder(
     assert "six different paths" in capsys.readouterr().err
 
 
+def test_leftovers_of_a_killed_creation_or_removal_are_removed_and_nothing_else(tmp_path):
+    folder = tmp_path / ".resume"
+    created = tmp_path / ".resume.new-17"  # killed between mkdir and the rename
+    created.mkdir()
+    removed = tmp_path / ".resume.old-18"  # killed during the final removal
+    (removed / "scan1" / "masks").mkdir(parents=True)
+    (removed / ".retrain.tmp-1a2b3c4d.pt").write_bytes(b"")
+    foreign = tmp_path / ".resume.old-mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    assert chain.open_resume_folder(folder, {"settings": 1}, None) == []
+    assert not created.exists() and not removed.exists()
+    assert (foreign / "notes.txt").read_text() == "mine"
+
+
 def test_a_later_step_without_its_predecessors_is_not_trusted(tmp_path):
     """Only the unbroken run of finished steps from the first counts: a retrained checkpoint whose scan 1
     is gone was made from outputs that no longer exist, so it is deleted."""
@@ -167,11 +184,7 @@ def test_a_kill_while_publishing_reruns_only_what_was_published(
 ):
     """Outputs are moved out last step first: killed after scan 2 was moved (and deleted by the workflow
     manager, as Snakemake does with an unfinished job's outputs), the rerun redoes scan 2 only."""
-    folder, masks = disk_video
-    settings = load_settings(FAST)
-    box = box_from_mask(masks[0])
-    out = outputs(tmp_path)
-    resume = tmp_path / ".resume"
+    folder, box, settings, out, resume = chain_inputs(tmp_path, disk_video)
     real_publish = chain._publish
     published = []
 
