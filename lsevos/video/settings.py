@@ -51,6 +51,9 @@ class VideoSettings:
         against a box
         that runs away with a spilled mask (`lsevos.video.tracker.SearchBoxes`); all off (0 / false) in
         the paper configuration, where the next box is the enlarged box of the whole mask.
+    redetect_below: zoom tracker recovery: when the mask's area falls below this share of the largest mask
+        area of the last `lsevos.video.tracker.REDETECT_WINDOW` frames (or the mask is empty), the whole
+        frame is predicted and the object re-found there (0: off, the paper; else 0 < x < 1).
     saliency_weight: weight w of the U^2-Net-p salient-object prior mixed into every prediction,
         (1 - w) * network + w * saliency (`lsevos.video.saliency`); 0 (the paper) never loads it.
     aug_scale, aug_shift, aug_flip: crop augmentation (box scale jitter, centre shift as a share of the
@@ -81,6 +84,7 @@ class VideoSettings:
     box_max_growth: float = 0.0
     box_max_shrink: float = 0.0
     box_area_jump: float = 0.0
+    redetect_below: float = 0.0
     saliency_weight: float = 0.0
     aug_scale: float = 0.15
     aug_shift: float = 0.1
@@ -117,6 +121,7 @@ class VideoSettings:
             "box_max_growth": self.box_max_growth == 0.0 or self.box_max_growth >= 1.0,
             "box_max_shrink": self.box_max_shrink == 0.0 or self.box_max_shrink >= 1.0,
             "box_area_jump": self.box_area_jump == 0.0 or self.box_area_jump > 1.0,
+            "redetect_below": 0.0 <= self.redetect_below < 1.0,
             "saliency_weight": 0.0 <= self.saliency_weight <= 1.0,
             "aug_scale": 0.0 <= self.aug_scale < 1.0,
             "aug_shift": 0.0 <= self.aug_shift < 1.0,

@@ -32,6 +32,21 @@ propagated (not the mask, which stays `prob > threshold`) is made from
   the crop onto that part, where the next prediction is a part of the part (DAVIS dog: 151x324 -> 112x225
   -> 42x44 -> 25x34 -> 6x8 in four frames, then empty).
 
+Recovery (zoom mode, `redetect_below` > 0; off in the paper configuration): a zoom-in tracker whose box has
+shrunk onto a part of the object, or whose crop has lost it, has no way back, because every next crop is
+made from the last mask. When the mask of frame t covers less than `redetect_below` times the largest mask
+area of the last `REDETECT_WINDOW` frames (an empty mask included), the whole frame is predicted as the
+no-zoom mode sees it (one more forward). Its components (8-connectivity, `prob > threshold`) that have a
+pixel in the *anchor* region, the enlarged box of that largest recent mask, are the object re-found; when
+they cover more than the zoomed mask did and at most 1 / `redetect_below` times that largest area (more is
+a spill over the background), they replace frame t's probability (the whole-frame map, with the foreground
+of every other component set to 0), its mask and its box, and the search box recorded for the frame is the
+whole image. Otherwise frame t keeps its zoomed mask but not its box: the next frame is searched around the
+anchor (the box is held), so a mask that thinned onto a part or behind an occluder does not pull the crop
+after it; once the anchor has left the window (`REDETECT_WINDOW` collapsed frames), the small object is
+followed as it is. `boxes.json` lists the frames the recovery acted on: "recovery": {name: "redetected" or
+"held"} (absent when it never did).
+
 Scan folder: `masks/<name>.png` (indexed, ids 0/1), `probs/<name>.png` (uint8 = round(255 p)) and
 `boxes.json` = {"frames": {name: object box of the mask or null}, "search": {name: crop box or null},
 "enlarge", "mode", "crop_size", "threshold", "image_size": [H, W]}. The folder is written under a temporary
@@ -45,6 +60,7 @@ import json
 import math
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +87,8 @@ Progress = Callable[[str], None]
 MODES = ("zoom", "nozoom", "gtbox")
 MAX_REJECTED = 3
 """Consecutive frames `box_area_jump` may reject before the larger object is accepted."""
+REDETECT_WINDOW = 5
+"""Frames whose largest mask area (and its box, the anchor) the recovery compares a mask with."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +100,7 @@ class FrameResult:
     object_box: Box | None
     prob: np.ndarray
     mask: np.ndarray
+    recovery: str = ""  # "redetected" or "held" when the recovery acted on this frame (module docstring)
 
 
 class SearchBoxes:
@@ -94,15 +113,37 @@ class SearchBoxes:
         self.empty_run = 0
         self.settings = settings
         self.image_size = image_size
+        self.recent: deque[tuple[int, Box | None]] = deque(maxlen=REDETECT_WINDOW)  # (mask area, box)
+        self.anchor: Box = first_box
 
     def current(self) -> Box:
         factor = self.settings.enlarge * self.settings.vanish_growth**self.empty_run
         return enlarge_box(self.last_box, factor, self.image_size)
 
-    def update(self, prob: np.ndarray, mask: np.ndarray, mask_box: Box | None) -> None:
+    def collapsed(self, mask: np.ndarray) -> tuple[Box, int] | None:
+        """Whether frame t's zoomed `mask` [H,W] has collapsed (`redetect_below`): below that share of the
+        largest mask area of the last frames. Returns the region to re-find the object in (the enlarged
+        box of that largest recent mask, the anchor) and the largest area a re-found object may cover
+        (the largest recent area / `redetect_below`); None when recovery is off or nothing collapsed."""
+        below = self.settings.redetect_below
+        if below <= 0.0 or not self.recent:
+            return None
+        area, box = max(self.recent, key=lambda item: item[0])
+        if box is None or np.count_nonzero(mask) >= below * area:
+            return None
+        self.anchor = box
+        return enlarge_box(box, self.settings.enlarge, self.image_size), math.floor(area / below)
+
+    def update(self, prob: np.ndarray, mask: np.ndarray, mask_box: Box | None, hold: bool = False) -> None:
         """Propagate from frame t's probability [H,W], mask [H,W] (`prob > threshold`) and the mask's box
-        (`box_from_mask(mask)`, already computed by the tracker)."""
+        (`box_from_mask(mask)`, already computed by the tracker). `hold`: the mask collapsed and nothing
+        was re-found, so the next box is the anchor (the box of the largest recent mask)."""
         settings = self.settings
+        if settings.redetect_below > 0.0:
+            self.recent.append((int(np.count_nonzero(mask)), mask_box))
+        if hold:
+            self.last_box, self.empty_run = self.anchor, 0
+            return
         pixels, box = mask, mask_box
         if settings.box_threshold > 0.0 or settings.box_component:
             if settings.box_threshold > 0.0:
@@ -141,6 +182,26 @@ def components_touching(pixels: np.ndarray, box: Box) -> np.ndarray:
     if inside.size == 0:
         inside = np.array([1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))])
     return np.isin(labels, inside)
+
+
+def redetect(
+    whole: np.ndarray, mask: np.ndarray, region: Box, threshold: float, max_area: int
+) -> np.ndarray | None:
+    """The recovery's whole-frame probability [H,W] restricted to the object re-found in it: the
+    components of `whole > threshold` with a pixel in `region`, the foreground of the others set to 0.
+    None when those components cover no more than the zoomed `mask` [H,W] does (nothing recovered) or
+    more than `max_area` pixels (a spill over the background, not the object)."""
+    import cv2
+
+    foreground = whole > threshold
+    count, labels = cv2.connectedComponents(foreground.astype(np.uint8), connectivity=8)
+    x0, y0, x1, y1 = region
+    inside = np.unique(labels[y0 : y1 + 1, x0 : x1 + 1])
+    found = np.isin(labels, inside[inside > 0])
+    area = np.count_nonzero(found)
+    if area <= np.count_nonzero(mask) or area > max_area:
+        return None
+    return np.where(foreground & ~found, np.float32(0.0), whole).astype(np.float32)
 
 
 def cap_size(
@@ -203,10 +264,23 @@ def track(
             shape = whole_frame_shape(size, settings.crop_size) if mode == "nozoom" else settings.crop_size
             prob = paste_probability(predict(crop_and_resize(frame, search, shape)), search, size)
         mask = (prob > settings.threshold).astype(np.uint8)
+        recovery = ""
+        collapse = None if boxes is None else boxes.collapsed(mask)
+        if collapse is not None:
+            region, max_area = collapse
+            whole_box = whole_image_box(size)
+            shape = whole_frame_shape(size, settings.crop_size)
+            whole = paste_probability(predict(crop_and_resize(frame, whole_box, shape)), whole_box, size)
+            found = redetect(whole, mask, region, settings.threshold, max_area)
+            if found is not None:
+                prob, search, recovery = found, whole_box, "redetected"
+                mask = (prob > settings.threshold).astype(np.uint8)
+            else:
+                recovery = "held"
         object_box = box_from_mask(mask)
         if boxes is not None:
-            boxes.update(prob, mask, object_box)
-        yield FrameResult(name, search, object_box, prob, mask)
+            boxes.update(prob, mask, object_box, hold=recovery == "held")
+        yield FrameResult(name, search, object_box, prob, mask, recovery)
 
 
 def probability_to_png(prob: np.ndarray) -> np.ndarray:
@@ -255,6 +329,7 @@ def write_scan(
     meter = None if progress is None else Meter(total or 1, f"scan {Path(out_dir).name}", "frame", progress)
     frames: dict[str, list[int] | None] = {}
     search: dict[str, list[int] | None] = {}
+    recovery: dict[str, str] = {}
     image_size: list[int] | None = None
     with atomic_output(out_dir, owner=owner) as temporary:
         (temporary / "masks").mkdir(parents=True)
@@ -268,12 +343,16 @@ def write_scan(
             )
             frames[result.name] = None if result.object_box is None else list(result.object_box)
             search[result.name] = None if result.search_box is None else list(result.search_box)
+            if result.recovery:
+                recovery[result.name] = result.recovery
             image_size = list(result.mask.shape)
             if meter is not None:
                 meter.update(1, f"box {frames[result.name]}")
         if not frames:
             raise DataError(f"{out_dir}: the video has no frames")
         document = {**metadata, "image_size": image_size, "frames": frames, "search": search}
+        if recovery:
+            document["recovery"] = recovery
         (temporary / "boxes.json").write_text(json.dumps(document, indent=1))
     if meter is not None:
         meter.close(summary=False)  # the speed line below is the summary (benchmarks read it)

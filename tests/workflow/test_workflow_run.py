@@ -76,6 +76,22 @@ def test_tables_hold_every_variant_and_the_paper(finished_run):
 
 
 @pytest.mark.slow
+def test_every_long_job_leaves_a_benchmark_record(finished_run):
+    """`lsevos cost` on the real run: a record per job of each long rule, one per log file."""
+    from lsevos.cost import read_jobs, summary_rows
+
+    work, _ = finished_run
+    results = work / "results" / "small"
+    rows = {row["step"]: row for row in summary_rows(read_jobs(results))}
+    assert {"pretrain", "adapt", "scan_gtbox", "crf", "grabcut", "evaluate"} <= set(rows)
+    logs = results / "logs"
+    assert rows["adapt"]["jobs"] == len(list(logs.rglob("adapt.log"))) > 0
+    assert rows["evaluate"]["jobs"] == len(list(logs.rglob("evaluate_*.log"))) > 0
+    assert rows["pretrain"]["jobs"] == len(list((logs / "pretrain").rglob("stage*.log"))) == 4
+    assert all(row["wall_s"] > 0 for row in rows.values())
+
+
+@pytest.mark.slow
 def test_rerun_with_nothing_changed_does_nothing(finished_run, workflow):
     work, config = finished_run
     result = workflow.run(work, "tables", "--cores", "2", configfile=config)

@@ -180,6 +180,9 @@ def expand_final_masks():
 SEQ_DIR = f"{R}/{{dataset}}/{{seq}}"
 FAMILY_DIR = f"{SEQ_DIR}/{{family}}"
 LOG_DIR = f"{R}/logs/{{dataset}}/{{seq}}/{{family}}"
+# Snakemake's per-job benchmark records (wall seconds, max RSS, CPU time): what the cost tables and the
+# SLURM runtimes are measured from (`lsevos cost`).
+BENCH_DIR = f"{R}/benchmarks/{{dataset}}/{{seq}}/{{family}}"
 
 METRICS_DIR = f"{R}/metrics"
 TABLES_DIR = f"{R}/tables"

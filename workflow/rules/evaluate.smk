@@ -11,6 +11,8 @@ rule evaluate:
         json=f"{SEQ_DIR}/metrics/{{variant}}.json",
     log:
         f"{R}/logs/{{dataset}}/{{seq}}/evaluate_{{variant}}.log",
+    benchmark:
+        f"{R}/benchmarks/{{dataset}}/{{seq}}/evaluate_{{variant}}.tsv"
     group:
         "cpu_post"
     conda:

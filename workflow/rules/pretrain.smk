@@ -11,6 +11,8 @@ rule pretrain:
         losses=f"{R}/pretrain/{{fold}}/stage{{stage}}_losses.csv",
     log:
         f"{R}/logs/pretrain/{{fold}}/stage{{stage}}.log",
+    benchmark:
+        f"{R}/benchmarks/pretrain/{{fold}}/stage{{stage}}.tsv"
     wildcard_constraints:
         stage="1|2|3|fp",
     priority: 10  # the longest chain: start it before the independent baselines

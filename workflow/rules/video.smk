@@ -19,6 +19,8 @@ rule adapt:
         scan2=directory(f"{FAMILY_DIR}/scan2"),
     log:
         f"{LOG_DIR}/adapt.log",
+    benchmark:
+        f"{BENCH_DIR}/adapt.tsv"
     conda:
         CONDA_ENV
     threads: THREADS
@@ -45,6 +47,8 @@ rule scan_gtbox:
         directory(f"{FAMILY_DIR}/gtbox"),
     log:
         f"{LOG_DIR}/gtbox.log",
+    benchmark:
+        f"{BENCH_DIR}/gtbox.tsv"
     conda:
         CONDA_ENV
     threads: THREADS
@@ -70,6 +74,8 @@ rule crf:
         directory(f"{FAMILY_DIR}/{{scan}}_crf"),
     log:
         f"{LOG_DIR}/{{scan}}_crf.log",
+    benchmark:
+        f"{BENCH_DIR}/{{scan}}_crf.tsv"
     wildcard_constraints:
         scan="scan1|scan2|gtbox",
     group:
@@ -91,6 +97,8 @@ rule grabcut:
         directory(f"{SEQ_DIR}/grabcut"),
     log:
         f"{R}/logs/{{dataset}}/{{seq}}/grabcut.log",
+    benchmark:
+        f"{R}/benchmarks/{{dataset}}/{{seq}}/grabcut.tsv"
     group:
         "cpu_post"
     conda:

@@ -1,0 +1,162 @@
+"""What a workflow run cost, per step, from Snakemake's per-job benchmark records.
+
+The workflow's long rules write `benchmark:` files under `<results_dir>/benchmarks/` (Snakemake's TSV:
+`s`, `h:m:s`, `max_rss` in MB, ..., `cpu_time` in s). `lsevos cost RESULTS_DIR` sums them per step:
+jobs, wall seconds (total, mean, largest), CPU seconds and the largest resident memory, plus the
+total's share of the given cores, the wall time the run needs at least on them (sum of the job walls /
+cores, when every core always has a job). This is how the SLURM runtimes and the 2.5-hour bound of the
+cpu configuration are measured rather than guessed.
+
+A step is named from its file (the names `workflow/rules/*.smk` give): `stage*.tsv` -> pretrain,
+`adapt.tsv`, `gtbox.tsv` -> scan_gtbox, `*_crf.tsv` -> crf, `grabcut.tsv`, `evaluate_*.tsv` -> evaluate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from lsevos.data.io import atomic_output
+from lsevos.errors import DataError
+
+
+@dataclass(frozen=True)
+class JobCost:
+    """One job's benchmark record."""
+
+    step: str
+    path: Path
+    seconds: float
+    cpu_seconds: float | None
+    max_rss_mb: float | None
+
+
+def step_of(path: Path) -> str:
+    """The workflow step a benchmark file belongs to, from its file name (module docstring)."""
+    stem = path.stem
+    if stem.startswith("stage"):
+        return "pretrain"
+    if stem.startswith("evaluate_"):
+        return "evaluate"
+    if stem.endswith("_crf"):
+        return "crf"
+    if stem == "gtbox":
+        return "scan_gtbox"
+    return stem
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):  # Snakemake writes "NA" or "-" when it could not measure
+        return None
+    return number if math.isfinite(number) else None
+
+
+def read_job(path: Path) -> JobCost:
+    """One Snakemake benchmark TSV (its first record: the workflow repeats no benchmark)."""
+    try:
+        with open(path, newline="") as handle:
+            rows = list(csv.DictReader(handle, delimiter="\t"))
+    except OSError as error:
+        raise DataError(f"{path}: cannot read the benchmark record ({error})") from None
+    seconds = _number(rows[0].get("s")) if rows else None
+    if seconds is None:
+        raise DataError(
+            f"{path}: not a Snakemake benchmark record (no 's' column with seconds); delete it and rerun "
+            "the job"
+        )
+    row = rows[0]
+    return JobCost(step_of(path), path, seconds, _number(row.get("cpu_time")), _number(row.get("max_rss")))
+
+
+def read_jobs(results_dir: str | Path) -> list[JobCost]:
+    """Every benchmark record under `<results_dir>/benchmarks`."""
+    root = Path(results_dir) / "benchmarks"
+    paths = sorted(root.rglob("*.tsv")) if root.is_dir() else []
+    if not paths:
+        raise DataError(
+            f"{root}: no benchmark records; run the workflow with this results_dir first (its long rules "
+            "write them)"
+        )
+    return [read_job(path) for path in paths]
+
+
+def summary_rows(jobs: Iterable[JobCost]) -> list[dict[str, object]]:
+    """Per step (in first-seen order) and a `total` row: jobs, wall s (sum, mean, max), CPU s, max RSS."""
+    groups: dict[str, list[JobCost]] = {}
+    jobs = list(jobs)
+    for job in jobs:
+        groups.setdefault(job.step, []).append(job)
+    groups["total"] = jobs
+
+    def row(step: str, members: list[JobCost]) -> dict[str, object]:
+        seconds = [job.seconds for job in members]
+        cpu = [job.cpu_seconds for job in members if job.cpu_seconds is not None]
+        rss = [job.max_rss_mb for job in members if job.max_rss_mb is not None]
+        return {
+            "step": step,
+            "jobs": len(members),
+            "wall_s": sum(seconds),
+            "mean_s": sum(seconds) / len(seconds),
+            "max_s": max(seconds),
+            "cpu_s": sum(cpu) if cpu else None,
+            "max_rss_mb": max(rss) if rss else None,
+        }
+
+    return [row(step, members) for step, members in groups.items()]
+
+
+def _cell(value: object, digits: int = 0) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def cost_table(jobs: list[JobCost], cores: int) -> str:
+    """Markdown: one row per step and the total, then the least wall time on `cores` cores."""
+    lines = [
+        "| step | jobs | wall s (sum) | mean s | max s | CPU s | max RSS MB |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    rows = summary_rows(jobs)
+    for values in rows:
+        cells = [values["step"], values["jobs"], values["wall_s"], values["mean_s"], values["max_s"]]
+        cells += [values["cpu_s"], values["max_rss_mb"]]
+        lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
+    total = rows[-1]["wall_s"]
+    lines.append("")
+    lines.append(
+        f"{len(jobs)} jobs, {total / 3600:.2f} h of job time: at least {total / cores / 3600:.2f} h wall on "
+        f"{cores} core(s) with one job per core (excludes Snakemake's own start and the short rules)"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def _cost(args: argparse.Namespace) -> int:
+    if args.cores < 1:
+        raise DataError(f"--cores must be >= 1, got {args.cores}")
+    table = cost_table(read_jobs(args.results_dir), args.cores)
+    if args.out:
+        with atomic_output(args.out) as temporary:
+            temporary.write_text(table)
+    print(table, end="")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    cost = subparsers.add_parser(
+        "cost",
+        help="what a workflow run cost per step (Snakemake benchmark records)",
+        description="Sum the per-job benchmark records under RESULTS_DIR/benchmarks per workflow step.",
+    )
+    cost.add_argument("results_dir", help="the run's results_dir (e.g. results/cpu)")
+    cost.add_argument("--cores", type=int, default=1, help="cores the jobs shared (default 1)")
+    cost.add_argument("--out", help="also write the Markdown table to this file")
+    cost.set_defaults(handler=_cost)

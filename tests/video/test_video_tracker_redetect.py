@@ -1,0 +1,159 @@
+"""The zoom tracker's recovery (`redetect_below`): a mask that collapses inside the crop is re-found in the
+whole frame, near the last good box, on hand-made videos."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from lsevos.errors import ConfigError
+from lsevos.video.boxes import box_from_mask, enlarge_box, whole_image_box
+from lsevos.video.settings import VideoSettings
+from lsevos.video.tracker import REDETECT_WINDOW, redetect, scan_metadata, track, write_scan
+
+SIZE = (120, 160)
+BASE = {"crop_size": 48, "enlarge": 1.5}
+RED, MAGENTA = (220, 20, 20), (220, 20, 220)
+
+
+def frame_with(disks) -> np.ndarray:
+    """Dark grey frame with disks [(centre, radius, colour)]."""
+    frame = np.full((*SIZE, 3), 30, dtype=np.uint8)
+    for centre, radius, colour in disks:
+        cv2.circle(frame, centre, radius, colour, thickness=-1)
+    return frame
+
+
+def disk(centre, radius) -> np.ndarray:
+    mask = np.zeros(SIZE, dtype=np.uint8)
+    cv2.circle(mask, centre, radius, 1, thickness=-1)
+    return mask
+
+
+def predict(crop: np.ndarray) -> np.ndarray:
+    """Sees every red or magenta pixel in the whole frame (a non-square input, 48x64 here); in a square
+    zoomed crop a magenta object (the dog turned towards the camera) only in the crop's left quarter."""
+    reddish = (crop[..., 0] > 120) & (crop[..., 1] < 100)
+    if crop.shape[0] != crop.shape[1]:
+        return reddish.astype(np.float32)
+    magenta = reddish & (crop[..., 2] > 120)
+    left = np.zeros(crop.shape[:2], dtype=bool)
+    left[:, : crop.shape[1] // 4] = True
+    return (reddish & (~magenta | left)).astype(np.float32)
+
+
+def run(frames, **settings):
+    first = box_from_mask(disk(CENTRE, RADIUS))
+    video = ((f"{t:05d}", frame) for t, frame in enumerate(frames))
+    return list(track(video, predict, first, VideoSettings(**{**BASE, **settings})))
+
+
+def iou(a, b) -> float:
+    a, b = a.astype(bool), b.astype(bool)
+    return float((a & b).sum() / max((a | b).sum(), 1))
+
+
+CENTRE, RADIUS = (80, 60), 16
+EASY = [frame_with([(CENTRE, RADIUS, RED)])] * 3
+HARD = [frame_with([(CENTRE, RADIUS, MAGENTA)])] * 6
+
+
+def test_a_mask_that_collapses_in_the_crop_is_refound_in_the_whole_frame():
+    truth = disk(CENTRE, RADIUS)
+    plain = run(EASY + HARD)
+    recovered = run(EASY + HARD, redetect_below=0.4)
+    # without recovery each crop is made from the last sliver: the mask collapses onto the disk's edge
+    assert iou(plain[-1].mask, truth) < 0.3
+    assert plain[-1].mask.sum() < 0.25 * truth.sum()
+    assert not any(result.recovery for result in plain)
+    # with it every hard frame is re-found in the whole frame and keeps the object
+    assert [result.recovery for result in recovered] == [""] * 3 + ["redetected"] * 6
+    for result in recovered[3:]:
+        assert iou(result.mask, truth) > 0.9
+        assert result.search_box == whole_image_box(SIZE)
+        assert result.object_box == box_from_mask(result.mask)
+    # the easy frames are untouched: the same masks, probabilities and boxes as without recovery
+    for a, b in zip(plain[:3], recovered[:3], strict=True):
+        assert a.search_box == b.search_box and np.array_equal(a.prob, b.prob)
+
+
+def test_a_distractor_far_from_the_last_good_box_is_not_taken():
+    far = ((20, 20), 10, RED)  # outside the anchor region, the enlarged box of the easy frames' disk
+    hard = [frame_with([(CENTRE, RADIUS, MAGENTA), far])] * 3
+    recovered = run(EASY + hard, redetect_below=0.4)
+    assert all(result.recovery == "redetected" for result in recovered[3:])
+    last = recovered[-1]
+    assert last.mask[20, 20] == 0 and last.prob[20, 20] == 0.0  # the far disk's foreground is removed
+    assert iou(last.mask, disk(CENTRE, RADIUS)) > 0.9
+
+
+def test_nothing_near_the_anchor_holds_the_box_then_the_vanish_policy_takes_over():
+    """The object leaves at frame 3 (only a far distractor remains): each frame keeps its (empty) zoomed
+    mask and the next is searched around the anchor, the last good box, while it is in the window of
+    REDETECT_WINDOW frames (frames 4-8); then the vanished-object policy widens the search from there."""
+    gone = [frame_with([((20, 20), 10, RED)])] * 7
+    recovered = run(EASY + gone, redetect_below=0.4)
+    anchor = recovered[2].object_box  # the easy frames' mask box (through the 48-pixel crop)
+    assert recovered[0].object_box == recovered[1].object_box == anchor
+    assert REDETECT_WINDOW == 5
+    assert [r.recovery for r in recovered] == [""] * 3 + ["held"] * 5 + [""] * 2
+    assert all(r.mask.sum() == 0 for r in recovered[3:])  # the distractor is never taken
+    held = enlarge_box(anchor, 1.5, SIZE)
+    assert [r.search_box for r in recovered[4:9]] == [held] * 5
+    assert recovered[9].search_box == enlarge_box(anchor, 1.5 * 1.5, SIZE)
+
+
+def test_a_refound_object_larger_than_the_cap_is_a_spill_and_the_box_is_held():
+    # the magenta disk touches a large magenta band below it in the hard frames: the whole frame's
+    # component covers far more than 1 / redetect_below times the disk's area, so it is not taken
+    def hard_with_band():
+        frame = frame_with([(CENTRE, RADIUS, MAGENTA)])
+        frame[CENTRE[1] + 14 :, :] = MAGENTA
+        return frame
+
+    recovered = run(EASY + [hard_with_band()] * 2, redetect_below=0.4)
+    assert [r.recovery for r in recovered] == ["", "", "", "held", "held"]
+    anchor = recovered[2].object_box
+    assert recovered[3].mask.sum() < 0.4 * recovered[2].mask.sum()  # collapsed
+    assert recovered[4].search_box == enlarge_box(anchor, 1.5, SIZE)  # held, not the zoomed sliver's
+
+
+def test_redetect_by_hand():
+    whole = np.zeros((6, 6), dtype=np.float32)
+    whole[0:2, 0:2] = 0.9  # component A, 4 pixels
+    whole[4:6, 3:6] = 0.8  # component B, 6 pixels
+    whole[3, 0] = 0.3  # background, below the threshold: kept as it is
+    mask = np.zeros((6, 6), dtype=np.uint8)
+    mask[5, 5] = 1
+    found = redetect(whole, mask, (3, 3, 5, 5), 0.5, 6)  # the region touches B only
+    expected = whole.copy()
+    expected[0:2, 0:2] = 0.0
+    assert found.dtype == np.float32 and np.array_equal(found, expected)
+    bigger = np.zeros((6, 6), dtype=np.uint8)
+    bigger[0:3, 0:2] = 1  # the zoomed mask already covers 6 pixels: nothing recovered
+    assert redetect(whole, bigger, (3, 3, 5, 5), 0.5, 6) is None
+    assert redetect(whole, mask, (2, 2, 2, 2), 0.5, 6) is None  # no component in the region
+    assert redetect(whole, mask, (3, 3, 5, 5), 0.5, 5) is None  # B's 6 pixels exceed the cap of 5
+    both = redetect(whole, mask, (0, 0, 5, 5), 0.5, 10)  # the region touches both: 10 pixels, kept
+    assert np.array_equal(both, whole)
+
+
+def test_recovered_frames_are_listed_in_boxes_json(tmp_path):
+    settings = VideoSettings(**BASE, redetect_below=0.4)
+    results = run(EASY + HARD[:2], redetect_below=0.4)
+    write_scan(results, tmp_path / "scan", scan_metadata(settings, "zoom"))
+    document = json.loads((tmp_path / "scan" / "boxes.json").read_text())
+    assert document["recovery"] == {"00003": "redetected", "00004": "redetected"}
+    assert document["search"]["00003"] == list(whole_image_box(SIZE))
+    assert document["search"]["00001"] == list(enlarge_box(results[0].object_box, 1.5, SIZE))
+    write_scan(run(EASY), tmp_path / "plain", scan_metadata(settings, "zoom"))
+    assert "recovery" not in json.loads((tmp_path / "plain" / "boxes.json").read_text())
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.0])
+def test_redetect_below_is_checked(value):
+    with pytest.raises(ConfigError, match="redetect_below"):
+        VideoSettings(redetect_below=value)
