@@ -2,10 +2,12 @@
 
 The workflow's long rules write `benchmark:` files under `<results_dir>/benchmarks/` (Snakemake's TSV:
 `s`, `h:m:s`, `max_rss` in MB, ..., `cpu_time` in s). `lsevos cost RESULTS_DIR` sums them per step:
-jobs, wall seconds (total, mean, largest), CPU seconds and the largest resident memory, plus the
-total's share of the given cores, the wall time the run needs at least on them (sum of the job walls /
-cores, when every core always has a job). This is how the SLURM runtimes and the 2.5-hour bound of the
-cpu configuration are measured rather than guessed.
+jobs, wall seconds (total, mean, largest), CPU seconds and the largest resident memory, plus the wall
+time the run needs at least on the given cores (sum of the job walls / cores, when each job keeps one core
+busy, as the cpu configuration's one-thread jobs do; with more threads per job the CPU seconds / cores is
+the bound). This is how the SLURM runtimes and the 2.5-hour bound of the cpu configuration are measured
+rather than guessed. Every record under the folder counts, including those of an earlier run of jobs that
+are no longer in the workflow: to measure one run alone, move `benchmarks/` aside before it.
 
 A step is named from its file (the names `workflow/rules/*.smk` give): `stage*.tsv` -> pretrain,
 `adapt.tsv`, `gtbox.tsv` -> scan_gtbox, `*_crf.tsv` -> crf, `grabcut.tsv`, `evaluate_*.tsv` -> evaluate.
@@ -58,20 +60,25 @@ def _number(value: str | None) -> float | None:
 
 
 def read_job(path: Path) -> JobCost:
-    """One Snakemake benchmark TSV (its first record: the workflow repeats no benchmark)."""
+    """One Snakemake benchmark TSV (the mean of its records when `repeat()` wrote several)."""
     try:
         with open(path, newline="") as handle:
             rows = list(csv.DictReader(handle, delimiter="\t"))
     except OSError as error:
         raise DataError(f"{path}: cannot read the benchmark record ({error})") from None
-    seconds = _number(rows[0].get("s")) if rows else None
-    if seconds is None:
+    seconds = [_number(row.get("s")) for row in rows]
+    if not seconds or None in seconds:
         raise DataError(
             f"{path}: not a Snakemake benchmark record (no 's' column with seconds); delete it and rerun "
             "the job"
         )
-    row = rows[0]
-    return JobCost(step_of(path), path, seconds, _number(row.get("cpu_time")), _number(row.get("max_rss")))
+
+    def mean(key: str) -> float | None:
+        values = [_number(row.get(key)) for row in rows]
+        values = [value for value in values if value is not None]
+        return sum(values) / len(values) if values else None
+
+    return JobCost(step_of(path), path, sum(seconds) / len(seconds), mean("cpu_time"), mean("max_rss"))
 
 
 def read_jobs(results_dir: str | Path) -> list[JobCost]:
@@ -130,11 +137,13 @@ def cost_table(jobs: list[JobCost], cores: int) -> str:
         cells = [values["step"], values["jobs"], values["wall_s"], values["mean_s"], values["max_s"]]
         cells += [values["cpu_s"], values["max_rss_mb"]]
         lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
-    total = rows[-1]["wall_s"]
+    total, cpu = rows[-1]["wall_s"], rows[-1]["cpu_s"]
     lines.append("")
     lines.append(
         f"{len(jobs)} jobs, {total / 3600:.2f} h of job time: at least {total / cores / 3600:.2f} h wall on "
-        f"{cores} core(s) with one job per core (excludes Snakemake's own start and the short rules)"
+        f"{cores} core(s) with one single-threaded job per core"
+        + ("" if cpu is None else f" ({cpu / 3600:.2f} h of CPU time: at least {cpu / cores / 3600:.2f} h)")
+        + "; Snakemake's own start and the short rules not included"
     )
     return "\n".join(lines) + "\n"
 

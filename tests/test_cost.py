@@ -58,6 +58,17 @@ def test_command_prints_and_writes_the_table(results, tmp_path, capsys):
     assert "| adapt | 1 | 200 | 200 | 200 | 190 | 1200 |" in printed
     # 696 s of job time on 2 cores: at least 348 s = 0.10 h wall
     assert "8 jobs, 0.19 h of job time: at least 0.10 h wall on 2 core(s)" in printed
+    # 657.0 CPU seconds (the CRF's "-" unmeasured): 0.18 h, at least 0.09 h on 2 cores
+    assert "(0.18 h of CPU time: at least 0.09 h)" in printed
+
+
+def test_repeated_records_are_averaged(tmp_path):
+    path = tmp_path / "benchmarks" / "davis" / "a" / "ours" / "adapt.tsv"
+    record(path, "10.0", "100.0", "8.0")
+    with open(path, "a") as handle:
+        handle.write("20.0\t0:00:20\tNA\t1.0\t1.0\t1.0\t0.0\t0.0\t50.0\t12.0\n")
+    (job,) = read_jobs(tmp_path)
+    assert (job.step, job.seconds, job.cpu_seconds, job.max_rss_mb) == ("adapt", 15.0, 10.0, 100.0)
 
 
 def test_no_records_and_a_foreign_file_are_one_line_errors(tmp_path):

@@ -140,7 +140,16 @@ class ScanLabelCrops:
                 f"{self.label_dir}: no pseudo-label for frames {missing[:5]}; run `lsevos pseudo-labels` "
                 "on a scan of the same frames"
             )
-        self.boxes = [search.get(name) for name in self.names]
+        # A frame the zoom tracker re-found in the whole frame (`lsevos.video.tracker`, "recovery") was
+        # searched in the whole image; its training crop is its object box enlarged, as a zoom crop.
+        recovered = boxes.get("recovery", {})
+        image_size = tuple(boxes.get("image_size", ()))
+        self.boxes = [
+            enlarge_box(tuple(boxes["frames"][name]), settings.enlarge, image_size)
+            if recovered.get(name) == "redetected" and boxes.get("frames", {}).get(name)
+            else search.get(name)
+            for name in self.names
+        ]
 
     def __len__(self) -> int:
         return len(self.names)

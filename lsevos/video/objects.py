@@ -10,7 +10,8 @@ writes the single-object scan folder, whose object id is 1. In a palette mask id
 (DAVIS/VOC) and is not an object; a grey (mode L) mask must be 0/255 or a single id.
 
 Output folder of a K-object run (K >= 2): `masks/<frame>.png` (ids 0..K), `boxes.json` =
-{"objects": {"<id>": {"frames": ..., "search": ...}}, "image_size": [H, W]}, and `objects/<id>/`, the
+{"objects": {"<id>": {"frames": ..., "search": ..., "recovery" (when the tracker's recovery acted)}},
+"image_size": [H, W]}, and `objects/<id>/`, the
 object's scan folder (`lsevos.video.tracker`). A one-object run writes the object's scan folder itself
 (masks with ids 0/1, probs/, boxes.json), as before.
 """
@@ -118,6 +119,15 @@ def first_box(mask: np.ndarray) -> Box:
     return box
 
 
+def _object_boxes(document: Mapping) -> dict:
+    """One object's entry of a merged boxes.json: its frames' boxes, search boxes and, when the tracker's
+    recovery acted, the frames it acted on."""
+    entry = {"frames": document["frames"], "search": document.get("search")}
+    if "recovery" in document:
+        entry["recovery"] = document["recovery"]
+    return entry
+
+
 def write_merged(
     object_dirs: Mapping[int, Path], out_dir: Path, threshold: float, progress: Progress | None = None
 ) -> int:
@@ -140,9 +150,7 @@ def write_merged(
     first = documents[ids[0]]
     boxes = {
         "image_size": first.get("image_size"),
-        "objects": {
-            str(i): {"frames": documents[i]["frames"], "search": documents[i].get("search")} for i in ids
-        },
+        "objects": {str(i): _object_boxes(documents[i]) for i in ids},
     }
     (out_dir / "boxes.json").write_text(json.dumps(boxes, indent=1))
     return len(names)

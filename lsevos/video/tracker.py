@@ -36,15 +36,22 @@ Recovery (zoom mode, `redetect_below` > 0; off in the paper configuration): a zo
 shrunk onto a part of the object, or whose crop has lost it, has no way back, because every next crop is
 made from the last mask. When the mask of frame t covers less than `redetect_below` times the largest mask
 area of the last `REDETECT_WINDOW` frames (an empty mask included), the whole frame is predicted as the
-no-zoom mode sees it (one more forward). Its components (8-connectivity, `prob > threshold`) that have a
-pixel in the *anchor* region, the enlarged box of that largest recent mask, are the object re-found; when
-they cover more than the zoomed mask did and at most 1 / `redetect_below` times that largest area (more is
-a spill over the background), they replace frame t's probability (the whole-frame map, with the foreground
-of every other component set to 0), its mask and its box, and the search box recorded for the frame is the
-whole image. Otherwise frame t keeps its zoomed mask but not its box: the next frame is searched around the
-anchor (the box is held), so a mask that thinned onto a part or behind an occluder does not pull the crop
-after it; once the anchor has left the window (`REDETECT_WINDOW` collapsed frames), the small object is
-followed as it is. `boxes.json` lists the frames the recovery acted on: "recovery": {name: "redetected" or
+no-zoom mode sees it (one more forward). The *anchor* is the newest recent box whose mask had not collapsed
+(its area at least `redetect_below` times that largest one); its components (8-connectivity,
+`prob > threshold`) with a pixel in the anchor enlarged like a search box (and widened by `vanish_growth`
+per empty frame, as the vanished-object policy widens the search) are the object found. Then:
+- "redetected": they cover more than the zoomed mask and at most 1 / `redetect_below` times the largest
+  recent area: they replace frame t's probability (the whole-frame map, with the foreground of every other
+  component set to 0), its mask and its box, and re-seed the next box past the guards (which compare with
+  frames from before the collapse); the search box recorded for the frame is the whole image;
+- "confirmed": they cover something, no more than the zoomed mask: the object is as small as the crop saw
+  it, and it is followed as it is;
+- "held": nothing, or more than the cap (a spill over the background): frame t keeps its zoomed mask but
+  not its box; the next frame is searched around the anchor (widened while the mask is empty), so a mask
+  that thinned onto a part or behind an occluder does not pull the crop after it. Once the anchor has left
+  the window (`REDETECT_WINDOW` collapsed frames), the object is followed as it is (the vanished-object
+  policy goes on from the anchor).
+`boxes.json` lists the frames the recovery looked at: "recovery": {name: "redetected", "confirmed" or
 "held"} (absent when it never did).
 
 Scan folder: `masks/<name>.png` (indexed, ids 0/1), `probs/<name>.png` (uint8 = round(255 p)) and
@@ -100,7 +107,7 @@ class FrameResult:
     object_box: Box | None
     prob: np.ndarray
     mask: np.ndarray
-    recovery: str = ""  # "redetected" or "held" when the recovery acted on this frame (module docstring)
+    recovery: str = ""  # "redetected", "confirmed" or "held" when the recovery looked (module docstring)
 
 
 class SearchBoxes:
@@ -122,27 +129,37 @@ class SearchBoxes:
 
     def collapsed(self, mask: np.ndarray) -> tuple[Box, int] | None:
         """Whether frame t's zoomed `mask` [H,W] has collapsed (`redetect_below`): below that share of the
-        largest mask area of the last frames. Returns the region to re-find the object in (the enlarged
-        box of that largest recent mask, the anchor) and the largest area a re-found object may cover
+        largest mask area of the last frames. Returns the region to re-find the object in (the anchor,
+        the newest recent box whose mask had not collapsed, enlarged like a search box, wider after empty
+        frames as the vanished-object policy widens it) and the largest area a re-found object may cover
         (the largest recent area / `redetect_below`); None when recovery is off or nothing collapsed."""
         below = self.settings.redetect_below
         if below <= 0.0 or not self.recent:
             return None
-        area, box = max(self.recent, key=lambda item: item[0])
-        if box is None or np.count_nonzero(mask) >= below * area:
+        largest = max(area for area, _ in self.recent)
+        if largest == 0 or np.count_nonzero(mask) >= below * largest:
             return None
-        self.anchor = box
-        return enlarge_box(box, self.settings.enlarge, self.image_size), math.floor(area / below)
+        self.anchor = next(
+            box for area, box in reversed(self.recent) if box is not None and area >= below * largest
+        )
+        factor = self.settings.enlarge * self.settings.vanish_growth**self.empty_run
+        return enlarge_box(self.anchor, factor, self.image_size), math.floor(largest / below)
 
-    def update(self, prob: np.ndarray, mask: np.ndarray, mask_box: Box | None, hold: bool = False) -> None:
+    def update(self, prob: np.ndarray, mask: np.ndarray, mask_box: Box | None, recovery: str = "") -> None:
         """Propagate from frame t's probability [H,W], mask [H,W] (`prob > threshold`) and the mask's box
-        (`box_from_mask(mask)`, already computed by the tracker). `hold`: the mask collapsed and nothing
-        was re-found, so the next box is the anchor (the box of the largest recent mask)."""
+        (`box_from_mask(mask)`, already computed by the tracker). `recovery` (module docstring): "held"
+        makes the next box the anchor (widened while the mask is empty); "redetected" re-seeds the box from
+        the re-found mask, past the guards, which compare with the frames before the collapse."""
         settings = self.settings
         if settings.redetect_below > 0.0:
             self.recent.append((int(np.count_nonzero(mask)), mask_box))
-        if hold:
-            self.last_box, self.empty_run = self.anchor, 0
+        if recovery == "held":
+            self.last_box = self.anchor
+            self.empty_run = self.empty_run + 1 if mask_box is None else 0
+            return
+        if recovery == "redetected":
+            area = int(np.count_nonzero(mask)) if settings.box_area_jump > 0.0 else None
+            self.last_box, self.last_area, self.rejected, self.empty_run = mask_box, area, 0, 0
             return
         pixels, box = mask, mask_box
         if settings.box_threshold > 0.0 or settings.box_component:
@@ -186,11 +203,14 @@ def components_touching(pixels: np.ndarray, box: Box) -> np.ndarray:
 
 def redetect(
     whole: np.ndarray, mask: np.ndarray, region: Box, threshold: float, max_area: int
-) -> np.ndarray | None:
-    """The recovery's whole-frame probability [H,W] restricted to the object re-found in it: the
-    components of `whole > threshold` with a pixel in `region`, the foreground of the others set to 0.
-    None when those components cover no more than the zoomed `mask` [H,W] does (nothing recovered) or
-    more than `max_area` pixels (a spill over the background, not the object)."""
+) -> tuple[str, np.ndarray | None]:
+    """Look for the object of a collapsed zoomed `mask` [H,W] in the whole frame's probability `whole`
+    [H,W]: the components of `whole > threshold` with a pixel in `region`. Returns
+    - ("redetected", the whole-frame probability with the foreground of the other components set to 0)
+      when they cover more than `mask` and at most `max_area` pixels;
+    - ("confirmed", None) when they cover something, but no more than `mask`: the whole frame sees the
+      object as small as the crop did, so it is followed as it is;
+    - ("held", None) when they cover nothing or more than `max_area` (a spill over the background)."""
     import cv2
 
     foreground = whole > threshold
@@ -199,9 +219,11 @@ def redetect(
     inside = np.unique(labels[y0 : y1 + 1, x0 : x1 + 1])
     found = np.isin(labels, inside[inside > 0])
     area = np.count_nonzero(found)
-    if area <= np.count_nonzero(mask) or area > max_area:
-        return None
-    return np.where(foreground & ~found, np.float32(0.0), whole).astype(np.float32)
+    if area == 0 or area > max_area:
+        return "held", None
+    if area <= np.count_nonzero(mask):
+        return "confirmed", None
+    return "redetected", np.where(foreground & ~found, np.float32(0.0), whole).astype(np.float32)
 
 
 def cap_size(
@@ -271,15 +293,13 @@ def track(
             whole_box = whole_image_box(size)
             shape = whole_frame_shape(size, settings.crop_size)
             whole = paste_probability(predict(crop_and_resize(frame, whole_box, shape)), whole_box, size)
-            found = redetect(whole, mask, region, settings.threshold, max_area)
+            recovery, found = redetect(whole, mask, region, settings.threshold, max_area)
             if found is not None:
-                prob, search, recovery = found, whole_box, "redetected"
+                prob, search = found, whole_box
                 mask = (prob > settings.threshold).astype(np.uint8)
-            else:
-                recovery = "held"
         object_box = box_from_mask(mask)
         if boxes is not None:
-            boxes.update(prob, mask, object_box, hold=recovery == "held")
+            boxes.update(prob, mask, object_box, recovery)
         yield FrameResult(name, search, object_box, prob, mask, recovery)
 
 

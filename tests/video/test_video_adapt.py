@@ -89,6 +89,31 @@ def test_first_frame_finetune_labels_only_inside_the_box(disk_video, fast_settin
     assert set(np.unique(labels[~outside])) <= {1, 255}
 
 
+def test_a_frame_the_tracker_refound_is_cropped_around_its_object_not_the_whole_image(
+    tmp_path, disk_video, fast_settings
+):
+    """A re-found frame's search box is the whole image (lsevos.video.tracker, "recovery"); retraining
+    crops it like a zoom frame, around its object box enlarged, and every other frame at its search box."""
+    folder, masks = disk_video
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    for index, mask in enumerate(masks):
+        write_mask(labels / f"{index:05d}.png", mask)
+    names = [f"{index:05d}" for index in range(6)]
+    document = {
+        "image_size": [48, 64],
+        "frames": {name: [8 + 3 * i, 16, 24 + 3 * i, 32] for i, name in enumerate(names)},
+        "search": {name: [4, 12, 28, 36] for name in names},
+        "recovery": {"00002": "redetected", "00003": "held"},
+    }
+    document["search"]["00002"] = [0, 0, 63, 47]
+    (labels / "boxes.json").write_text(json.dumps(document))
+    crops = ScanLabelCrops(folder, labels, fast_settings)
+    assert crops.boxes[2] == enlarge_box((14, 16, 30, 32), fast_settings.enlarge, (48, 64))
+    assert crops.boxes[2] != (0, 0, 63, 47)
+    assert [crops.boxes[i] for i in (0, 1, 3, 4, 5)] == [[4, 12, 28, 36]] * 5  # held: its search box
+
+
 def test_retraining_reads_one_frame_per_sample_and_never_the_whole_video(
     tmp_path, disk_video, fast_settings, monkeypatch
 ):

@@ -219,3 +219,25 @@ def test_package_model_stores_its_video_settings_and_card(tmp_path):
     with pytest.raises(ConfigError, match="unknown video setting"):
         package_model(stage3, {"crop": 3}, {}, tmp_path / "bad.pt")
     assert not (tmp_path / "bad.pt").exists()
+
+
+def test_the_merged_boxes_keep_each_objects_recovery(tmp_path):
+    from lsevos.video.objects import write_merged
+    from lsevos.video.tracker import FrameResult, write_scan
+
+    def scan(folder, recovery):
+        mask = np.zeros((8, 8), dtype=np.uint8)
+        mask[2:4, 2:4] = 1
+        results = [
+            FrameResult(f"{t:05d}", (0, 0, 7, 7), (2, 2, 3, 3), mask.astype(np.float32), mask, recovery[t])
+            for t in range(2)
+        ]
+        write_scan(results, folder, {"mode": "zoom"})
+        return folder
+
+    dirs = {1: scan(tmp_path / "one", ["", "held"]), 2: scan(tmp_path / "two", ["", ""])}
+    (tmp_path / "merged").mkdir()
+    assert write_merged(dirs, tmp_path / "merged", 0.5) == 2
+    objects = json.loads((tmp_path / "merged" / "boxes.json").read_text())["objects"]
+    assert objects["1"]["recovery"] == {"00001": "held"}
+    assert "recovery" not in objects["2"]

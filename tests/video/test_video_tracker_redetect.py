@@ -12,7 +12,14 @@ import pytest
 from lsevos.errors import ConfigError
 from lsevos.video.boxes import box_from_mask, enlarge_box, whole_image_box
 from lsevos.video.settings import VideoSettings
-from lsevos.video.tracker import REDETECT_WINDOW, redetect, scan_metadata, track, write_scan
+from lsevos.video.tracker import (
+    REDETECT_WINDOW,
+    SearchBoxes,
+    redetect,
+    scan_metadata,
+    track,
+    write_scan,
+)
 
 SIZE = (120, 160)
 BASE = {"crop_size": 48, "enlarge": 1.5}
@@ -90,20 +97,69 @@ def test_a_distractor_far_from_the_last_good_box_is_not_taken():
     assert iou(last.mask, disk(CENTRE, RADIUS)) > 0.9
 
 
-def test_nothing_near_the_anchor_holds_the_box_then_the_vanish_policy_takes_over():
-    """The object leaves at frame 3 (only a far distractor remains): each frame keeps its (empty) zoomed
-    mask and the next is searched around the anchor, the last good box, while it is in the window of
-    REDETECT_WINDOW frames (frames 4-8); then the vanished-object policy widens the search from there."""
-    gone = [frame_with([((20, 20), 10, RED)])] * 7
+def test_an_object_that_leaves_is_held_with_the_search_widening_as_without_recovery():
+    """The object leaves at frame 3: each frame keeps its (empty) zoomed mask and is "held" while the
+    anchor, the last good box, is in the window of REDETECT_WINDOW frames; the search widens from the
+    anchor by vanish_growth per empty frame, exactly as the vanished-object policy does without recovery."""
+    gone = [frame_with([])] * 7
+    plain = run(EASY + gone)
     recovered = run(EASY + gone, redetect_below=0.4)
-    anchor = recovered[2].object_box  # the easy frames' mask box (through the 48-pixel crop)
-    assert recovered[0].object_box == recovered[1].object_box == anchor
     assert REDETECT_WINDOW == 5
     assert [r.recovery for r in recovered] == [""] * 3 + ["held"] * 5 + [""] * 2
-    assert all(r.mask.sum() == 0 for r in recovered[3:])  # the distractor is never taken
-    held = enlarge_box(anchor, 1.5, SIZE)
-    assert [r.search_box for r in recovered[4:9]] == [held] * 5
-    assert recovered[9].search_box == enlarge_box(anchor, 1.5 * 1.5, SIZE)
+    assert [r.search_box for r in recovered] == [r.search_box for r in plain]
+    anchor = recovered[2].object_box
+    assert recovered[5].search_box == enlarge_box(anchor, 1.5 * 1.5**2, SIZE)
+
+
+def test_an_object_that_reappears_elsewhere_is_found_as_fast_as_without_recovery():
+    away = [frame_with([((130, 60), RADIUS, RED)])] * 3
+    frames = EASY + [frame_with([])] * 3 + away
+    plain = run(frames)
+    recovered = run(frames, redetect_below=0.4)
+    truth = disk((130, 60), RADIUS)
+    assert iou(plain[6].mask, truth) > 0.9
+    for a, b in zip(plain[6:], recovered[6:], strict=True):
+        assert np.array_equal(a.mask, b.mask)
+
+
+def test_an_object_that_really_shrinks_is_confirmed_and_followed():
+    # the disk shrinks to a quarter of its radius in one frame: the whole frame sees it as small as the
+    # crop does, so the small disk is followed (the box is not held on the old size)
+    small = [frame_with([(CENTRE, 4, RED)])] * 3
+    plain = run(EASY + small)
+    recovered = run(EASY + small, redetect_below=0.4)
+    assert recovered[3].recovery == "confirmed"
+    assert [r.search_box for r in recovered] == [r.search_box for r in plain]
+    assert all(np.array_equal(a.mask, b.mask) for a, b in zip(plain, recovered, strict=True))
+
+
+def test_the_held_box_is_the_newest_good_one_of_a_moving_object():
+    easy = [frame_with([((60 + 6 * t, 60), RADIUS, RED)]) for t in range(3)]
+    hard = frame_with([((78, 60), RADIUS, MAGENTA)])
+    hard[60 + 14 :, :] = MAGENTA  # a spill band: nothing is re-found, the box is held
+    video = ((f"{t:05d}", frame) for t, frame in enumerate(easy + [hard, hard]))
+    first = box_from_mask(disk((60, 60), RADIUS))
+    results = list(track(video, predict, first, VideoSettings(**BASE, redetect_below=0.4)))
+    assert results[3].recovery == "held"
+    areas = [int(r.mask.sum()) for r in results[:3]]
+    assert max(areas) - min(areas) <= 0.05 * max(areas)  # all three frames are good ones
+    assert results[4].search_box == enlarge_box(results[2].object_box, 1.5, SIZE)  # not frame 0's
+
+
+def test_a_redetected_frame_reseeds_the_box_past_the_guards():
+    """By hand: the growth guard (1.1) would cap a re-found 40x40 box to 12x12 around its centre (1.1 x the
+    collapsed 10x10 one); a re-found frame re-seeds the box as it is, and the area the jump guard uses."""
+    settings = VideoSettings(
+        **BASE, redetect_below=0.4, box_max_growth=1.1, box_area_jump=1.5, box_component=True
+    )
+    boxes = SearchBoxes((50, 50, 59, 59), settings, SIZE)
+    mask = np.zeros(SIZE, dtype=np.uint8)
+    mask[20:60, 30:70] = 1
+    boxes.update(mask.astype(np.float32), mask, (30, 20, 69, 59), "redetected")
+    assert boxes.last_box == (30, 20, 69, 59) and boxes.last_area == 1600 and boxes.empty_run == 0
+    guarded = SearchBoxes((50, 50, 59, 59), settings, SIZE)
+    guarded.update(mask.astype(np.float32), mask, (30, 20, 69, 59))
+    assert guarded.last_box == (44, 34, 55, 45)  # what the guards alone make of it
 
 
 def test_a_refound_object_larger_than_the_cap_is_a_spill_and_the_box_is_held():
@@ -116,6 +172,7 @@ def test_a_refound_object_larger_than_the_cap_is_a_spill_and_the_box_is_held():
 
     recovered = run(EASY + [hard_with_band()] * 2, redetect_below=0.4)
     assert [r.recovery for r in recovered] == ["", "", "", "held", "held"]
+    assert recovered[3].search_box != whole_image_box(SIZE)
     anchor = recovered[2].object_box
     assert recovered[3].mask.sum() < 0.4 * recovered[2].mask.sum()  # collapsed
     assert recovered[4].search_box == enlarge_box(anchor, 1.5, SIZE)  # held, not the zoomed sliver's
@@ -128,17 +185,17 @@ def test_redetect_by_hand():
     whole[3, 0] = 0.3  # background, below the threshold: kept as it is
     mask = np.zeros((6, 6), dtype=np.uint8)
     mask[5, 5] = 1
-    found = redetect(whole, mask, (3, 3, 5, 5), 0.5, 6)  # the region touches B only
+    state, found = redetect(whole, mask, (3, 3, 5, 5), 0.5, 6)  # the region touches B only
     expected = whole.copy()
     expected[0:2, 0:2] = 0.0
-    assert found.dtype == np.float32 and np.array_equal(found, expected)
+    assert state == "redetected" and found.dtype == np.float32 and np.array_equal(found, expected)
     bigger = np.zeros((6, 6), dtype=np.uint8)
-    bigger[0:3, 0:2] = 1  # the zoomed mask already covers 6 pixels: nothing recovered
-    assert redetect(whole, bigger, (3, 3, 5, 5), 0.5, 6) is None
-    assert redetect(whole, mask, (2, 2, 2, 2), 0.5, 6) is None  # no component in the region
-    assert redetect(whole, mask, (3, 3, 5, 5), 0.5, 5) is None  # B's 6 pixels exceed the cap of 5
-    both = redetect(whole, mask, (0, 0, 5, 5), 0.5, 10)  # the region touches both: 10 pixels, kept
-    assert np.array_equal(both, whole)
+    bigger[0:3, 0:2] = 1  # the zoomed mask already covers 6 pixels: B confirms a small object
+    assert redetect(whole, bigger, (3, 3, 5, 5), 0.5, 6) == ("confirmed", None)
+    assert redetect(whole, mask, (2, 2, 2, 2), 0.5, 6) == ("held", None)  # nothing in the region
+    assert redetect(whole, mask, (3, 3, 5, 5), 0.5, 5) == ("held", None)  # B's 6 pixels exceed 5
+    state, both = redetect(whole, mask, (0, 0, 5, 5), 0.5, 10)  # the region touches both: 10 pixels
+    assert state == "redetected" and np.array_equal(both, whole)
 
 
 def test_recovered_frames_are_listed_in_boxes_json(tmp_path):
