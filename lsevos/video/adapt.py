@@ -1,6 +1,7 @@
 """Adapting an `LSENet` to one video: first-frame fine-tune and retraining on scan-1 pseudo-labels.
 
-Training samples are augmented crops: the crop box (a frame's search box) is jittered in scale
+Training samples are augmented crops: the crop box (a frame's search box; a frame the tracker's recovery
+re-found in the whole frame: its object box enlarged) is jittered in scale
 (+-`aug_scale`) and centre (+-`aug_shift` of its size), cropped and resized to crop x crop (labels with
 nearest neighbour), and flipped horizontally with probability 1/2. Without zoom (the FP(no-zoom) family:
 the search box is the whole frame) crops keep the frame's aspect ratio instead, shorter side = crop
@@ -124,7 +125,8 @@ class FirstFrameCrops:
 class ScanLabelCrops:
     """Every frame of a video with its pseudo-labels, read from disk per sample, cropped around the scan's
     search box of that frame (the whole frame when the scan searched the whole frame; at the frame's
-    aspect ratio when the scan was a no-zoom scan, as that scan's input)."""
+    aspect ratio when the scan was a no-zoom scan, as that scan's input), or, for a frame the zoom
+    tracker's recovery re-found in the whole frame, around its object box enlarged."""
 
     def __init__(self, frames: str | os.PathLike, label_dir: str | os.PathLike, settings: VideoSettings):
         self.source = FrameSource(frames)

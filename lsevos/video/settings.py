@@ -54,7 +54,8 @@ class VideoSettings:
     redetect_below: zoom tracker recovery: when the mask's area falls below this share of the largest mask
         area of the last `lsevos.video.tracker.REDETECT_WINDOW` frames (or the mask is empty), the whole
         frame is predicted and the object re-found there near the last good box (at most 1 / this times
-        that area), else the last good box is held (0: off, the paper; else 0 < x < 1).
+        that area); seen there no larger than in the crop, it is followed as it is (confirmed); else the
+        last good box is held (0: off, the paper; else 0 < x < 1).
     saliency_weight: weight w of the U^2-Net-p salient-object prior mixed into every prediction,
         (1 - w) * network + w * saliency (`lsevos.video.saliency`); 0 (the paper) never loads it.
     aug_scale, aug_shift, aug_flip: crop augmentation (box scale jitter, centre shift as a share of the

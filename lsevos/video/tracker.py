@@ -45,12 +45,15 @@ per empty frame, as the vanished-object policy widens the search) are the object
   component set to 0), its mask and its box, and re-seed the next box past the guards (which compare with
   frames from before the collapse); the search box recorded for the frame is the whole image;
 - "confirmed": they cover something, no more than the zoomed mask: the object is as small as the crop saw
-  it, and it is followed as it is;
+  it, and it is followed as it is (the larger recent frames are forgotten: later frames are measured
+  against this one);
 - "held": nothing, or more than the cap (a spill over the background): frame t keeps its zoomed mask but
   not its box; the next frame is searched around the anchor (widened while the mask is empty), so a mask
   that thinned onto a part or behind an occluder does not pull the crop after it. Once the anchor has left
   the window (`REDETECT_WINDOW` collapsed frames), the object is followed as it is (the vanished-object
   policy goes on from the anchor).
+The recovery remembers what the guards accept (their pixels and box; nothing of a frame `box_area_jump`
+rejected), so it never anchors on what a guard threw away.
 `boxes.json` lists the frames the recovery looked at: "recovery": {name: "redetected", "confirmed" or
 "held"} (absent when it never did).
 
@@ -149,18 +152,23 @@ class SearchBoxes:
         """Propagate from frame t's probability [H,W], mask [H,W] (`prob > threshold`) and the mask's box
         (`box_from_mask(mask)`, already computed by the tracker). `recovery` (module docstring): "held"
         makes the next box the anchor (widened while the mask is empty); "redetected" re-seeds the box from
-        the re-found mask, past the guards, which compare with the frames before the collapse."""
+        the re-found mask, past the guards, which compare with the frames before the collapse; "confirmed"
+        forgets the larger recent frames. The recovery remembers what the guards accept (their pixels and
+        box; nothing of a frame `box_area_jump` rejects), so it never anchors on what a guard threw away."""
         settings = self.settings
-        if settings.redetect_below > 0.0:
-            self.recent.append((int(np.count_nonzero(mask)), mask_box))
         if recovery == "held":
+            self._remember(int(np.count_nonzero(mask)), mask_box)
             self.last_box = self.anchor
             self.empty_run = self.empty_run + 1 if mask_box is None else 0
             return
         if recovery == "redetected":
-            area = int(np.count_nonzero(mask)) if settings.box_area_jump > 0.0 else None
-            self.last_box, self.last_area, self.rejected, self.empty_run = mask_box, area, 0, 0
+            area = int(np.count_nonzero(mask))
+            self._remember(area, mask_box)
+            self.last_box, self.rejected, self.empty_run = mask_box, 0, 0
+            self.last_area = area if settings.box_area_jump > 0.0 else None
             return
+        if recovery == "confirmed":
+            self.recent.clear()  # the object is this small now: later frames are measured against it
         pixels, box = mask, mask_box
         if settings.box_threshold > 0.0 or settings.box_component:
             if settings.box_threshold > 0.0:
@@ -169,6 +177,7 @@ class SearchBoxes:
                 pixels = components_touching(pixels, self.last_box)
             box = box_from_mask(pixels)
         if box is None:
+            self._remember(0, None)
             self.empty_run += 1
             return
         jump = settings.box_area_jump
@@ -176,13 +185,19 @@ class SearchBoxes:
         if jump > 0.0 and self.last_area is not None and area > jump * self.last_area:
             if self.rejected < MAX_REJECTED:
                 self.rejected += 1
-                return
+                return  # a rejected frame is not remembered either: the recovery never anchors on it
         self.rejected = 0
         if settings.box_max_growth > 0.0 or settings.box_max_shrink > 0.0:
             box = cap_size(
                 box, self.last_box, self.image_size, settings.box_max_growth, settings.box_max_shrink
             )
+        self._remember(int(np.count_nonzero(pixels)) if area is None else area, box)
         self.last_box, self.last_area, self.empty_run = box, area, 0
+
+    def _remember(self, area: int, box: Box | None) -> None:
+        """Keep a frame's accepted (mask area, box) for the recovery (`redetect_below` > 0 only)."""
+        if self.settings.redetect_below > 0.0:
+            self.recent.append((area, box))
 
 
 def components_touching(pixels: np.ndarray, box: Box) -> np.ndarray:

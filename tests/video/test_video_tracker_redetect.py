@@ -146,6 +146,71 @@ def test_the_held_box_is_the_newest_good_one_of_a_moving_object():
     assert results[4].search_box == enlarge_box(results[2].object_box, 1.5, SIZE)  # not frame 0's
 
 
+def band_frame(centre=CENTRE, radius=RADIUS) -> np.ndarray:
+    """A magenta disk on a magenta band below it: the zoomed crop sees a sliver, the whole frame a spill."""
+    frame = frame_with([(centre, radius, MAGENTA)])
+    frame[centre[1] + radius - 2 :, :] = MAGENTA
+    return frame
+
+
+def test_repeated_holds_stay_on_the_newest_good_box():
+    recovered = run(EASY + [band_frame()] * 3, redetect_below=0.4)
+    assert [r.recovery for r in recovered] == [""] * 3 + ["held"] * 3
+    # the held frames' slivers are newer but collapsed: they never become the anchor
+    assert recovered[5].search_box == enlarge_box(recovered[2].object_box, 1.5, SIZE)
+
+
+def test_an_object_back_during_a_hold_is_found_in_the_widened_region():
+    """Two empty frames, then a disk the zoomed crop sees only a sliver of, beyond the anchor's 1.5x
+    region but inside the 1.5 x 1.5^2 one the vanished-object policy has widened to."""
+    back = [frame_with([((122, 60), 10, MAGENTA)])]
+    recovered = run(EASY + [frame_with([])] * 2 + back, redetect_below=0.4)
+    anchor = recovered[2].object_box
+    assert not any(
+        enlarge_box(anchor, 1.5, SIZE)[0] <= x <= enlarge_box(anchor, 1.5, SIZE)[2] for x in (112, 132)
+    )
+    assert [r.recovery for r in recovered] == [""] * 3 + ["held", "held", "redetected"]
+    assert iou(recovered[5].mask, disk((122, 60), 10)) > 0.9
+
+
+def test_the_cap_is_the_recent_largest_area_over_redetect_below():
+    # the disk doubles its area while the crop collapses onto a sliver: re-found (2x < 1 / 0.4 = 2.5x)
+    recovered = run(EASY + [frame_with([(CENTRE, 22, MAGENTA)])], redetect_below=0.4)
+    assert recovered[3].recovery == "redetected"
+    assert 1.5 * recovered[2].mask.sum() < recovered[3].mask.sum() < 2.5 * recovered[2].mask.sum()
+
+
+def test_after_a_confirmed_shrink_the_small_object_is_the_reference():
+    """The disk really shrinks (confirmed); when it then collapses in the crop and the whole frame only
+    offers a spill, the box is held on the small disk's box, not snapped back to the large one."""
+    small = (CENTRE, 6)
+    frames = EASY + [frame_with([(*small, RED)])] * 2 + [band_frame(*small)]
+    recovered = run(frames, redetect_below=0.4)
+    assert [r.recovery for r in recovered][3:] == ["confirmed", "", "held"]
+    held_next = run(frames + [band_frame(*small)], redetect_below=0.4)[6]
+    assert held_next.search_box == enlarge_box(recovered[4].object_box, 1.5, SIZE)
+
+
+def test_a_spill_the_area_guard_rejected_never_becomes_the_anchor():
+    """Frame 3's crop is all foreground (a spill) and `box_area_jump` rejects it; the correct frame 4 is
+    then not "collapsed" against the spill, and the far disk the spill's box would reach is never taken."""
+    calls = []
+
+    def spill_once(crop):
+        calls.append(1)
+        return np.ones(crop.shape[:2], np.float32) if len(calls) == 4 else predict(crop)
+
+    far = ((132, 60), 8, RED)
+    frames = [frame_with([(CENTRE, RADIUS, RED), far])] * 6
+    first = box_from_mask(disk(CENTRE, RADIUS))
+    settings = VideoSettings(crop_size=48, enlarge=2.0, box_area_jump=1.5, redetect_below=0.3)
+    video = ((f"{t:05d}", frame) for t, frame in enumerate(frames))
+    results = list(track(video, spill_once, first, settings))
+    assert results[3].mask.sum() > 3 * results[2].mask.sum()  # the spill
+    assert all(r.recovery == "" for r in results)
+    assert all(r.mask[60, 132] == 0 for r in results[4:])
+
+
 def test_a_redetected_frame_reseeds_the_box_past_the_guards():
     """By hand: the growth guard (1.1) would cap a re-found 40x40 box to 12x12 around its centre (1.1 x the
     collapsed 10x10 one); a re-found frame re-seeds the box as it is, and the area the jump guard uses."""
