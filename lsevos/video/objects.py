@@ -10,10 +10,10 @@ writes the single-object scan folder, whose object id is 1. In a palette mask id
 (DAVIS/VOC) and is not an object; a grey (mode L) mask must be 0/255 or a single id.
 
 Output folder of a K-object run (K >= 2): `masks/<frame>.png` (ids 0..K), `boxes.json` =
-{"objects": {"<id>": {"frames": ..., "search": ..., "recovery" (the frames the tracker's recovery looked at)}},
-"image_size": [H, W]}, and `objects/<id>/`, the
-object's scan folder (`lsevos.video.tracker`). A one-object run writes the object's scan folder itself
-(masks with ids 0/1, probs/, boxes.json), as before.
+{"objects": {"<id>": {"frames": ..., "search": ..., "recovery" (the frames the tracker's recovery
+looked at)}}, "image_size": [H, W]}, and `objects/<id>/`, the object's scan folder
+(`lsevos.video.tracker`). A one-object run writes the object's scan folder itself (masks with ids 0/1,
+probs/, boxes.json), as before.
 """
 
 from __future__ import annotations
