@@ -44,9 +44,10 @@ per empty frame, as the vanished-object policy widens the search) are the object
   recent area: they replace frame t's probability (the whole-frame map, with the foreground of every other
   component set to 0), its mask and its box, and re-seed the next box past the guards (which compare with
   frames from before the collapse); the search box recorded for the frame is the whole image;
-- "confirmed": they cover something, no more than the zoomed mask: the object is as small as the crop saw
-  it, and it is followed as it is (the larger recent frames are forgotten: later frames are measured
-  against this one);
+- "confirmed": they cover something, no more than the zoomed mask: the whole frame sees the object as
+  small as the crop did, and this frame is followed as it is; the larger recent frames stay the reference
+  while they are in the window (a partial view behind an occluder is often confirmed too: forgetting
+  them cost bmx-trees 7.6 J, docs/design.md "Recovery of a collapsed zoom box");
 - "held": nothing, or more than the cap (a spill over the background): frame t keeps its zoomed mask but
   not its box; the next frame is searched around the anchor (widened while the mask is empty), so a mask
   that thinned onto a part or behind an occluder does not pull the crop after it. Once the anchor has left
@@ -152,9 +153,9 @@ class SearchBoxes:
         """Propagate from frame t's probability [H,W], mask [H,W] (`prob > threshold`) and the mask's box
         (`box_from_mask(mask)`, already computed by the tracker). `recovery` (module docstring): "held"
         makes the next box the anchor (widened while the mask is empty); "redetected" re-seeds the box from
-        the re-found mask, past the guards, which compare with the frames before the collapse; "confirmed"
-        forgets the larger recent frames. The recovery remembers what the guards accept (their pixels and
-        box; nothing of a frame `box_area_jump` rejects), so it never anchors on what a guard threw away."""
+        the re-found mask, past the guards, which compare with the frames before the collapse. The
+        recovery remembers what the guards accept (their pixels and box; nothing of a frame
+        `box_area_jump` rejects), so it never anchors on what a guard threw away."""
         settings = self.settings
         if recovery == "held":
             self._remember(int(np.count_nonzero(mask)), mask_box)
@@ -167,8 +168,6 @@ class SearchBoxes:
             self.last_box, self.rejected, self.empty_run = mask_box, 0, 0
             self.last_area = area if settings.box_area_jump > 0.0 else None
             return
-        if recovery == "confirmed":
-            self.recent.clear()  # the object is this small now: later frames are measured against it
         pixels, box = mask, mask_box
         if settings.box_threshold > 0.0 or settings.box_component:
             if settings.box_threshold > 0.0:

@@ -180,15 +180,21 @@ def test_the_cap_is_the_recent_largest_area_over_redetect_below():
     assert 1.5 * recovered[2].mask.sum() < recovered[3].mask.sum() < 2.5 * recovered[2].mask.sum()
 
 
-def test_after_a_confirmed_shrink_the_small_object_is_the_reference():
-    """The disk really shrinks (confirmed); when it then collapses in the crop and the whole frame only
-    offers a spill, the box is held on the small disk's box, not snapped back to the large one."""
+def test_after_a_confirmed_shrink_the_larger_frames_stay_the_reference_for_the_window():
+    """The disk shrinks (confirmed: followed as it is); the next frames are still measured against the
+    larger recent ones, so while those are in the window a collapse there holds the last good large box
+    (a partial view behind an occluder is confirmed too), and after them the small disk is the reference."""
     small = (CENTRE, 6)
     frames = EASY + [frame_with([(*small, RED)])] * 2 + [band_frame(*small)]
+    plain = run(frames)
     recovered = run(frames, redetect_below=0.4)
-    assert [r.recovery for r in recovered][3:] == ["confirmed", "", "held"]
+    assert [r.recovery for r in recovered][3:] == ["confirmed", "confirmed", "held"]
+    assert recovered[4].search_box == plain[4].search_box  # followed as it is
     held_next = run(frames + [band_frame(*small)], redetect_below=0.4)[6]
-    assert held_next.search_box == enlarge_box(recovered[4].object_box, 1.5, SIZE)
+    assert held_next.search_box == enlarge_box(recovered[2].object_box, 1.5, SIZE)
+    # five small frames later the large ones have left the window: nothing is collapsed any more
+    later = run(EASY + [frame_with([(*small, RED)])] * 7, redetect_below=0.4)
+    assert [r.recovery for r in later][3:] == ["confirmed"] * 5 + ["", ""]
 
 
 def test_a_spill_the_area_guard_rejected_never_becomes_the_anchor():

@@ -87,7 +87,7 @@ def test_every_long_job_leaves_a_benchmark_record(finished_run):
     logs = results / "logs"
     assert rows["adapt"]["jobs"] == len(list(logs.rglob("adapt.log"))) > 0
     assert rows["evaluate"]["jobs"] == len(list(logs.rglob("evaluate_*.log"))) > 0
-    assert rows["pretrain"]["jobs"] == len(list((logs / "pretrain").rglob("stage*.log"))) == 4
+    assert rows["pretrain"]["jobs"] == len(list((results / "pretrain").rglob("stage*.pt"))) == 4
     assert all(row["wall_s"] > 0 for row in rows.values())
 
 
