@@ -199,9 +199,10 @@ class SearchBoxes:
             self.recent.append((area, box))
 
 
-def components_touching(pixels: np.ndarray, box: Box) -> np.ndarray:
+def components_touching(pixels: np.ndarray, box: Box, largest_if_none: bool = True) -> np.ndarray:
     """The connected components (8-connectivity) of `pixels` [H,W] that have a pixel inside `box`; when
-    none has, the largest component. Returns a bool [H,W] (empty when `pixels` is)."""
+    none has, the largest component (`largest_if_none`) or nothing. Returns a bool [H,W] (empty when
+    `pixels` is)."""
     import cv2
 
     count, labels, stats, _ = cv2.connectedComponentsWithStats(pixels.astype(np.uint8), connectivity=8)
@@ -210,7 +211,7 @@ def components_touching(pixels: np.ndarray, box: Box) -> np.ndarray:
     x0, y0, x1, y1 = box
     inside = np.unique(labels[y0 : y1 + 1, x0 : x1 + 1])
     inside = inside[inside > 0]
-    if inside.size == 0:
+    if inside.size == 0 and largest_if_none:
         inside = np.array([1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))])
     return np.isin(labels, inside)
 
@@ -225,13 +226,8 @@ def redetect(
     - ("confirmed", None) when they cover something, but no more than `mask`: the whole frame sees the
       object as small as the crop did, so it is followed as it is;
     - ("held", None) when they cover nothing or more than `max_area` (a spill over the background)."""
-    import cv2
-
     foreground = whole > threshold
-    count, labels = cv2.connectedComponents(foreground.astype(np.uint8), connectivity=8)
-    x0, y0, x1, y1 = region
-    inside = np.unique(labels[y0 : y1 + 1, x0 : x1 + 1])
-    found = np.isin(labels, inside[inside > 0])
+    found = components_touching(foreground, region, largest_if_none=False)
     area = np.count_nonzero(found)
     if area == 0 or area > max_area:
         return "held", None
@@ -261,6 +257,11 @@ def cap_size(
     x0, x1 = capped(box[0], box[2], previous[0], previous[2], width)
     y0, y1 = capped(box[1], box[3], previous[1], previous[3], height)
     return x0, y0, x1, y1
+
+
+def predict_in(predict: Predict, frame: np.ndarray, box: Box, shape) -> np.ndarray:
+    """The probability [H,W] of `frame`: `box` cropped and resized to `shape`, predicted, pasted back."""
+    return paste_probability(predict(crop_and_resize(frame, box, shape)), box, frame.shape[:2])
 
 
 def track(
@@ -298,15 +299,14 @@ def track(
             prob = np.zeros(size, dtype=np.float32)
         else:
             shape = whole_frame_shape(size, settings.crop_size) if mode == "nozoom" else settings.crop_size
-            prob = paste_probability(predict(crop_and_resize(frame, search, shape)), search, size)
+            prob = predict_in(predict, frame, search, shape)
         mask = (prob > settings.threshold).astype(np.uint8)
         recovery = ""
         collapse = None if boxes is None else boxes.collapsed(mask)
         if collapse is not None:
             region, max_area = collapse
             whole_box = whole_image_box(size)
-            shape = whole_frame_shape(size, settings.crop_size)
-            whole = paste_probability(predict(crop_and_resize(frame, whole_box, shape)), whole_box, size)
+            whole = predict_in(predict, frame, whole_box, whole_frame_shape(size, settings.crop_size))
             recovery, found = redetect(whole, mask, region, settings.threshold, max_area)
             if found is not None:
                 prob, search = found, whole_box
