@@ -37,14 +37,13 @@ from lsevos.video.boxes import (
     Box,
     crop_and_resize,
     enlarge_box,
-    paste_probability,
     whole_frame_shape,
     whole_image_box,
 )
 from lsevos.video.inference import crops_to_tensor, torch_device, video_predictor
 from lsevos.video.pseudo_labels import first_frame_labels, grabcut_first_frame_labels
 from lsevos.video.settings import VideoSettings
-from lsevos.video.tracker import Progress, read_boxes
+from lsevos.video.tracker import Progress, predict_in, read_boxes
 
 
 class CropSampler(Protocol):
@@ -144,11 +143,11 @@ class ScanLabelCrops:
             )
         # A frame the zoom tracker re-found in the whole frame (`lsevos.video.tracker`, "recovery") was
         # searched in the whole image; its training crop is its object box enlarged, as a zoom crop.
-        recovered = boxes.get("recovery", {})
+        recovered, object_boxes = boxes.get("recovery", {}), boxes.get("frames", {})
         image_size = tuple(boxes.get("image_size", ()))
         self.boxes = [
-            enlarge_box(tuple(boxes["frames"][name]), settings.enlarge, image_size)
-            if recovered.get(name) == "redetected" and boxes.get("frames", {}).get(name)
+            enlarge_box(tuple(object_boxes[name]), settings.enlarge, image_size)
+            if recovered.get(name) == "redetected" and object_boxes.get(name)
             else search.get(name)
             for name in self.names
         ]
@@ -290,8 +289,8 @@ def finetune_first_frame(
         if labels.shape != size:
             raise DataError(f"first-frame labels are {labels.shape}, the frame is {size}")
     else:
-        crop = crop_and_resize(frame, search, input_shape(size, settings, whole_frame=not zoom))
-        prob = paste_probability(video_predictor(model, head, settings)(crop), search, size)
+        shape = input_shape(size, settings, whole_frame=not zoom)
+        prob = predict_in(video_predictor(model, head, settings), frame, search, shape)
         if settings.first_frame_grabcut > 0:
             labels = grabcut_first_frame_labels(
                 frame, prob, box, settings.pseudo_fg_threshold, settings.first_frame_grabcut
