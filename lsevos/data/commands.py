@@ -1,4 +1,5 @@
-"""Data sub-commands: `download`, `prepare-segtrack`, `sbd-augment`, `generate-benchmark`."""
+"""Data sub-commands: `download`, `prepare-segtrack`, `sbd-augment`, `generate-benchmark`, `stress-suite`,
+`stress-table`."""
 
 from __future__ import annotations
 
@@ -62,6 +63,34 @@ def _generate_benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stress_suite(args: argparse.Namespace) -> int:
+    import sys
+
+    from lsevos.data.io import prepare_output_folder
+    from lsevos.data.stress import OWNER, write_suite
+
+    sources = _split_names(args.sequences) or []
+    prepare_output_folder(args.out, OWNER, [args.davis_root])
+    specs = write_suite(
+        args.out,
+        args.davis_root,
+        sources,
+        args.frames,
+        args.per_mode,
+        args.seed,
+        log=lambda line: print(line, file=sys.stderr),
+    )
+    print(f"wrote {len(specs)} stress sequences to {args.out}: {','.join(spec.name for spec in specs)}")
+    return 0
+
+
+def _stress_table(args: argparse.Namespace) -> int:
+    from lsevos.evaluation.stress_table import stress_table
+
+    print(stress_table(args.metrics, args.suite), end="")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the data sub-commands to the `lsevos` parser."""
     parser = subparsers.add_parser(
@@ -92,3 +121,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, required=True, help="random seed (same seed, same bytes)")
     parser.add_argument("--settings", help="benchmark settings: a YAML/JSON file or inline JSON")
     parser.set_defaults(handler=_generate_benchmark)
+
+    parser = subparsers.add_parser(
+        "stress-suite",
+        help="build the stress suite (small, grow, distractor, part) from DAVIS-layout sequences",
+        description="Write videos that reproduce failure modes of box-initialised tracking, with their "
+        "ground truth, in the DAVIS 2016 layout (lsevos.data.stress).",
+    )
+    add_paths(parser, davis_root="DAVIS-layout folder holding the source sequences", out="output folder")
+    parser.add_argument(
+        "--sequences", nargs="+", required=True, help="source sequences, comma separated (at least two)"
+    )
+    parser.add_argument("--frames", type=int, default=30, help="frames per stress sequence (default 30)")
+    parser.add_argument("--per-mode", type=int, default=4, help="sequences per mode (default 4)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same suite)")
+    parser.set_defaults(handler=_stress_suite)
+
+    parser = subparsers.add_parser(
+        "stress-table", help="print mean J and F per stress mode of per-sequence metrics CSVs (Markdown)"
+    )
+    parser.add_argument(
+        "metrics", nargs="+", type=Path, help="per-sequence CSVs, e.g. RESULTS/metrics/davis/ours.csv"
+    )
+    parser.add_argument("--suite", type=Path, required=True, help="the stress suite folder (stress.json)")
+    parser.set_defaults(handler=_stress_table)
