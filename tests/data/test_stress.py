@@ -260,3 +260,28 @@ def test_cpu_stress_config_lists_the_suite_the_documented_command_builds():
     specs = plan_suite(load_clips(DavisDataset(SHARED_DAVIS), sources, 30), 4, 0)
     assert config["sequences"]["davis"] == [spec.name for spec in specs]
     assert config["sequences"]["segtrack"] == []
+
+
+def test_cpu_stress_config_over_cpu_passes_the_config_check(tmp_path):
+    """Merged over config/cpu.yaml as Snakemake merges config files, with the suite and the train split in
+    place: one fold evaluating every stress sequence, copy-paste from the train split only."""
+    from snakemake.utils import update_config
+
+    from lsevos.config import check_config, copy_paste_sequences, folds
+
+    config = yaml.safe_load((REPO / "config" / "cpu.yaml").read_text())
+    update_config(config, yaml.safe_load((REPO / "config" / "cpu-stress.yaml").read_text()))
+    base = tmp_path / "repo"
+    for name in config["sequences"]["davis"]:
+        (base / config["data"]["davis_root"] / "JPEGImages" / "480p" / name).mkdir(parents=True)
+    (base / config["pretrain"]["copy_paste"]["davis_root"] / "JPEGImages" / "480p" / "bear").mkdir(
+        parents=True
+    )
+    check_config(config, base_dir=base)
+    assert folds(config) == {"all": config["sequences"]["davis"]}
+    assert copy_paste_sequences(config, "all") == "all"
+    assert config["pretrain"]["copy_paste"]["davis_root"].endswith("davis2016-train")
+    assert (
+        config["name"] == "cpu-stress"
+        and config["video"] == yaml.safe_load((REPO / "config" / "cpu.yaml").read_text())["video"]
+    )
