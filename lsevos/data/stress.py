@@ -560,9 +560,19 @@ def write_suite(
     log=None,
 ) -> list[StressSpec]:
     """Plan and write the stress suite to `out` (whole, atomically; marker `OWNER`); returns the specs."""
+    if frames < 3:
+        raise DataError(f"--frames {frames}: give at least 3 (the first and last frames are not scored)")
     dataset = DavisDataset(davis_root, sources)
     clips = load_clips(dataset, sources, frames)
     specs = plan_suite(clips, per_mode, seed)
+    for mode in MODES:
+        count = sum(spec.mode == mode for spec in specs)
+        if count < per_mode and log is not None:
+            log(
+                f"stress-suite: {mode}: {count} of {per_mode} sequences; only these sources suit it "
+                f"(grow needs more than {GROW_FRAMES} frames and an object that fits the zoomed crop, "
+                "distractor room beside the target)"
+            )
     written, entries = [], []
     with atomic_output(out, owner=OWNER) as temporary:
         for spec in specs:

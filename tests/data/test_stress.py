@@ -211,7 +211,20 @@ def test_the_command_refuses_a_foreign_output_folder_and_a_bad_source(toy_root, 
             "stress-suite", "--davis-root", str(toy_root), "--sequences", "a,b",
             "--out", str(tmp_path / "y"), "--frames", "20",
         )  # fmt: skip
-    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+    with pytest.raises(DataError, match="--frames 2: give at least 3"):
+        _run(
+            "stress-suite", "--davis-root", str(toy_root), "--sequences", "a,b",
+            "--out", str(tmp_path / "z"), "--frames", "2",
+        )  # fmt: skip
+    assert not any((tmp_path / name).exists() for name in "xyz")
+
+
+def test_the_command_says_when_a_mode_gets_fewer_sequences(toy_root, tmp_path, capsys):
+    out = tmp_path / "short"
+    argv = ["--davis-root", str(toy_root), "--sequences", "a,b", "--out", str(out), "--frames", "10"]
+    assert _run("stress-suite", *argv) == 0
+    assert "stress-suite: grow: 0 of 4 sequences" in capsys.readouterr().err
+    assert sorted(set(read_suite(out).values())) == ["distractor", "part", "small"]
 
 
 def test_stress_table_averages_j_and_f_per_mode(tmp_path, capsys):
