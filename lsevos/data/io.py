@@ -6,6 +6,7 @@ Frames are `uint8 [H, W, 3]` RGB.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from lsevos import outputs
 from lsevos.errors import DataError
 
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -169,8 +171,48 @@ def prepare_output_folder(
     check_writable(path, what, "folder")
     if path.is_dir():
         _refuse_foreign(path, owner, what)
+    outputs.lock_output(path, what)
     remove_stale_temporaries(path)
     return path
+
+
+def prepare_output_file(
+    path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = (), what: str = "--out"
+) -> Path:
+    """Check, before any work, that the single-file output `path` may be (re)written, and claim it.
+
+    Refused with a one-line `DataError`: an existing folder, an unwritable location, the path of an input
+    (or inside or holding one), an existing file lsevos did not write (`lsevos.outputs`), and an output
+    another running lsevos command holds. Leftover temporaries of killed runs are removed; the file is
+    recorded as lsevos's when it is renamed into place.
+    """
+    path = Path(path)
+    check_writable(path, what, "file")
+    check_not_overlapping(path, inputs, what)
+    outputs.claim_file(path, what)
+    outputs.lock_output(path, what)
+    remove_stale_temporaries(path)
+    return path
+
+
+def _out_of_space(error: BaseException) -> bool:
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    # torch.save reports a failed write as RuntimeError("... file write failed") without the errno
+    return isinstance(error, RuntimeError) and "write failed" in str(error)
+
+
+def out_of_space_error(path: str | os.PathLike) -> DataError:
+    """The one-line error of a write that failed for lack of space at `path`."""
+    folder = _nearest_existing(Path(path).parent)
+    try:
+        free = f"{shutil.disk_usage(folder).free / 1e6:.1f} MB free there now"
+    except OSError:
+        free = "free space unknown"
+    return DataError(
+        f"{path}: the disk ran out of space while writing it (in {folder}; {free}); nothing was written "
+        "there: free some space or write the output to another disk"
+    )
 
 
 @contextmanager
@@ -204,8 +246,10 @@ def atomic_output(path: str | os.PathLike, owner: str | None = None) -> Iterator
             if old_is_folder:
                 _refuse_foreign(path, owner, "the output")
             (temporary / OUTPUT_MARKER).write_text(f"{owner}\n")
-    except BaseException:
+    except BaseException as error:
         _remove(temporary)
+        if _out_of_space(error):
+            raise out_of_space_error(path) from None
         raise
     if path.is_dir() and not path.is_symlink():
         backup = _temporary_sibling(path, "old")
@@ -218,7 +262,13 @@ def atomic_output(path: str | os.PathLike, owner: str | None = None) -> Iterator
             raise
         _remove(backup)
     else:
+        try:
+            record = outputs.before_replace(path, temporary)
+        except BaseException:
+            _remove(temporary)
+            raise
         os.replace(temporary, path)
+        outputs.after_replace(path, record)
 
 
 def frame_name_gaps(names: list[str]) -> list[tuple[str, str]]:

@@ -76,12 +76,11 @@ def _frames_size(frames: Path) -> tuple[int, int]:
 
 
 def _output_file(path: Path, inputs: tuple = (), what: str = "--out") -> None:
-    """Check a file output before any work and remove the temporaries of a killed earlier run."""
-    from lsevos.data.io import check_not_overlapping, check_writable, remove_stale_temporaries
+    """Check and claim a file output before any work (one it did not write is refused) and remove the
+    temporaries of a killed earlier run."""
+    from lsevos.data.io import prepare_output_file
 
-    check_writable(path, what, "file")
-    check_not_overlapping(path, inputs, what)
-    remove_stale_temporaries(path)
+    prepare_output_file(path, inputs, what)
 
 
 def _settings(args: argparse.Namespace):
@@ -237,11 +236,8 @@ def _segment(args: argparse.Namespace) -> int:
     from lsevos.data.io import (
         FrameSource,
         atomic_output,
-        check_not_overlapping,
-        check_writable,
         frame_name_gaps,
         prepare_output_folder,
-        remove_stale_temporaries,
     )
     from lsevos.train.checkpoint import require_fp_head
     from lsevos.video.model_file import choose_checkpoint, refuse_builtin_model
@@ -269,9 +265,7 @@ def _segment(args: argparse.Namespace) -> int:
     inputs = [args.input, checkpoint, *(path for path in (args.mask, args.boxes) if path is not None)]
     out = prepare_output_folder(args.out, "scan", inputs).resolve()
     if args.overlay is not None:
-        check_writable(args.overlay, "--overlay", "file")
-        check_not_overlapping(args.overlay, inputs, "--overlay")
-        remove_stale_temporaries(args.overlay)
+        _output_file(args.overlay, inputs, "--overlay")
     for _, box, _ in objects:
         _warn_small_box(box, "segment")
     if args.input.is_dir():
