@@ -287,9 +287,46 @@ def frame_name_gaps(names: list[str]) -> list[tuple[str, str]]:
     ]
 
 
+EXIF_ORIENTATION = 0x0112
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+"""EXIF orientation -> the transposition that shows the stored pixels as a viewer displays them."""
+
+FRAME_MODES = ("1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr")
+"""PIL image modes whose conversion to 8-bit RGB is exact; 16-bit grey (I;16) is converted by `read_frame`
+itself; any other mode (32-bit integer or float pixels) is refused."""
+_SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
+
+
+def _orientation(image: Image.Image) -> int:
+    try:
+        value = image.getexif().get(EXIF_ORIENTATION, 1)
+    except Exception:  # a broken EXIF block: the pixels as stored
+        return 1
+    return value if value in _TRANSPOSE else 1
+
+
+def _displayed(image: Image.Image, orientation: int) -> Image.Image:
+    return image.transpose(_TRANSPOSE[orientation]) if orientation in _TRANSPOSE else image
+
+
 def open_image(path: str | os.PathLike) -> Image.Image:
-    """Open and fully decode an image with PIL; missing, unreadable or truncated files raise `DataError`."""
+    """Open and fully decode an image with PIL, turned as its EXIF orientation says (as a viewer shows
+    it); missing, unreadable or truncated files raise `DataError`."""
     path = Path(path)
+    image = _open_stored(path)
+    return _displayed(image, _orientation(image))
+
+
+def _open_stored(path: Path) -> Image.Image:
+    """The decoded image with its pixels as stored (no EXIF orientation applied)."""
     try:
         with Image.open(path) as image:
             image.load()
@@ -304,11 +341,13 @@ def open_image(path: str | os.PathLike) -> Image.Image:
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
-    """(H, W) of an image file, read from its header only."""
+    """(H, W) of an image file as displayed (EXIF orientation applied), read from its header only."""
     path = Path(path)
     try:
         with Image.open(path) as image:
             width, height = image.size
+            if _orientation(image) in (5, 6, 7, 8):
+                width, height = height, width
     except FileNotFoundError:
         raise DataError(f"{path}: file not found; check the path or re-create the dataset") from None
     except (UnidentifiedImageError, OSError) as error:
@@ -319,12 +358,54 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
     return height, width
 
 
+def _png_bit_depth(path: Path) -> int | None:
+    try:
+        with open(path, "rb") as stream:
+            header = stream.read(25)
+    except OSError:
+        return None
+    return header[24] if len(header) == 25 and header.startswith(b"\x89PNG\r\n\x1a\n") else None
+
+
+def sixteen_to_eight_bits(values: np.ndarray) -> np.ndarray:
+    """16-bit samples -> the nearest 8-bit ones, round(v * 255 / 65535) = (v + 128) // 257 (exact: 257 * k
+    gives k back, so a frame saved from 8 bits to 16 reads back unchanged)."""
+    return ((values.astype(np.uint32) + 128) // 257).astype(np.uint8)
+
+
+def _sixteen_bit_frame(path: Path) -> np.ndarray:
+    """A 16-bit PNG (grey, grey+alpha, RGB or RGBA) read at full depth, as RGB `uint8 [H, W, 3]`."""
+    import cv2
+
+    values = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if values is None or values.dtype != np.uint16:
+        raise DataError(f"{path}: cannot read this 16-bit PNG; save the frame as an 8-bit jpg or png")
+    if values.ndim == 2:
+        values = np.repeat(values[:, :, None], 3, axis=2)
+    elif values.shape[2] == 2:  # grey + alpha
+        values = np.repeat(values[:, :, :1], 3, axis=2)
+    else:
+        values = values[:, :, 2::-1]  # BGR(A) -> RGB
+    return sixteen_to_eight_bits(values)
+
+
 def read_frame(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as RGB `uint8 [H, W, 3]`; unreadable or truncated files raise `DataError`."""
-    image = open_image(Path(path))
-    if image.mode != "RGB":
+    """Read an image file as RGB `uint8 [H, W, 3]`, as a viewer displays it: EXIF orientation applied,
+    16-bit PNGs converted exactly to 8 bits (`sixteen_to_eight_bits`, not PIL's truncation or clipping).
+    Unreadable or truncated files and pixel formats without an exact 8-bit form raise `DataError`."""
+    path = Path(path)
+    image = _open_stored(path)
+    orientation = _orientation(image)
+    if image.mode in _SIXTEEN_BIT_MODES or _png_bit_depth(path) == 16:
+        image = Image.fromarray(_sixteen_bit_frame(path))
+    elif image.mode not in FRAME_MODES:
+        raise DataError(
+            f"{path}: image mode {image.mode!r} ({'float' if image.mode == 'F' else 'integer'} pixels) has "
+            "no exact 8-bit form; save the frame as an 8-bit RGB jpg or png"
+        )
+    elif image.mode != "RGB":
         image = image.convert("RGB")
-    return np.asarray(image, dtype=np.uint8)
+    return np.asarray(_displayed(image, orientation), dtype=np.uint8)
 
 
 def read_mask(path: str | os.PathLike) -> np.ndarray:
@@ -376,7 +457,16 @@ def list_frames(folder: str | os.PathLike) -> list[Path]:
     if not folder.is_dir():
         raise DataError(f"{folder}: frame folder not found; check the path (a folder of jpg/png frames)")
     frames = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in FRAME_SUFFIXES]
-    return sorted(frames, key=lambda frame: natural_key(frame.name))
+    frames = sorted(frames, key=lambda frame: natural_key(frame.name))
+    stems: dict[str, Path] = {}
+    for frame in frames:
+        if frame.stem in stems:
+            raise DataError(
+                f"{folder}: {stems[frame.stem].name} and {frame.name} are two frames named "
+                f"{frame.stem}: their masks would overwrite each other; keep one of them"
+            )
+        stems[frame.stem] = frame
+    return frames
 
 
 def _open_video(path: Path):
@@ -403,6 +493,7 @@ class FrameSource:
                 raise DataError(f"{self.path}: no jpg/png frames in this folder; put the frames there")
             self._size = image_size(self._frames[0])
             self._count: int | None = len(self._frames)
+            self.declared = self._count
         elif self.path.is_file() and self.path.suffix.lower() in VIDEO_SUFFIXES:
             import cv2
 
@@ -412,6 +503,8 @@ class FrameSource:
                 int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
                 int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
             )
+            self.declared = max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0))
+            """Frame count the container's header declares (0: it does not say)."""
             capture.release()
             self._count = None
             self._capture = None
@@ -443,6 +536,26 @@ class FrameSource:
         if self._frames is not None:
             return [frame.stem for frame in self._frames]
         return [f"{index:05d}" for index in range(len(self))]
+
+    def check(self) -> list[str]:
+        """Check every frame before any long work; returns warnings, raises `DataError` on the first bad
+        frame. Frame folders: each frame is decoded (readable, a pixel format with an exact 8-bit form)
+        and has the first frame's displayed size. Videos: the frames that decode are counted; a
+        container that declares more frames than it yields (a file cut short) gets a warning with both
+        counts, and no frame at all is an error."""
+        if self._frames is not None:
+            for frame_path in self._frames:
+                self._checked(read_frame(frame_path), str(frame_path))
+            return []
+        decoded = len(self)
+        if decoded == 0:
+            raise DataError(f"{self.path}: no frame of this video can be decoded; convert it to mp4 again")
+        if self.declared > decoded:
+            return [
+                f"{self.path}: the file declares {self.declared} frames but only {decoded} can be decoded "
+                f"(cut short or damaged?); the {decoded} frames are segmented"
+            ]
+        return []
 
     def _checked(self, frame: np.ndarray, where: str) -> np.ndarray:
         if frame.shape[:2] != self._size:

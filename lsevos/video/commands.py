@@ -70,9 +70,13 @@ def _first_box(args: argparse.Namespace, frame_size: tuple[int, int] | None = No
 
 
 def _frames_size(frames: Path) -> tuple[int, int]:
+    """(H, W) of the frames, after every frame is checked (`FrameSource.check`) before any long work."""
     from lsevos.data.io import FrameSource
 
-    return FrameSource(frames).size
+    source = FrameSource(frames)
+    for warning in source.check():
+        _progress(f"warning: {warning}")
+    return source.size
 
 
 def _output_file(path: Path, inputs: tuple = (), what: str = "--out") -> None:
@@ -245,7 +249,9 @@ def _segment(args: argparse.Namespace) -> int:
     from lsevos.video.overlay import video_fps, write_overlay
     from lsevos.video.pipeline import pretraining_defaults, two_scan
     from lsevos.video.settings import load_settings
+    from lsevos.video.variants import family
 
+    family(args.family)  # an unknown family is refused before anything is read
     if args.overlay is not None and args.overlay.suffix.lower() != ".mp4":
         raise ConfigError(
             f"--overlay {args.overlay}: the overlay is written as an mp4 video; give a name ending in .mp4"
@@ -262,6 +268,8 @@ def _segment(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.input}: no such video file or frame folder")
     source = FrameSource(args.input)
     objects = _segment_objects(args, source.size)
+    for warning in source.check():  # every frame before the long work
+        _progress(f"segment: warning: {warning}")
     inputs = [args.input, checkpoint, *(path for path in (args.mask, args.boxes) if path is not None)]
     out = prepare_output_folder(args.out, "scan", inputs).resolve()
     if args.overlay is not None:
