@@ -213,7 +213,7 @@ def _extract_frames(video: Path, folder: Path) -> None:
 def _segment_objects(args: argparse.Namespace, frame_size: tuple[int, int]) -> list:
     """[(id, first box, first-frame labels or None)] from --box/--boxes or --mask."""
     from lsevos.video.boxes import clip_box
-    from lsevos.video.objects import first_box, objects_of_mask, parse_boxes
+    from lsevos.video.objects import first_box, objects_of_mask, parse_object_boxes
 
     if args.mask is not None:
         if args.box or args.boxes:
@@ -222,13 +222,13 @@ def _segment_objects(args: argparse.Namespace, frame_size: tuple[int, int]) -> l
             (object_id, clip_box(first_box(mask), frame_size), mask.astype("uint8"))
             for object_id, mask in objects_of_mask(args.mask, frame_size)
         ]
-    boxes = parse_boxes(args.box, args.boxes)
+    boxes = parse_object_boxes(args.box, args.boxes)
     if not boxes:
         raise ConfigError(
             "segment: give the first frame's object: --box x0,y0,x1,y1 (repeatable), --boxes "
             "FILE or --mask PNG"
         )
-    return [(index + 1, clip_box(box, frame_size), None) for index, box in enumerate(boxes)]
+    return [(object_id, clip_box(box, frame_size), None) for object_id, box in boxes]  # the user's ids
 
 
 def _segment(args: argparse.Namespace) -> int:
@@ -293,7 +293,7 @@ def _segment(args: argparse.Namespace) -> int:
             frames = work / "frames"
             _extract_frames(args.input, frames)
         _progress(f"segment: model {checkpoint} ({how}), family {args.family}, {len(objects)} object(s)")
-        if len(objects) == 1:
+        if len(objects) == 1 and objects[0][0] == 1:  # one object of id 1: the single-object scan folder
             _, box, labels = objects[0]
             two_scan(
                 frames, box, checkpoint, args.family, settings, out, work, args.static, _progress, labels
@@ -412,8 +412,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         _segment,
         "segment an object through your video from a box on its first frame",
         "Fine-tunes on the first frame, scans the video, retrains on its own masks and scans again, for each "
-        "object. Writes DIR/masks/<frame>.png (indexed, ids 1..K), DIR/boxes.json and, with one object, "
-        "DIR/probs/; with several, each object's scan in DIR/objects/<id>/.",
+        "object. Writes DIR/masks/<frame>.png (indexed: 0 and the objects' ids, 1..K unless --boxes or "
+        "--mask names them), DIR/boxes.json and, with one object of id 1, DIR/probs/; otherwise each "
+        "object's scan in DIR/objects/<id>/.",
     )
     parser.add_argument("input", type=Path, help="video file (mp4, avi, ...) or folder of jpg/png frames")
     parser.add_argument(
@@ -421,7 +422,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         help="an object on the first frame: x0,y0,x1,y1 (inclusive); repeat for several objects (ids 1..K)",
     )
-    parser.add_argument("--boxes", help="JSON/YAML file: a list of [x0, y0, x1, y1] boxes (or id -> box)")
+    parser.add_argument(
+        "--boxes",
+        help="JSON/YAML file: a list of [x0, y0, x1, y1] boxes (ids 1, 2, ... after the --box ones), or a "
+        'mapping id -> box such as {"5": [x0, y0, x1, y1]}: its ids (1..254) are kept as the mask values; an '
+        "id given twice is refused",
+    )
     parser.add_argument(
         "--mask",
         type=Path,

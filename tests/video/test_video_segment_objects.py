@@ -16,7 +16,7 @@ from lsevos.errors import ConfigError
 from lsevos.model.lse_net import LSENet
 from lsevos.train.checkpoint import load_checkpoint, save_checkpoint
 from lsevos.video.model_file import choose_checkpoint, package_model, refuse_builtin_model
-from lsevos.video.objects import merge_probabilities, parse_boxes, write_merged
+from lsevos.video.objects import merge_probabilities, parse_boxes, parse_object_boxes, write_merged
 from lsevos.video.pipeline import pretraining_defaults
 from lsevos.video.tracker import probability_to_png
 
@@ -104,10 +104,20 @@ def test_merge_gives_each_pixel_to_the_most_probable_object_above_the_threshold(
 
 def test_boxes_from_repeated_options_and_a_file(tmp_path):
     path = tmp_path / "boxes.json"
-    path.write_text(json.dumps({"2": [5, 5, 9, 9], "1": [0, 0, 3, 3]}))
-    assert parse_boxes(["1,1,4,4"], str(path)) == [(1, 1, 4, 4), (0, 0, 3, 3), (5, 5, 9, 9)]
+    path.write_text(json.dumps({"3": [5, 5, 9, 9], "2": [0, 0, 3, 3]}))  # a mapping keeps its ids
+    assert parse_object_boxes(["1,1,4,4"], str(path)) == [
+        (1, (1, 1, 4, 4)),
+        (3, (5, 5, 9, 9)),
+        (2, (0, 0, 3, 3)),
+    ]
+    assert parse_boxes(["1,1,4,4"], str(path)) == [(1, 1, 4, 4), (5, 5, 9, 9), (0, 0, 3, 3)]
     listed = tmp_path / "boxes.yaml"
-    listed.write_text("- [0, 0, 3, 3]\n- [5, 5, 9, 9]\n")  # a YAML block list
+    listed.write_text("- [0, 0, 3, 3]\n- [5, 5, 9, 9]\n")  # a YAML block list, numbered after the --box
+    assert parse_object_boxes(["1,1,4,4"], str(listed)) == [
+        (1, (1, 1, 4, 4)),
+        (2, (0, 0, 3, 3)),
+        (3, (5, 5, 9, 9)),
+    ]
     assert parse_boxes(None, str(listed)) == [(0, 0, 3, 3), (5, 5, 9, 9)]
     path.write_text("[[0, 0, 3]]")
     with pytest.raises(ConfigError, match="box 1 must be a list of four integers"):
