@@ -82,7 +82,7 @@ _main_pid = os.getpid()
 
 
 def _disk_full_line(error: OSError) -> str:
-    where = error.filename or "an output"
+    where = error.filename or "the output being written"
     return (
         f"{where}: the disk ran out of space ({os.strerror(error.errno)}); unfinished outputs were removed: "
         "free some space or write the outputs to another disk"

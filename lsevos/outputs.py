@@ -106,8 +106,12 @@ def is_claimed(path: str | os.PathLike) -> bool:
 def _write_record(path: Path, entries: list[dict]) -> None:
     record = record_path(path)
     temporary = record.with_name(f"{record.name}.{os.getpid()}")
-    temporary.write_text(json.dumps({"files": entries, "written_by": "lsevos"}) + "\n")
-    os.replace(temporary, record)
+    try:
+        temporary.write_text(json.dumps({"files": entries, "written_by": "lsevos"}) + "\n")
+        os.replace(temporary, record)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def before_replace(path: str | os.PathLike, new: str | os.PathLike) -> list[dict] | None:
@@ -125,8 +129,13 @@ def before_replace(path: str | os.PathLike, new: str | os.PathLike) -> list[dict
 
 
 def after_replace(path: str | os.PathLike, entries: list[dict] | None) -> None:
+    """Narrow the record to the new content once it is in place (best effort: the record written by
+    `before_replace` already accepts it)."""
     if entries is not None:
-        _write_record(Path(path), entries)
+        try:
+            _write_record(Path(path), entries)
+        except OSError:
+            pass
 
 
 def _holder(lock: Path) -> str:

@@ -195,21 +195,40 @@ def prepare_output_file(
     return path
 
 
-def _out_of_space(error: BaseException) -> bool:
+class DiskFullError(DataError):
+    """A write failed because the disk (or the quota) ran out of space."""
+
+
+NEARLY_FULL_BYTES = 1 << 20
+"""Free space under which a failed write is taken for a full disk: torch and OpenCV report one without
+its errno (torch: RuntimeError "unexpected pos ...", OpenCV: a False return)."""
+
+
+def _nearly_full(folder: Path) -> bool:
+    try:
+        return shutil.disk_usage(_nearest_existing(folder)).free < NEARLY_FULL_BYTES
+    except OSError:
+        return False
+
+
+def _out_of_space(error: BaseException, temporary: Path) -> bool:
+    """Whether the write of `temporary` failed for lack of space (asked before it is removed)."""
+    if isinstance(error, DiskFullError):
+        return True
     if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
         return True
-    # torch.save reports a failed write as RuntimeError("... file write failed") without the errno
-    return isinstance(error, RuntimeError) and "write failed" in str(error)
+    return isinstance(error, OSError | RuntimeError) and _nearly_full(temporary.parent)
 
 
-def out_of_space_error(path: str | os.PathLike) -> DataError:
-    """The one-line error of a write that failed for lack of space at `path`."""
+def out_of_space_error(path: str | os.PathLike) -> DiskFullError:
+    """The one-line error of a write that failed for lack of space at `path` (an output inside another
+    output being written is reported as the outer one)."""
     folder = _nearest_existing(Path(path).parent)
     try:
         free = f"{shutil.disk_usage(folder).free / 1e6:.1f} MB free there now"
     except OSError:
         free = "free space unknown"
-    return DataError(
+    return DiskFullError(
         f"{path}: the disk ran out of space while writing it (in {folder}; {free}); nothing was written "
         "there: free some space or write the output to another disk"
     )
@@ -247,8 +266,9 @@ def atomic_output(path: str | os.PathLike, owner: str | None = None) -> Iterator
                 _refuse_foreign(path, owner, "the output")
             (temporary / OUTPUT_MARKER).write_text(f"{owner}\n")
     except BaseException as error:
+        full = _out_of_space(error, temporary)
         _remove(temporary)
-        if _out_of_space(error):
+        if full:
             raise out_of_space_error(path) from None
         raise
     if path.is_dir() and not path.is_symlink():
@@ -264,8 +284,11 @@ def atomic_output(path: str | os.PathLike, owner: str | None = None) -> Iterator
     else:
         try:
             record = outputs.before_replace(path, temporary)
-        except BaseException:
+        except BaseException as error:
+            full = _out_of_space(error, temporary)
             _remove(temporary)
+            if full:
+                raise out_of_space_error(path) from None
             raise
         os.replace(temporary, path)
         outputs.after_replace(path, record)
@@ -636,6 +659,8 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: floa
                         str(temporary), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (width, height)
                     )
                     if not writer.isOpened():
+                        if _nearly_full(temporary.parent):
+                            raise out_of_space_error(path)
                         raise DataError(f"{path}: OpenCV cannot write an mp4v video here; check the folder")
                 elif frame.shape[:2] != (height, width):
                     raise DataError(
@@ -649,4 +674,43 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: floa
                 writer.release()
         if count == 0:
             raise DataError(f"{path}: no frames to write")
+        _check_written_video(path, temporary, count)
     return count
+
+
+def _check_written_video(path: Path, temporary: Path, count: int) -> None:
+    """OpenCV's writer reports no failed write: read the finished file back and count its frames."""
+    import cv2
+
+    readable = 0
+    if temporary.is_file() and temporary.stat().st_size > 0:
+        capture = cv2.VideoCapture(str(temporary))
+        while capture.isOpened() and capture.grab():
+            readable += 1
+        capture.release()
+    if readable == count:
+        return
+    if _nearly_full(temporary.parent):
+        raise out_of_space_error(path)
+    raise DataError(
+        f"{path}: the video writer produced {readable} readable frames of {count}; nothing was written "
+        "there: check the disk and the folder, or write the video elsewhere"
+    )
+
+
+def write_jpeg(path: str | os.PathLike, frame: np.ndarray, quality: int = 95) -> None:
+    """Write an RGB frame `uint8 [H, W, 3]` as a JPEG; a failed write (OpenCV only returns False) raises
+    `DataError`, `DiskFullError` when the disk is full."""
+    import cv2
+
+    path = Path(path)
+    try:
+        written = cv2.imwrite(
+            str(path), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
+        )
+    except cv2.error:
+        written = False
+    if not written:
+        if _nearly_full(path.parent):
+            raise out_of_space_error(path)
+        raise DataError(f"{path}: OpenCV could not write this JPEG; check the folder and the disk")

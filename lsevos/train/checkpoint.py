@@ -82,7 +82,26 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
             f"{path}: not an lsevos checkpoint (missing {', '.join(missing)}); "
             "use a file written by `lsevos pretrain`"
         )
+    _refuse_non_finite(path, payload["model_state"])
     return payload
+
+
+def _refuse_non_finite(path: Path, state: object) -> None:
+    """`DataError` when a floating-point weight is NaN or infinite (a damaged file or a diverged run):
+    such a model fails later, deep inside a loss or a median, after minutes of work."""
+    if not isinstance(state, dict):
+        return  # model_from_checkpoint names a state that is not a dict
+    bad = {
+        key: int((~torch.isfinite(value)).sum())
+        for key, value in state.items()
+        if torch.is_tensor(value) and value.is_floating_point() and not bool(torch.isfinite(value).all())
+    }
+    if bad:
+        first = next(iter(bad))
+        raise DataError(
+            f"{path}: {sum(bad.values())} weights are NaN or infinite, in {len(bad)} tensor(s) (first "
+            f"{first}); the file is damaged or its training diverged: use another copy or train again"
+        )
 
 
 def checkpoint_stage(payload: dict) -> str | None:

@@ -195,17 +195,11 @@ def _figure_lse(args: argparse.Namespace) -> int:
 
 def _extract_frames(video: Path, folder: Path) -> None:
     """Decode a video into numbered JPEG frames (quality 95), one frame in memory at a time."""
-    import cv2
-
-    from lsevos.data.io import FrameSource
+    from lsevos.data.io import FrameSource, write_jpeg
 
     folder.mkdir(parents=True)
     for index, (name, frame) in enumerate(FrameSource(video)):
-        cv2.imwrite(
-            str(folder / f"{name}.jpg"),
-            cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
-            [cv2.IMWRITE_JPEG_QUALITY, 95],
-        )
+        write_jpeg(folder / f"{name}.jpg", frame, quality=95)
         if index % 50 == 0:
             _progress(f"segment: decoded frame {index + 1} of {video.name}")
 
