@@ -447,9 +447,12 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
         present = np.unique(values)
         if present[-1] == 255:
             if len(present) > 2 or (len(present) == 2 and present[0] != 0):
+                others = present[:-1].tolist()
+                shown = ", ".join(map(str, others[:4])) + (", ..." if len(others) > 4 else "")
                 raise DataError(
-                    f"{path}: grey mask mixes 255 with other values {present[:-1].tolist()}; save a single-"
-                    "object mask as 0/255 (or 0/1), or a multi-object mask as an indexed PNG"
+                    f"{path}: grey mask mixes 255 with {len(others)} other values ({shown}): anti-aliased "
+                    "edges? Save a single-object mask as 0/255 (or 0/1) without smoothing, or a multi-object "
+                    "mask as an indexed PNG"
                 )
             return (values == 255).astype(np.uint8)
         return values
