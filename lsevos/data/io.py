@@ -1,7 +1,8 @@
 """Mask and frame I/O: indexed PNG masks with the DAVIS palette, frame folders, video files, atomic outputs.
 
 Masks are `uint8 [H, W]` object ids (0 = background, 1..K = objects, 255 = void where a dataset has it).
-Frames are `uint8 [H, W, 3]` RGB.
+Frames are `uint8 [H, W, 3]` RGB. Images are read as a viewer displays them: turned as their EXIF
+orientation says, 16-bit samples rounded to the nearest 8-bit ones.
 """
 
 from __future__ import annotations
@@ -243,7 +244,9 @@ def atomic_output(path: str | os.PathLike, owner: str | None = None) -> Iterator
     moved aside first and deleted only after the new one is in place (restored if the rename fails).
     A folder is never replaced by a file nor a file by a folder (`DataError`). With `owner` the new folder
     gets the marker file `OUTPUT_MARKER` naming it, and an existing non-empty folder is replaced only if
-    its marker names the same `owner`.
+    its marker names the same `owner`. A file a command claimed (`prepare_output_file`) is recorded as
+    lsevos's when it is renamed into place (`lsevos.outputs`). A write that fails for lack of space
+    raises `DiskFullError` naming `path`.
     """
     path = Path(path)
     blocking = _nearest_existing(path.parent)
@@ -508,7 +511,8 @@ class FrameSource:
     """Frames of a frame folder (jpg/png, natural order) or of a video file (mp4/avi via OpenCV), streamed.
 
     `len(source)`, `.names` (frame stems; `00000`, `00001`, ... for videos), `.size` (H, W), iteration
-    yields `(name, frame uint8 [H, W, 3] RGB)`, `.read(i)` returns frame i.
+    yields `(name, frame uint8 [H, W, 3] RGB)`, `.read(i)` returns frame i, `.check()` checks every frame
+    before long work, `.declared` is the frame count the folder or the video's header gives.
     """
 
     def __init__(self, path: str | os.PathLike):
