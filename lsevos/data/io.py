@@ -221,10 +221,28 @@ def _out_of_space(error: BaseException, temporary: Path) -> bool:
     return isinstance(error, OSError | RuntimeError) and _nearly_full(temporary.parent)
 
 
+_HIDDEN_WORK = re.compile(r"\.(?P<name>.+)\.work-[A-Za-z0-9_]+")
+_HIDDEN_TEMPORARY = re.compile(r"\.(?P<stem>.+)\.(?:tmp|old)-[0-9a-f]{8}(?P<suffix>.*)")
+
+
+def _output_behind(path: Path) -> Path:
+    """The output a path inside a hidden `.NAME.work-*` or `.NAME.tmp-*` folder is written for (the
+    outermost such folder), or `path` itself."""
+    parts = path.parts
+    for index, part in enumerate(parts[:-1]):
+        work, temporary = _HIDDEN_WORK.fullmatch(part), _HIDDEN_TEMPORARY.fullmatch(part)
+        if work or temporary:
+            name = work["name"] if work else temporary["stem"] + temporary["suffix"]
+            return Path(*parts[:index], name)
+    return path
+
+
 def out_of_space_error(path: str | os.PathLike) -> DiskFullError:
     """The one-line error of a write that failed for lack of space at `path` (an output inside another
-    output being written is reported as the outer one)."""
-    folder = _nearest_existing(Path(path).parent)
+    output being written is reported as the outer one, a file in a command's hidden scratch or temporary
+    folder as the output that folder belongs to)."""
+    path = _output_behind(Path(path))
+    folder = _nearest_existing(path.parent)
     try:
         free = f"{shutil.disk_usage(folder).free / 1e6:.1f} MB free there now"
     except OSError:
