@@ -55,6 +55,7 @@ def on_a_small_disk(tools, mount, size: str, argv: list) -> tuple[int, str, list
 
 
 class TestFullDisk:
+    @pytest.mark.slow
     @SMALL_DISK
     def test_out_on_a_full_disk_is_one_line_and_leaves_nothing(
         self, tools, frames, tiny_checkpoint, tmp_path
@@ -71,6 +72,7 @@ class TestFullDisk:
         assert left == []  # no output, no scratch folder, no lock
         assert tools.snapshot(frames) == before
 
+    @pytest.mark.slow
     @SMALL_DISK
     def test_an_overlay_on_a_full_disk_is_refused_not_written_broken(
         self, tools, frames, tiny_checkpoint, tmp_path
