@@ -151,6 +151,10 @@ def cost_table(jobs: list[JobCost], cores: int) -> str:
 def _cost(args: argparse.Namespace) -> int:
     if args.cores < 1:
         raise DataError(f"--cores must be >= 1, got {args.cores}")
+    if args.out:
+        from lsevos.data.io import prepare_output_file
+
+        prepare_output_file(args.out)
     table = cost_table(read_jobs(args.results_dir), args.cores)
     if args.out:
         with atomic_output(args.out) as temporary:

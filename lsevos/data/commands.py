@@ -43,10 +43,10 @@ def _prepare_segtrack(args: argparse.Namespace) -> int:
 
 
 def _sbd_augment(args: argparse.Namespace) -> int:
-    from lsevos.data.io import atomic_output, check_writable
+    from lsevos.data.io import atomic_output, prepare_output_file
     from lsevos.data.voc_sbd import augmented_training_list
 
-    check_writable(args.out, "--out", "file")
+    prepare_output_file(args.out, (args.voc, args.sbd))
     names = augmented_training_list(args.voc, args.sbd)
     with atomic_output(args.out) as temporary:
         temporary.write_text("".join(f"{name}\n" for name in names))

@@ -130,6 +130,8 @@ def registry() -> dict[str, Download]:
             )
         published = DOWNLOADS[name]
         url, md5 = entry.get("url", published.url), entry.get("md5", published.md5)
+        if md5 is not None:
+            md5 = checked_digest(md5, "md5", f"{path} (${REGISTRY_ENV}): {name}")
         if published.md5 is not None and md5 is None:
             raise DataError(
                 f"{path} (${REGISTRY_ENV}): {name} has a published MD5; a mirror entry must give the MD5 of "
@@ -142,6 +144,22 @@ def registry() -> dict[str, Download]:
             )
         result[name] = dataclasses.replace(published, url=url, md5=md5)
     return result
+
+
+DIGEST_LENGTHS = {"md5": 32, "sha256": 64}
+
+
+def checked_digest(value: object, algorithm: str, where: str) -> str:
+    """A hex digest as compared: lower case (tools print either case), checked to be `algorithm`'s length
+    of hex digits; `DataError` naming `where` otherwise."""
+    length = DIGEST_LENGTHS[algorithm]
+    text = value.strip().lower() if isinstance(value, str) else ""
+    if len(text) != length or any(char not in "0123456789abcdef" for char in text):
+        raise DataError(
+            f"{where}: {algorithm} {value!r} is not {length} hex digits; copy the checksum as "
+            f"`{algorithm}sum` prints it"
+        )
+    return text
 
 
 def _log(message: str) -> None:
@@ -173,9 +191,11 @@ def _verify(download: Download, path: Path, archive: Path) -> None:
         algorithm, expected, source = "md5", download.md5, "the published MD5"
     elif _lock_path(archive).is_file():
         algorithm, source = "sha256", f"the lock file {_lock_path(archive)}"
-        expected = _lock_path(archive).read_text().split()[0]
+        words = _lock_path(archive).read_text().split()
+        expected = checked_digest(words[0] if words else "", "sha256", str(_lock_path(archive)))
     else:
         return
+    expected = expected.lower()
     _log(f"checking the {algorithm} of {path.name}")
     actual = _file_digest(path, algorithm)
     if actual != expected:

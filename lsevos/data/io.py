@@ -1,11 +1,13 @@
 """Mask and frame I/O: indexed PNG masks with the DAVIS palette, frame folders, video files, atomic outputs.
 
 Masks are `uint8 [H, W]` object ids (0 = background, 1..K = objects, 255 = void where a dataset has it).
-Frames are `uint8 [H, W, 3]` RGB.
+Frames are `uint8 [H, W, 3]` RGB. Images are read as a viewer displays them: turned as their EXIF
+orientation says, 16-bit samples rounded to the nearest 8-bit ones.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -17,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from lsevos import outputs
 from lsevos.errors import DataError
 
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -169,8 +172,85 @@ def prepare_output_folder(
     check_writable(path, what, "folder")
     if path.is_dir():
         _refuse_foreign(path, owner, what)
+    outputs.lock_output(path, what)
     remove_stale_temporaries(path)
     return path
+
+
+def prepare_output_file(
+    path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = (), what: str = "--out"
+) -> Path:
+    """Check, before any work, that the single-file output `path` may be (re)written, and claim it.
+
+    Refused with a one-line `DataError`: an existing folder, an unwritable location, the path of an input
+    (or inside or holding one), an existing file lsevos did not write (`lsevos.outputs`), and an output
+    another running lsevos command holds. Leftover temporaries of killed runs are removed; the file is
+    recorded as lsevos's when it is renamed into place.
+    """
+    path = Path(path)
+    check_writable(path, what, "file")
+    check_not_overlapping(path, inputs, what)
+    outputs.claim_file(path, what)
+    outputs.lock_output(path, what)
+    remove_stale_temporaries(path)
+    return path
+
+
+class DiskFullError(DataError):
+    """A write failed because the disk (or the quota) ran out of space."""
+
+
+NEARLY_FULL_BYTES = 1 << 20
+"""Free space under which a failed write is taken for a full disk: torch and OpenCV report one without
+its errno (torch: RuntimeError "unexpected pos ...", OpenCV: a False return)."""
+
+
+def _nearly_full(folder: Path) -> bool:
+    try:
+        return shutil.disk_usage(_nearest_existing(folder)).free < NEARLY_FULL_BYTES
+    except OSError:
+        return False
+
+
+def _out_of_space(error: BaseException, temporary: Path) -> bool:
+    """Whether the write of `temporary` failed for lack of space (asked before it is removed)."""
+    if isinstance(error, DiskFullError):
+        return True
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return isinstance(error, OSError | RuntimeError) and _nearly_full(temporary.parent)
+
+
+_HIDDEN_WORK = re.compile(r"\.(?P<name>.+)\.work-[A-Za-z0-9_]+")
+_HIDDEN_TEMPORARY = re.compile(r"\.(?P<stem>.+)\.(?:tmp|old)-[0-9a-f]{8}(?P<suffix>.*)")
+
+
+def _output_behind(path: Path) -> Path:
+    """The output a path inside a hidden `.NAME.work-*` or `.NAME.tmp-*` folder is written for (the
+    outermost such folder), or `path` itself."""
+    parts = path.parts
+    for index, part in enumerate(parts[:-1]):
+        work, temporary = _HIDDEN_WORK.fullmatch(part), _HIDDEN_TEMPORARY.fullmatch(part)
+        if work or temporary:
+            name = work["name"] if work else temporary["stem"] + temporary["suffix"]
+            return Path(*parts[:index], name)
+    return path
+
+
+def out_of_space_error(path: str | os.PathLike) -> DiskFullError:
+    """The one-line error of a write that failed for lack of space at `path` (an output inside another
+    output being written is reported as the outer one, a file in a command's hidden scratch or temporary
+    folder as the output that folder belongs to)."""
+    path = _output_behind(Path(path))
+    folder = _nearest_existing(path.parent)
+    try:
+        free = f"{shutil.disk_usage(folder).free / 1e6:.1f} MB free there now"
+    except OSError:
+        free = "free space unknown"
+    return DiskFullError(
+        f"{path}: the disk ran out of space while writing it (in {folder}; {free}); nothing was written "
+        "there: free some space or write the output to another disk"
+    )
 
 
 @contextmanager
@@ -182,7 +262,9 @@ def atomic_output(path: str | os.PathLike, owner: str | None = None) -> Iterator
     moved aside first and deleted only after the new one is in place (restored if the rename fails).
     A folder is never replaced by a file nor a file by a folder (`DataError`). With `owner` the new folder
     gets the marker file `OUTPUT_MARKER` naming it, and an existing non-empty folder is replaced only if
-    its marker names the same `owner`.
+    its marker names the same `owner`. A file a command claimed (`prepare_output_file`) is recorded as
+    lsevos's when it is renamed into place (`lsevos.outputs`). A write that fails for lack of space
+    raises `DiskFullError` naming `path`.
     """
     path = Path(path)
     blocking = _nearest_existing(path.parent)
@@ -204,8 +286,11 @@ def atomic_output(path: str | os.PathLike, owner: str | None = None) -> Iterator
             if old_is_folder:
                 _refuse_foreign(path, owner, "the output")
             (temporary / OUTPUT_MARKER).write_text(f"{owner}\n")
-    except BaseException:
+    except BaseException as error:
+        full = _out_of_space(error, temporary)
         _remove(temporary)
+        if full:
+            raise out_of_space_error(path) from None
         raise
     if path.is_dir() and not path.is_symlink():
         backup = _temporary_sibling(path, "old")
@@ -218,7 +303,16 @@ def atomic_output(path: str | os.PathLike, owner: str | None = None) -> Iterator
             raise
         _remove(backup)
     else:
+        try:
+            record = outputs.before_replace(path, temporary)
+        except BaseException as error:
+            full = _out_of_space(error, temporary)
+            _remove(temporary)
+            if full:
+                raise out_of_space_error(path) from None
+            raise
         os.replace(temporary, path)
+        outputs.after_replace(path, record)
 
 
 def frame_name_gaps(names: list[str]) -> list[tuple[str, str]]:
@@ -237,9 +331,46 @@ def frame_name_gaps(names: list[str]) -> list[tuple[str, str]]:
     ]
 
 
+EXIF_ORIENTATION = 0x0112
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+"""EXIF orientation -> the transposition that shows the stored pixels as a viewer displays them."""
+
+FRAME_MODES = ("1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr")
+"""PIL image modes whose conversion to 8-bit RGB is exact; 16-bit grey (I;16) is converted by `read_frame`
+itself; any other mode (32-bit integer or float pixels) is refused."""
+_SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
+
+
+def _orientation(image: Image.Image) -> int:
+    try:
+        value = image.getexif().get(EXIF_ORIENTATION, 1)
+    except Exception:  # a broken EXIF block: the pixels as stored
+        return 1
+    return value if value in _TRANSPOSE else 1
+
+
+def _displayed(image: Image.Image, orientation: int) -> Image.Image:
+    return image.transpose(_TRANSPOSE[orientation]) if orientation in _TRANSPOSE else image
+
+
 def open_image(path: str | os.PathLike) -> Image.Image:
-    """Open and fully decode an image with PIL; missing, unreadable or truncated files raise `DataError`."""
+    """Open and fully decode an image with PIL, turned as its EXIF orientation says (as a viewer shows
+    it); missing, unreadable or truncated files raise `DataError`."""
     path = Path(path)
+    image = _open_stored(path)
+    return _displayed(image, _orientation(image))
+
+
+def _open_stored(path: Path) -> Image.Image:
+    """The decoded image with its pixels as stored (no EXIF orientation applied)."""
     try:
         with Image.open(path) as image:
             image.load()
@@ -254,11 +385,13 @@ def open_image(path: str | os.PathLike) -> Image.Image:
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
-    """(H, W) of an image file, read from its header only."""
+    """(H, W) of an image file as displayed (EXIF orientation applied), read from its header only."""
     path = Path(path)
     try:
         with Image.open(path) as image:
             width, height = image.size
+            if _orientation(image) in (5, 6, 7, 8):
+                width, height = height, width
     except FileNotFoundError:
         raise DataError(f"{path}: file not found; check the path or re-create the dataset") from None
     except (UnidentifiedImageError, OSError) as error:
@@ -269,12 +402,54 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
     return height, width
 
 
+def _png_bit_depth(path: Path) -> int | None:
+    try:
+        with open(path, "rb") as stream:
+            header = stream.read(25)
+    except OSError:
+        return None
+    return header[24] if len(header) == 25 and header.startswith(b"\x89PNG\r\n\x1a\n") else None
+
+
+def sixteen_to_eight_bits(values: np.ndarray) -> np.ndarray:
+    """16-bit samples -> the nearest 8-bit ones, round(v * 255 / 65535) = (v + 128) // 257 (exact: 257 * k
+    gives k back, so a frame saved from 8 bits to 16 reads back unchanged)."""
+    return ((values.astype(np.uint32) + 128) // 257).astype(np.uint8)
+
+
+def _sixteen_bit_frame(path: Path) -> np.ndarray:
+    """A 16-bit PNG (grey, grey+alpha, RGB or RGBA) read at full depth, as RGB `uint8 [H, W, 3]`."""
+    import cv2
+
+    values = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if values is None or values.dtype != np.uint16:
+        raise DataError(f"{path}: cannot read this 16-bit PNG; save the frame as an 8-bit jpg or png")
+    if values.ndim == 2:
+        values = np.repeat(values[:, :, None], 3, axis=2)
+    elif values.shape[2] == 2:  # grey + alpha
+        values = np.repeat(values[:, :, :1], 3, axis=2)
+    else:
+        values = values[:, :, 2::-1]  # BGR(A) -> RGB
+    return sixteen_to_eight_bits(values)
+
+
 def read_frame(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as RGB `uint8 [H, W, 3]`; unreadable or truncated files raise `DataError`."""
-    image = open_image(Path(path))
-    if image.mode != "RGB":
+    """Read an image file as RGB `uint8 [H, W, 3]`, as a viewer displays it: EXIF orientation applied,
+    16-bit PNGs converted exactly to 8 bits (`sixteen_to_eight_bits`, not PIL's truncation or clipping).
+    Unreadable or truncated files and pixel formats without an exact 8-bit form raise `DataError`."""
+    path = Path(path)
+    image = _open_stored(path)
+    orientation = _orientation(image)
+    if image.mode in _SIXTEEN_BIT_MODES or _png_bit_depth(path) == 16:
+        image = Image.fromarray(_sixteen_bit_frame(path))
+    elif image.mode not in FRAME_MODES:
+        raise DataError(
+            f"{path}: image mode {image.mode!r} ({'float' if image.mode == 'F' else 'integer'} pixels) has "
+            "no exact 8-bit form; save the frame as an 8-bit RGB jpg or png"
+        )
+    elif image.mode != "RGB":
         image = image.convert("RGB")
-    return np.asarray(image, dtype=np.uint8)
+    return np.asarray(_displayed(image, orientation), dtype=np.uint8)
 
 
 def read_mask(path: str | os.PathLike) -> np.ndarray:
@@ -293,9 +468,12 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
         present = np.unique(values)
         if present[-1] == 255:
             if len(present) > 2 or (len(present) == 2 and present[0] != 0):
+                others = present[:-1].tolist()
+                shown = ", ".join(map(str, others[:4])) + (", ..." if len(others) > 4 else "")
                 raise DataError(
-                    f"{path}: grey mask mixes 255 with other values {present[:-1].tolist()}; save a single-"
-                    "object mask as 0/255 (or 0/1), or a multi-object mask as an indexed PNG"
+                    f"{path}: grey mask mixes 255 with {len(others)} other values ({shown}): anti-aliased "
+                    "edges? Save a single-object mask as 0/255 (or 0/1) without smoothing, or a multi-object "
+                    "mask as an indexed PNG"
                 )
             return (values == 255).astype(np.uint8)
         return values
@@ -326,7 +504,16 @@ def list_frames(folder: str | os.PathLike) -> list[Path]:
     if not folder.is_dir():
         raise DataError(f"{folder}: frame folder not found; check the path (a folder of jpg/png frames)")
     frames = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in FRAME_SUFFIXES]
-    return sorted(frames, key=lambda frame: natural_key(frame.name))
+    frames = sorted(frames, key=lambda frame: natural_key(frame.name))
+    stems: dict[str, Path] = {}
+    for frame in frames:
+        if frame.stem in stems:
+            raise DataError(
+                f"{folder}: {stems[frame.stem].name} and {frame.name} are two frames named "
+                f"{frame.stem}: their masks would overwrite each other; keep one of them"
+            )
+        stems[frame.stem] = frame
+    return frames
 
 
 def _open_video(path: Path):
@@ -342,7 +529,8 @@ class FrameSource:
     """Frames of a frame folder (jpg/png, natural order) or of a video file (mp4/avi via OpenCV), streamed.
 
     `len(source)`, `.names` (frame stems; `00000`, `00001`, ... for videos), `.size` (H, W), iteration
-    yields `(name, frame uint8 [H, W, 3] RGB)`, `.read(i)` returns frame i.
+    yields `(name, frame uint8 [H, W, 3] RGB)`, `.read(i)` returns frame i, `.check()` checks every frame
+    before long work, `.declared` is the frame count the folder or the video's header gives.
     """
 
     def __init__(self, path: str | os.PathLike):
@@ -353,6 +541,7 @@ class FrameSource:
                 raise DataError(f"{self.path}: no jpg/png frames in this folder; put the frames there")
             self._size = image_size(self._frames[0])
             self._count: int | None = len(self._frames)
+            self.declared = self._count
         elif self.path.is_file() and self.path.suffix.lower() in VIDEO_SUFFIXES:
             import cv2
 
@@ -362,6 +551,8 @@ class FrameSource:
                 int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
                 int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
             )
+            self.declared = max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0))
+            """Frame count the container's header declares (0: it does not say)."""
             capture.release()
             self._count = None
             self._capture = None
@@ -393,6 +584,26 @@ class FrameSource:
         if self._frames is not None:
             return [frame.stem for frame in self._frames]
         return [f"{index:05d}" for index in range(len(self))]
+
+    def check(self) -> list[str]:
+        """Check every frame before any long work; returns warnings, raises `DataError` on the first bad
+        frame. Frame folders: each frame is decoded (readable, a pixel format with an exact 8-bit form)
+        and has the first frame's displayed size. Videos: the frames that decode are counted; a
+        container that declares more frames than it yields (a file cut short) gets a warning with both
+        counts, and no frame at all is an error."""
+        if self._frames is not None:
+            for frame_path in self._frames:
+                self._checked(read_frame(frame_path), str(frame_path))
+            return []
+        decoded = len(self)
+        if decoded == 0:
+            raise DataError(f"{self.path}: no frame of this video can be decoded; convert it to mp4 again")
+        if self.declared > decoded:
+            return [
+                f"{self.path}: the file declares {self.declared} frames but only {decoded} can be decoded "
+                f"(cut short or damaged?); the {decoded} frames are segmented"
+            ]
+        return []
 
     def _checked(self, frame: np.ndarray, where: str) -> np.ndarray:
         if frame.shape[:2] != self._size:
@@ -473,6 +684,8 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: floa
                         str(temporary), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (width, height)
                     )
                     if not writer.isOpened():
+                        if _nearly_full(temporary.parent):
+                            raise out_of_space_error(path)
                         raise DataError(f"{path}: OpenCV cannot write an mp4v video here; check the folder")
                 elif frame.shape[:2] != (height, width):
                     raise DataError(
@@ -486,4 +699,43 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: floa
                 writer.release()
         if count == 0:
             raise DataError(f"{path}: no frames to write")
+        _check_written_video(path, temporary, count)
     return count
+
+
+def _check_written_video(path: Path, temporary: Path, count: int) -> None:
+    """OpenCV's writer reports no failed write: read the finished file back and count its frames."""
+    import cv2
+
+    readable = 0
+    if temporary.is_file() and temporary.stat().st_size > 0:
+        capture = cv2.VideoCapture(str(temporary))
+        while capture.isOpened() and capture.grab():
+            readable += 1
+        capture.release()
+    if readable == count:
+        return
+    if _nearly_full(temporary.parent):
+        raise out_of_space_error(path)
+    raise DataError(
+        f"{path}: the video writer produced {readable} readable frames of {count}; nothing was written "
+        "there: check the disk and the folder, or write the video elsewhere"
+    )
+
+
+def write_jpeg(path: str | os.PathLike, frame: np.ndarray, quality: int = 95) -> None:
+    """Write an RGB frame `uint8 [H, W, 3]` as a JPEG; a failed write (OpenCV only returns False) raises
+    `DataError`, `DiskFullError` when the disk is full."""
+    import cv2
+
+    path = Path(path)
+    try:
+        written = cv2.imwrite(
+            str(path), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
+        )
+    except cv2.error:
+        written = False
+    if not written:
+        if _nearly_full(path.parent):
+            raise out_of_space_error(path)
+        raise DataError(f"{path}: OpenCV could not write this JPEG; check the folder and the disk")

@@ -27,8 +27,9 @@ def _numbers(text: str) -> list[int]:
 
 def _output_files(*named: tuple[str, str | None]) -> None:
     """Check file outputs (option, path) before any work: not a folder, in a writable place, not two
-    options on one path; temporaries of a killed earlier run are removed."""
-    from lsevos.data.io import check_writable, remove_stale_temporaries
+    options on one path, not a file lsevos did not write; temporaries of a killed earlier run are
+    removed."""
+    from lsevos.data.io import check_writable, prepare_output_file
 
     seen: dict[Path, str] = {}
     for option, path in named:
@@ -41,9 +42,9 @@ def _output_files(*named: tuple[str, str | None]) -> None:
                 f"{path}: given to both {seen[resolved]} and {option}; give each output its own file"
             )
         seen[resolved] = option
-    for _, path in named:
+    for option, path in named:
         if path is not None:
-            remove_stale_temporaries(path)
+            prepare_output_file(path, (), option)
 
 
 def _output_folder(option: str, path: str) -> None:
@@ -155,6 +156,9 @@ def _tables(args: argparse.Namespace) -> int:
     left_out = parse_left_out(args.left_out)
     _output_folder("--out", args.out)
     numbers = _numbers(args.tables) if args.tables else [1, 2, 3, 4, 5]
+    names = [f"table{n}{suffix}" for n in numbers for suffix in (".csv", ".md", ".tex")]
+    names += [] if args.tables else ["metrics.json"]
+    _output_files(*(("--out", str(Path(args.out) / name)) for name in names))
     tables = make_tables(args.metrics, args.gt_davis, args.out, args.config_name, numbers, left_out)
     if not args.tables:
         write_json(Path(args.out) / "metrics.json", metrics_summary(args.metrics))
@@ -194,6 +198,7 @@ def _figures(args: argparse.Namespace) -> int:
     from lsevos.evaluation.tables import VARIANTS
 
     _output_folder("--out", args.out)
+    _output_files(*(("--out", str(Path(args.out) / name)) for name in ("attributes.png", "per_frame_J.png")))
     davis = Path(args.metrics) / "davis"
     present = [
         v for v in VARIANTS if (davis / f"{v}.csv").is_file() and (davis / f"{v}.per_frame.csv").is_file()

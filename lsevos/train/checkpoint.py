@@ -63,6 +63,8 @@ def save_checkpoint(
 def load_checkpoint(path: str | os.PathLike) -> dict:
     """The dict saved by `save_checkpoint`; `DataError` naming the file if missing or not a checkpoint."""
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: {folder_hint(path)}")
     if not path.is_file():
         raise DataError(f"{path}: checkpoint not found; run `lsevos pretrain` to create it or fix the path")
     try:
@@ -82,7 +84,35 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
             f"{path}: not an lsevos checkpoint (missing {', '.join(missing)}); "
             "use a file written by `lsevos pretrain`"
         )
+    _refuse_non_finite(path, payload["model_state"])
     return payload
+
+
+def _refuse_non_finite(path: Path, state: object) -> None:
+    """`DataError` when a floating-point weight is NaN or infinite (a damaged file or a diverged run):
+    such a model fails later, deep inside a loss or a median, after minutes of work."""
+    if not isinstance(state, dict):
+        return  # model_from_checkpoint names a state that is not a dict
+    bad = {
+        key: int((~torch.isfinite(value)).sum())
+        for key, value in state.items()
+        if torch.is_tensor(value) and value.is_floating_point() and not bool(torch.isfinite(value).all())
+    }
+    if bad:
+        first = next(iter(bad))
+        raise DataError(
+            f"{path}: {sum(bad.values())} weights are NaN or infinite, in {len(bad)} tensor(s) (first "
+            f"{first}); the file is damaged or its training diverged: use another copy or train again"
+        )
+
+
+def folder_hint(path: str | os.PathLike) -> str:
+    """What to say when a folder is given where a checkpoint file belongs: the .pt files in it."""
+    found = sorted(entry.name for entry in Path(path).glob("*.pt"))
+    listed = (
+        f"it holds {', '.join(found[:3])}{', ...' if len(found) > 3 else ''}" if found else "no .pt in it"
+    )
+    return f"is a folder, not a checkpoint file ({listed}); give the path of the .pt file"
 
 
 def checkpoint_stage(payload: dict) -> str | None:

@@ -8,8 +8,10 @@ from lsevos.settings_text import read_mapping
 
 
 def run_pretrain(args: argparse.Namespace) -> int:
+    from lsevos.data.io import prepare_output_file
     from lsevos.train.pretrain import PretrainSettings, pretrain
 
+    prepare_output_file(args.out, [path for path in (args.init,) if path])
     settings = PretrainSettings.from_dict(read_mapping(args.settings, "--settings"))
     data_spec = read_mapping(args.data, "--data")
     pretrain(args.stage, data_spec, settings, out=args.out, log=args.log, init=args.init)
@@ -24,8 +26,10 @@ def run_fetch_weights(args: argparse.Namespace) -> int:
 
 
 def run_plot_losses(args: argparse.Namespace) -> int:
+    from lsevos.data.io import prepare_output_file
     from lsevos.train.plots import plot_losses
 
+    prepare_output_file(args.out, (args.log,))
     plot_losses(args.log, args.out)
     return 0
 

@@ -75,16 +75,18 @@ def clip_box(box: Box, image_size: tuple[int, int]) -> Box:
 
 
 def parse_box(text: str) -> Box:
-    """Parse "x0,y0,x1,y1" (inclusive pixel corners, x0 <= x1, y0 <= y1)."""
+    """Parse "x0,y0,x1,y1" (inclusive pixel corners, x0 <= x1, y0 <= y1). Corners outside the picture
+    (negative, or past its edge) are allowed: the box is clipped to the frame (`clip_box`) where it is
+    used, and refused there only when nothing of it lies inside."""
     parts = text.replace(" ", "").split(",")
     try:
         values = [int(part) for part in parts]
     except ValueError:
         values = []
-    if len(values) != 4 or values[0] > values[2] or values[1] > values[3] or min(values) < 0:
+    if len(values) != 4 or values[0] > values[2] or values[1] > values[3]:
         raise ConfigError(
-            f"--box {text!r} must be four non-negative integers x0,y0,x1,y1 with x0<=x1 and y0<=y1 "
-            "(left, top, right, bottom pixel of the object, inclusive)"
+            f"--box {text!r} must be four integers x0,y0,x1,y1 with x0<=x1 and y0<=y1 (left, top, right, "
+            "bottom pixel of the object, inclusive; a part outside the frame is clipped)"
         )
     return values[0], values[1], values[2], values[3]
 

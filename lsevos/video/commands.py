@@ -70,18 +70,21 @@ def _first_box(args: argparse.Namespace, frame_size: tuple[int, int] | None = No
 
 
 def _frames_size(frames: Path) -> tuple[int, int]:
+    """(H, W) of the frames, after every frame is checked (`FrameSource.check`) before any long work."""
     from lsevos.data.io import FrameSource
 
-    return FrameSource(frames).size
+    source = FrameSource(frames)
+    for warning in source.check():
+        _progress(f"warning: {warning}")
+    return source.size
 
 
 def _output_file(path: Path, inputs: tuple = (), what: str = "--out") -> None:
-    """Check a file output before any work and remove the temporaries of a killed earlier run."""
-    from lsevos.data.io import check_not_overlapping, check_writable, remove_stale_temporaries
+    """Check and claim a file output before any work (one it did not write is refused) and remove the
+    temporaries of a killed earlier run."""
+    from lsevos.data.io import prepare_output_file
 
-    check_writable(path, what, "file")
-    check_not_overlapping(path, inputs, what)
-    remove_stale_temporaries(path)
+    prepare_output_file(path, inputs, what)
 
 
 def _settings(args: argparse.Namespace):
@@ -192,17 +195,11 @@ def _figure_lse(args: argparse.Namespace) -> int:
 
 def _extract_frames(video: Path, folder: Path) -> None:
     """Decode a video into numbered JPEG frames (quality 95), one frame in memory at a time."""
-    import cv2
-
-    from lsevos.data.io import FrameSource
+    from lsevos.data.io import FrameSource, write_jpeg
 
     folder.mkdir(parents=True)
     for index, (name, frame) in enumerate(FrameSource(video)):
-        cv2.imwrite(
-            str(folder / f"{name}.jpg"),
-            cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
-            [cv2.IMWRITE_JPEG_QUALITY, 95],
-        )
+        write_jpeg(folder / f"{name}.jpg", frame, quality=95)
         if index % 50 == 0:
             _progress(f"segment: decoded frame {index + 1} of {video.name}")
 
@@ -210,7 +207,7 @@ def _extract_frames(video: Path, folder: Path) -> None:
 def _segment_objects(args: argparse.Namespace, frame_size: tuple[int, int]) -> list:
     """[(id, first box, first-frame labels or None)] from --box/--boxes or --mask."""
     from lsevos.video.boxes import clip_box
-    from lsevos.video.objects import first_box, objects_of_mask, parse_boxes
+    from lsevos.video.objects import first_box, objects_of_mask, parse_object_boxes
 
     if args.mask is not None:
         if args.box or args.boxes:
@@ -219,13 +216,13 @@ def _segment_objects(args: argparse.Namespace, frame_size: tuple[int, int]) -> l
             (object_id, clip_box(first_box(mask), frame_size), mask.astype("uint8"))
             for object_id, mask in objects_of_mask(args.mask, frame_size)
         ]
-    boxes = parse_boxes(args.box, args.boxes)
+    boxes = parse_object_boxes(args.box, args.boxes)
     if not boxes:
         raise ConfigError(
             "segment: give the first frame's object: --box x0,y0,x1,y1 (repeatable), --boxes "
             "FILE or --mask PNG"
         )
-    return [(index + 1, clip_box(box, frame_size), None) for index, box in enumerate(boxes)]
+    return [(object_id, clip_box(box, frame_size), None) for object_id, box in boxes]  # the user's ids
 
 
 def _segment(args: argparse.Namespace) -> int:
@@ -237,11 +234,8 @@ def _segment(args: argparse.Namespace) -> int:
     from lsevos.data.io import (
         FrameSource,
         atomic_output,
-        check_not_overlapping,
-        check_writable,
         frame_name_gaps,
         prepare_output_folder,
-        remove_stale_temporaries,
     )
     from lsevos.train.checkpoint import require_fp_head
     from lsevos.video.model_file import choose_checkpoint, refuse_builtin_model
@@ -249,7 +243,9 @@ def _segment(args: argparse.Namespace) -> int:
     from lsevos.video.overlay import video_fps, write_overlay
     from lsevos.video.pipeline import pretraining_defaults, two_scan
     from lsevos.video.settings import load_settings
+    from lsevos.video.variants import family
 
+    family(args.family)  # an unknown family is refused before anything is read
     if args.overlay is not None and args.overlay.suffix.lower() != ".mp4":
         raise ConfigError(
             f"--overlay {args.overlay}: the overlay is written as an mp4 video; give a name ending in .mp4"
@@ -266,12 +262,12 @@ def _segment(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.input}: no such video file or frame folder")
     source = FrameSource(args.input)
     objects = _segment_objects(args, source.size)
+    for warning in source.check():  # every frame before the long work
+        _progress(f"segment: warning: {warning}")
     inputs = [args.input, checkpoint, *(path for path in (args.mask, args.boxes) if path is not None)]
     out = prepare_output_folder(args.out, "scan", inputs).resolve()
     if args.overlay is not None:
-        check_writable(args.overlay, "--overlay", "file")
-        check_not_overlapping(args.overlay, inputs, "--overlay")
-        remove_stale_temporaries(args.overlay)
+        _output_file(args.overlay, inputs, "--overlay")
     for _, box, _ in objects:
         _warn_small_box(box, "segment")
     if args.input.is_dir():
@@ -291,7 +287,7 @@ def _segment(args: argparse.Namespace) -> int:
             frames = work / "frames"
             _extract_frames(args.input, frames)
         _progress(f"segment: model {checkpoint} ({how}), family {args.family}, {len(objects)} object(s)")
-        if len(objects) == 1:
+        if len(objects) == 1 and objects[0][0] == 1:  # one object of id 1: the single-object scan folder
             _, box, labels = objects[0]
             two_scan(
                 frames, box, checkpoint, args.family, settings, out, work, args.static, _progress, labels
@@ -410,8 +406,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         _segment,
         "segment an object through your video from a box on its first frame",
         "Fine-tunes on the first frame, scans the video, retrains on its own masks and scans again, for each "
-        "object. Writes DIR/masks/<frame>.png (indexed, ids 1..K), DIR/boxes.json and, with one object, "
-        "DIR/probs/; with several, each object's scan in DIR/objects/<id>/.",
+        "object. Writes DIR/masks/<frame>.png (indexed: 0 and the objects' ids, 1..K unless --boxes or "
+        "--mask names them), DIR/boxes.json and, with one object of id 1, DIR/probs/; otherwise each "
+        "object's scan in DIR/objects/<id>/.",
     )
     parser.add_argument("input", type=Path, help="video file (mp4, avi, ...) or folder of jpg/png frames")
     parser.add_argument(
@@ -419,7 +416,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         help="an object on the first frame: x0,y0,x1,y1 (inclusive); repeat for several objects (ids 1..K)",
     )
-    parser.add_argument("--boxes", help="JSON/YAML file: a list of [x0, y0, x1, y1] boxes (or id -> box)")
+    parser.add_argument(
+        "--boxes",
+        help="JSON/YAML file: a list of [x0, y0, x1, y1] boxes (ids 1, 2, ... after the --box ones), or a "
+        'mapping id -> box such as {"5": [x0, y0, x1, y1]}: its ids (1..254) are kept as the mask values; an '
+        "id given twice is refused",
+    )
     parser.add_argument(
         "--mask",
         type=Path,

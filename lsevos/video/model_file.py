@@ -42,6 +42,10 @@ def default_model_paths(root: Path) -> list[Path]:
 def choose_checkpoint(explicit: Path | None, root: Path) -> tuple[Path, str]:
     """(checkpoint, how it was chosen); `ConfigError` with what to run when there is none."""
     if explicit is not None:
+        if Path(explicit).is_dir():
+            from lsevos.train.checkpoint import folder_hint
+
+            raise ConfigError(f"--checkpoint {explicit}: {folder_hint(explicit)}")
         if not Path(explicit).is_file():
             raise ConfigError(
                 f"--checkpoint {explicit} does not exist; pass a .pt file (or {MAKE_MODEL_HINT})"

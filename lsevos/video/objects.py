@@ -4,12 +4,16 @@ Each object is tracked and adapted on its own (its scan folder under `objects/<i
 merged into one indexed PNG per frame with ids 1..K (DAVIS 2017 style): a pixel belongs to the object
 whose probability is highest among those above the threshold there, 0 when none is.
 
-Ids: boxes are numbered 1..K in the order given (`--box` options first, then the `--boxes` file, whose
-mapping keys only order it). A `--mask` keeps its ids when it holds several objects; a one-object run
-writes the single-object scan folder, whose object id is 1. In a palette mask id 255 is "void"
-(DAVIS/VOC) and is not an object; a grey (mode L) mask must be 0/255 or a single id.
+Ids are the user's: a `--boxes` mapping id -> box keeps its ids (mask values, `objects/<id>/`, the
+overlay's labels); repeated `--box` options and a `--boxes` list are numbered 1, 2, ... in the order given
+(`--box` first); an id given twice (a mapping key repeated in the file, or a mapping id that a `--box`
+already has) is refused. Ids lie in 1..254. A `--mask` keeps its ids when it holds several objects. A
+run with the single object id 1 writes the single-object scan folder; any other id set writes the
+merged layout below. In a palette mask id 255 is "void" (DAVIS/VOC) and is not an object; a grey
+(mode L) mask must be 0/255 or a single id.
 
-Output folder of a K-object run (K >= 2): `masks/<frame>.png` (ids 0..K), `boxes.json` =
+Output folder of a K-object run (K >= 2, or one object whose id is not 1): `masks/<frame>.png` (0 and
+the objects' ids), `boxes.json` =
 {"objects": {"<id>": {"frames": ..., "search": ..., "recovery" (the frames the tracker's recovery
 looked at)}}, "image_size": [H, W]}, and `objects/<id>/`, the object's scan folder
 (`lsevos.video.tracker`). A one-object run writes the object's scan folder itself (masks with ids 0/1,
@@ -44,47 +48,76 @@ def merge_probabilities(probs: Sequence[np.ndarray], threshold: float) -> np.nda
     return np.where(best > threshold, winner + 1, 0).astype(np.uint8)
 
 
+MAX_ID = 254
+"""Largest object id: an indexed PNG holds 0..255 and 255 is "void"."""
+
+
 def parse_boxes(boxes: Sequence[str] | None, boxes_file: str | None) -> list[Box]:
-    """The objects' first boxes from repeated `--box x0,y0,x1,y1` and/or `--boxes FILE` (JSON/YAML: a
-    list of [x0, y0, x1, y1], or a mapping id -> box, taken in id order)."""
-    found = [parse_box(text) for text in boxes or []]
+    """The objects' first boxes, in the order of `parse_object_boxes`."""
+    return [box for _, box in parse_object_boxes(boxes, boxes_file)]
+
+
+def parse_object_boxes(boxes: Sequence[str] | None, boxes_file: str | None) -> list[tuple[int, Box]]:
+    """[(id, first box)] from repeated `--box x0,y0,x1,y1` (ids 1, 2, ...) and/or `--boxes FILE` (JSON/
+    YAML: a list of [x0, y0, x1, y1], numbered on after the `--box` ones, or a mapping id -> box that keeps
+    its ids). An id given twice is a `ConfigError` naming it."""
+    found = [(index + 1, parse_box(text)) for index, text in enumerate(boxes or [])]
     if boxes_file is not None:
         document = _read_boxes_document(boxes_file)
-        items = document if isinstance(document, list) else [document[k] for k in sorted(document, key=_id)]
-        for position, item in enumerate(items):
+        if isinstance(document, list):
+            items = [(len(found) + index + 1, item) for index, item in enumerate(document)]
+        else:
+            items = [(_id(key, boxes_file), item) for key, item in document.items()]
+        taken = {object_id: f"--box number {object_id}" for object_id, _ in found}
+        for position, (object_id, item) in enumerate(items):
+            label = f"box {position + 1}" if isinstance(document, list) else f"object {object_id}"
+            if object_id in taken:
+                raise ConfigError(
+                    f"--boxes {boxes_file}: object id {object_id} is given twice (also by "
+                    f"{taken[object_id]}; repeated --box options are ids 1, 2, ...); give each object one id"
+                )
             if not (isinstance(item, list) and len(item) == 4 and all(type(v) is int for v in item)):
                 raise ConfigError(
-                    f"--boxes {boxes_file}: box {position + 1} must be a list of four integers "
-                    f"[x0, y0, x1, y1], got {item!r}"
+                    f"--boxes {boxes_file}: {label} must be a list of four integers [x0, y0, x1, y1], "
+                    f"got {item!r}"
                 )
             try:
-                found.append(parse_box(",".join(str(v) for v in item)))
+                found.append((object_id, parse_box(",".join(str(v) for v in item))))
             except ConfigError:
                 raise ConfigError(
-                    f"--boxes {boxes_file}: box {position + 1} {item} must have 0 <= x0 <= x1 and "
-                    "0 <= y0 <= y1 (left, top, right, bottom pixel, inclusive)"
+                    f"--boxes {boxes_file}: {label} {item} must have x0 <= x1 and y0 <= y1 (left, top, "
+                    "right, bottom pixel, inclusive)"
                 ) from None
+            taken[object_id] = "the file"
     if len(found) > MAX_OBJECTS:
         raise ConfigError(f"{len(found)} objects given; at most {MAX_OBJECTS} fit in an indexed PNG")
+    if found and max(object_id for object_id, _ in found) > MAX_ID:
+        raise ConfigError(f"{len(found)} objects given; numbered from 1 they pass id {MAX_ID}")
     return found
 
 
-def _id(key: object) -> int:
+def _id(key: object, boxes_file: str = "") -> int:
     try:
-        return int(str(key))
+        value = int(str(key))
     except ValueError:
-        raise ConfigError(f"--boxes: object id {key!r} is not an integer") from None
+        raise ConfigError(f"--boxes {boxes_file}: object id {key!r} is not an integer") from None
+    if not 1 <= value <= MAX_ID:
+        raise ConfigError(
+            f"--boxes {boxes_file}: object id {value} must lie in 1..{MAX_ID} (0 is the background, 255 "
+            "void in an indexed PNG)"
+        )
+    return value
 
 
 def _read_boxes_document(path: str) -> list | dict:
-    import yaml
+    from lsevos.settings_text import load_document
 
     if not Path(path).is_file():
         raise ConfigError(f"--boxes {path}: no such file; give a JSON/YAML list of [x0, y0, x1, y1] boxes")
     try:
-        document = yaml.safe_load(Path(path).read_text())  # JSON is YAML
-    except yaml.YAMLError as error:
-        raise ConfigError(f"--boxes {path}: not valid JSON/YAML ({str(error).splitlines()[0]})") from None
+        document = load_document(path)  # JSON is YAML; a key given twice is refused
+    except ConfigError as error:
+        raise ConfigError(f"--boxes {error}") from None
     if not isinstance(document, list | dict) or not document:
         raise ConfigError(f"--boxes {path}: expected a non-empty list of boxes or a mapping id -> box")
     return document

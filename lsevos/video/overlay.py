@@ -1,6 +1,7 @@
 """Overlay video of a scan: the mask tinted over each frame and the object's box drawn, streamed.
 
-Several objects (ids 1..K, `lsevos.video.objects`) get one colour each, their boxes drawn in it.
+Several objects (their ids, `lsevos.video.objects`) get one colour each, their boxes drawn in it and
+labelled with the object's id.
 """
 
 from __future__ import annotations
@@ -45,10 +46,24 @@ def overlay_frame(
     boxes = box if isinstance(box, dict) else {0: box}
     for object_id, one in boxes.items():
         if one is not None:
-            colour = BOX_COLOUR if object_id in (0, 1) and len(boxes) == 1 else object_colour(object_id)
+            single = object_id in (0, 1) and len(boxes) == 1
+            colour = BOX_COLOUR if single else object_colour(object_id)
             x0, y0, x1, y1 = one
             cv2.rectangle(out, (x0, y0), (x1, y1), colour, thickness=2)
+            if not single:  # the legend: each box labelled with its object's id
+                cv2.putText(
+                    out, str(object_id), label_origin(one), LABEL_FONT, LABEL_SCALE, colour, 1, cv2.LINE_8
+                )
     return out
+
+
+LABEL_FONT = cv2.FONT_HERSHEY_SIMPLEX
+LABEL_SCALE = 0.4
+
+
+def label_origin(box: Box) -> tuple[int, int]:
+    """Where an object's id is written (the text's bottom left): inside its box, at the top left."""
+    return box[0] + 3, box[1] + 13
 
 
 def video_fps(path: str | os.PathLike, default: float = 24.0) -> float:
@@ -75,6 +90,6 @@ def write_overlay(
         for name, frame in FrameSource(frames):
             mask = read_mask(scan_dir / "masks" / f"{name}.png")
             boxes = {i: (None if f.get(name) is None else tuple(f[name])) for i, f in objects.items()}
-            yield overlay_frame(frame, mask, boxes if len(boxes) > 1 else boxes[1])
+            yield overlay_frame(frame, mask, boxes[1] if list(boxes) == [1] else boxes)
 
     return write_video(out, overlaid(), fps)

@@ -11,13 +11,17 @@ from lsevos.data.segtrack import SegtrackDataset
 from lsevos.data.synthetic import segtrack_objects, sequence_names
 from lsevos.data.voc_sbd import VocInstances
 from lsevos.errors import ConfigError
+from lsevos.outputs import release_outputs
 
 
 def _run(*argv: str) -> int:
     parser = argparse.ArgumentParser(prog="lsevos")
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    finally:
+        release_outputs()  # what the `lsevos` command does at its end: drop the output locks
 
 
 def test_prepare_segtrack(segtrack_root, tmp_path):

@@ -82,7 +82,9 @@ def test_whole_frame_shape_keeps_the_aspect_ratio_with_the_shorter_side_given():
 
 def test_parse_and_clip_box_errors_name_the_fix():
     assert parse_box("1, 2,30,40") == (1, 2, 30, 40)
-    for text in ("1,2,3", "5,2,3,40", "a,b,c,d", "-1,0,3,3"):
+    assert parse_box("-5,18,30,40") == (-5, 18, 30, 40)  # partly left of the frame: clipped where used
+    assert clip_box((-5, 18, 30, 40), (48, 64)) == (0, 18, 30, 40)
+    for text in ("1,2,3", "5,2,3,40", "a,b,c,d", "-1,0,-3,3"):
         with pytest.raises(ConfigError, match="x0,y0,x1,y1"):
             parse_box(text)
     assert clip_box((5, 5, 500, 30), (20, 40)) == (5, 5, 39, 19)

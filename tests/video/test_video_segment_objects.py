@@ -16,7 +16,7 @@ from lsevos.errors import ConfigError
 from lsevos.model.lse_net import LSENet
 from lsevos.train.checkpoint import load_checkpoint, save_checkpoint
 from lsevos.video.model_file import choose_checkpoint, package_model, refuse_builtin_model
-from lsevos.video.objects import merge_probabilities, parse_boxes, write_merged
+from lsevos.video.objects import merge_probabilities, parse_boxes, parse_object_boxes, write_merged
 from lsevos.video.pipeline import pretraining_defaults
 from lsevos.video.tracker import probability_to_png
 
@@ -104,10 +104,20 @@ def test_merge_gives_each_pixel_to_the_most_probable_object_above_the_threshold(
 
 def test_boxes_from_repeated_options_and_a_file(tmp_path):
     path = tmp_path / "boxes.json"
-    path.write_text(json.dumps({"2": [5, 5, 9, 9], "1": [0, 0, 3, 3]}))
-    assert parse_boxes(["1,1,4,4"], str(path)) == [(1, 1, 4, 4), (0, 0, 3, 3), (5, 5, 9, 9)]
+    path.write_text(json.dumps({"3": [5, 5, 9, 9], "2": [0, 0, 3, 3]}))  # a mapping keeps its ids
+    assert parse_object_boxes(["1,1,4,4"], str(path)) == [
+        (1, (1, 1, 4, 4)),
+        (3, (5, 5, 9, 9)),
+        (2, (0, 0, 3, 3)),
+    ]
+    assert parse_boxes(["1,1,4,4"], str(path)) == [(1, 1, 4, 4), (5, 5, 9, 9), (0, 0, 3, 3)]
     listed = tmp_path / "boxes.yaml"
-    listed.write_text("- [0, 0, 3, 3]\n- [5, 5, 9, 9]\n")  # a YAML block list
+    listed.write_text("- [0, 0, 3, 3]\n- [5, 5, 9, 9]\n")  # a YAML block list, numbered after the --box
+    assert parse_object_boxes(["1,1,4,4"], str(listed)) == [
+        (1, (1, 1, 4, 4)),
+        (2, (0, 0, 3, 3)),
+        (3, (5, 5, 9, 9)),
+    ]
     assert parse_boxes(None, str(listed)) == [(0, 0, 3, 3), (5, 5, 9, 9)]
     path.write_text("[[0, 0, 3]]")
     with pytest.raises(ConfigError, match="box 1 must be a list of four integers"):
@@ -132,7 +142,7 @@ def test_mask_objects_ignore_void_and_refuse_an_antialiased_grey_mask(tmp_path):
     grey = np.zeros((8, 8), np.uint8)
     grey[2:6, 2:6], grey[2, 2] = 255, 128  # an antialiased 0/255 drawing
     Image.fromarray(grey, mode="L").save(tmp_path / "grey.png")
-    with pytest.raises(DataError, match="grey mask mixes 255 with other values"):
+    with pytest.raises(DataError, match=r"grey mask mixes 255 with 2 other values \(0, 128\)"):
         objects_of_mask(tmp_path / "grey.png", (8, 8))
     Image.fromarray(np.where(grey == 255, 2, np.where(grey == 128, 1, 0)).astype(np.uint8), mode="L").save(
         tmp_path / "levels.png"
