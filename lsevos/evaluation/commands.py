@@ -144,6 +144,7 @@ def _grabcut(args: argparse.Namespace) -> int:
 
 def _tables(args: argparse.Namespace) -> int:
     from lsevos.evaluation.metric_files import write_json
+    from lsevos.evaluation.readme_tables import run_record
     from lsevos.evaluation.tables import (
         make_tables,
         metrics_summary,
@@ -156,9 +157,10 @@ def _tables(args: argparse.Namespace) -> int:
     _output_folder("--out", args.out)
     numbers = _numbers(args.tables) if args.tables else [1, 2, 3, 4, 5]
     tables = make_tables(args.metrics, args.gt_davis, args.out, args.config_name, numbers, left_out)
-    if not args.tables:
-        write_json(Path(args.out) / "metrics.json", metrics_summary(args.metrics))
     origin = provenance(args.config_name)
+    if not args.tables:
+        run = run_record(origin.config, origin.commit, origin.date)
+        write_json(Path(args.out) / "metrics.json", {**metrics_summary(args.metrics), "run": run})
     for table in tables:
         print(to_markdown(table, origin))
     print(f"tables {', '.join(str(t.number) for t in tables)} -> {args.out}")
