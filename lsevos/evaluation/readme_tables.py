@@ -38,8 +38,7 @@ DATASET_NAMES = {"davis": "DAVIS 2016", "segtrack": "SegTrack v2"}
 NON_DATASET_KEYS = ("run", "status")
 MEASURES = ("J_M", "J_R", "J_D", "F_M", "F_R", "F_D")
 HEADER = (
-    "| data | variant | sequences | J mean | J recall | J decay | F mean | F recall | F decay "
-    "| paper J / F |"
+    "| data | variant | sequences | J mean | J recall | J decay | F mean | F recall | F decay | paper J / F |"
 )
 
 
@@ -65,7 +64,9 @@ def read_metrics(path: str | os.PathLike) -> dict:
     try:
         content = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as error:
-        raise DataError(f"{path}: not a readable metrics JSON ({error}); rewrite it with `dvc repro`") from None
+        raise DataError(
+            f"{path}: not a readable metrics JSON ({error}); rewrite it with `dvc repro`"
+        ) from None
     if not isinstance(content, dict):
         raise DataError(f"{path}: a metrics file holds a JSON object; rewrite it with `dvc repro`")
     return content
@@ -106,11 +107,12 @@ def section(path: str | os.PathLike) -> str:
     """The Markdown of one metrics file: a heading, where it was measured, and its table."""
     path = Path(path)
     content = read_metrics(path)
+    shown = f"{path.parent.name}/{path.name}"  # as the README's reader finds it: metrics/<config>.json
     run = content.get("run") if isinstance(content.get("run"), dict) else {}
     title = run.get("title") or f"`{run.get('config', path.stem)}` configuration"
     lines = [f"### {title}", ""]
     if "status" in content and len(content) == 1:
-        lines.append(f"No numbers yet (`{path.as_posix()}`: {content['status']}).")
+        lines.append(f"No numbers yet (`{shown}`: {content['status']}).")
         return "\n".join(lines)
     where = ", ".join(
         f"{key} {value}"
@@ -123,7 +125,7 @@ def section(path: str | os.PathLike) -> str:
     )
     lines.append(
         (f"{where[0].upper()}{where[1:]}; " if where else "")
-        + f"from `{path.as_posix()}`; how it was measured: [{EXPERIMENTS}]({EXPERIMENTS})."
+        + f"from `{shown}`; how it was measured: [{EXPERIMENTS}]({EXPERIMENTS})."
     )
     if run.get("note"):
         lines += ["", str(run["note"])]
