@@ -1,7 +1,7 @@
 """The README's results tables, generated from the committed DVC metrics files (`metrics/*.json`).
 
-Each metrics file is what `lsevos tables` writes as `metrics.json` (and the DVC stage `tables@<config>`
-copies to `metrics/<config>.json`): `{dataset: {variant: {J_M, J_R, J_D, F_M, F_R, F_D, JF, mIoU, count,
+Each metrics file is what the workflow's rule `metrics_summary` writes as `<results>/tables/metrics.json`
+(`lsevos metrics-summary --config-name`; the DVC stage `tables@<config>` copies it to `metrics/<config>.json`): `{dataset: {variant: {J_M, J_R, J_D, F_M, F_R, F_D, JF, mIoU, count,
 "sequences": ...}}}` in fractions, plus an optional `"run"` record (`config`, `commit`, `date`,
 `machine`, and optionally `title` and `note`) saying where the numbers were measured. A file that holds
 only `{"status": "..."}` is a configuration not run yet. Every file gives one table; every dataset and
@@ -213,9 +213,13 @@ def machine_description() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {gpu}"
 
 
-def run_record(config: str, commit: str, date: str) -> dict[str, str]:
-    """The `"run"` entry of a metrics file: configuration, code commit, date and this machine."""
-    return {"config": config, "commit": commit, "date": date, "machine": machine_description()}
+def run_record(config: str) -> dict[str, str]:
+    """The `"run"` entry of a metrics file: configuration, the commit of this checkout, the date (UTC) and
+    this machine."""
+    from lsevos.evaluation.tables import provenance
+
+    origin = provenance(config)
+    return {"config": config, "commit": origin.commit, "date": origin.date, "machine": machine_description()}
 
 
 def _readme_tables(args: argparse.Namespace) -> int:

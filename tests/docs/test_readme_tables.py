@@ -129,3 +129,33 @@ def test_a_metrics_file_changed_without_regenerating_fails(tmp_path: Path):
     shutil.copytree(REPO / "metrics", metrics)
     (metrics / "zz-new.json").write_text(json.dumps({"davis": {"ours": _measures(0.9, 0.9)}}))
     assert check(readme, metrics) is not None
+
+
+def test_metrics_summary_records_where_the_run_was_measured(tmp_path: Path):
+    """`lsevos metrics-summary --config-name` (the workflow's rule) adds the run record the README shows."""
+    davis = tmp_path / "metrics" / "davis"
+    davis.mkdir(parents=True)
+    (davis / "ours.csv").write_text(
+        "sequence,J_M,J_R,J_D,F_M,F_R,F_D\na,0.5,1,0,0.25,0,0\nb,0.7,1,0,0.75,1,0\nmean,0.6,1,0,0.5,0.5,0\n"
+    )
+    out = tmp_path / "summary" / "demo.json"
+    assert main(["metrics-summary", "--metrics", str(tmp_path / "metrics"), "--out", str(out)]) == 0
+    assert "run" not in json.loads(out.read_text())
+    args = [
+        "metrics-summary",
+        "--metrics",
+        str(tmp_path / "metrics"),
+        "--out",
+        str(out),
+        "--config-name",
+        "demo",
+    ]
+    assert main(args) == 0
+    summary = json.loads(out.read_text())
+    assert summary["davis"]["ours"]["J_M"] == pytest.approx(0.6) and summary["davis"]["ours"]["count"] == 2
+    run = summary["run"]
+    assert run["config"] == "demo" and re.fullmatch(r"20\d\d-\d\d-\d\d \d\d:\d\d UTC", run["date"])
+    assert re.fullmatch(r"[0-9a-f]{12}|unknown", run["commit"]) and "cores" in run["machine"]
+    block = render(out.parent)
+    assert f"Measured {run['date']}, commit `{run['commit']}`" in block
+    assert "| DAVIS 2016 | Ours | 2 | 60.0 | 100.0 | 0.0 | 50.0 | 50.0 | 0.0 | 81.0 / 80.3 |" in block

@@ -127,8 +127,6 @@ def test_tables_land_values_in_the_right_cells(metrics, davis_root, tmp_path, ca
     dog = summary["davis"]["grabcut"]["sequences"]["dog"]  # grabcut base 0.5: dog (0.7, 0.5)
     assert dog == pytest.approx({"J_M": 0.7, "F_M": 0.5, "JF": 0.6})
     assert main(["metrics-summary", "--metrics", str(metrics), "--out", str(tmp_path / "summary.json")]) == 0
-    run = summary.pop("run")  # where the numbers were measured: only `tables` knows the configuration
-    assert run["config"] == "unit" and run["date"][:2] == "20" and "cores" in run["machine"]
     assert json.loads((tmp_path / "summary.json").read_text()) == summary
     assert main(["show-tables", str(out)]) == 0
     assert "Table 5" in capsys.readouterr().out
