@@ -1,11 +1,12 @@
 """The README's results tables, generated from the committed DVC metrics files (`metrics/*.json`).
 
 Each metrics file is what the workflow's rule `metrics_summary` writes as `<results>/tables/metrics.json`
-(`lsevos metrics-summary --config-name`; the DVC stage `tables@<config>` copies it to `metrics/<config>.json`): `{dataset: {variant: {J_M, J_R, J_D, F_M, F_R, F_D, JF, mIoU, count,
-"sequences": ...}}}` in fractions, plus an optional `"run"` record (`config`, `commit`, `date`,
-`machine`, and optionally `title` and `note`) saying where the numbers were measured. A file that holds
-only `{"status": "..."}` is a configuration not run yet. Every file gives one table; every dataset and
-variant in it gives one row, so a new configuration or variant needs a metrics file, not code.
+(`lsevos metrics-summary --config-name`; the DVC stage `tables@<config>` copies it to
+`metrics/<config>.json`): `{dataset: {variant: {J_M, J_R, J_D, F_M, F_R, F_D, JF, mIoU, count,
+"sequences": ...}}}` in fractions, plus an optional `"run"` record (`config`, `commit`, `date`, `machine`,
+and optionally `title` and `note`) saying where the numbers were measured. A file that holds only
+`{"status": "..."}` is a configuration not run yet. Every file gives one table; every dataset and variant
+in it gives one row, so a new configuration or variant needs a metrics file, not code.
 
 The README holds the tables between two marker lines (`BEGIN`, `END`); `lsevos readme-tables --write
 README.md` rewrites that block, `--check README.md` fails when the block differs from what the metrics
