@@ -33,8 +33,14 @@ GENERATED = (
 )
 EXPERIMENTS = "docs/experiments.md"
 
+# Section titles of the shipped configurations (a metrics file's run.title wins; other files: their name).
+CONFIG_TITLES = {
+    "demo": "`demo` configuration: the built-in benchmark (`make demo`)",
+    "cpu": "`cpu` configuration: real video on a CPU",
+    "paper": "`paper` configuration: the paper's setting (`config/config.yaml`, one GPU)",
+}
 # Datasets by their metrics key; any other key is shown as it is written.
-DATASET_NAMES = {"davis": "DAVIS 2016", "segtrack": "SegTrack v2"}
+DATASET_NAMES = {"davis": "DAVIS", "segtrack": "SegTrack"}
 # Keys of a metrics file that are not datasets.
 NON_DATASET_KEYS = ("run", "status")
 MEASURES = ("J_M", "J_R", "J_D", "F_M", "F_R", "F_D")
@@ -110,7 +116,8 @@ def section(path: str | os.PathLike) -> str:
     content = read_metrics(path)
     shown = f"{path.parent.name}/{path.name}"  # as the README's reader finds it: metrics/<config>.json
     run = content.get("run") if isinstance(content.get("run"), dict) else {}
-    title = run.get("title") or f"`{run.get('config', path.stem)}` configuration"
+    config = run.get("config", path.stem)
+    title = run.get("title") or CONFIG_TITLES.get(config, f"`{config}` configuration")
     lines = [f"### {title}", ""]
     if "status" in content and len(content) == 1:
         lines.append(f"No numbers yet (`{shown}`: {content['status']}).")

@@ -50,10 +50,10 @@ def test_one_table_per_file_and_one_row_per_dataset_and_variant(metrics: Path):
     lines = block.splitlines()
     # known variants in the paper's order, then the others as the file lists them; fractions -> percent,
     # the paper's J / F mean of Ours (Table 2: 81.0 / 80.3) beside ours
-    rows = [line for line in lines if line.startswith("| DAVIS") or line.startswith("| SegTrack")]
-    assert rows[0] == "| DAVIS 2016 | Ours | 2 | 81.2 | 100.0 | -4.6 | 82.5 | 50.0 | 0.0 | 81.0 / 80.3 |"
-    assert rows[1] == "| DAVIS 2016 | ours_check | 3 | 50.0 | 100.0 | -4.6 | 25.0 | 50.0 | 0.0 |  |"
-    assert rows[2] == "| SegTrack v2 | Ours | 3 | 78.4 | 100.0 | -4.6 | 70.0 | 50.0 | 0.0 | mIoU 69.7 |"
+    rows = [line for line in lines if line.startswith(("| DAVIS |", "| SegTrack |"))]
+    assert rows[0] == "| DAVIS | Ours | 2 | 81.2 | 100.0 | -4.6 | 82.5 | 50.0 | 0.0 | 81.0 / 80.3 |"
+    assert rows[1] == "| DAVIS | ours_check | 3 | 50.0 | 100.0 | -4.6 | 25.0 | 50.0 | 0.0 |  |"
+    assert rows[2] == "| SegTrack | Ours | 3 | 78.4 | 100.0 | -4.6 | 70.0 | 50.0 | 0.0 | mIoU 69.7 |"
     assert "| davis_heldout | Ours | 10 | 70.0 |" in block
     assert "Measured 2026-12-05 10:00 UTC, commit `abc1234`, machine: 2 cores" in block
     assert "### `demo` configuration" in block and "### `paper` configuration" in block
@@ -158,4 +158,4 @@ def test_metrics_summary_records_where_the_run_was_measured(tmp_path: Path):
     assert re.fullmatch(r"[0-9a-f]{12}|unknown", run["commit"]) and "cores" in run["machine"]
     block = render(out.parent)
     assert f"Measured {run['date']}, commit `{run['commit']}`" in block
-    assert "| DAVIS 2016 | Ours | 2 | 60.0 | 100.0 | 0.0 | 50.0 | 50.0 | 0.0 | 81.0 / 80.3 |" in block
+    assert "| DAVIS | Ours | 2 | 60.0 | 100.0 | 0.0 | 50.0 | 50.0 | 0.0 | 81.0 / 80.3 |" in block
