@@ -9,8 +9,8 @@
 3. the pretraining loader (lsevos.train.pretrain.step_batches on the smoke's VOC+SBD archives, or the
    built-in static images): batches/s with 0 and N workers, against the GPU's train-step rate;
 4. the scan: frames/s of `lsevos.video.pipeline.scan` on the smoke's DAVIS sequence (or a built-in one);
-and writes the figures to benchmarks/out/gpu_check.json. The README's estimate of the full paper run rests
-on the train-step and scan figures.
+and writes the figures to benchmarks/out/gpu_check.json. The estimate of the full paper run
+(docs/experiments.md, E18) rests on the train-step and scan figures.
 """
 
 from __future__ import annotations

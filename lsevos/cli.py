@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "lsevos.train.commands",
     "lsevos.video.commands",
     "lsevos.evaluation.commands",
+    "lsevos.evaluation.readme_tables",
     "lsevos.cost",
 )
 

@@ -171,10 +171,12 @@ def _tables(args: argparse.Namespace) -> int:
 
 def _metrics_summary(args: argparse.Namespace) -> int:
     from lsevos.evaluation.metric_files import write_json
+    from lsevos.evaluation.readme_tables import run_record
     from lsevos.evaluation.tables import metrics_summary
 
     _output_files(("--out", args.out))
-    write_json(args.out, metrics_summary(args.metrics))
+    summary = metrics_summary(args.metrics)
+    write_json(args.out, {**summary, "run": run_record(args.config_name)} if args.config_name else summary)
     print(f"metrics summary -> {args.out}")
     return 0
 
@@ -305,6 +307,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     summary = subparsers.add_parser("metrics-summary", help="J, F, J&F and mIoU per variant as JSON (DVC)")
     summary.add_argument("--metrics", required=True, help="folder with davis/ and segtrack/ metrics")
     summary.add_argument("--out", required=True, help="JSON file")
+    summary.add_argument(
+        "--config-name", help="also record the run: this configuration, commit, date, machine"
+    )
     summary.set_defaults(handler=_metrics_summary)
 
     show = subparsers.add_parser("show-tables", help="print the Markdown tables of a tables folder")

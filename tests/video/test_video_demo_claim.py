@@ -56,6 +56,6 @@ def test_ours_beats_fp_on_the_lookalike_videos(demo_models):
     # better than FP alone (GT-box mode, Table 1: 81.4 vs 78.1 J here).
     assert np.mean(gt_scores["ours"]) > np.mean(gt_scores["fp"]) + 0.01, gt_scores
     # Propagated from the first box, both track the target through the crossings. Which of the two is ahead
-    # there is within 2 J and changed with the library versions (session 2: Ours 62.2 vs FP 59.0; with the
-    # packages of 2026-11-30: 58.9 vs 60.6), so that order is reported in the README, not asserted.
+    # there is within 2 J and changed with the library versions (2026-11-25: Ours 62.2 vs FP 59.0; with the
+    # packages of 2026-11-30: 58.9 vs 60.6), so that order is reported in docs/experiments.md, not asserted.
     assert min(np.mean(scores["ours"]), np.mean(scores["fp"])) > 0.5, scores

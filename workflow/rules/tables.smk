@@ -37,8 +37,10 @@ rule metrics_summary:
         CONDA_ENV
     params:
         metrics=lambda w: METRICS_DIR,
+        name=config["name"],
     shell:
-        "lsevos metrics-summary --metrics {params.metrics} --out {output} > {log} 2>&1"
+        "lsevos metrics-summary --metrics {params.metrics} --config-name {params.name} "
+        "--out {output} > {log} 2>&1"
 
 
 rule figures:
