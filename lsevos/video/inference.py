@@ -51,3 +51,37 @@ def video_predictor(model: torch.nn.Module, head: str, settings: VideoSettings) 
     from lsevos.video.saliency import mix
 
     return mix(predict, settings.saliency_weight)
+
+
+def appearance_template(model: torch.nn.Module, crop: np.ndarray, labels: np.ndarray, device) -> torch.Tensor:
+    """The object's appearance template `[E]`: the per-dimension median of the appearance embedding (AE)
+    over the labelled foreground (label 1) of the first frame's search crop (`crop` uint8 [h,w,3],
+    `labels` uint8 [h,w]); over the whole crop when nothing is labelled."""
+    from lsevos.model.fusion import _median
+
+    model.eval()
+    with torch.no_grad():
+        ae = model(crops_to_tensor(crop[None], device), heads=("ae",)).ae[0]
+    selected = torch.from_numpy(labels == 1).to(device)
+    if not bool(selected.any()):
+        selected = torch.ones_like(selected)
+    return _median(ae[:, selected])
+
+
+def appearance_finder(model: torch.nn.Module, template: torch.Tensor, device) -> Predict:
+    """The tracker's re-find predictor: `predict(crop) -> prob [h,w]`, the mean of the FP probability and
+    the similarity of each pixel's appearance embedding to the first frame's `template`
+    (`lsevos.model.geometry.similarity`, 1 for the template's appearance): an object is found where the
+    network sees foreground that looks like the first frame's, not where it is most salient."""
+    from lsevos.model.geometry import similarity
+
+    model.eval()
+
+    def predict(crop: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            output = model(crops_to_tensor(crop[None], device), heads=("fp", "ae"))
+            look = similarity(output.ae[0], template[:, None, None], dim=0)
+            return (0.5 * (torch.sigmoid(output.fg_logit[0, 0]) + look)).float().cpu().numpy()
+
+    return predict
+

@@ -49,20 +49,70 @@ def first_frame_labels(prob: np.ndarray, box: Box, fg_threshold: float) -> np.nd
     return labels
 
 
+TIGHT_SPAN = 0.9
+"""A box drawn around an object touches it on all four sides, so the object's pixels span (nearly) every
+row and every column of the box. First-frame labels whose foreground spans less than this share of the
+box's rows or columns cover a part of the object, not the object (`box_span`)."""
+
+
+def box_span(labels: np.ndarray, box: Box) -> float:
+    """The smaller of the shares of the box's rows and of its columns that hold a foreground pixel
+    (label 1) inside the box: 1.0 for an object that fills its box to every side, 0.5 for labels on the
+    top half of the box only, 0.0 for no foreground."""
+    x0, y0, x1, y1 = box
+    inside = labels[y0 : y1 + 1, x0 : x1 + 1] == 1
+    if inside.size == 0:
+        return 0.0
+    return float(min(inside.any(axis=1).mean(), inside.any(axis=0).mean()))
+
+
 def grabcut_first_frame_labels(
     frame: np.ndarray, prob: np.ndarray, box: Box, fg_threshold: float, iterations: int
 ) -> np.ndarray:
     """frame uint8 [H,W,3] RGB, prob float [H,W], box -> labels uint8 [H,W] in {0,1} refined by GrabCut
-    seeded with the first-frame rule (falls back to `first_frame_labels` when OpenCV fails)."""
+    seeded with the first-frame rule (falls back to `first_frame_labels` when OpenCV fails).
+
+    When the labels span less than `TIGHT_SPAN` of the box's rows or columns (`box_span`: they cover a part
+    of the object), GrabCut runs again with the pixels of the rows and columns the labels miss made
+    probable foreground (where the model called them background): the object must cross those rows and
+    columns too, and the colours decide where. The labels that span the box better are kept."""
+    labels = _grabcut(frame, prob, box, fg_threshold, iterations)
+    if labels is None:
+        return first_frame_labels(prob, box, fg_threshold)
+    span = box_span(labels, box)
+    if span >= TIGHT_SPAN:
+        return labels
+    x0, y0, x1, y1 = box
+    inside = labels[y0 : y1 + 1, x0 : x1 + 1] == 1
+    missed = ~inside.any(axis=1)[:, None] | ~inside.any(axis=0)[None, :]
+    completed = _grabcut(frame, prob, box, fg_threshold, iterations, missed)
+    if completed is not None and box_span(completed, box) > span:
+        return completed
+    return labels
+
+
+def _grabcut(
+    frame: np.ndarray,
+    prob: np.ndarray,
+    box: Box,
+    fg_threshold: float,
+    iterations: int,
+    missed: np.ndarray | None = None,
+) -> np.ndarray | None:
+    """GrabCut seeded by the first-frame rule: confident pixels certain foreground, outside the box certain
+    background, the rest of the box probable foreground where the model says >= 1 - `fg_threshold` and
+    probable background below, except where `missed` (bool, the box's shape) is set: probable foreground
+    there. None when OpenCV cannot fit its colour models."""
     import cv2
 
     x0, y0, x1, y1 = box
     seeds = np.full(prob.shape, cv2.GC_BGD, dtype=np.uint8)
     inside = prob[y0 : y1 + 1, x0 : x1 + 1]
+    unsure = np.uint8(cv2.GC_PR_BGD) if missed is None else np.where(missed, cv2.GC_PR_FGD, cv2.GC_PR_BGD)
     seeds[y0 : y1 + 1, x0 : x1 + 1] = np.where(
         inside >= fg_threshold,
         cv2.GC_FGD,
-        np.where(inside >= 1.0 - fg_threshold, cv2.GC_PR_FGD, cv2.GC_PR_BGD),
+        np.where(inside >= 1.0 - fg_threshold, cv2.GC_PR_FGD, unsure),
     )
     background_model = np.zeros((1, 65), dtype=np.float64)
     foreground_model = np.zeros((1, 65), dtype=np.float64)
@@ -78,7 +128,7 @@ def grabcut_first_frame_labels(
             cv2.GC_INIT_WITH_MASK,
         )
     except cv2.error:
-        return first_frame_labels(prob, box, fg_threshold)
+        return None
     return np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)
 
 

@@ -98,6 +98,9 @@ Progress = Callable[[str], None]
 MODES = ("zoom", "nozoom", "gtbox")
 MAX_REJECTED = 3
 """Consecutive frames `box_area_jump` may reject before the larger object is accepted."""
+HELD_WIDENS = False
+"""A held frame widens the next search and re-find region by `vanish_growth`, as an empty one does: the
+object that left the crop is searched for further away each frame it is not found."""
 REDETECT_WINDOW = 5
 """Frames whose largest mask area (and its box, the anchor) the recovery compares a mask with."""
 
@@ -160,7 +163,7 @@ class SearchBoxes:
         if recovery == "held":
             self._remember(int(np.count_nonzero(mask)), mask_box)
             self.last_box = self.anchor
-            self.empty_run = self.empty_run + 1 if mask_box is None else 0
+            self.empty_run = self.empty_run + 1 if mask_box is None or HELD_WIDENS else 0
             return
         if recovery == "redetected":
             area = int(np.count_nonzero(mask))
@@ -271,8 +274,12 @@ def track(
     settings: VideoSettings,
     mode: str = "zoom",
     gt_boxes: Mapping[str, Box | None] | None = None,
+    refind: Predict | None = None,
 ) -> Iterator[FrameResult]:
-    """Segment frames one at a time; yields a `FrameResult` per frame (nothing else is kept in memory)."""
+    """Segment frames one at a time; yields a `FrameResult` per frame (nothing else is kept in memory).
+
+    `refind`: the predictor the recovery runs on the whole frame (default `predict`), e.g. the appearance
+    finder of `lsevos.video.inference`, which looks for what the first frame looked like."""
     if mode not in MODES:
         raise ConfigError(f"tracker mode {mode!r} is unknown; use one of {', '.join(MODES)}")
     if mode == "gtbox" and gt_boxes is None:
@@ -306,7 +313,9 @@ def track(
         if collapse is not None:
             region, max_area = collapse
             whole_box = whole_image_box(size)
-            whole = predict_in(predict, frame, whole_box, whole_frame_shape(size, settings.crop_size))
+            whole = predict_in(
+                refind or predict, frame, whole_box, whole_frame_shape(size, settings.crop_size)
+            )
             recovery, found = redetect(whole, mask, region, settings.threshold, max_area)
             if found is not None:
                 prob, search = found, whole_box

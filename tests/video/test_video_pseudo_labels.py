@@ -11,6 +11,8 @@ from PIL import Image
 from lsevos.data.io import read_mask
 from lsevos.errors import DataError
 from lsevos.video.pseudo_labels import (
+    TIGHT_SPAN,
+    box_span,
     first_frame_labels,
     grabcut_first_frame_labels,
     scan_labels,
@@ -70,6 +72,52 @@ def test_grabcut_first_frame_labels_fall_back_to_the_rule_when_opencv_cannot_fit
     labels = grabcut_first_frame_labels(frame, prob, box, 0.6, iterations=3)
     np.testing.assert_array_equal(labels, first_frame_labels(prob, box, 0.6))
     assert (labels[:10] == 255).all() and (labels[10:] == 1).all()
+
+
+def test_box_span_is_the_smaller_share_of_rows_and_columns_the_foreground_crosses():
+    labels = np.zeros((10, 12), dtype=np.uint8)
+    box = (2, 1, 9, 8)  # 8 columns, 8 rows
+    assert box_span(labels, box) == 0.0
+    labels[1:5, 2:10] = 1  # the top half of the box: all 8 columns, 4 of 8 rows
+    assert box_span(labels, box) == 0.5
+    labels[5:9, 5] = 1  # a thin leg down to the bottom: every row crossed now
+    assert box_span(labels, box) == 1.0
+    labels[:, :] = 0
+    labels[0, 0] = labels[9, 11] = 1  # foreground outside the box does not count
+    assert box_span(labels, box) == 0.0
+
+
+def _rider_on_bike() -> tuple[np.ndarray, np.ndarray]:
+    """A 60x80 grey frame with a "rider" (red, rows 10..29) on a "bike" (green, rows 30..49), both in
+    columns 20..59; the object is both, and its box is rows 10..49, columns 20..59."""
+    frame = np.full((60, 80, 3), 128, dtype=np.uint8)
+    frame[10:30, 20:60] = (220, 30, 30)
+    frame[30:50, 20:60] = (30, 200, 30)
+    mask = np.zeros((60, 80), dtype=np.uint8)
+    mask[10:50, 20:60] = 1
+    return frame, mask
+
+
+def test_grabcut_completes_labels_that_cover_only_a_part_of_the_box():
+    frame, mask = _rider_on_bike()
+    box = (20, 10, 59, 49)
+    prob = np.zeros((60, 80), dtype=np.float32)
+    prob[10:30, 20:60] = 0.9  # the model is sure of the rider and calls the bike background
+    assert box_span(first_frame_labels(prob, box, 0.6), box) == 0.5 < TIGHT_SPAN
+    labels = grabcut_first_frame_labels(frame, prob, box, 0.6, iterations=3)
+    assert box_span(labels, box) == 1.0
+    np.testing.assert_array_equal(labels, mask)
+
+
+def test_grabcut_keeps_labels_that_span_their_box():
+    frame, mask = _rider_on_bike()
+    box = (20, 10, 59, 29)  # a box around the rider alone: the rider spans it
+    prob = np.zeros((60, 80), dtype=np.float32)
+    prob[10:30, 20:60] = 0.9
+    labels = grabcut_first_frame_labels(frame, prob, box, 0.6, iterations=3)
+    expected = np.zeros_like(mask)
+    expected[10:30, 20:60] = 1
+    np.testing.assert_array_equal(labels, expected)
 
 
 def test_scan_rule_ignores_the_uncertain_band():

@@ -54,3 +54,21 @@ def test_a_missing_model_file_is_one_line_naming_the_variable(tmp_path, monkeypa
 def test_weight_is_checked():
     with pytest.raises(ConfigError, match="saliency_weight"):
         VideoSettings(saliency_weight=1.5)
+
+
+def test_evidence_weight_scales_the_weight_by_the_priors_iou_with_the_first_frame_labels():
+    def prior(crop):  # salient: the left half of the crop
+        prob = np.zeros(crop.shape[:2], np.float32)
+        prob[:, : crop.shape[1] // 2] = 0.9
+        return prob
+
+    crop = np.zeros((4, 8, 3), np.uint8)
+    labels = np.zeros((4, 8), np.uint8)
+    labels[:, :4] = 1  # the target is the salient half: IoU 1
+    assert saliency.evidence_weight(0.7, crop, labels, prior) == pytest.approx(0.7)
+    labels[:, :] = 0
+    labels[:, 2:6] = 1  # half of the target is salient, and as much salient area is not the target: 8/24
+    assert saliency.evidence_weight(0.7, crop, labels, prior) == pytest.approx(0.7 * 8 / 24)
+    labels[:, 2:4] = 255  # ignored pixels count on neither side: 0 shared of 16 -> weight 0
+    assert saliency.evidence_weight(0.7, crop, labels, prior) == 0.0
+    assert saliency.evidence_weight(0.0, crop, labels, prior) == 0.0

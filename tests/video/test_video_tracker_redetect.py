@@ -285,3 +285,27 @@ def test_recovered_frames_are_listed_in_boxes_json(tmp_path):
 def test_redetect_below_is_checked(value):
     with pytest.raises(ConfigError, match="redetect_below"):
         VideoSettings(redetect_below=value)
+
+
+def test_the_recovery_looks_with_the_refind_predictor_when_one_is_given():
+    """A collapsed zoom mask is re-found in the whole frame by `refind`, not by the scan's predictor."""
+    from lsevos.video.tracker import track
+
+    size = (60, 80)
+    frames = [(f"{index:05d}", np.zeros((*size, 3), np.uint8)) for index in range(3)]
+    seen = {"refind": 0}
+
+    def predict(crop):  # the object fills the crop at frame 0, then vanishes from the scan's view
+        predict.calls += 1
+        return np.full(crop.shape[:2], 0.9 if predict.calls == 1 else 0.0, np.float32)
+
+    predict.calls = 0
+
+    def refind(crop):
+        seen["refind"] += 1
+        return np.full(crop.shape[:2], 0.0, np.float32)
+
+    settings = VideoSettings(crop_size=32, redetect_below=0.3)
+    results = list(track(frames, predict, (30, 20, 49, 39), settings, "zoom", refind=refind))
+    assert seen["refind"] >= 1
+    assert [result.recovery for result in results][1] == "held"

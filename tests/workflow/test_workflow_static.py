@@ -99,25 +99,25 @@ def test_evaluated_sequence_never_used_for_copy_paste(tmp_path, workflow):
     assert "both cut for copy-paste pretraining and evaluated" in result.stderr + result.stdout
 
 
-def test_cpu_folds_never_cut_an_evaluated_sequence(tmp_path, workflow, repo_root):
+def test_cpu_copy_paste_comes_from_the_train_split_and_excludes_every_evaluated_sequence(
+    tmp_path, workflow, repo_root
+):
+    """config/cpu.yaml: one model; its copy-paste objects are every sequence of the copy-paste root the
+    run does not evaluate, and every evaluated sequence is passed as excluded."""
     import json
 
     import yaml
 
+    cpu = yaml.safe_load((repo_root / "config" / "cpu.yaml").read_text())
+    assert cpu["pretrain"]["folds"] is None and cpu["pretrain"]["copy_paste"]["sequences"] == "all"
     result = workflow.run(tmp_path, "-n", "-p", "pretrained", configfile=repo_root / "config" / "cpu.yaml")
     assert result.returncode == 0, result.stderr + result.stdout
-    folds = yaml.safe_load((repo_root / "config" / "cpu.yaml").read_text())["pretrain"]["folds"]
-    evaluated = [seq for fold in folds.values() for seq in fold["evaluate"]]
-    assert len(evaluated) == len(set(evaluated))  # each sequence in one fold
     specs = re.findall(r"lsevos pretrain --stage (\w+) --data '(\{.*?\})'", result.stdout)
-    assert len(specs) == 4 * len(folds)
+    assert sorted(stage for stage, _ in specs) == ["1", "2", "3", "fp"]
+    evaluated = {seq for names in cpu["sequences"].values() for seq in names}
     for _, spec in specs:
-        copy_paste = [s for s in json.loads(spec)["sources"] if s["kind"] == "copy_paste"]
-        assert len(copy_paste) == 1
-        (source,) = copy_paste
-        assert not set(source["sequences"]) & set(source["exclude"])
-        fold = next(f for f in folds.values() if set(f["evaluate"]) == set(source["exclude"]))
-        assert set(source["sequences"]) == set(fold["copy_paste"])
+        (source,) = [s for s in json.loads(spec)["sources"] if s["kind"] == "copy_paste"]
+        assert source["sequences"] == "all" and set(source["exclude"]) == evaluated
 
 
 def _commands(output: str, name: str) -> list[str]:
