@@ -228,7 +228,7 @@ def _check_pretrain(config: dict) -> None:
             PretrainSettings.from_dict,
             stage_settings_values(config, stage),
             _field_names(PretrainSettings),
-            lambda key, name=name, block=block: (
+            lambda key, name=name, block=block: (  # type: ignore[misc]
                 "device" if key == "device" else f"pretrain.{name if key in block else 'model'}.{key}"
             ),
         )

@@ -35,6 +35,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
@@ -104,10 +105,11 @@ class Track:
 
     def pose(self, frame: int) -> tuple[float, float, float, float]:
         """(x, y, radius, rotation) at `frame`; scalar fields hold for every frame."""
-        return tuple(
+        x, y, radius, rotation = (
             float(value[frame] if isinstance(value, np.ndarray) else value)
             for value in (self.x, self.y, self.radius, self.rotation)
         )
+        return x, y, radius, rotation
 
 
 @dataclass(frozen=True)
@@ -267,9 +269,12 @@ def _random_appearance(rng: np.random.Generator, avoid: Appearance | None = None
 
 def _blend(start: Appearance, end: Appearance, weight: float) -> Appearance:
     """`start` with colours and texture angle moved `weight` (0..1) of the way to `end`."""
-    colours = tuple(
-        tuple((1 - weight) * a + weight * b for a, b in zip(ca, cb, strict=True))
-        for ca, cb in zip(start.colours, end.colours, strict=True)
+    colours = cast(
+        "tuple[tuple[float, float, float], tuple[float, float, float]]",
+        tuple(
+            tuple((1 - weight) * a + weight * b for a, b in zip(ca, cb, strict=True))
+            for ca, cb in zip(start.colours, end.colours, strict=True)
+        ),
     )
     return dataclasses.replace(start, colours=colours, angle=(1 - weight) * start.angle + weight * end.angle)
 

@@ -50,6 +50,8 @@ class Backbone(nn.Module, abc.ABC):
     aspp_rates: tuple[int, ...]
     head_width: int
     frozen_batchnorm: bool = False
+    mean: torch.Tensor  # buffers, registered in __init__
+    std: torch.Tensor
 
     def __init__(self, mean: tuple[float, float, float], std: tuple[float, float, float]):
         super().__init__()

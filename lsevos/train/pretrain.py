@@ -86,7 +86,7 @@ class PretrainSettings:
         for key, value in values.items():
             if key not in known:
                 raise ConfigError(f"pretrain settings: unknown key {key!r}; known keys: {', '.join(known)}")
-            expected = known[key].type
+            expected = str(known[key].type)
             if expected == "float":
                 ok = isinstance(value, int | float) and not isinstance(value, bool)
             elif expected == "int":
@@ -95,7 +95,8 @@ class PretrainSettings:
                 ok = isinstance(value, {"str": str, "bool": bool}[expected])
             if not ok:
                 raise ConfigError(f"pretrain settings: key {key!r} must be of type {expected}, got {value!r}")
-        settings = cls(**{key: (float(v) if known[key].type == "float" else v) for key, v in values.items()})
+        checked = {key: (float(v) if known[key].type == "float" else v) for key, v in values.items()}
+        settings = cls(**checked)  # type: ignore[arg-type]
         if settings.device not in DEVICES:
             raise ConfigError(
                 f"pretrain settings: key 'device' must be one of {', '.join(DEVICES)}, "
@@ -253,7 +254,8 @@ def pretrain(
     )
     columns = ["step", "total", *STAGE_LOSSES[stage]]
     resume = _resume_path(out)
-    start, pending, logged = 0, [], []
+    start, pending = 0, []
+    logged: list[dict[str, float]] = []
     if resume.is_file():
         state = load_checkpoint(resume)
         if state["config"] != run_config:

@@ -265,6 +265,7 @@ END_TO_END = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("change", "path"), list(END_TO_END.values()), ids=list(END_TO_END))
 def test_snakemake_dry_run_stops_before_any_job_with_a_short_message(tmp_path, workflow, change, path):
     config = load("demo")

@@ -27,6 +27,7 @@ def job_counts(output: str) -> dict[str, int]:
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.MULTILINE)}
 
 
+@pytest.mark.slow
 def test_paper_dry_run_lists_the_whole_chain_without_data(tmp_path, workflow, repo_root):
     result = workflow.run(tmp_path, "-n", "tables", configfile=repo_root / "config" / "config.yaml")
     assert result.returncode == 0, result.stderr + result.stdout
@@ -40,6 +41,7 @@ def test_paper_dry_run_lists_the_whole_chain_without_data(tmp_path, workflow, re
     assert counts["download"] == 4
 
 
+@pytest.mark.slow
 def test_one_sequence_target_runs_only_its_chain(tmp_path, workflow, repo_root):
     result = workflow.run(
         tmp_path, "-n", "results/davis/blackswan/masks", configfile=repo_root / "config" / "config.yaml"
@@ -51,6 +53,7 @@ def test_one_sequence_target_runs_only_its_chain(tmp_path, workflow, repo_root):
     assert "evaluate" not in counts
 
 
+@pytest.mark.slow
 def test_demo_variants_reuse_shared_work(tmp_path, workflow, repo_root):
     result = workflow.run(tmp_path, "-n", "tables", configfile=repo_root / "config" / "demo.yaml")
     assert result.returncode == 0, result.stderr + result.stdout
@@ -63,6 +66,7 @@ def test_demo_variants_reuse_shared_work(tmp_path, workflow, repo_root):
     assert counts["evaluate"] == davis * 9 + segtrack
 
 
+@pytest.mark.slow
 def test_lint_reports_nothing(workflow, repo_root):
     result = workflow.run(repo_root, "--lint", configfile=repo_root / "config" / "demo.yaml")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -78,6 +82,7 @@ def test_lint_reports_nothing(workflow, repo_root):
         ({"pretrain": {"sources": ["imagenet"]}}, "imagenet"),
     ],
 )
+@pytest.mark.slow
 def test_bad_config_is_named(tmp_path, workflow, change, named):
     config = workflow.config(tmp_path / "bad.yaml", **change)
     result = workflow.run(tmp_path, "-n", "tables", configfile=config)
@@ -85,6 +90,7 @@ def test_bad_config_is_named(tmp_path, workflow, change, named):
     assert named in result.stderr + result.stdout
 
 
+@pytest.mark.slow
 def test_evaluated_sequence_never_used_for_copy_paste(tmp_path, workflow):
     config = workflow.config(
         tmp_path / "leak.yaml",
