@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 
 from lsevos.data.synthetic import SyntheticSettings
 from lsevos.model.backbones import BackboneName
-from lsevos.settings_base import REQUIRED, Settings, range_text, setting
+from lsevos.settings_base import REQUIRED, Settings, block_of, range_text, setting
 from lsevos.train.data import SOURCE_KEYS
 from lsevos.train.pretrain import PretrainSettings
 from lsevos.video.settings import VideoSettings
@@ -312,7 +312,7 @@ def blocks(model: type[BaseModel] = WorkflowConfig, path: str = "") -> dict[type
     """Every block model below `model` (depth first) -> the key paths it is found at."""
     found: dict[type[BaseModel], list[str]] = {model: [path]}
     for name, field in model.model_fields.items():
-        inner, mapping = _block_of(field.annotation)
+        inner, mapping = block_of(field.annotation)
         if inner is None:
             continue
         where = f"{path}.{name}" if path else name
@@ -320,20 +320,6 @@ def blocks(model: type[BaseModel] = WorkflowConfig, path: str = "") -> dict[type
             found.setdefault(block, [])
             found[block] += [p for p in paths if p not in found[block]]
     return found
-
-
-def _block_of(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
-    """(the model a key's value is, whether it is a mapping name -> model)."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation, False
-    if get_origin(annotation) is dict:
-        inner, _ = _block_of(get_args(annotation)[1])
-        return inner, True
-    for argument in get_args(annotation):
-        inner, mapping = _block_of(argument)
-        if inner is not None:
-            return inner, mapping
-    return None, False
 
 
 def type_text(field: Any) -> str:

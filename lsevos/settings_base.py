@@ -16,7 +16,7 @@ from __future__ import annotations
 import difflib
 import reprlib
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic._internal._model_construction import ModelMetaclass
@@ -173,23 +173,31 @@ def hint(name: object, choices: Iterable[object]) -> str:
 
 def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
     """The model class that holds the last key of `loc` (None when it is not a model's key)."""
-    current: Any = model
+    current: type[BaseModel] | None = model
+    mapping = False  # the previous key's value maps names to `current`: this part is such a name
     for part in loc[:-1]:
-        if isinstance(part, str) and isinstance(current, type) and issubclass(current, BaseModel):
-            field = current.model_fields.get(part)
-            current = _inner_model(field.annotation) if field else None
-        # list positions and mapping keys keep the item's model (the annotation's inner model)
-    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+        if isinstance(part, int) or current is None:
+            continue  # list positions keep the item's model
+        if mapping:
+            mapping = False
+            continue
+        field = current.model_fields.get(part)
+        current, mapping = block_of(field.annotation) if field else (None, False)
+    return current
 
 
-def _inner_model(annotation: Any) -> type[BaseModel] | None:
+def block_of(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
+    """(the model a key's value is, or holds in a list or mapping; whether it maps names to that model)."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for argument in getattr(annotation, "__args__", ()):
-        found = _inner_model(argument)
-        if found is not None:
-            return found
-    return None
+        return annotation, False
+    if get_origin(annotation) is dict:
+        inner, _ = block_of(get_args(annotation)[1])
+        return inner, True
+    for argument in get_args(annotation):
+        inner, mapping = block_of(argument)
+        if inner is not None:
+            return inner, mapping
+    return None, False
 
 
 def describe(error: ValidationError, model: type[BaseModel], where: str = "") -> str:

@@ -155,6 +155,12 @@ BAD = {
         "sequences.segtrack[3]",
         ["duo_2"],
     ),
+    "fold key typo": (
+        "cpu",
+        _set("pretrain", "folds", "a", "evalute", ["camel"]),
+        "pretrain.folds.a.evalute",
+        ["did you mean 'evaluate'", "allowed keys: copy_paste, evaluate"],
+    ),
     "no sequence": (
         "demo",
         _set("sequences", {"davis": [], "segtrack": []}),
@@ -317,6 +323,7 @@ END_TO_END = {
     "video typo": (_set("video", "crop_sise", 48), "video.crop_sise"),
     "stage2 ill-typed": (_set("pretrain", "stage2", "lr", "fast"), "pretrain.stage2.lr"),
     "bogus main_variant": (_set("main_variant", "bogus"), "main_variant"),
+    "no sequence": (_set("sequences", {"davis": [], "segtrack": []}), "sequences"),
 }
 
 
