@@ -105,6 +105,7 @@ def test_evaluated_sequence_never_used_for_copy_paste(tmp_path, workflow):
     assert "both cut for copy-paste pretraining and evaluated" in result.stderr + result.stdout
 
 
+@pytest.mark.slow
 def test_cpu_folds_never_cut_an_evaluated_sequence(tmp_path, workflow, repo_root):
     import json
 
@@ -130,6 +131,7 @@ def _commands(output: str, name: str) -> list[str]:
     return [line for line in output.splitlines() if re.search(rf"\blsevos {name} ", line)]
 
 
+@pytest.mark.slow
 def test_paper_data_spec_is_accepted_and_device_reaches_every_torch_command(tmp_path, workflow, repo_root):
     """The `--data` the paper DAG passes is what `lsevos pretrain` reads (it once refused a key the workflow
     wrote), its images are the augmented list of rule sbd_augment, and every torch job gets `device`."""
@@ -200,6 +202,7 @@ def test_gpu_steps_are_whole_jobs_and_cpu_steps_stay_out_of_them(repo_root):
     assert {name for name, value in group.items() if value} == {"crf", "evaluate", "grabcut"}
 
 
+@pytest.mark.slow
 def test_tables_name_the_variants_the_configuration_leaves_out(tmp_path, workflow, repo_root):
     """A config without FP(no-zoom) still gets Table 2: `lsevos tables --left-out davis/fp_nozoom`."""
     import yaml
@@ -227,6 +230,7 @@ def _local_rules(repo_root) -> set[str]:
     return names
 
 
+@pytest.mark.slow
 def test_paper_dag_books_gpus_for_gpu_steps_only_and_fetches_weights_locally(tmp_path, workflow, repo_root):
     config = repo_root / "config" / "config.yaml"
     result = workflow.run(tmp_path, "-n", "tables", configfile=config)
