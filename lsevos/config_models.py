@@ -281,12 +281,13 @@ def json_schema() -> dict:
 
 
 def _tidy(node: object) -> None:
-    """Drop pydantic's titles; descriptions on one line."""
+    """Drop pydantic's titles and the checks' range copies; descriptions on one line."""
     if isinstance(node, dict):
         if isinstance(node.get("title"), str):
             del node["title"]
         if isinstance(node.get("description"), str):
             node["description"] = " ".join(node["description"].split())
+        node.pop("x-range", None)  # the checks' copy of the range (minimum, maximum, anyOf say it)
         for name, value in node.items():
             if name != "properties":
                 _tidy(value)
