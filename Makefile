@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 EXTRAS ?= dev,crf,dvc,saliency
 CORES ?= all
 
-.PHONY: venv test demo model bench bench-gpu paper-smoke lint test-slurm clean-demo
+.PHONY: venv test test-fast demo model bench bench-gpu paper-smoke lint test-slurm clean-demo
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "lse-vos needs Python >= 3.11 (set PYTHON=...)")'
@@ -22,6 +22,11 @@ venv: $(STAMP)
 ## tests' tensors are tiny, and the workflow tests run two jobs side by side on two cores)
 test: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/pytest -q --durations=15
+
+## make test-fast: the everyday loop (under a minute on 2 cores): every test not marked `slow` (the real
+## trainings and workflow runs); `make test` runs them all
+test-fast: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/pytest -q -m "not slow" --durations=5
 
 ## make demo: install (first time), run the whole DAG on the built-in benchmark, print the tables
 demo: $(STAMP)
@@ -50,10 +55,12 @@ paper-smoke: $(STAMP)
 bench-gpu: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python benchmarks/gpu_check.py
 
-## make lint: ruff (lint and format), snakefmt and snakemake --lint; CI runs it
+## make lint: ruff (lint and format), mypy on lsevos/ ([tool.mypy] in pyproject.toml), snakefmt and
+## snakemake --lint; CI runs it
 lint: $(STAMP)
 	$(BIN)/ruff check lsevos tests benchmarks
 	$(BIN)/ruff format --check lsevos tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/snakefmt --check workflow tests/slurm/smoke/Snakefile
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --lint --configfile config/demo.yaml
 

@@ -21,6 +21,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from lsevos.data.io import atomic_output
 from lsevos.errors import DataError
@@ -137,7 +138,7 @@ def cost_table(jobs: list[JobCost], cores: int) -> str:
         cells = [values["step"], values["jobs"], values["wall_s"], values["mean_s"], values["max_s"]]
         cells += [values["cpu_s"], values["max_rss_mb"]]
         lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
-    total, cpu = rows[-1]["wall_s"], rows[-1]["cpu_s"]
+    total, cpu = cast(float, rows[-1]["wall_s"]), cast("float | None", rows[-1]["cpu_s"])
     lines.append("")
     lines.append(
         f"{len(jobs)} jobs, {total / 3600:.2f} h of job time: at least {total / cores / 3600:.2f} h wall on "

@@ -1,5 +1,11 @@
-"""Paths shared by the tests: the repository and the read-only real data beside it (`../shared`)."""
+"""Paths shared by the tests: the repository and the read-only real data beside it (`../shared`).
 
+Tests that read the real data ask for the `shared_root` fixture (or one built on it); without the folder
+they are skipped with the reason, and the summary counts them, so a fresh clone runs the rest.
+`LSEVOS_SHARED=PATH` reads the data from another folder.
+"""
+
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -7,7 +13,8 @@ from types import MappingProxyType
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+SHARED = Path(os.environ.get("LSEVOS_SHARED") or REPO.parent / "shared")
+MISSING_SHARED = f"needs the real test data folder {SHARED} (clone the project beside `shared/`)"
 
 
 @pytest.fixture(scope="session")
@@ -18,8 +25,16 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def shared_root() -> Path:
     if not SHARED.is_dir():
-        pytest.fail(f"the real test data folder {SHARED} is missing: clone the project beside `shared/`")
+        pytest.skip(MISSING_SHARED)
     return SHARED
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Counts the tests skipped for want of ../shared (a fresh clone without the real data)."""
+    reports = terminalreporter.stats.get("skipped", [])
+    skipped = [report for report in reports if MISSING_SHARED in str(report.longrepr)]
+    if skipped:
+        terminalreporter.write_line(f"{len(skipped)} tests skipped: no real test data folder {SHARED}")
 
 
 @pytest.fixture(scope="session")

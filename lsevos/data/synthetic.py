@@ -33,16 +33,19 @@ import math
 import sys
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
 from PIL import Image
+from pydantic import field_validator
 
 from lsevos.data.io import atomic_output, davis_palette
 from lsevos.errors import ConfigError
 from lsevos.labels import IGNORE
+from lsevos.settings_base import Settings, setting
 
 LOOKALIKE_PREFIX = "lookalike-"
 DAVIS_ATTRIBUTE_CODES = tuple("AC BC CS DB DEF EA FM HO IO LR MB OCC OV ROT SC SV".split())
@@ -104,10 +107,11 @@ class Track:
 
     def pose(self, frame: int) -> tuple[float, float, float, float]:
         """(x, y, radius, rotation) at `frame`; scalar fields hold for every frame."""
-        return tuple(
+        x, y, radius, rotation = (
             float(value[frame] if isinstance(value, np.ndarray) else value)
             for value in (self.x, self.y, self.radius, self.rotation)
         )
+        return x, y, radius, rotation
 
 
 @dataclass(frozen=True)
@@ -129,78 +133,44 @@ class _SequenceSpec:
     build: Callable[[np.random.Generator, int, int, np.ndarray], list[Track]]
 
 
-@dataclass(frozen=True)
-class SyntheticSettings:
-    """Sizes of the built-in benchmark (`generate_benchmark(settings=...)`); every key has a default.
+class SyntheticSettings(Settings):
+    """Sizes of the built-in benchmark (`generate_benchmark(settings=...)`); every key has a default, and
+    the defaults make the demo DAG run in minutes on 2 CPU cores. The SegTrack part always holds `duo_1`,
+    `duo_2` (two objects of `duo`) and `solo_1`."""
 
-    `static_train`/`static_val` images of `static_size` px square; DAVIS-part videos of `video_frames`
-    frames and SegTrack-part videos of `segtrack_frames` frames, both `video_width` x `video_height`;
-    `sequences`: which DAVIS-part sequences (keys of `SEQUENCE_ATTRIBUTES`); `jpeg_quality`; `noise_std`
-    (grey levels). The defaults make the demo DAG run in minutes on 2 CPU cores.
-    """
+    static_train: int = setting(160, "static training images", unit="images", ge=1, le=100_000)
+    static_val: int = setting(20, "static validation images", unit="images", ge=1, le=100_000)
+    static_size: int = setting(128, "side of the static images", unit="px", ge=64, le=1024)
+    video_width: int = setting(192, "video frame width", unit="px", ge=64, le=2048)
+    video_height: int = setting(128, "video frame height", unit="px", ge=64, le=2048)
+    video_frames: int = setting(24, "frames per DAVIS-part video", unit="frames", ge=8, le=10_000)
+    segtrack_frames: int = setting(20, "frames per SegTrack-part video", unit="frames", ge=8, le=10_000)
+    sequences: tuple[str, ...] = setting(
+        meaning="DAVIS-part sequences to generate (distinct names; `SEQUENCE_ATTRIBUTES`); default: all",
+        default_factory=lambda: tuple(sorted(_CATALOGUE)),
+        strict=False,  # a YAML list
+        min_length=1,
+    )
+    jpeg_quality: int = setting(90, "JPEG quality of the frames", ge=50, le=100)
+    noise_std: float = setting(3.0, "sensor noise", unit="grey levels", ge=0, le=20)
 
-    static_train: int = 160
-    static_val: int = 20
-    static_size: int = 128
-    video_width: int = 192
-    video_height: int = 128
-    video_frames: int = 24
-    segtrack_frames: int = 20
-    sequences: tuple[str, ...] = field(default_factory=lambda: tuple(sorted(_CATALOGUE)))
-    jpeg_quality: int = 90
-    noise_std: float = 3.0
-
-    def __post_init__(self) -> None:
-        limits = {
-            "static_train": (1, 100_000),
-            "static_val": (1, 100_000),
-            "static_size": (64, 1024),
-            "video_width": (64, 2048),
-            "video_height": (64, 2048),
-            "video_frames": (8, 10_000),
-            "segtrack_frames": (8, 10_000),
-            "jpeg_quality": (50, 100),
-        }
-        for key, (low, high) in limits.items():
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ConfigError(f"synthetic setting {key!r}: expected an integer, got {value!r}")
-            if not low <= value <= high:
-                raise ConfigError(
-                    f"synthetic setting {key!r}: {value} is outside {low}..{high}; pick a value in range"
-                )
-        if isinstance(self.noise_std, bool) or not isinstance(self.noise_std, int | float):
-            raise ConfigError(f"synthetic setting 'noise_std': expected a number, got {self.noise_std!r}")
-        if not 0 <= self.noise_std <= 20:
-            raise ConfigError(
-                f"synthetic setting 'noise_std': {self.noise_std} is outside 0..20; pick one inside"
-            )
-        object.__setattr__(self, "noise_std", float(self.noise_std))
-        sequences = self.sequences
-        if not isinstance(sequences, list | tuple) or not all(isinstance(name, str) for name in sequences):
-            raise ConfigError(f"synthetic setting 'sequences': expected a list of names, got {sequences!r}")
+    @field_validator("sequences")
+    @classmethod
+    def _known_distinct(cls, sequences: tuple[str, ...]) -> tuple[str, ...]:
         unknown = [name for name in sequences if name not in _CATALOGUE]
-        if unknown or not sequences or len(set(sequences)) != len(sequences):
-            raise ConfigError(
-                f"synthetic setting 'sequences': {list(sequences)!r} must be a non-empty list of distinct "
-                f"names from {sorted(_CATALOGUE)}"
+        if unknown or len(set(sequences)) != len(sequences):
+            raise ValueError(
+                f"{list(sequences)!r} must be a non-empty list of distinct names from {sorted(_CATALOGUE)}"
             )
-        object.__setattr__(self, "sequences", tuple(sequences))
+        return sequences
 
 
-def parse_settings(settings: dict | None) -> SyntheticSettings:
-    """Check a settings mapping against `SyntheticSettings`; unknown or ill-typed keys raise `ConfigError`."""
+def parse_settings(settings: dict | None, where: str = "synthetic setting") -> SyntheticSettings:
+    """Check a settings mapping against `SyntheticSettings`; unknown or ill-typed keys and values out of
+    range raise `ConfigError` naming the key (below `where`)."""
     if settings is None:
         return SyntheticSettings()
-    if not isinstance(settings, dict):
-        raise ConfigError(
-            f"synthetic settings must be a mapping of keys to values, got {type(settings).__name__}"
-        )
-    known = [item.name for item in dataclasses.fields(SyntheticSettings)]
-    for key in settings:
-        if key not in known:
-            raise ConfigError(f"unknown synthetic setting {key!r}; remove it or use one of {known}")
-    return SyntheticSettings(**settings)
+    return SyntheticSettings.from_dict(settings, where)
 
 
 def sequence_names(settings: dict | None = None) -> list[str]:
@@ -267,9 +237,12 @@ def _random_appearance(rng: np.random.Generator, avoid: Appearance | None = None
 
 def _blend(start: Appearance, end: Appearance, weight: float) -> Appearance:
     """`start` with colours and texture angle moved `weight` (0..1) of the way to `end`."""
-    colours = tuple(
-        tuple((1 - weight) * a + weight * b for a, b in zip(ca, cb, strict=True))
-        for ca, cb in zip(start.colours, end.colours, strict=True)
+    colours = cast(
+        "tuple[tuple[float, float, float], tuple[float, float, float]]",
+        tuple(
+            tuple((1 - weight) * a + weight * b for a, b in zip(ca, cb, strict=True))
+            for ca, cb in zip(start.colours, end.colours, strict=True)
+        ),
     )
     return dataclasses.replace(start, colours=colours, angle=(1 - weight) * start.angle + weight * end.angle)
 
@@ -716,9 +689,9 @@ def _write_manifest(root: Path, seed: int, settings: SyntheticSettings) -> None:
     manifest = {
         "generator": "lsevos.data.synthetic",
         "seed": seed,
-        "settings": {**dataclasses.asdict(settings), "sequences": list(settings.sequences)},
+        "settings": {**settings.to_dict(), "sequences": list(settings.sequences)},
         "davis_sequences": {name: list(_CATALOGUE[name].attributes) for name in sorted(settings.sequences)},
-        "segtrack_objects": segtrack_objects(dataclasses.asdict(settings)),
+        "segtrack_objects": segtrack_objects(settings.to_dict()),
         "files": [
             {
                 "path": path.relative_to(root).as_posix(),

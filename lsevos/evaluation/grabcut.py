@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -168,7 +169,7 @@ def run_grabcut(
                 for frame, mask in zip(sequence.frame_paths, sequence.mask_paths, strict=True)
             ]
             if jobs <= 1:
-                results = map(_run_job, frame_jobs)
+                results: Iterable[Path] = map(_run_job, frame_jobs)
                 pool = None
             else:
                 pool = get_context("fork").Pool(min(jobs, len(frame_jobs)), ignore_interrupt)

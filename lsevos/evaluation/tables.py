@@ -212,7 +212,7 @@ def table3(metrics: Path, davis_root: str | os.PathLike, left_out: LeftOut = fro
     """Table 3: mean J of the sequences carrying each DAVIS attribute (db_info.yml), beside the paper's
     per-attribute values of OSVOS, Lucid, Ours, FP and FPLSE."""
     dataset = DavisDataset(davis_root)
-    per_variant = {}
+    per_variant: dict[str, dict] = {}
     for variant, _ in TABLE3_VARIANTS:
         if ("davis", variant) in left_out:
             per_variant[variant] = {}

@@ -25,6 +25,7 @@ from __future__ import annotations
 import abc
 import os
 from pathlib import Path
+from typing import Literal, get_args
 
 import torch
 from torch import nn
@@ -35,7 +36,8 @@ RESNET101_URL = "https://download.pytorch.org/models/resnet101-63fe2227.pth"
 RESNET101_FILE = "resnet101-63fe2227.pth"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-BACKBONES = ("tiny", "efficientnet-lite0", "resnet101")
+BackboneName = Literal["tiny", "efficientnet-lite0", "resnet101"]
+BACKBONES: tuple[str, ...] = get_args(BackboneName)
 
 
 class Backbone(nn.Module, abc.ABC):
@@ -50,6 +52,8 @@ class Backbone(nn.Module, abc.ABC):
     aspp_rates: tuple[int, ...]
     head_width: int
     frozen_batchnorm: bool = False
+    mean: torch.Tensor  # buffers, registered in __init__
+    std: torch.Tensor
 
     def __init__(self, mean: tuple[float, float, float], std: tuple[float, float, float]):
         super().__init__()

@@ -77,9 +77,8 @@ class LSENet(nn.Module):
         if "le" in heads or "lse" in heads:
             le = self.le_head(features)
         if "lse" in heads:
-            centre_map = (
-                pixel_coordinates(*features.shape[-2:], features.device, features.dtype).unsqueeze(0) + le
-            )
+            rows, columns = features.shape[-2:]
+            centre_map = pixel_coordinates(rows, columns, features.device, features.dtype).unsqueeze(0) + le
             lse = self.lse_head(torch.cat([ae, self.centre_conv(centre_map)], dim=1))
 
         def upsample(name: str, x: torch.Tensor | None) -> torch.Tensor | None:

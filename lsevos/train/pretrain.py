@@ -24,17 +24,18 @@ import csv
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from lsevos.devices import DEVICES, resolve_device
+from lsevos.devices import Device, resolve_device
 from lsevos.errors import ConfigError, LsevosError
 from lsevos.losses import embedding_loss, foreground_loss, location_loss
+from lsevos.model.backbones import BackboneName
 from lsevos.model.lse_net import LSENet, LSEOutput
 from lsevos.progress import Meter
+from lsevos.settings_base import Settings, setting
 from lsevos.train.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from lsevos.train.data import TrainingData, builtin_only
 
@@ -50,73 +51,45 @@ TRAINED_MODULES = {
 STAGE_LOSSES = {"1": ("ae", "le"), "2": ("lse",), "3": ("fg", "ae", "le", "lse"), "fp": ("fg",)}
 
 
-@dataclass
-class PretrainSettings:
-    """One stage's settings (defaults: the paper's stage 1 on ResNet-101).
+class PretrainSettings(Settings):
+    """One stage's settings (a `pretrain.stage1/2/3/fp` block merged over `pretrain.model`; defaults: the
+    paper's stage 1 on ResNet-101). A non-finite loss stops the run."""
 
-    `grad_clip`: the global gradient norm is clipped to it (0: off); a non-finite loss stops the run.
-    """
-
-    iterations: int = 20000
-    batch: int = 7
-    lr: float = 1.5e-4
-    crop: int = 321
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    log_every: int = 20
-    checkpoint_every: int = 1000
-    seed: int = 0
-    backbone: str = "resnet101"
-    pretrained: bool = True
-    embed_dim: int = 64
-    samples_per_instance: int = 50
-    grad_clip: float = 10.0
-    device: str = "auto"
-    workers: int = 0
-    amp: bool = False
+    iterations: int = setting(20000, "optimisation steps", gt=0)
+    batch: int = setting(7, "images per step", unit="images", gt=0)
+    lr: float = setting(1.5e-4, "SGD learning rate (the paper: 1e-4 in stage 3)")
+    crop: int = setting(321, "side of the square training crops", unit="px", gt=0)
+    momentum: float = setting(0.9, "SGD momentum")
+    weight_decay: float = setting(5e-4, "SGD weight decay")
+    log_every: int = setting(20, "steps averaged into one row of the loss log", unit="steps", gt=0)
+    checkpoint_every: int = setting(
+        1000, "steps between resume files (`<checkpoint>.resume`)", unit="steps", gt=0
+    )
+    seed: int = setting(0, "seed of the initialisation and of the data sampling")
+    backbone: BackboneName = setting("resnet101", "the backbone (normally set in `pretrain.model`)")
+    pretrained: bool = setting(True, "start from ImageNet weights (normally set in `pretrain.model`)")
+    embed_dim: int = setting(
+        64,
+        "embedding channels of the AE/LE/LSE heads (normally set in `pretrain.model`)",
+        unit="channels",
+        ge=2,
+    )
+    samples_per_instance: int = setting(
+        50, "pixels sampled per instance by the embedding losses", unit="px", gt=0
+    )
+    grad_clip: float = setting(10.0, "global gradient norm clip (0: off)", ge=0.0)
+    device: Device = setting(
+        "auto",
+        "where the stage computes; set by the workflow from the top-level `device` (a value here is "
+        "replaced)",
+    )
+    workers: int = setting(0, "DataLoader worker processes (0: in the training process)", ge=0)
+    amp: bool = setting(False, "bfloat16 autocast forward (a GPU option; not bitwise reproducible)")
 
     @classmethod
-    def from_dict(cls, values: object) -> PretrainSettings:
-        """Settings from a dict; `ConfigError` naming an unknown, ill-typed or non-positive key."""
-        if not isinstance(values, dict):
-            raise ConfigError(
-                f"pretrain settings: expected a mapping of keys to values, got {type(values).__name__}"
-            )
-        known = {field.name: field for field in fields(cls)}
-        for key, value in values.items():
-            if key not in known:
-                raise ConfigError(f"pretrain settings: unknown key {key!r}; known keys: {', '.join(known)}")
-            expected = known[key].type
-            if expected == "float":
-                ok = isinstance(value, int | float) and not isinstance(value, bool)
-            elif expected == "int":
-                ok = isinstance(value, int) and not isinstance(value, bool)
-            else:
-                ok = isinstance(value, {"str": str, "bool": bool}[expected])
-            if not ok:
-                raise ConfigError(f"pretrain settings: key {key!r} must be of type {expected}, got {value!r}")
-        settings = cls(**{key: (float(v) if known[key].type == "float" else v) for key, v in values.items()})
-        if settings.device not in DEVICES:
-            raise ConfigError(
-                f"pretrain settings: key 'device' must be one of {', '.join(DEVICES)}, "
-                f"got {settings.device!r}"
-            )
-        if settings.workers < 0:
-            raise ConfigError(f"pretrain settings: key 'workers' must be >= 0, got {settings.workers}")
-        for key in (
-            "iterations",
-            "batch",
-            "crop",
-            "log_every",
-            "checkpoint_every",
-            "embed_dim",
-            "samples_per_instance",
-        ):
-            if getattr(settings, key) <= 0:
-                raise ConfigError(
-                    f"pretrain settings: key {key!r} must be positive, got {getattr(settings, key)}"
-                )
-        return settings
+    def from_dict(cls, values: object, where: str = "pretrain setting") -> PretrainSettings:
+        """Settings from a mapping; `ConfigError` naming an unknown, ill-typed or out-of-range key."""
+        return super().from_dict(values, where)
 
 
 def step_generator(seed: int, step: int) -> torch.Generator:
@@ -236,7 +209,7 @@ def pretrain(
     init = None if init is None else Path(init)
     run_config = {
         "stage": stage,
-        "settings": {key: value for key, value in asdict(settings).items() if key not in EXECUTION_KEYS},
+        "settings": {key: value for key, value in settings.to_dict().items() if key not in EXECUTION_KEYS},
         "data": data_spec,
         "init": str(init) if init else None,
         "builtin_only": builtin_only(data_spec) if isinstance(data_spec, dict) else False,
@@ -253,7 +226,8 @@ def pretrain(
     )
     columns = ["step", "total", *STAGE_LOSSES[stage]]
     resume = _resume_path(out)
-    start, pending, logged = 0, [], []
+    start, pending = 0, []
+    logged: list[dict[str, float]] = []
     if resume.is_file():
         state = load_checkpoint(resume)
         if state["config"] != run_config:

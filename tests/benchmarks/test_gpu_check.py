@@ -24,6 +24,7 @@ def test_gpu_check_code_paths_on_the_cpu(tmp_path, repo_root):
     assert figures["scan"]["frames"] == 24 and figures["scan"]["frames_per_s"] > 0
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
 def test_gpu_check_without_cuda_says_so(repo_root):
     result = subprocess.run(

@@ -56,6 +56,7 @@ def _core(mask: np.ndarray) -> np.ndarray:
     return cv2.erode(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_bytes_and_another_seed_differs(benchmark: Path, tmp_path: Path) -> None:
     generate_benchmark(tmp_path / "again", SEED, SMALL)
     generate_benchmark(tmp_path / "other", SEED + 1, SMALL)

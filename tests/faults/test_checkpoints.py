@@ -34,6 +34,7 @@ class TestCraftedPickle:
         torch.load(crafted(tools, tmp_path / "control.pt", sentinel), weights_only=False)
         assert sentinel.exists()  # so the tests below test something
 
+    @pytest.mark.slow
     @pytest.mark.parametrize("command", ["scan", "segment"])
     def test_is_refused_without_running_code(self, tools, frames, tmp_path, command):
         sentinel = tmp_path / "pwned"
@@ -119,6 +120,7 @@ class TestUnfitCheckpoints:
         line = tools.refused(tools.scan_argv(frames, checkpoint, tmp_path / "out"))
         assert str(checkpoint) in line and "stage-3" in line and "fine-tuned" in line
 
+    @pytest.mark.slow
     def test_weights_that_do_not_fit_the_model_config_give_one_line(self, tools, frames, tmp_path):
         checkpoint = tools.save_tiny(tmp_path / "edited.pt")
         payload = load_checkpoint(checkpoint)

@@ -72,6 +72,7 @@ def test_resnet101_without_weights_file_or_network_names_the_file(tmp_path, monk
     assert str(tmp_path / "hub" / "checkpoints" / RESNET101_FILE) in str(error.value)
 
 
+@pytest.mark.slow
 def test_resnet101_loads_a_torchvision_file_from_the_hub_folder(tmp_path, monkeypatch, resnet):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     monkeypatch.setattr(backbones, "RESNET101_URL", f"http://127.0.0.1:9/{RESNET101_FILE}")
@@ -96,6 +97,7 @@ def test_efficientnet_lite0_loads_the_wheel_weights_at_output_stride_16():
     assert features.shape == (1, 320, 4, 6) and backbone.output_stride == 16
 
 
+@pytest.mark.slow
 def test_fetch_weights_copies_the_users_torch_cache_and_checks_it(tmp_path, monkeypatch, resnet):
     """The workflow's local rule imagenet_weights: `lsevos fetch-weights` places the file before any job."""
     from lsevos.cli import main

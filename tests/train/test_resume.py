@@ -121,7 +121,7 @@ def test_device_setting_is_checked_before_any_work(tmp_path, static_spec):
     from lsevos.errors import ConfigError
     from lsevos.train.pretrain import PretrainSettings, pretrain
 
-    with pytest.raises(ConfigError, match="'device' must be one of auto, cpu, cuda, got 'gpu'"):
+    with pytest.raises(ConfigError, match="'device': 'gpu' is not allowed .*; choose one of auto, cpu, cuda"):
         PretrainSettings.from_dict({**SETTINGS, "device": "gpu"})
     if not torch.cuda.is_available():
         settings = PretrainSettings.from_dict({**SETTINGS, "device": "cuda"})

@@ -13,13 +13,13 @@ def test_settings_defaults_and_key_errors():
     settings = PretrainSettings.from_dict({"iterations": 5, "lr": 1, "backbone": "tiny"})
     assert settings.iterations == 5 and settings.lr == 1.0 and isinstance(settings.lr, float)
     assert settings.batch == 7 and settings.crop == 321  # the paper's values by default
-    with pytest.raises(ConfigError, match="unknown key 'iteration'"):
+    with pytest.raises(ConfigError, match="'iteration': unknown key \\(did you mean 'iterations'\\?\\)"):
         PretrainSettings.from_dict({"iteration": 5})
-    with pytest.raises(ConfigError, match="'batch' must be of type int"):
+    with pytest.raises(ConfigError, match=r"'batch': expected an integer \(int\), got '7' \(str\)"):
         PretrainSettings.from_dict({"batch": "7"})
-    with pytest.raises(ConfigError, match="'pretrained' must be of type bool"):
+    with pytest.raises(ConfigError, match=r"'pretrained': expected a boolean \(bool\), got 1"):
         PretrainSettings.from_dict({"pretrained": 1})
-    with pytest.raises(ConfigError, match="'crop' must be positive"):
+    with pytest.raises(ConfigError, match="'crop': invalid value 0; allowed: > 0"):
         PretrainSettings.from_dict({"crop": 0})
 
 

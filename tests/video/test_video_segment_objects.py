@@ -226,7 +226,7 @@ def test_package_model_stores_its_video_settings_and_card(tmp_path):
     assert defaults["device"] == "auto"  # where to compute is the user's machine's business
     card = (tmp_path / "models" / "m.md").read_text()
     assert "test model" in card and '"crop_size": 57' in card
-    with pytest.raises(ConfigError, match="unknown video setting"):
+    with pytest.raises(ConfigError, match="video setting 'crop': unknown key"):
         package_model(stage3, {"crop": 3}, {}, tmp_path / "bad.pt")
     assert not (tmp_path / "bad.pt").exists()
 

@@ -96,9 +96,9 @@ def test_settings_defaults_and_strict_keys(tmp_path):
     assert settings.crop_size == 65 and settings.enlarge == 2.0 and settings.aug_flip is False
     with pytest.raises(ConfigError, match="'crop_sise'"):
         load_settings('{"crop_sise": 65}')
-    with pytest.raises(ConfigError, match="'crop_size' must be of type int"):
+    with pytest.raises(ConfigError, match=r"'crop_size': expected an integer \(int\)"):
         load_settings('{"crop_size": "65"}')
-    with pytest.raises(ConfigError, match="'batch' must be of type int"):
+    with pytest.raises(ConfigError, match=r"'batch': expected an integer \(int\), got True \(bool\)"):
         load_settings('{"batch": true}')
     with pytest.raises(ConfigError, match="'threshold'"):
         load_settings('{"threshold": 1.5}')

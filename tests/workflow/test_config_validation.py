@@ -1,9 +1,11 @@
 """The whole configuration is checked once (`lsevos.config.check_config`): short errors naming the key path,
-before any job; the schema documents exactly what the settings dataclasses accept."""
+before any job. The configuration models are the one description of every key: the JSON schema, the key
+tables of config/README.md and the check all come from them."""
 
 from __future__ import annotations
 
-import dataclasses
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lsevos.config import check_config, code_object, load_schema, schema_nodes
+from lsevos.config import check_config
 from lsevos.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -78,7 +80,7 @@ BAD = {
         "config",
         _set("pretrain", "stage3", "batch", 0),
         "pretrain.stage3.batch",
-        ["positive"],
+        ["invalid value 0", "> 0"],
     ),
     "model ill-typed": (
         "demo",
@@ -153,6 +155,36 @@ BAD = {
         "sequences.segtrack[3]",
         ["duo_2"],
     ),
+    "fold key typo": (
+        "cpu",
+        _set("pretrain", "folds", "a", "evalute", ["camel"]),
+        "pretrain.folds.a.evalute",
+        ["did you mean 'evaluate'", "allowed keys: copy_paste, evaluate"],
+    ),
+    "no sequence": (
+        "demo",
+        _set("sequences", {"davis": [], "segtrack": []}),
+        "sequences",
+        ["no sequence to segment and evaluate"],
+    ),
+    "nothing evaluated": (
+        "demo",
+        lambda config: config.update(sequences={"davis": [], "segtrack": ["duo_1"]}, segtrack_variants=[]),
+        "segtrack_variants",
+        ["evaluates nothing"],
+    ),
+    "copy_paste source without its block": (
+        "cpu",
+        lambda config: config["pretrain"].pop("copy_paste"),
+        "pretrain",
+        ["pretrain.copy_paste"],
+    ),
+    "video guard between off and its range": (
+        "demo",
+        _set("video", "box_max_growth", 0.5),
+        "video.box_max_growth",
+        ["0 or >= 1"],
+    ),
     "local data without a folder": ("cpu", _set("data", "source", "local"), "data.davis_root", ["local"]),
     "missing folder": (
         "cpu",
@@ -202,59 +234,88 @@ def test_data_not_there_yet_is_not_checked(tmp_path):
     check_config(config, base_dir=tmp_path)
 
 
-# ------------------------------------------------------------------------------- the schema and the code
-JSON_TYPES = {"int": "integer", "float": "number", "bool": "boolean", "str": "string"}
+# ------------------------------------------------------------------------------- the models and their files
+def test_a_model_only_configuration_evaluates_nothing_and_passes():
+    """config/model.yaml over config/cpu.yaml builds the shipped model and evaluates nothing."""
+    config = {**load("cpu"), **load("model")}
+    config["pretrain"] = {**load("cpu")["pretrain"], **load("model")["pretrain"]}
+    check_config(config)
 
 
-def checked_blocks() -> list[dict]:
-    return [node for node in schema_nodes(load_schema(resolve=False)) if "x-checked-by" in node]
+def test_the_generated_schema_and_readme_tables_are_up_to_date():
+    from lsevos.config_models import main
+
+    assert main(["--check"]) == 0, "run `python -m lsevos.config_models --write`"
 
 
-def test_every_dataclass_field_is_documented_in_the_schema_and_vice_versa():
-    blocks = checked_blocks()
-    owners = {block["x-checked-by"] for block in blocks}
-    assert owners >= {
-        "lsevos.video.settings.VideoSettings",
-        "lsevos.train.pretrain.PretrainSettings",
-        "lsevos.data.synthetic.SyntheticSettings",
-    }
-    for block in blocks:
-        cls = code_object(block["x-checked-by"])
-        fields = {field.name: field for field in dataclasses.fields(cls)}
-        documented = block["properties"]
-        assert set(fields) - set(documented) == set(), f"add to the schema block of {cls.__name__}"
-        assert set(documented) - set(fields) == set(), f"remove from the schema block of {cls.__name__}"
-        assert block["additionalProperties"] is False
-        for name, field in fields.items():
-            if field.type in JSON_TYPES:
-                assert documented[name]["type"] == JSON_TYPES[field.type], f"{cls.__name__}.{name}"
-            if field.default is not dataclasses.MISSING:
-                assert documented[name].get("default") == field.default, f"{cls.__name__}.{name} default"
+def test_the_generated_schema_accepts_the_shipped_configs_and_refuses_a_typo():
+    import jsonschema
+
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    for name in CONFIGS:
+        assert not list(validator.iter_errors(load(name))), name
+    config = load("demo")
+    config["video"]["crop_sise"] = 48
+    config["pretrain"]["stage1"]["iterations"] = "many"
+    messages = sorted(error.message for error in validator.iter_errors(config))
+    assert messages == [
+        "'many' is not of type 'integer'",
+        "Additional properties are not allowed ('crop_sise' was unexpected)",
+    ]
 
 
-def test_lists_the_code_owns_are_those_of_the_code():
-    for node in schema_nodes(load_schema(resolve=False)):
-        if "x-enum-from" in node:
-            assert node["enum"] == list(code_object(node["x-enum-from"])), node["x-enum-from"]
+@pytest.mark.slow
+def test_a_key_added_to_one_model_reaches_the_schema_the_readme_and_the_check(tmp_path):
+    """Only the model's file is edited: the generator writes the schema and the README tables, and the
+    check (the same model) takes the key with its type and range."""
+    for part in ("lsevos", "config", "workflow/schemas"):
+        shutil.copytree(REPO / part, tmp_path / part, ignore=shutil.ignore_patterns("__pycache__"))
+    settings = tmp_path / "lsevos" / "video" / "settings.py"
+    anchor = "    aug_flip: bool = setting("
+    text = settings.read_text()
+    assert text.count(anchor) == 1
+    added = '    zoom_steps: int = setting(3, "an added test key", unit="frames", ge=1, le=9)\n'
+    settings.write_text(text.replace(anchor, added + anchor))
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
 
+    def python(code: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-c", code]
+        return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
 
-def test_readme_documents_every_key():
-    readme = (REPO / "config" / "README.md").read_text()
-    keys = set()
-    for node in schema_nodes(load_schema(resolve=False)):
-        if isinstance(node.get("properties"), dict):
-            keys |= set(node["properties"])
-    missing = sorted(key for key in keys if f"`{key}`" not in readme)
-    assert not missing, f"config/README.md does not document {missing}"
-
-
-def test_the_check_takes_keys_and_lists_from_the_code():
-    """The check runs the dataclass, not the schema's key list, on the blocks the dataclass owns."""
-    schema = load_schema()
-    video = schema["properties"]["video"]
-    assert "properties" not in video and "additionalProperties" not in video
-    sources = schema["properties"]["pretrain"]["properties"]["sources"]["items"]["enum"]
-    assert list(code_object("lsevos.train.data.SOURCE_KEYS")) == sources
+    stale = python("from lsevos.config_models import main; raise SystemExit(main(['--check']))")
+    assert stale.returncode == 1 and "config.schema.yaml: out of date" in stale.stderr, stale.stderr
+    written = python("from lsevos.config_models import main; raise SystemExit(main(['--write']))")
+    assert written.returncode == 0, written.stderr
+    schema = yaml.safe_load((tmp_path / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    field = schema["$defs"]["VideoSettings"]["properties"]["zoom_steps"]
+    assert (field["type"], field["default"], field["minimum"], field["maximum"]) == ("integer", 3, 1, 9)
+    row = "| `zoom_steps` | integer, 1..9 | `3` | frames | an added test key |"
+    assert row in (tmp_path / "config" / "README.md").read_text()
+    check = (
+        "import sys, yaml\n"
+        "from lsevos.config import check_config\n"
+        "config = yaml.safe_load(open('config/demo.yaml'))\n"
+        "config['video']['zoom_steps'] = 5\n"
+        "check_config(config)\n"
+        "for value in (0, 'five'):\n"
+        "    config['video']['zoom_steps'] = value\n"
+        "    try:\n"
+        "        check_config(config)\n"
+        "    except Exception as error:\n"
+        "        print(error)\n"
+        "config['video'] = {'zoom_step': 5}\n"
+        "try:\n"
+        "    check_config(config)\n"
+        "except Exception as error:\n"
+        "    print(error)\n"
+    )
+    result = python(check)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "video.zoom_steps: invalid value 0; allowed: 1..9", lines
+    assert lines[1] == "video.zoom_steps: expected an integer (int), got 'five' (str)", lines
+    assert lines[2].startswith("video.zoom_step: unknown key (did you mean 'zoom_steps'?)"), lines
 
 
 # ----------------------------------------------------------------------------------- through Snakemake
@@ -262,9 +323,11 @@ END_TO_END = {
     "video typo": (_set("video", "crop_sise", 48), "video.crop_sise"),
     "stage2 ill-typed": (_set("pretrain", "stage2", "lr", "fast"), "pretrain.stage2.lr"),
     "bogus main_variant": (_set("main_variant", "bogus"), "main_variant"),
+    "no sequence": (_set("sequences", {"davis": [], "segtrack": []}), "sequences"),
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("change", "path"), list(END_TO_END.values()), ids=list(END_TO_END))
 def test_snakemake_dry_run_stops_before_any_job_with_a_short_message(tmp_path, workflow, change, path):
     config = load("demo")
@@ -292,7 +355,7 @@ def test_imagenet_weights_follow_every_default_and_stage_override(repo_root):
     with the defaults `lsevos pretrain` applies (a model block without `backbone` is ResNet-101)."""
     import copy
 
-    from lsevos.config import imagenet_backbones
+    from lsevos.workflow_plan import imagenet_backbones
 
     paper = yaml.safe_load((repo_root / "config" / "config.yaml").read_text())
     assert imagenet_backbones(paper) == {"resnet101"}

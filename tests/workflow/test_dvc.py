@@ -111,6 +111,7 @@ def working_tree_files() -> list[str]:
     return [name for name in listed.split("\0") if name and (REPO / name).is_file()]
 
 
+@pytest.mark.slow
 def test_metrics_show_in_a_fresh_clone_loads_every_declared_metrics_file(tmp_path):
     env = environment(tmp_path)
     source, clone = tmp_path / "source", tmp_path / "clone"

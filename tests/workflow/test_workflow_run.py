@@ -146,6 +146,7 @@ def test_report_embeds_tables_and_figures(finished_run, workflow):
         assert name in report, f"{name} missing from the report"
 
 
+@pytest.mark.slow
 def test_jobs_find_lsevos_when_the_environment_is_not_activated(tmp_path, workflow):
     """`.venv/bin/snakemake` started with a PATH that lacks `.venv/bin`: the jobs still run `lsevos`."""
     import shutil

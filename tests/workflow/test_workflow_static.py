@@ -27,6 +27,7 @@ def job_counts(output: str) -> dict[str, int]:
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.MULTILINE)}
 
 
+@pytest.mark.slow
 def test_paper_dry_run_lists_the_whole_chain_without_data(tmp_path, workflow, repo_root):
     result = workflow.run(tmp_path, "-n", "tables", configfile=repo_root / "config" / "config.yaml")
     assert result.returncode == 0, result.stderr + result.stdout
@@ -40,6 +41,7 @@ def test_paper_dry_run_lists_the_whole_chain_without_data(tmp_path, workflow, re
     assert counts["download"] == 4
 
 
+@pytest.mark.slow
 def test_one_sequence_target_runs_only_its_chain(tmp_path, workflow, repo_root):
     result = workflow.run(
         tmp_path, "-n", "results/davis/blackswan/masks", configfile=repo_root / "config" / "config.yaml"
@@ -51,6 +53,7 @@ def test_one_sequence_target_runs_only_its_chain(tmp_path, workflow, repo_root):
     assert "evaluate" not in counts
 
 
+@pytest.mark.slow
 def test_demo_variants_reuse_shared_work(tmp_path, workflow, repo_root):
     result = workflow.run(tmp_path, "-n", "tables", configfile=repo_root / "config" / "demo.yaml")
     assert result.returncode == 0, result.stderr + result.stdout
@@ -63,6 +66,7 @@ def test_demo_variants_reuse_shared_work(tmp_path, workflow, repo_root):
     assert counts["evaluate"] == davis * 9 + segtrack
 
 
+@pytest.mark.slow
 def test_lint_reports_nothing(workflow, repo_root):
     result = workflow.run(repo_root, "--lint", configfile=repo_root / "config" / "demo.yaml")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -78,6 +82,7 @@ def test_lint_reports_nothing(workflow, repo_root):
         ({"pretrain": {"sources": ["imagenet"]}}, "imagenet"),
     ],
 )
+@pytest.mark.slow
 def test_bad_config_is_named(tmp_path, workflow, change, named):
     config = workflow.config(tmp_path / "bad.yaml", **change)
     result = workflow.run(tmp_path, "-n", "tables", configfile=config)
@@ -85,6 +90,7 @@ def test_bad_config_is_named(tmp_path, workflow, change, named):
     assert named in result.stderr + result.stdout
 
 
+@pytest.mark.slow
 def test_evaluated_sequence_never_used_for_copy_paste(tmp_path, workflow):
     config = workflow.config(
         tmp_path / "leak.yaml",
@@ -99,6 +105,7 @@ def test_evaluated_sequence_never_used_for_copy_paste(tmp_path, workflow):
     assert "both cut for copy-paste pretraining and evaluated" in result.stderr + result.stdout
 
 
+@pytest.mark.slow
 def test_cpu_copy_paste_comes_from_the_train_split_and_excludes_every_evaluated_sequence(
     tmp_path, workflow, repo_root
 ):
@@ -124,6 +131,7 @@ def _commands(output: str, name: str) -> list[str]:
     return [line for line in output.splitlines() if re.search(rf"\blsevos {name} ", line)]
 
 
+@pytest.mark.slow
 def test_paper_data_spec_is_accepted_and_device_reaches_every_torch_command(tmp_path, workflow, repo_root):
     """The `--data` the paper DAG passes is what `lsevos pretrain` reads (it once refused a key the workflow
     wrote), its images are the augmented list of rule sbd_augment, and every torch job gets `device`."""
@@ -194,6 +202,7 @@ def test_gpu_steps_are_whole_jobs_and_cpu_steps_stay_out_of_them(repo_root):
     assert {name for name, value in group.items() if value} == {"crf", "evaluate", "grabcut"}
 
 
+@pytest.mark.slow
 def test_tables_name_the_variants_the_configuration_leaves_out(tmp_path, workflow, repo_root):
     """A config without FP(no-zoom) still gets Table 2: `lsevos tables --left-out davis/fp_nozoom`."""
     import yaml
@@ -221,6 +230,7 @@ def _local_rules(repo_root) -> set[str]:
     return names
 
 
+@pytest.mark.slow
 def test_paper_dag_books_gpus_for_gpu_steps_only_and_fetches_weights_locally(tmp_path, workflow, repo_root):
     config = repo_root / "config" / "config.yaml"
     result = workflow.run(tmp_path, "-n", "tables", configfile=config)

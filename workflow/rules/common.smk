@@ -1,29 +1,21 @@
-# Configuration, paths and the small functions every rule file uses.
-import json
+# Glue: the configuration check, constants with explaining names and the input functions the rules call.
+# Every decision is a pure function of the configuration in lsevos.workflow_plan, tested without Snakemake.
 import os
-import re
 import shutil
 import sys
 from types import SimpleNamespace as Namespace
 
 from snakemake.exceptions import WorkflowError
 
-from lsevos.config import (
-    check_config,
-    copy_paste_sequences as _copy_paste_sequences,
-    folds as _folds,
-    imagenet_backbones,
-    stage_settings_values,
-    video_settings_values,
-)
+from lsevos import workflow_plan as plan
+from lsevos.config import check_config
 from lsevos.data.download import DOWNLOADS as _DOWNLOAD_TABLE
 from lsevos.errors import ConfigError
-from lsevos.evaluation.tables import TABLE_NEEDS as _TABLE_NEEDS
 from lsevos.video.variants import FAMILIES, VARIANTS
 
 # The whole configuration, every block and value, is checked once here, before any job (lsevos.config).
 try:
-    check_config(config, os.path.join(workflow.basedir, "schemas", "config.schema.yaml"))
+    check_config(config)
 except ConfigError as error:
     raise WorkflowError(f"invalid configuration: {error}") from None
 
@@ -48,72 +40,34 @@ onstart:
         )
 
 
-R = config["results_dir"].rstrip("/")
-RES = config["resources_dir"].rstrip("/")
-SOURCE = config["data"]["source"]
+RESULTS = plan.results_dir(config)  # everything a run writes
+RESOURCES = plan.resources_dir(config)  # downloads, the augmented VOC list, ImageNet weights
 GPU = 1 if config["device"] == "cuda" else 0
 THREADS = config["threads"]
 # Per-sequence checkpoints are temporary unless the config keeps them (84 GB in the paper DAG otherwise).
 checkpoint_output = (lambda path: path) if config.get("keep_checkpoints", False) else temp
-
-DATASETS = {"davis": config["sequences"]["davis"], "segtrack": config["sequences"]["segtrack"]}
-DATASET_VARIANTS = {"davis": config["variants"], "segtrack": config["segtrack_variants"]}
-
+CONDA_ENV = "../envs/lsevos.yaml"
 
 # ---------------------------------------------------------------- data locations
-def _synthetic(part):
-    return f"{R}/data/synthetic/{part}"
-
-
-def _data_root(key, synthetic_part, download_root):
-    """A user-given folder wins; else the built-in benchmark or the download, by data.source."""
-    if config["data"].get(key):
-        return config["data"][key], "local"
-    if SOURCE == "synthetic":
-        return _synthetic(synthetic_part), "synthetic"
-    if SOURCE == "download":
-        return f"{RES}/{download_root}", "download"
-    return None, "local"
-
-
-DAVIS_ROOT, DAVIS_FROM = _data_root("davis_root", "davis", "davis2016/DAVIS")
-SEGTRACK_SRC, SEGTRACK_FROM = _data_root("segtrack_root", "segtrack", "segtrackv2/SegTrackv2")
+DATASETS = plan.sequences(config)  # dataset -> evaluated sequences
+DAVIS_ROOT = plan.dataset_root(config, "davis")
+SEGTRACK_RELEASE_ROOT = plan.segtrack_release_root(config)[0]  # as released; rule prepare_segtrack
+SEGTRACK_ROOT = plan.segtrack_davis_root(config)  # SegTrack v2 converted to the DAVIS layout
 DOWNLOADS = tuple(_DOWNLOAD_TABLE)  # unpacked to <resources_dir>/<name>/
-CONDA_ENV = "../envs/lsevos.yaml"
-SEGTRACK_ROOT = f"{R}/data/segtrack_davis"  # SegTrack v2 converted to the DAVIS layout
-VOC_ROOT = config["data"]["voc_root"] or f"{RES}/voc2012/VOCdevkit/VOC2012"
-SBD_ROOT = config["data"]["sbd_root"] or f"{RES}/sbd/benchmark_RELEASE/dataset"
-TRAIN_AUG = f"{RES}/train_aug.txt"  # the augmented VOC 2012 training list (rule sbd_augment)
-
-
-def voc_sbd_dependencies():
-    """Download outputs VOC/SBD come from ([] when the user's own folders are used)."""
-    deps = []
-    if not config["data"]["voc_root"]:
-        deps.append(f"{RES}/voc2012")
-    if not config["data"]["sbd_root"]:
-        deps.append(f"{RES}/sbd")
-    return deps
+VOC_ROOT = plan.voc_root(config)
+SBD_ROOT = plan.sbd_root(config)
+TRAIN_AUG = plan.train_aug_list(config)  # the augmented VOC 2012 training list (rule sbd_augment)
+VOC_SBD_DOWNLOADS = plan.voc_sbd_dependencies(config)
+SEGTRACK_SOURCE = plan.segtrack_dependency(config)
 
 
 def dataset_root(dataset):
-    return DAVIS_ROOT if dataset == "davis" else SEGTRACK_ROOT
+    return plan.dataset_root(config, dataset)
 
 
 def dataset_dependency(wildcards):
     """The folder a sequence's frames come from: a rule's output, or the user's own folder."""
-    if wildcards.dataset == "segtrack":
-        return SEGTRACK_ROOT
-    return {"synthetic": f"{R}/data/synthetic", "download": f"{RES}/davis2016", "local": DAVIS_ROOT}[
-        DAVIS_FROM
-    ]
-
-
-def segtrack_dependency():
-    """The folder the SegTrack v2 release layout comes from: a rule's output, or the user's own folder."""
-    return {"synthetic": f"{R}/data/synthetic", "download": f"{RES}/segtrackv2", "local": SEGTRACK_SRC}[
-        SEGTRACK_FROM
-    ]
+    return plan.dataset_dependency(config, wildcards.dataset)
 
 
 def frames_dir(wildcards):
@@ -128,202 +82,79 @@ def gt_masks_dir(wildcards):
     return f"{dataset_root(wildcards.dataset)}/Annotations/480p/{wildcards.seq}"
 
 
-# ---------------------------------------------------------------- folds
-FOLDS = _folds(config)  # fold name -> evaluated sequences; one fold `all` unless the config splits the data
-FOLD_OF = {seq: fold for fold, seqs in FOLDS.items() for seq in seqs}
+# ---------------------------------------------------------------- folds and settings passed to commands
+FOLDS = plan.folds(config)  # fold name -> evaluated sequences; one fold `all` unless the config splits
+FOLD_OF = plan.fold_of(config)
+VIDEO_SETTINGS = plan.settings_json(plan.video_settings_values(config))
+settings_json = plan.settings_json
 
 
-def copy_paste_sequences(fold):
-    return _copy_paste_sequences(config, fold)
-
-
-# ---------------------------------------------------------------- settings passed to commands
-def settings_json(block):
-    return json.dumps(block, sort_keys=True)
-
-
-def video_settings():
-    return settings_json(video_settings_values(config))
-
-
-def family_of(variant):
-    return VARIANTS[variant].family
-
-
-def scan_dir(dataset, seq, variant):
-    """The scan folder whose masks are a variant's result (lsevos.video.variants.scan_folder)."""
-    from lsevos.video.variants import scan_folder
-
-    family, scan = scan_folder(variant)
-    return f"{R}/{dataset}/{seq}/{family}/{scan}"
-
-
-def variant_output(dataset, seq, variant):
-    """The rule output (a folder) holding a variant's masks."""
-    if variant == "grabcut":
-        return f"{R}/{dataset}/{seq}/grabcut"
-    return scan_dir(dataset, seq, variant)
-
-
-def variant_masks(dataset, seq, variant):
-    """The folder of a variant's mask PNGs (inside `variant_output`)."""
-    if variant == "grabcut":
-        return variant_output(dataset, seq, variant)
-    return f"{scan_dir(dataset, seq, variant)}/masks"
-
-
-def expand_final_masks():
-    return [f"{R}/{dataset}/{seq}/masks" for dataset, seqs in DATASETS.items() for seq in seqs]
-
+FINAL_MASKS = plan.final_masks(config)
 
 # ---------------------------------------------------------------- output layout
-SEQ_DIR = f"{R}/{{dataset}}/{{seq}}"
+SEQ_DIR = f"{RESULTS}/{{dataset}}/{{seq}}"
 FAMILY_DIR = f"{SEQ_DIR}/{{family}}"
-LOG_DIR = f"{R}/logs/{{dataset}}/{{seq}}/{{family}}"
+LOG_DIR = f"{RESULTS}/logs/{{dataset}}/{{seq}}/{{family}}"
 # Snakemake's per-job benchmark records (wall seconds, max RSS, CPU time): what the cost tables and the
 # SLURM runtimes are measured from (`lsevos cost`).
-BENCH_DIR = f"{R}/benchmarks/{{dataset}}/{{seq}}/{{family}}"
-
-METRICS_DIR = f"{R}/metrics"
-TABLES_DIR = f"{R}/tables"
-FIGURES_DIR = f"{R}/figures"
-TABLE_NEEDS = {str(number): needs for number, needs in _TABLE_NEEDS.items()}  # lsevos.evaluation.tables
-
+BENCH_DIR = f"{RESULTS}/benchmarks/{{dataset}}/{{seq}}/{{family}}"
+METRICS_DIR = f"{RESULTS}/metrics"
+TABLES_DIR = f"{RESULTS}/tables"
+FIGURES_DIR = f"{RESULTS}/figures"
+TABLE_NUMBERS = plan.table_numbers()  # lsevos.evaluation.tables.TABLE_NEEDS
+ALL_METRICS = plan.all_metrics_inputs(config)
 
 # ---------------------------------------------------------------- pretraining
-STAGE_INIT = {"1": None, "2": "1", "3": "2", "fp": None}
+# ImageNet weights that torch would download: fetched by the local rule imagenet_weights before the first
+# training job (compute nodes rarely reach the internet); the jobs read them with TORCH_HOME=IMAGENET_HOME.
+IMAGENET_HOME = plan.imagenet_home(config)
 
 
-def pretrain_sources(fold):
-    """The `--data` description of the training images for one fold."""
-    sources = []
-    for kind in config["pretrain"]["sources"]:
-        if kind == "voc_sbd":  # the paper's augmented set, through the list rule sbd_augment writes
-            sources.append({"kind": "voc_sbd", "voc_root": VOC_ROOT, "sbd_root": SBD_ROOT, "list": TRAIN_AUG})
-        elif kind == "voc":
-            sources.append({"kind": "voc", "root": VOC_ROOT, "split": "train"})
-        elif kind == "sbd":
-            sources.append({"kind": "sbd", "root": SBD_ROOT, "split": "train"})
-        elif kind == "static":
-            sources.append({"kind": "static", "root": _synthetic("static"), "split": "train"})
-        elif kind == "copy_paste":
-            root = config["pretrain"]["copy_paste"]["davis_root"] or DAVIS_ROOT
-            sources.append(
-                {
-                    "kind": "copy_paste",
-                    "davis_root": root,
-                    "sequences": copy_paste_sequences(fold),
-                    "exclude": FOLDS[fold],
-                }
-            )
-    return {"sources": sources}
+def pretrain_sources(wildcards):
+    return plan.settings_json(plan.pretrain_sources(config, wildcards.fold))
 
 
 def pretrain_dependencies(wildcards):
-    kinds = set(config["pretrain"]["sources"])
-    deps = []
-    if kinds & {"voc", "sbd", "voc_sbd"}:
-        deps += voc_sbd_dependencies()
-    if "voc_sbd" in kinds:
-        deps.append(TRAIN_AUG)
-    if "static" in kinds:
-        deps.append(f"{R}/data/synthetic")
-    if "copy_paste" in kinds:
-        deps.append(
-            config["pretrain"]["copy_paste"]["davis_root"] or dataset_dependency(Namespace(dataset="davis"))
-        )
-    init = STAGE_INIT[wildcards.stage]
-    if init:
-        deps.append(f"{R}/pretrain/{wildcards.fold}/stage{init}.pt")
-    elif IMAGENET_WEIGHTS:
-        deps.append(IMAGENET_WEIGHTS)
-    return deps
+    return plan.pretrain_dependencies(config, wildcards.fold, wildcards.stage)
 
 
-# ImageNet weights that torch would download: fetched by the local rule imagenet_weights before the first
-# training job (compute nodes rarely reach the internet); the jobs read them with TORCH_HOME=IMAGENET_HOME.
-IMAGENET_HOME = f"{RES}/torch_home"
-IMAGENET_WEIGHTS = (
-    f"{IMAGENET_HOME}/hub/checkpoints/resnet101-63fe2227.pth"
-    if "resnet101" in imagenet_backbones(config)
-    else None
-)
-
-
-def stage_settings(stage):
-    return settings_json(stage_settings_values(config, stage))
+def stage_settings(wildcards):
+    return plan.settings_json(plan.stage_settings_values(config, wildcards.stage))
 
 
 def init_option(wildcards):
-    init = STAGE_INIT[wildcards.stage]
-    return f"--init {R}/pretrain/{wildcards.fold}/stage{init}.pt" if init else ""
+    init = plan.STAGE_INIT[wildcards.stage]
+    return f"--init {plan.checkpoint(config, wildcards.fold, init)}" if init else ""
 
 
 def pretrained_checkpoint(wildcards):
     """Stage 3 for the joint families, the FP-only model for the FP families."""
-    stage = "3" if FAMILIES[wildcards.family].pretraining == "joint" else "fp"
-    return f"{R}/pretrain/{FOLD_OF[wildcards.seq]}/stage{stage}.pt"
+    stage = plan.pretrained_stage(wildcards.family)
+    return plan.checkpoint(config, FOLD_OF[wildcards.seq], stage)
 
 
 # ---------------------------------------------------------------- tables
-def configured(dataset, variant):
-    return variant == "grabcut" and dataset == "davis" or variant in DATASET_VARIANTS[dataset]
-
-
-def runs(dataset, variant):
-    """Whether this configuration produces the metrics of `variant` on `dataset`."""
-    return configured(dataset, variant) and bool(DATASETS[dataset])
-
-
 def table_inputs(number):
-    return [
-        f"{METRICS_DIR}/{dataset}/{variant}.{kind}"
-        for dataset, variant in TABLE_NEEDS[number]
-        if runs(dataset, variant)
-        for kind in ("csv", "per_frame.csv")
-    ]
+    return plan.table_inputs(config, number)
 
 
 def table_left_out(number):
-    """`lsevos tables --left-out`: the table's (dataset, variant) metrics this configuration does not run."""
-    return ",".join(
-        f"{dataset}/{variant}" for dataset, variant in TABLE_NEEDS[number] if not runs(dataset, variant)
-    )
-
-
-def all_metrics_inputs():
-    return sorted({path for number in TABLE_NEEDS for path in table_inputs(number)})
+    return plan.table_left_out(config, number)
 
 
 wildcard_constraints:
-    dataset="davis|segtrack",
-    seq="|".join(
-        re.escape(s)
-        for s in sorted({s for names in DATASETS.values() for s in names}, key=len, reverse=True)
-    )
-    or "NONE",
+    dataset="|".join(plan.DATASETS),
+    seq=plan.sequence_pattern(config),
     family="|".join(FAMILIES),
-    variant="|".join(["grabcut", *VARIANTS]),
+    variant="|".join([plan.GRABCUT, *VARIANTS]),
     fold="|".join(FOLDS),
 
 
 # ---------------------------------------------------------------- the shipped model (rules/model.smk)
-MODEL_FILE = (config.get("shipped_model") or {}).get("file", "models/lsevos-cpu.pt")
-# the card beside the model file, as lsevos.video.model_file.card_path (the schema requires .pt)
-MODEL_CARD = MODEL_FILE[: -len(".pt")] + ".md"
+MODEL_FILE = plan.model_file(config)
+MODEL_CARD = plan.model_card_file(config)
 
 
-def model_card():
+def model_card(wildcards):
     """The card fields of the model file (`lsevos package-model --card`)."""
-    block = config.get("shipped_model") or {}
-    stages = {stage: stage_settings_values(config, stage) for stage in ("1", "2", "3")}
-    card = {
-        "summary": block.get("summary", ""),
-        "pretraining data": pretrain_sources("all"),
-        "pretraining steps x batch @ crop": {
-            f"stage {s}": f"{v['iterations']} x {v['batch']} @ {v['crop']}" for s, v in stages.items()
-        },
-        "measured": block.get("measured", ""),
-        "configuration": config["name"],
-    }
-    return settings_json(card)
+    return plan.settings_json(plan.model_card(config))

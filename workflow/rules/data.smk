@@ -7,9 +7,9 @@ localrules:
 
 rule generate_benchmark:
     output:
-        directory(f"{R}/data/synthetic"),
+        directory(f"{RESULTS}/data/synthetic"),
     log:
-        f"{R}/logs/data/generate_benchmark.log",
+        f"{RESULTS}/logs/data/generate_benchmark.log",
     conda:
         CONDA_ENV
     params:
@@ -21,9 +21,9 @@ rule generate_benchmark:
 
 rule download:
     output:
-        directory(f"{RES}/{{archive}}"),
+        directory(f"{RESOURCES}/{{archive}}"),
     log:
-        f"{RES}/logs/download_{{archive}}.log",
+        f"{RESOURCES}/logs/download_{{archive}}.log",
     wildcard_constraints:
         archive="|".join(DOWNLOADS),
     conda:
@@ -36,15 +36,15 @@ rule download:
 
 rule prepare_segtrack:
     input:
-        lambda w: segtrack_dependency(),
+        SEGTRACK_SOURCE,
     output:
         directory(SEGTRACK_ROOT),
     log:
-        f"{R}/logs/data/prepare_segtrack.log",
+        f"{RESULTS}/logs/data/prepare_segtrack.log",
     conda:
         CONDA_ENV
     params:
-        src=lambda w: SEGTRACK_SRC,
+        src=SEGTRACK_RELEASE_ROOT,
         objects=",".join(config["sequences"]["segtrack"]),
     shell:
         "lsevos prepare-segtrack --src {params.src} --out {output} --objects {params.objects} > {log} 2>&1"
@@ -52,11 +52,11 @@ rule prepare_segtrack:
 
 rule sbd_augment:
     input:
-        voc_sbd_dependencies(),
+        VOC_SBD_DOWNLOADS,
     output:
         TRAIN_AUG,
     log:
-        f"{RES}/logs/sbd_augment.log",
+        f"{RESOURCES}/logs/sbd_augment.log",
     conda:
         CONDA_ENV
     params:

@@ -4,22 +4,22 @@
 rule evaluate:
     input:
         data=dataset_dependency,
-        masks=lambda w: variant_output(w.dataset, w.seq, w.variant),
+        masks=lambda w: plan.variant_output(config, w.dataset, w.seq, w.variant),
     output:
         per_sequence=f"{SEQ_DIR}/metrics/{{variant}}.csv",
         per_frame=f"{SEQ_DIR}/metrics/{{variant}}.per_frame.csv",
         json=f"{SEQ_DIR}/metrics/{{variant}}.json",
     log:
-        f"{R}/logs/{{dataset}}/{{seq}}/evaluate_{{variant}}.log",
+        f"{RESULTS}/logs/{{dataset}}/{{seq}}/evaluate_{{variant}}.log",
     benchmark:
-        f"{R}/benchmarks/{{dataset}}/{{seq}}/evaluate_{{variant}}.tsv"
+        f"{RESULTS}/benchmarks/{{dataset}}/{{seq}}/evaluate_{{variant}}.tsv"
     group:
         "cpu_post"
     conda:
         CONDA_ENV
     params:
         root=lambda w: dataset_root(w.dataset),
-        masks=lambda w: variant_masks(w.dataset, w.seq, w.variant),
+        masks=lambda w: plan.variant_masks(config, w.dataset, w.seq, w.variant),
     shell:
         "lsevos evaluate --gt {params.root} --pred-dir {params.masks} --sequences {wildcards.seq} "
         "--out {output.per_sequence} --per-frame {output.per_frame} --json {output.json} --jobs 1 > {log} 2>&1"
@@ -27,15 +27,17 @@ rule evaluate:
 
 rule merge_metrics:
     input:
-        per_sequence=lambda w: [f"{R}/{w.dataset}/{s}/metrics/{w.variant}.csv" for s in DATASETS[w.dataset]],
+        per_sequence=lambda w: [
+            f"{RESULTS}/{w.dataset}/{s}/metrics/{w.variant}.csv" for s in DATASETS[w.dataset]
+        ],
         per_frame=lambda w: [
-            f"{R}/{w.dataset}/{s}/metrics/{w.variant}.per_frame.csv" for s in DATASETS[w.dataset]
+            f"{RESULTS}/{w.dataset}/{s}/metrics/{w.variant}.per_frame.csv" for s in DATASETS[w.dataset]
         ],
     output:
         per_sequence=f"{METRICS_DIR}/{{dataset}}/{{variant}}.csv",
         per_frame=f"{METRICS_DIR}/{{dataset}}/{{variant}}.per_frame.csv",
     log:
-        f"{R}/logs/metrics/{{dataset}}_{{variant}}.log",
+        f"{RESULTS}/logs/metrics/{{dataset}}_{{variant}}.log",
     conda:
         CONDA_ENV
     shell:

@@ -4,17 +4,17 @@
 
 rule model:
     input:
-        f"{R}/pretrain/all/stage3.pt",
+        f"{RESULTS}/pretrain/all/stage3.pt",
     output:
         model=MODEL_FILE,
         card=MODEL_CARD,
     log:
-        f"{R}/logs/model.log",
+        f"{RESULTS}/logs/model.log",
     conda:
         CONDA_ENV
     params:
-        settings=video_settings(),
-        card=lambda w: model_card(),
+        settings=VIDEO_SETTINGS,
+        card=model_card,
     shell:
         "lsevos package-model --checkpoint {input} --settings {params.settings:q} --card {params.card:q} "
         "--out {output.model} > {log} 2>&1"

@@ -7,12 +7,12 @@ rule pretrain:
     input:
         pretrain_dependencies,
     output:
-        checkpoint=f"{R}/pretrain/{{fold}}/stage{{stage}}.pt",
-        losses=f"{R}/pretrain/{{fold}}/stage{{stage}}_losses.csv",
+        checkpoint=f"{RESULTS}/pretrain/{{fold}}/stage{{stage}}.pt",
+        losses=f"{RESULTS}/pretrain/{{fold}}/stage{{stage}}_losses.csv",
     log:
-        f"{R}/logs/pretrain/{{fold}}/stage{{stage}}.log",
+        f"{RESULTS}/logs/pretrain/{{fold}}/stage{{stage}}.log",
     benchmark:
-        f"{R}/benchmarks/pretrain/{{fold}}/stage{{stage}}.tsv"
+        f"{RESULTS}/benchmarks/pretrain/{{fold}}/stage{{stage}}.tsv"
     wildcard_constraints:
         stage="1|2|3|fp",
     priority: 10  # the longest chain: start it before the independent baselines
@@ -22,8 +22,8 @@ rule pretrain:
     resources:
         gpu=GPU,
     params:
-        data=lambda w: settings_json(pretrain_sources(w.fold)),
-        settings=lambda w: stage_settings(w.stage),
+        data=pretrain_sources,
+        settings=stage_settings,
         init=init_option,
         torch_home=IMAGENET_HOME,
     shell:
@@ -35,7 +35,7 @@ rule imagenet_weights:
     output:
         f"{IMAGENET_HOME}/hub/checkpoints/{{file}}",
     log:
-        f"{RES}/logs/imagenet_weights_{{file}}.log",
+        f"{RESOURCES}/logs/imagenet_weights_{{file}}.log",
     conda:
         CONDA_ENV
     shell:
@@ -44,15 +44,15 @@ rule imagenet_weights:
 
 rule loss_curve:
     input:
-        f"{R}/pretrain/{{fold}}/stage{{stage}}_losses.csv",
+        f"{RESULTS}/pretrain/{{fold}}/stage{{stage}}_losses.csv",
     output:
         report(
-            f"{R}/pretrain/{{fold}}/stage{{stage}}_losses.png",
+            f"{RESULTS}/pretrain/{{fold}}/stage{{stage}}_losses.png",
             caption="../report/loss_curve.rst",
             category="Pretraining",
         ),
     log:
-        f"{R}/logs/pretrain/{{fold}}/stage{{stage}}_curve.log",
+        f"{RESULTS}/logs/pretrain/{{fold}}/stage{{stage}}_curve.log",
     wildcard_constraints:
         stage="1|2|3|fp",
     conda:

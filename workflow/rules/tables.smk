@@ -10,7 +10,7 @@ rule make_table:
         tex=f"{TABLES_DIR}/table{{number}}.tex",
         md=report(f"{TABLES_DIR}/table{{number}}.md", caption="../report/table.rst", category="Tables"),
     log:
-        f"{R}/logs/tables/table{{number}}.log",
+        f"{RESULTS}/logs/tables/table{{number}}.log",
     wildcard_constraints:
         number="[1-5]",
     conda:
@@ -28,11 +28,11 @@ rule make_table:
 
 rule metrics_summary:
     input:
-        all_metrics_inputs(),
+        ALL_METRICS,
     output:
         f"{TABLES_DIR}/metrics.json",
     log:
-        f"{R}/logs/tables/metrics_summary.log",
+        f"{RESULTS}/logs/tables/metrics_summary.log",
     conda:
         CONDA_ENV
     params:
@@ -45,7 +45,7 @@ rule metrics_summary:
 
 rule figures:
     input:
-        all_metrics_inputs(),
+        ALL_METRICS,
         data=lambda w: dataset_dependency(Namespace(dataset="davis")),
     output:
         attributes=report(
@@ -53,7 +53,7 @@ rule figures:
         ),
         curves=report(f"{FIGURES_DIR}/per_frame_J.png", caption="../report/per_frame.rst", category="Figures"),
     log:
-        f"{R}/logs/tables/figures.log",
+        f"{RESULTS}/logs/tables/figures.log",
     conda:
         CONDA_ENV
     params:
@@ -67,7 +67,7 @@ rule figures:
 rule qualitative_figure:
     input:
         data=dataset_dependency,
-        scan=lambda w: variant_output(w.dataset, w.seq, config["main_variant"]),
+        scan=lambda w: plan.variant_output(config, w.dataset, w.seq, config["main_variant"]),
     output:
         report(
             f"{FIGURES_DIR}/qualitative/{{dataset}}_{{seq}}.png",
@@ -76,12 +76,12 @@ rule qualitative_figure:
             subcategory="Qualitative",
         ),
     log:
-        f"{R}/logs/tables/qualitative_{{dataset}}_{{seq}}.log",
+        f"{RESULTS}/logs/tables/qualitative_{{dataset}}_{{seq}}.log",
     conda:
         CONDA_ENV
     params:
         frames=frames_dir,
-        scan=lambda w: variant_output(w.dataset, w.seq, config["main_variant"]),
+        scan=lambda w: plan.variant_output(config, w.dataset, w.seq, config["main_variant"]),
     shell:
         "lsevos figure-qualitative --frames {params.frames} --masks {params.scan}/masks "
         "--boxes {params.scan}/boxes.json --out {output} > {log} 2>&1"
@@ -92,7 +92,7 @@ rule lse_figure:
         data=dataset_dependency,
         # The pretrained (stage-3) model of the sequence's fold: a persistent file, whereas the fine-tuned
         # checkpoints are temporary (a figure must not make `tables` retrain a finished chain).
-        checkpoint=lambda w: f"{R}/pretrain/{FOLD_OF[w.seq]}/stage3.pt",
+        checkpoint=lambda w: f"{RESULTS}/pretrain/{FOLD_OF[w.seq]}/stage3.pt",
     output:
         report(
             f"{FIGURES_DIR}/lse/{{dataset}}_{{seq}}.png",
@@ -101,13 +101,13 @@ rule lse_figure:
             subcategory="LSE",
         ),
     log:
-        f"{R}/logs/tables/lse_{{dataset}}_{{seq}}.log",
+        f"{RESULTS}/logs/tables/lse_{{dataset}}_{{seq}}.log",
     conda:
         CONDA_ENV
     params:
         frame=lambda w: f"{frames_dir(w)}/00000.jpg",
         first_mask=first_mask,
-        settings=video_settings(),
+        settings=VIDEO_SETTINGS,
     shell:
         "lsevos figure-lse --frame {params.frame} --first-mask {params.first_mask} "
         "--checkpoint {input.checkpoint} --settings {params.settings:q} --out {output} > {log} 2>&1"
@@ -115,10 +115,12 @@ rule lse_figure:
 
 rule tables:
     input:
-        [f"{TABLES_DIR}/table{number}.md" for number in TABLE_NEEDS if table_inputs(number)],
+        [f"{TABLES_DIR}/table{number}.md" for number in TABLE_NUMBERS if table_inputs(number)],
         f"{TABLES_DIR}/metrics.json",
         rules.figures.output,
         [f"{FIGURES_DIR}/qualitative/{d}_{s}.png" for d, seqs in DATASETS.items() for s in seqs],
-        expand_final_masks(),
+        FINAL_MASKS,
         [f"{FIGURES_DIR}/lse/{d}_{s}.png" for d, seqs in DATASETS.items() for s in seqs],
-        expand(f"{R}/pretrain/{{fold}}/stage{{stage}}_losses.png", fold=FOLDS, stage=["1", "2", "3", "fp"]),
+        expand(
+            f"{RESULTS}/pretrain/{{fold}}/stage{{stage}}_losses.png", fold=FOLDS, stage=["1", "2", "3", "fp"]
+        ),

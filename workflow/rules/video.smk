@@ -29,7 +29,7 @@ rule adapt:
     params:
         frames=frames_dir,
         first_mask=first_mask,
-        settings=video_settings(),
+        settings=VIDEO_SETTINGS,
         resume=f"{FAMILY_DIR}/.adapt-resume",
     shell:
         "OMP_NUM_THREADS={threads} lsevos adapt --frames {params.frames} --first-mask {params.first_mask} "
@@ -58,7 +58,7 @@ rule scan_gtbox:
         frames=frames_dir,
         first_mask=first_mask,
         gt_masks=gt_masks_dir,
-        settings=video_settings(),
+        settings=VIDEO_SETTINGS,
     shell:
         "OMP_NUM_THREADS={threads} lsevos scan --frames {params.frames} --checkpoint {input.checkpoint} "
         "--family {wildcards.family} --first-mask {params.first_mask} --gt-masks {params.gt_masks} "
@@ -84,7 +84,7 @@ rule crf:
         CONDA_ENV
     params:
         frames=frames_dir,
-        settings=video_settings(),
+        settings=VIDEO_SETTINGS,
     shell:
         "lsevos crf --frames {params.frames} --scan {input.scan} --settings {params.settings:q} "
         "--out {output} > {log} 2>&1"
@@ -96,9 +96,9 @@ rule grabcut:
     output:
         directory(f"{SEQ_DIR}/grabcut"),
     log:
-        f"{R}/logs/{{dataset}}/{{seq}}/grabcut.log",
+        f"{RESULTS}/logs/{{dataset}}/{{seq}}/grabcut.log",
     benchmark:
-        f"{R}/benchmarks/{{dataset}}/{{seq}}/grabcut.tsv"
+        f"{RESULTS}/benchmarks/{{dataset}}/{{seq}}/grabcut.tsv"
     group:
         "cpu_post"
     conda:
@@ -114,14 +114,14 @@ rule grabcut:
 
 rule final_masks:
     input:
-        lambda w: variant_output(w.dataset, w.seq, config["main_variant"]),
+        lambda w: plan.variant_output(config, w.dataset, w.seq, config["main_variant"]),
     output:
         directory(f"{SEQ_DIR}/masks"),
     log:
-        f"{R}/logs/{{dataset}}/{{seq}}/final_masks.log",
+        f"{RESULTS}/logs/{{dataset}}/{{seq}}/final_masks.log",
     conda:
         CONDA_ENV
     params:
-        masks=lambda w: variant_masks(w.dataset, w.seq, config["main_variant"]),
+        masks=lambda w: plan.variant_masks(config, w.dataset, w.seq, config["main_variant"]),
     shell:
         "(rm -rf {output}.tmp && cp -r {params.masks} {output}.tmp && mv {output}.tmp {output}) > {log} 2>&1"
