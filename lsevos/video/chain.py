@@ -29,10 +29,10 @@ from pathlib import Path
 from lsevos import __version__
 from lsevos.data.io import atomic_output
 from lsevos.errors import DataError
+from lsevos.progress import Progress
 from lsevos.video.boxes import Box
-from lsevos.video.pipeline import CHAIN_STEPS, run_steps
 from lsevos.video.settings import VideoSettings
-from lsevos.video.tracker import Progress
+from lsevos.video.steps import CHAIN_STEPS, run_steps
 
 RECORD = "chain.json"
 

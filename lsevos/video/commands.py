@@ -55,7 +55,7 @@ def _first_box(args: argparse.Namespace, frame_size: tuple[int, int] | None = No
     """The first box from --box or --first-mask; with `frame_size` (H, W) the mask must have that size,
     the box is clipped to the frame and a box too small to label anything gets a warning."""
     from lsevos.video.boxes import clip_box, parse_box
-    from lsevos.video.pipeline import first_box_from_mask
+    from lsevos.video.steps import first_box_from_mask
 
     if args.box is not None:
         box = parse_box(args.box)
@@ -91,7 +91,7 @@ def _settings(args: argparse.Namespace):
 
 
 def _finetune(args: argparse.Namespace) -> int:
-    from lsevos.video.pipeline import finetune
+    from lsevos.video.steps import finetune
 
     _output_file(args.out, (args.frames, args.checkpoint))
     box = _first_box(args, _frames_size(args.frames), args.frames)
@@ -101,7 +101,7 @@ def _finetune(args: argparse.Namespace) -> int:
 
 def _scan(args: argparse.Namespace) -> int:
     from lsevos.data.io import prepare_output_folder
-    from lsevos.video.pipeline import scan
+    from lsevos.video.steps import scan
 
     inputs = [args.frames, args.checkpoint, *([args.gt_masks] if args.gt_masks is not None else [])]
     prepare_output_folder(args.out, "scan", inputs)
@@ -113,7 +113,7 @@ def _scan(args: argparse.Namespace) -> int:
 
 def _pseudo_labels(args: argparse.Namespace) -> int:
     from lsevos.data.io import prepare_output_folder
-    from lsevos.video.pseudo_labels import write_scan_labels
+    from lsevos.video.scan_folder import write_scan_labels
 
     prepare_output_folder(args.out, "pseudo-labels", [args.scan])
     settings = _settings(args)
@@ -122,7 +122,7 @@ def _pseudo_labels(args: argparse.Namespace) -> int:
 
 
 def _retrain(args: argparse.Namespace) -> int:
-    from lsevos.video.pipeline import retrain
+    from lsevos.video.steps import retrain
 
     _output_file(args.out, (args.frames, args.labels, args.checkpoint))
     retrain(args.frames, args.labels, args.checkpoint, args.family, _settings(args), args.out, _progress)
@@ -247,8 +247,8 @@ def _segment(args: argparse.Namespace) -> int:
     from lsevos.video.model_file import choose_checkpoint, refuse_builtin_model
     from lsevos.video.objects import write_merged
     from lsevos.video.overlay import video_fps, write_overlay
-    from lsevos.video.pipeline import pretraining_defaults, two_scan
     from lsevos.video.settings import load_settings
+    from lsevos.video.steps import pretraining_defaults, two_scan
 
     if args.overlay is not None and args.overlay.suffix.lower() != ".mp4":
         raise ConfigError(

@@ -27,8 +27,9 @@ import numpy as np
 
 from lsevos.data.io import read_mask, write_mask
 from lsevos.errors import ConfigError, DataError
+from lsevos.progress import Progress
 from lsevos.video.boxes import Box, box_from_mask, parse_box
-from lsevos.video.tracker import Progress, read_boxes, read_probability
+from lsevos.video.scan_folder import read_boxes, read_probability
 
 MAX_OBJECTS = 255
 

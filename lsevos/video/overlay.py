@@ -14,7 +14,7 @@ import numpy as np
 
 from lsevos.data.io import FrameSource, read_mask, write_video
 from lsevos.video.boxes import Box
-from lsevos.video.tracker import read_boxes
+from lsevos.video.scan_folder import read_boxes
 
 MASK_COLOUR = np.array([255, 40, 40], dtype=np.float32)
 BOX_COLOUR = (40, 255, 40)

@@ -156,7 +156,7 @@ def no_computation(monkeypatch):
     """Make every heavy step fail the test if it is reached (checks must come first)."""
     import lsevos.evaluation.evaluate as evaluate_module
     import lsevos.evaluation.grabcut as grabcut_module
-    import lsevos.video.pipeline as pipeline
+    import lsevos.video.steps as pipeline
 
     def forbidden(*args, **kwargs):
         raise AssertionError("computation started before the inputs and outputs were checked")

@@ -14,7 +14,7 @@ import pytest
 from lsevos import cli
 from lsevos.data.io import read_mask
 from lsevos.errors import DataError
-from lsevos.video import chain, pipeline
+from lsevos.video import chain, steps
 from lsevos.video.boxes import box_from_mask
 from lsevos.video.settings import load_settings
 
@@ -97,12 +97,12 @@ def test_a_chain_killed_after_scan_1_resumes_there(
     tmp_path, disk_video, tiny_checkpoint, first_mask, monkeypatch
 ):
     folder, box, settings, out, resume = chain_inputs(tmp_path, disk_video)
-    real_retrain = pipeline.retrain
+    real_retrain = steps.retrain
 
     def killed(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pipeline, "retrain", killed)
+    monkeypatch.setattr(steps, "retrain", killed)
     with pytest.raises(KeyboardInterrupt):
         chain.run_chain(folder, box, tiny_checkpoint, "ours", settings, out, resume)
     assert {p.name for p in resume.iterdir()} == {"chain.json", "finetune.pt", "scan1", "pseudo_labels"}
@@ -111,11 +111,11 @@ def test_a_chain_killed_after_scan_1_resumes_there(
 
     calls = []
     for step in ("finetune", "scan", "write_scan_labels"):
-        real = getattr(pipeline, step)
+        real = getattr(steps, step)
         monkeypatch.setattr(
-            pipeline, step, lambda *a, _real=real, _step=step, **k: calls.append(_step) or _real(*a, **k)
+            steps, step, lambda *a, _real=real, _step=step, **k: calls.append(_step) or _real(*a, **k)
         )
-    monkeypatch.setattr(pipeline, "retrain", real_retrain)
+    monkeypatch.setattr(steps, "retrain", real_retrain)
     chain.run_chain(folder, box, tiny_checkpoint, "ours", settings, out, resume)
     assert calls == ["scan"]  # only scan 2: fine-tune, scan 1 and the labels were kept
     assert not resume.exists()
@@ -201,8 +201,8 @@ def test_a_kill_while_publishing_reruns_only_what_was_published(
     shutil.rmtree(out.scan2)  # the workflow manager removes the outputs of the unfinished job
     monkeypatch.setattr(chain, "_publish", real_publish)
     calls = []
-    real_scan = pipeline.scan
-    monkeypatch.setattr(pipeline, "scan", lambda *a, **k: calls.append(a[4]) or real_scan(*a, **k))
+    real_scan = steps.scan
+    monkeypatch.setattr(steps, "scan", lambda *a, **k: calls.append(a[4]) or real_scan(*a, **k))
     chain.run_chain(folder, box, tiny_checkpoint, "ours", settings, out, resume)
     assert calls == [resume / "scan2"]
     assert all(path.exists() for path in (out.finetune, out.scan1, out.labels, out.retrain, out.scan2))

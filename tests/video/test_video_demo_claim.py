@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from lsevos.data.io import read_mask
-from lsevos.video.pipeline import first_box_from_mask, scan, two_scan
 from lsevos.video.settings import VideoSettings
+from lsevos.video.steps import first_box_from_mask, scan, two_scan
 
 SEQUENCES = ("lookalike-cross", "lookalike-pass")
 

@@ -32,7 +32,7 @@ import torch
 
 from lsevos.data.io import FrameSource, read_mask
 from lsevos.errors import ConfigError, DataError
-from lsevos.progress import Meter
+from lsevos.progress import Meter, Progress
 from lsevos.video.boxes import (
     Box,
     crop_and_resize,
@@ -42,8 +42,9 @@ from lsevos.video.boxes import (
 )
 from lsevos.video.inference import crops_to_tensor, torch_device, video_predictor
 from lsevos.video.pseudo_labels import first_frame_labels, grabcut_first_frame_labels
+from lsevos.video.scan_folder import read_boxes
 from lsevos.video.settings import VideoSettings
-from lsevos.video.tracker import Progress, predict_in, read_boxes
+from lsevos.video.tracker import predict_in
 
 
 class CropSampler(Protocol):

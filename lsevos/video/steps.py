@@ -16,18 +16,19 @@ import torch
 
 from lsevos.data.io import FrameSource, read_mask
 from lsevos.errors import ConfigError, DataError
-from lsevos.video.adapt import (
+from lsevos.progress import Progress
+from lsevos.video.boxes import Box, box_from_mask, clip_box
+from lsevos.video.inference import torch_device, video_predictor
+from lsevos.video.scan_folder import scan_metadata, write_scan, write_scan_labels
+from lsevos.video.settings import VideoSettings
+from lsevos.video.tracker import track
+from lsevos.video.training import (
     AnchoredCrops,
     FirstFrameCrops,
     ScanLabelCrops,
     finetune_first_frame,
     train_on_crops,
 )
-from lsevos.video.boxes import Box, box_from_mask, clip_box
-from lsevos.video.inference import torch_device, video_predictor
-from lsevos.video.pseudo_labels import write_scan_labels
-from lsevos.video.settings import VideoSettings
-from lsevos.video.tracker import Progress, scan_metadata, track, write_scan
 from lsevos.video.variants import family, scan_mode
 
 
