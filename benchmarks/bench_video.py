@@ -87,7 +87,8 @@ def child(args: argparse.Namespace) -> None:
     torch.set_num_threads(2)
     from lsevos.data.io import FrameSource
     from lsevos.evaluation.grabcut import grabcut_in_box
-    from lsevos.video import steps
+    from lsevos.video import adaptation
+    from lsevos.video.adaptation import Adaptation, Prompt
     from lsevos.video.boxes import parse_box
     from lsevos.video.inference import make_predictor, video_predictor
     from lsevos.video.settings import VideoSettings
@@ -96,7 +97,7 @@ def child(args: argparse.Namespace) -> None:
     box = parse_box(args.box)
     settings = VideoSettings(crop_size=args.crop, device="cpu", saliency_weight=args.saliency)
     if args.scan_only:  # memory: this process's peak is the scan's own
-        frames = scan(args.video, args.checkpoint, "ours", settings, args.out, box)
+        frames = scan(args.video, args.checkpoint, Adaptation("ours", settings), args.out, Prompt(box))
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps({"frames": frames, "peak_rss_mb": peak}))
         return
@@ -121,11 +122,11 @@ def child(args: argparse.Namespace) -> None:
 
         return timed
 
-    steps.video_predictor = timed_predictor
+    adaptation.video_predictor = timed_predictor
     start = time.perf_counter()
-    frames = scan(args.video, args.checkpoint, "ours", settings, args.out, box)
+    frames = scan(args.video, args.checkpoint, Adaptation("ours", settings), args.out, Prompt(box))
     scan_ms = 1000.0 * (time.perf_counter() - start) / frames
-    steps.video_predictor = video_predictor
+    adaptation.video_predictor = video_predictor
     predictor_in_scan_ms = 1000.0 * sum(inside) / frames
     grabcut_frames = [image for _, image in itertools.islice(FrameSource(args.video), args.grabcut_frames)]
     start = time.perf_counter()

@@ -98,6 +98,7 @@ def loader_figures(spec: dict, crop: int, batch: int, steps: int, workers: int, 
 
 
 def scan_figures(frames: Path, first_mask: Path, checkpoint: Path, device: str, crop: int) -> dict:
+    from lsevos.video.adaptation import Adaptation, Prompt
     from lsevos.video.settings import VideoSettings
     from lsevos.video.steps import first_box_from_mask, scan
 
@@ -105,7 +106,7 @@ def scan_figures(frames: Path, first_mask: Path, checkpoint: Path, device: str, 
     box = first_box_from_mask(first_mask)
     with tempfile.TemporaryDirectory() as scratch:
         start = time.perf_counter()
-        count = scan(frames, checkpoint, "ours", settings, Path(scratch) / "scan", first_box=box)
+        count = scan(frames, checkpoint, Adaptation("ours", settings), Path(scratch) / "scan", Prompt(box))
         seconds = time.perf_counter() - start
     return {"frames": count, "seconds": seconds, "frames_per_s": count / seconds}
 

@@ -90,12 +90,25 @@ def _settings(args: argparse.Namespace):
     return load_settings(args.settings)
 
 
+def _adaptation(args: argparse.Namespace):
+    """The parameter object of the video steps: --family, --settings, progress to stderr."""
+    from lsevos.video.adaptation import Adaptation
+
+    return Adaptation(args.family, _settings(args), _progress)
+
+
+def _prompt(box, labels=None):
+    from lsevos.video.adaptation import Prompt
+
+    return None if box is None else Prompt(box, 0, labels)
+
+
 def _finetune(args: argparse.Namespace) -> int:
     from lsevos.video.steps import finetune
 
     _output_file(args.out, (args.frames, args.checkpoint))
     box = _first_box(args, _frames_size(args.frames), args.frames)
-    finetune(args.frames, box, args.checkpoint, args.family, _settings(args), args.out, _progress)
+    finetune(args.frames, _prompt(box), args.checkpoint, _adaptation(args), args.out)
     return 0
 
 
@@ -106,8 +119,7 @@ def _scan(args: argparse.Namespace) -> int:
     inputs = [args.frames, args.checkpoint, *([args.gt_masks] if args.gt_masks is not None else [])]
     prepare_output_folder(args.out, "scan", inputs)
     box = _first_box(args, _frames_size(args.frames), args.frames)
-    settings = _settings(args)
-    scan(args.frames, args.checkpoint, args.family, settings, args.out, box, args.gt_masks, _progress)
+    scan(args.frames, args.checkpoint, _adaptation(args), args.out, _prompt(box), args.gt_masks)
     return 0
 
 
@@ -125,7 +137,7 @@ def _retrain(args: argparse.Namespace) -> int:
     from lsevos.video.steps import retrain
 
     _output_file(args.out, (args.frames, args.labels, args.checkpoint))
-    retrain(args.frames, args.labels, args.checkpoint, args.family, _settings(args), args.out, _progress)
+    retrain(args.frames, args.labels, args.checkpoint, _adaptation(args), args.out)
     return 0
 
 
@@ -163,8 +175,7 @@ def _adapt(args: argparse.Namespace) -> int:
     ):
         prepare_output_folder(folder, owner, inputs, option)
     box = _first_box(args, _frames_size(args.frames), args.frames)
-    settings = _settings(args)
-    run_chain(args.frames, box, args.checkpoint, args.family, settings, outputs, args.resume_dir, _progress)
+    run_chain(args.frames, _prompt(box), args.checkpoint, _adaptation(args), outputs, args.resume_dir)
     _progress(f"adapt: finished; scan 2 in {outputs.scan2}")
     return 0
 
@@ -190,42 +201,31 @@ def _figure_lse(args: argparse.Namespace) -> int:
     return 0
 
 
-def _extract_frames(video: Path, folder: Path) -> None:
-    """Decode a video into numbered JPEG frames (quality 95), one frame in memory at a time."""
-    import cv2
-
-    from lsevos.data.io import FrameSource
-
-    folder.mkdir(parents=True)
-    for index, (name, frame) in enumerate(FrameSource(video)):
-        cv2.imwrite(
-            str(folder / f"{name}.jpg"),
-            cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
-            [cv2.IMWRITE_JPEG_QUALITY, 95],
-        )
-        if index % 50 == 0:
-            _progress(f"segment: decoded frame {index + 1} of {video.name}")
-
-
 def _segment_objects(args: argparse.Namespace, frame_size: tuple[int, int]) -> list:
-    """[(id, first box, first-frame labels or None)] from --box/--boxes or --mask."""
+    """[(id, first box, first-frame labels or None, frame of the box)] from --box/--boxes or --mask."""
     from lsevos.video.boxes import clip_box
-    from lsevos.video.objects import first_box, objects_of_mask, parse_boxes
+    from lsevos.video.objects import first_box, frame_of_box, objects_of_mask, parse_boxes
 
     if args.mask is not None:
         if args.box or args.boxes:
             raise ConfigError("give the objects either as boxes (--box/--boxes) or as --mask, not both")
         return [
-            (object_id, clip_box(first_box(mask), frame_size), mask.astype("uint8"))
+            (object_id, clip_box(first_box(mask), frame_size), mask.astype("uint8"), 0)
             for object_id, mask in objects_of_mask(args.mask, frame_size)
         ]
+    frames_and_texts = [frame_of_box(text) for text in args.box or []]
+    args.box = [text for _, text in frames_and_texts] or None
     boxes = parse_boxes(args.box, args.boxes)
+    on_frame = [frame for frame, _ in frames_and_texts] + [0] * (len(boxes) - len(frames_and_texts))
     if not boxes:
         raise ConfigError(
             "segment: give the first frame's object: --box x0,y0,x1,y1 (repeatable), --boxes "
             "FILE or --mask PNG"
         )
-    return [(index + 1, clip_box(box, frame_size), None) for index, box in enumerate(boxes)]
+    return [
+        (index + 1, clip_box(box, frame_size), None, frame)
+        for index, (box, frame) in enumerate(zip(boxes, on_frame, strict=True))
+    ]
 
 
 def _segment(args: argparse.Namespace) -> int:
@@ -236,7 +236,6 @@ def _segment(args: argparse.Namespace) -> int:
 
     from lsevos.data.io import (
         FrameSource,
-        atomic_output,
         check_not_overlapping,
         check_writable,
         frame_name_gaps,
@@ -245,34 +244,32 @@ def _segment(args: argparse.Namespace) -> int:
     )
     from lsevos.train.checkpoint import require_fp_head
     from lsevos.video.model_file import choose_checkpoint, refuse_builtin_model
-    from lsevos.video.objects import write_merged
-    from lsevos.video.overlay import video_fps, write_overlay
-    from lsevos.video.settings import load_settings
-    from lsevos.video.steps import pretraining_defaults, two_scan
+    from lsevos.video.overlay import video_fps, write_alpha, write_overlay
+    from lsevos.video.segmenter import Segmenter
 
     if args.overlay is not None and args.overlay.suffix.lower() != ".mp4":
         raise ConfigError(
             f"--overlay {args.overlay}: the overlay is written as an mp4 video; give a name ending in .mp4"
         )
     checkpoint, how = choose_checkpoint(args.checkpoint, Path.cwd())
-    payload = require_fp_head(checkpoint)
+    payload = require_fp_head(checkpoint)  # the one read of the model
     refuse_builtin_model(payload, checkpoint, how)
-    settings = load_settings(args.settings, defaults=pretraining_defaults(checkpoint, payload))
-    if settings.saliency_weight > 0:
-        from lsevos.video.saliency import check_available
-
-        check_available()
+    segmenter = Segmenter.from_payload(payload, checkpoint, args.settings, None, args.family, _progress)
     if not args.input.exists():
         raise ConfigError(f"{args.input}: no such video file or frame folder")
     source = FrameSource(args.input)
     objects = _segment_objects(args, source.size)
+    _check_box_frames(objects, source)
     inputs = [args.input, checkpoint, *(path for path in (args.mask, args.boxes) if path is not None)]
     out = prepare_output_folder(args.out, "scan", inputs).resolve()
-    if args.overlay is not None:
-        check_writable(args.overlay, "--overlay", "file")
-        check_not_overlapping(args.overlay, inputs, "--overlay")
-        remove_stale_temporaries(args.overlay)
-    for _, box, _ in objects:
+    for option, path in (("--overlay", args.overlay), ("--alpha", args.alpha)):
+        if path is not None:
+            check_writable(path, option, "file" if option == "--overlay" else "folder")
+            check_not_overlapping(path, [*inputs, out], option)
+            if option == "--alpha":
+                prepare_output_folder(path, "alpha", [*inputs, out], option)
+            remove_stale_temporaries(path)
+    for _, box, _, _ in objects:
         _warn_small_box(box, "segment")
     if args.input.is_dir():
         gaps = frame_name_gaps(source.names)
@@ -286,31 +283,21 @@ def _segment(args: argparse.Namespace) -> int:
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.work-", dir=out.parent))
     started = time.perf_counter()
     try:
-        frames = args.input
-        if args.input.is_file():
-            frames = work / "frames"
-            _extract_frames(args.input, frames)
         _progress(f"segment: model {checkpoint} ({how}), family {args.family}, {len(objects)} object(s)")
-        if len(objects) == 1:
-            _, box, labels = objects[0]
-            two_scan(
-                frames, box, checkpoint, args.family, settings, out, work, args.static, _progress, labels
-            )
+        if args.mask is not None:
+            masks = {object_id: labels for object_id, _, labels, _ in objects}
+            result = segmenter.segment(args.input, masks=masks, static=args.static, scratch=work)
         else:
-            with atomic_output(out, owner="scan") as temporary:
-                folders = {}
-                for object_id, box, labels in objects:
-                    _progress(f"segment: object {object_id} of {len(objects)}, first box {list(box)}")
-                    folders[object_id] = temporary / "objects" / str(object_id)
-                    two_scan(
-                        frames, box, checkpoint, args.family, settings, folders[object_id],
-                        work / f"object{object_id}", args.static, _progress, labels,
-                    )  # fmt: skip
-                write_merged(folders, temporary, settings.threshold, _progress)
+            boxes = {object_id: (frame, box) for object_id, box, _, frame in objects}
+            result = segmenter.segment(args.input, boxes=boxes, static=args.static, scratch=work)
+        result.save(out)
         seconds = time.perf_counter() - started
         if args.overlay is not None:
-            count = write_overlay(frames, out, args.overlay, video_fps(args.input))
+            count = write_overlay(result.frames, out, args.overlay, video_fps(args.input))
             _progress(f"segment: overlay of {count} frames written to {args.overlay}")
+        if args.alpha is not None:
+            count = write_alpha(result.frames, out, args.alpha)
+            _progress(f"segment: cut-outs of {count} frames written to {args.alpha}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     count = sum(1 for _ in (out / "masks").glob("*.png"))  # a video is not decoded again to count
@@ -320,6 +307,16 @@ def _segment(args: argparse.Namespace) -> int:
         f"boxes in {out / 'boxes.json'}"
     )
     return 0
+
+
+def _check_box_frames(objects: list, source) -> None:
+    """A box on a later frame (`--box K:x0,y0,x1,y1`) must name a frame of the video."""
+    later = [frame for *_, frame in objects if frame > 0]
+    if later and max(later) >= len(source):
+        raise ConfigError(
+            f"--box {max(later)}:...: the video has frames 0..{len(source) - 1}; give the frame index of the "
+            "box (0 = first frame)"
+        )
 
 
 def _package_model(args: argparse.Namespace) -> int:
@@ -417,7 +414,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--box",
         action="append",
-        help="an object on the first frame: x0,y0,x1,y1 (inclusive); repeat for several objects (ids 1..K)",
+        help="an object on the first frame: x0,y0,x1,y1 (inclusive), or on frame K (0 = first): "
+        "K:x0,y0,x1,y1 (tracked forward and backward from K); repeat for several objects (ids 1..K)",
     )
     parser.add_argument("--boxes", help="JSON/YAML file: a list of [x0, y0, x1, y1] boxes (or id -> box)")
     parser.add_argument(
@@ -433,6 +431,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         f"{CHECKPOINT_PATTERN}",
     )
     parser.add_argument("--overlay", type=Path, help="also write an mp4 with the mask and box drawn")
+    parser.add_argument(
+        "--alpha",
+        type=Path,
+        help="also write a folder of RGBA PNGs, the objects cut out (with several objects, one subfolder "
+        "per id as well)",
+    )
     parser.add_argument("--family", default="ours", help=f"{FAMILY_HELP}; default ours")
     parser.add_argument("--static", action="store_true", help="skip the retraining (one scan only)")
     parser.add_argument("--settings", help=SETTINGS_HELP)

@@ -70,6 +70,20 @@ def parse_boxes(boxes: Sequence[str] | None, boxes_file: str | None) -> list[Box
     return found
 
 
+def frame_of_box(text: str) -> tuple[int, str]:
+    """(frame index, box text) of a `--box` value: `K:x0,y0,x1,y1` is a box on frame K (0 = the first),
+    `x0,y0,x1,y1` one on the first frame."""
+    if ":" not in text:
+        return 0, text
+    frame, box = text.split(":", 1)
+    if not frame.strip().isdigit():
+        raise ConfigError(
+            f"--box {text!r}: the part before ':' must be a frame index (0 = first frame), as in "
+            "12:x0,y0,x1,y1"
+        )
+    return int(frame), box
+
+
 def _id(key: object) -> int:
     try:
         return int(str(key))

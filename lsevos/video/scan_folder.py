@@ -126,9 +126,13 @@ def write_scan_labels(
     threshold: float,
     margin: float,
     progress: Progress | None = None,
+    labels: Iterable[tuple[str, np.ndarray]] | None = None,
 ) -> int:
     """Turn every `probs/*.png` of a scan folder into a label PNG in `out_dir` (atomic, marked as a
-    `pseudo-labels` output: an existing folder is replaced only if it is one); returns the count."""
+    `pseudo-labels` output: an existing folder is replaced only if it is one); returns the count.
+
+    `labels`: the frames' labels already made from the scan in memory (`lsevos.video.adaptation.Scan`),
+    (name, uint8 [H,W]) in the scan's frame order: written instead of reading the PNGs back."""
     scan_dir = Path(scan_dir)
     boxes = read_boxes(scan_dir)
     names = list(boxes.get("frames", {}))
@@ -137,9 +141,15 @@ def write_scan_labels(
     meter = None if progress is None else Meter(len(names), "pseudo-labels", "frame", progress)
     with atomic_output(out_dir, owner="pseudo-labels") as temporary:
         temporary.mkdir(parents=True)
+        given = None if labels is None else iter(labels)
         for name in names:
-            prob = read_probability(scan_dir / "probs" / f"{name}.png")
-            write_mask(temporary / f"{name}.png", scan_labels(prob, threshold, margin))
+            if given is None:
+                values = scan_labels(read_probability(scan_dir / "probs" / f"{name}.png"), threshold, margin)
+            else:
+                given_name, values = next(given)
+                if given_name != name:
+                    raise DataError(f"{scan_dir}: the labels of frame {given_name} came for frame {name}")
+            write_mask(temporary / f"{name}.png", values)
             if meter is not None:
                 meter.update(1)
         shutil.copyfile(scan_dir / "boxes.json", temporary / "boxes.json")

@@ -1,35 +1,29 @@
-"""File-to-file steps of the video stage and the two-scan adaptation that chains them.
+"""File-to-file steps of the video stage: the single-step commands, thin wrappers around the in-memory
+core (`lsevos.video.adaptation`) that read their inputs and write their outputs.
 
 fine-tune (pretrained checkpoint + first box -> FT checkpoint) -> scan 1 (FT -> scan folder) ->
-pseudo-labels (scan 1 -> label folder) -> retrain (FT + labels -> RT checkpoint) -> scan 2 (RT -> scan
-folder). The static variant stops after scan 1. Every step reads and writes files, so the workflow runs
-them as separate rules and `lsevos segment` runs them in a row.
+pseudo-labels (scan 1 -> label folder, `lsevos.video.scan_folder.write_scan_labels`) -> retrain (FT +
+labels -> RT checkpoint) -> scan 2 (RT -> scan folder). Each reads its checkpoint once. The chain of all
+five in one process is `lsevos.video.chain` (`lsevos adapt`); `lsevos segment` and `lsevos.Segmenter` run
+the core without these files.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import torch
 
 from lsevos.data.io import FrameSource, read_mask
 from lsevos.errors import ConfigError, DataError
-from lsevos.progress import Progress
-from lsevos.video.boxes import Box, box_from_mask, clip_box
-from lsevos.video.inference import torch_device, video_predictor
-from lsevos.video.scan_folder import scan_metadata, write_scan, write_scan_labels
+from lsevos.video import adaptation as adaptation_core
+from lsevos.video.adaptation import Adaptation, FirstFrame, Prompt, track_frames
+from lsevos.video.boxes import Box, box_from_mask
+from lsevos.video.inference import torch_device
+from lsevos.video.scan_folder import scan_metadata, write_scan
 from lsevos.video.settings import VideoSettings
-from lsevos.video.tracker import track
-from lsevos.video.training import (
-    AnchoredCrops,
-    FirstFrameCrops,
-    ScanLabelCrops,
-    finetune_first_frame,
-    train_on_crops,
-)
-from lsevos.video.variants import family, scan_mode
+from lsevos.video.training import ScanLabelCrops
 
 
 def first_box_from_mask(
@@ -89,12 +83,14 @@ def pretraining_defaults(checkpoint: str | os.PathLike, payload: dict | None = N
     return defaults
 
 
-def _load(checkpoint: str | os.PathLike, settings: VideoSettings) -> torch.nn.Module:
-    """The model of `checkpoint` on the settings' device; a stage-1/2 pretrained model (no trained FP
-    head) is refused."""
+def _load(
+    checkpoint: str | os.PathLike, settings: VideoSettings, payload: dict | None = None
+) -> torch.nn.Module:
+    """The model of `checkpoint` (or of its `payload`, already read) on the settings' device; a stage-1/2
+    pretrained model (no trained FP head) is refused."""
     from lsevos.train.checkpoint import model_from_checkpoint, require_fp_head
 
-    payload = require_fp_head(checkpoint)
+    payload = require_fp_head(checkpoint, payload)
     return model_from_checkpoint(payload, checkpoint).eval().to(torch_device(settings))
 
 
@@ -103,9 +99,12 @@ def _save(
     model: torch.nn.Module,
     step: int,
     stage: str,
+    settings: VideoSettings,
     state: dict | None = None,
     **config: object,
 ) -> None:
+    """Write `model` as a checkpoint (from the CPU, as the steps always wrote it), then put it back on
+    the settings' device for the next step."""
     from lsevos.train.checkpoint import save_checkpoint
 
     save_checkpoint(
@@ -115,202 +114,127 @@ def _save(
         config={"stage": stage, **config},
         extra={"stage": stage, **(state or {})},
     )
+    model.to(torch_device(settings))
+
+
+def save_finetuned(
+    path: str | os.PathLike,
+    model: torch.nn.Module,
+    first: FirstFrame,
+    prompt: Prompt,
+    adaptation: Adaptation,
+) -> None:
+    """The fine-tuned checkpoint; its `extra` keeps the first-frame labels (uint8 tensor [H,W]), their
+    search box and frame for retraining (`retrain_first_frame_share`)."""
+    state = {"first_frame_labels": torch.from_numpy(first.labels), "first_frame_search": list(first.search)}
+    if first.index:
+        state["first_frame_index"] = first.index
+    settings = adaptation.settings
+    _save(
+        path,
+        model,
+        settings.finetune_epochs,
+        "finetune",
+        settings,
+        state=state,
+        family=adaptation.family,
+        first_box=list(prompt.box),
+        video=settings.to_dict(),
+    )
+
+
+def save_retrained(
+    path: str | os.PathLike, model: torch.nn.Module, steps: int, adaptation: Adaptation
+) -> None:
+    settings = adaptation.settings
+    _save(path, model, steps, "retrain", settings, family=adaptation.family, video=settings.to_dict())
 
 
 def finetune(
     frames: str | os.PathLike,
-    first_box: Box,
+    prompt: Prompt,
     checkpoint: str | os.PathLike,
-    family_name: str,
-    settings: VideoSettings,
+    adaptation: Adaptation,
     out: str | os.PathLike,
-    progress: Progress | None = None,
-    first_labels=None,
 ) -> None:
-    """Fine-tune `checkpoint` on the first frame of `frames` inside `first_box`; save to `out`. With
-    `first_labels` (uint8 [H,W] in {0,1}: a user's first-frame mask of the object) it trains on those
-    instead of labelling the frame itself.
-
-    The checkpoint's `extra` keeps the first-frame labels (uint8 tensor [H,W]) and their search box for
-    retraining (`retrain_first_frame_share`).
-    """
-    chosen = family(family_name)
+    """Fine-tune `checkpoint` on the prompt's frame of `frames` inside its box; save to `out`. With
+    `prompt.labels` (a user's mask of the object) it trains on those instead of labelling the frame."""
     source = FrameSource(frames)
-    box = clip_box(first_box, source.size)
-    model = _load(checkpoint, settings)
-    labels, search = finetune_first_frame(
-        model, source.read(0), box, settings, chosen.head, chosen.zoom, progress, first_labels
-    )
-    _save(
-        out,
-        model,
-        settings.finetune_epochs,
-        "finetune",
-        state={"first_frame_labels": torch.from_numpy(labels), "first_frame_search": list(search)},
-        family=family_name,
-        first_box=list(box),
-        video=settings.to_dict(),
-    )
+    prompt = prompt.clipped(source)
+    model = _load(checkpoint, adaptation.settings)
+    first = adaptation_core.finetune(model, source, prompt, adaptation)
+    save_finetuned(out, model, first, prompt, adaptation)
+
+
+def gt_mask_boxes(frames: FrameSource, gt_masks: str | os.PathLike) -> dict[str, Box | None]:
+    """The box of every frame's ground-truth mask (Table 1's GT-box mode)."""
+    gt_boxes = {}
+    for name in frames.names:
+        mask_path = Path(gt_masks) / f"{name}.png"
+        if not mask_path.is_file():
+            raise DataError(f"{mask_path}: missing; --gt-masks needs one mask per frame, named like it")
+        gt_boxes[name] = box_from_mask(read_mask(mask_path) > 0)
+    return gt_boxes
 
 
 def scan(
     frames: str | os.PathLike,
     checkpoint: str | os.PathLike,
-    family_name: str,
-    settings: VideoSettings,
+    adaptation: Adaptation,
     out: str | os.PathLike,
-    first_box: Box | None = None,
+    prompt: Prompt | None = None,
     gt_masks: str | os.PathLike | None = None,
-    progress: Progress | None = None,
 ) -> int:
-    """Segment every frame with `checkpoint` into the scan folder `out`; returns the frame count.
-
-    With `gt_masks` the scan is Table 1's GT-box mode; otherwise zoom or no-zoom by family.
-    """
-    chosen = family(family_name)
-    mode = scan_mode(family_name, "gtbox" if gt_masks is not None else "scan")
+    """Segment every frame with `checkpoint` into the scan folder `out`, streamed (one frame in memory);
+    returns the frame count. With `gt_masks` the scan is Table 1's GT-box mode; otherwise zoom or no-zoom
+    by family."""
+    mode = adaptation.mode(gtbox=gt_masks is not None)
     source = FrameSource(frames)
-    if mode == "zoom":
-        if first_box is None:
-            raise ConfigError("scan: the first frame's box is needed (--box x0,y0,x1,y1 or --first-mask PNG)")
-        first_box = clip_box(first_box, source.size)
-    gt_boxes = None
-    if gt_masks is not None:
-        gt_boxes = {}
-        for name in source.names:
-            mask_path = Path(gt_masks) / f"{name}.png"
-            if not mask_path.is_file():
-                raise DataError(f"{mask_path}: missing; --gt-masks needs one mask per frame, named like it")
-            gt_boxes[name] = box_from_mask(read_mask(mask_path) > 0)
-    predict = video_predictor(_load(checkpoint, settings), chosen.head, settings)
-    metadata = {**scan_metadata(settings, mode), "family": family_name}
-    results = track(source, predict, first_box, settings, mode, gt_boxes)
-    return write_scan(results, out, metadata, total=len(source), progress=progress)
+    if mode == "zoom" and prompt is None:
+        raise ConfigError("scan: the first frame's box is needed (--box x0,y0,x1,y1 or --first-mask PNG)")
+    gt_boxes = None if gt_masks is None else gt_mask_boxes(source, gt_masks)
+    model = _load(checkpoint, adaptation.settings)
+    metadata = {**scan_metadata(adaptation.settings, mode), "family": adaptation.family}
+    results = (result for _, result in track_frames(model, source, prompt, adaptation, mode, gt_boxes))
+    return write_scan(results, out, metadata, total=len(source), progress=adaptation.progress)
 
 
-def _first_frame_crops(
-    frames: str | os.PathLike, checkpoint: str | os.PathLike, settings: VideoSettings, whole_frame: bool
-) -> FirstFrameCrops:
-    """The first frame of `frames` with the labels and search box a fine-tuned checkpoint stored
-    (`whole_frame`: a no-zoom family's input shape, the frame's aspect ratio)."""
-    from lsevos.train.checkpoint import load_checkpoint
-
-    extra = load_checkpoint(checkpoint).get("extra") or {}
+def first_frame_of(payload: dict, checkpoint: str | os.PathLike, frames: FrameSource) -> FirstFrame:
+    """The labels, search box and frame a fine-tuned checkpoint's payload stored (`save_finetuned`)."""
+    extra = payload.get("extra") or {}
     if "first_frame_labels" not in extra:
         raise ConfigError(
             f"{checkpoint}: holds no first-frame labels (not written by `lsevos finetune` of this version); "
             "fine-tune again or set retrain_first_frame_share: 0"
         )
-    frame = FrameSource(frames).read(0)
     labels = extra["first_frame_labels"].numpy()
-    if labels.shape != frame.shape[:2]:
+    index = int(extra.get("first_frame_index", 0))
+    if labels.shape != tuple(frames.size):
         raise DataError(
-            f"{checkpoint}: its first-frame labels are {labels.shape}, the first frame of {frames} is "
-            f"{frame.shape[:2]}; fine-tune on these frames"
+            f"{checkpoint}: its first-frame labels are {labels.shape}, the first frame of {frames.path} is "
+            f"{tuple(frames.size)}; fine-tune on these frames"
         )
-    return FirstFrameCrops(frame, labels, tuple(extra["first_frame_search"]), settings, whole_frame)
+    return FirstFrame(index, labels, tuple(extra["first_frame_search"]))
 
 
 def retrain(
     frames: str | os.PathLike,
     labels: str | os.PathLike,
     checkpoint: str | os.PathLike,
-    family_name: str,
-    settings: VideoSettings,
+    adaptation: Adaptation,
     out: str | os.PathLike,
-    progress: Progress | None = None,
 ) -> None:
-    """Retrain `checkpoint` on every frame with its pseudo-labels; save to `out`.
+    """Retrain `checkpoint` on every frame with its pseudo-labels (a label folder); save to `out`.
 
     With `retrain_first_frame_share` > 0 that share of the samples is the first frame with the labels
-    the fine-tune stored in `checkpoint`.
+    the fine-tune stored in `checkpoint` (read once, with the model).
     """
-    chosen = family(family_name)
-    model = _load(checkpoint, settings)
-    crops = ScanLabelCrops(frames, labels, settings)
-    if settings.retrain_first_frame_share > 0:
-        crops = AnchoredCrops(
-            crops,
-            _first_frame_crops(frames, checkpoint, settings, whole_frame=not chosen.zoom),
-            settings.retrain_first_frame_share,
-        )
-    steps = train_on_crops(
-        model,
-        crops,
-        epochs=settings.retrain_epochs,
-        lr=settings.retrain_lr,
-        head=chosen.head,
-        settings=settings,
-        progress=progress,
-        stage="retrain",
-    )
-    _save(out, model, steps, "retrain", family=family_name, video=settings.to_dict())
+    from lsevos.train.checkpoint import require_fp_head
 
-
-CHAIN_STEPS = ("finetune", "scan1", "labels", "retrain", "scan2")
-"""The two-scan adaptation's steps in order (§5.2): first-frame fine-tune, scan 1, its pseudo-labels,
-retraining once, scan 2."""
-
-
-def run_steps(
-    frames: str | os.PathLike,
-    first_box: Box,
-    checkpoint: str | os.PathLike,
-    family_name: str,
-    settings: VideoSettings,
-    paths: Mapping[str, Path],
-    done: Iterable[str] = (),
-    last: str = "scan2",
-    progress: Progress | None = None,
-    first_labels=None,
-) -> None:
-    """Run the steps of `CHAIN_STEPS` up to `last`, each writing `paths[step]` (two checkpoints, three
-    folders) and reading its predecessors' paths; steps in `done` are taken as already written. The one
-    home of the chain's order for `two_scan` (`lsevos segment`) and `lsevos.video.chain` (`lsevos adapt`)."""
-    done = set(done)
-    for step in CHAIN_STEPS[: CHAIN_STEPS.index(last) + 1]:
-        if step in done:
-            continue
-        if step == "finetune":
-            finetune(
-                frames, first_box, checkpoint, family_name, settings, paths[step], progress, first_labels
-            )
-        elif step == "scan1":
-            scan(frames, paths["finetune"], family_name, settings, paths[step], first_box, progress=progress)
-        elif step == "labels":
-            margin = settings.pseudo_ignore_margin
-            write_scan_labels(paths["scan1"], paths[step], settings.threshold, margin, progress)
-        elif step == "retrain":
-            retrain(frames, paths["labels"], paths["finetune"], family_name, settings, paths[step], progress)
-        else:
-            scan(frames, paths["retrain"], family_name, settings, paths[step], first_box, progress=progress)
-
-
-def two_scan(
-    frames: str | os.PathLike,
-    first_box: Box,
-    checkpoint: str | os.PathLike,
-    family_name: str,
-    settings: VideoSettings,
-    out: str | os.PathLike,
-    work_dir: str | os.PathLike,
-    static: bool = False,
-    progress: Progress | None = None,
-    first_labels=None,
-) -> Path:
-    """Fine-tune, scan 1, pseudo-labels, retrain once, scan 2 into `out` (static: scan 1 into `out`).
-
-    Intermediate checkpoints and folders go to `work_dir`. Returns `out`.
-    """
-    work_dir = Path(work_dir)
-    work_dir.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "finetune": work_dir / "finetune.pt",
-        "scan1": Path(out) if static else work_dir / "scan1",
-        "labels": work_dir / "labels",
-        "retrain": work_dir / "retrain.pt",
-        "scan2": Path(out),
-    }
-    last = "scan1" if static else "scan2"
-    run_steps(frames, first_box, checkpoint, family_name, settings, paths, (), last, progress, first_labels)
-    return Path(out)
+    payload = require_fp_head(checkpoint)
+    model = _load(checkpoint, adaptation.settings, payload)
+    crops = ScanLabelCrops(frames, labels, adaptation.settings)
+    source = crops.source
+    first = lambda: first_frame_of(payload, checkpoint, source)  # noqa: E731  (read only when needed)
+    steps = adaptation_core.retrain(model, crops, first, source, adaptation)
+    save_retrained(out, model, steps, adaptation)

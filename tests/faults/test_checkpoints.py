@@ -114,7 +114,7 @@ class TestUnfitCheckpoints:
     def test_stage_1_checkpoint_refused_by_scan(self, tools, frames, tmp_path, monkeypatch):
         import lsevos.video.steps as pipeline
 
-        monkeypatch.setattr(pipeline, "track", lambda *a, **k: pytest.fail("scan started"))
+        monkeypatch.setattr(pipeline, "track_frames", lambda *a, **k: pytest.fail("scan started"))
         checkpoint = tools.save_tiny(tmp_path / "stage1.pt", stage="1")
         line = tools.refused(tools.scan_argv(frames, checkpoint, tmp_path / "out"))
         assert str(checkpoint) in line and "stage-3" in line and "fine-tuned" in line
