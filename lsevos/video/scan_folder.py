@@ -18,6 +18,7 @@ import shutil
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -27,7 +28,9 @@ from lsevos.errors import DataError
 from lsevos.progress import Meter, Progress
 from lsevos.video.pseudo_labels import scan_labels
 from lsevos.video.settings import VideoSettings
-from lsevos.video.tracker import FrameResult
+
+if TYPE_CHECKING:  # the results written are the tracker's; this module only reads their fields
+    from lsevos.video import tracker
 
 
 def probability_to_png(prob: np.ndarray) -> np.ndarray:
@@ -59,7 +62,7 @@ def read_boxes(scan_dir: str | os.PathLike) -> dict:
 
 
 def write_scan(
-    results: Iterable[FrameResult],
+    results: Iterable[tracker.FrameResult],
     out_dir: str | os.PathLike,
     metadata: Mapping[str, object],
     total: int | None = None,
