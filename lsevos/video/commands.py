@@ -216,16 +216,32 @@ def _segment_objects(args: argparse.Namespace, frame_size: tuple[int, int]) -> l
     frames_and_texts = [frame_of_box(text) for text in args.box or []]
     args.box = [text for _, text in frames_and_texts] or None
     boxes = parse_boxes(args.box, args.boxes)
-    on_frame = [frame for frame, _ in frames_and_texts] + [0] * (len(boxes) - len(frames_and_texts))
     if not boxes:
-        raise ConfigError(
-            "segment: give the first frame's object: --box x0,y0,x1,y1 (repeatable), --boxes "
-            "FILE or --mask PNG"
-        )
+        boxes = _drawn_boxes(args.input)
+    on_frame = [frame for frame, _ in frames_and_texts] + [0] * (len(boxes) - len(frames_and_texts))
     return [
         (index + 1, clip_box(box, frame_size), None, frame)
         for index, (box, frame) in enumerate(zip(boxes, on_frame, strict=True))
     ]
+
+
+def _drawn_boxes(video: Path) -> list:
+    """The boxes the user draws on the first frame (`lsevos.video.draw_boxes`), printed in the --box form;
+    refused with the usual message where no window can be opened."""
+    from lsevos.data.io import FrameSource
+    from lsevos.video.draw_boxes import box_options, draw_boxes, gui_unavailable
+
+    missing = (
+        "segment: give the first frame's object: --box x0,y0,x1,y1 (repeatable), --boxes FILE or --mask PNG"
+    )
+    reason = gui_unavailable()
+    if reason is not None:
+        raise ConfigError(f"{missing} (drawing the boxes needs a window: {reason})")
+    boxes = draw_boxes(FrameSource(video).read(0))
+    if not boxes:
+        raise ConfigError(f"{missing} (no box was drawn)")
+    _progress(f"segment: drawn boxes, to repeat this run without drawing: {box_options(boxes)}")
+    return boxes
 
 
 def _segment(args: argparse.Namespace) -> int:

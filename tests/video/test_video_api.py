@@ -180,3 +180,33 @@ def test_segment_takes_a_box_on_a_later_frame(tmp_path, tiny_checkpoint, capsys)
     for bad, message in (("7:10,9,24,23", "frames 0..4"), ("x:10,9,24,23", "frame index")):
         assert cli.main([*map(str, argv[:3]), bad, *map(str, argv[4:])]) != 0
         assert message in capsys.readouterr().err
+
+
+def test_without_boxes_and_without_a_display_segment_refuses_with_the_usual_message(
+    tmp_path, tiny_checkpoint, capsys, monkeypatch
+):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    folder = write_frames(tmp_path / "frames", two_disk_frames(2))
+    argv = ["segment", folder, "--out", tmp_path / "out", "--checkpoint", tiny_checkpoint]
+    assert cli.main(list(map(str, argv))) != 0
+    error = capsys.readouterr().err
+    assert "--box x0,y0,x1,y1" in error and "no display" in error
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_drawn_boxes_are_segmented_and_printed_in_the_box_form(
+    tmp_path, tiny_checkpoint, capsys, monkeypatch
+):
+    """The window is OpenCV's (`selectROIs`); here it answers what a user dragging two boxes gives it."""
+    import lsevos.video.draw_boxes as draw
+
+    monkeypatch.setattr(draw, "gui_unavailable", lambda: None)
+    monkeypatch.setattr(cv2, "selectROIs", lambda *a, **k: np.array([[7, 9, 15, 15], [43, 25, 15, 15]]))
+    monkeypatch.setattr(cv2, "destroyWindow", lambda *a: None)
+    folder = write_frames(tmp_path / "frames", two_disk_frames(3))
+    argv = ["segment", folder, "--out", tmp_path / "out", "--checkpoint", tiny_checkpoint, "--static"]
+    assert cli.main([*map(str, argv), "--settings", json.dumps(FAST)]) == 0
+    assert "--box 7,9,21,23 --box 43,25,57,39" in capsys.readouterr().err
+    assert sorted(json.loads((tmp_path / "out" / "boxes.json").read_text())["objects"]) == ["1", "2"]
