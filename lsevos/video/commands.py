@@ -278,13 +278,16 @@ def _segment(args: argparse.Namespace) -> int:
     _check_box_frames(objects, source)
     inputs = [args.input, checkpoint, *(path for path in (args.mask, args.boxes) if path is not None)]
     out = prepare_output_folder(args.out, "scan", inputs).resolve()
-    for option, path in (("--overlay", args.overlay), ("--alpha", args.alpha)):
-        if path is not None:
-            check_writable(path, option, "file" if option == "--overlay" else "folder")
-            check_not_overlapping(path, [*inputs, out], option)
-            if option == "--alpha":
-                prepare_output_folder(path, "alpha", [*inputs, out], option)
-            remove_stale_temporaries(path)
+    if args.overlay is not None:
+        check_writable(args.overlay, "--overlay", "file")
+        check_not_overlapping(args.overlay, inputs, "--overlay")
+        remove_stale_temporaries(args.overlay)
+    if args.alpha is not None:
+        if args.alpha.resolve() == out:
+            raise ConfigError(
+                f"--alpha {args.alpha}: is the --out folder; give the cut-outs a folder of their own"
+            )
+        prepare_output_folder(args.alpha, "alpha", inputs, "--alpha")
     for _, box, _, _ in objects:
         _warn_small_box(box, "segment")
     if args.input.is_dir():

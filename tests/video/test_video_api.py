@@ -210,3 +210,22 @@ def test_drawn_boxes_are_segmented_and_printed_in_the_box_form(
     assert cli.main([*map(str, argv), "--settings", json.dumps(FAST)]) == 0
     assert "--box 7,9,21,23 --box 43,25,57,39" in capsys.readouterr().err
     assert sorted(json.loads((tmp_path / "out" / "boxes.json").read_text())["objects"]) == ["1", "2"]
+
+
+def test_alpha_equal_to_out_is_refused_before_any_work(tmp_path, tiny_checkpoint, capsys):
+    folder = write_frames(tmp_path / "frames", two_disk_frames(2))
+    out = tmp_path / "out"
+    argv = [
+        "segment",
+        folder,
+        "--box",
+        "7,9,21,23",
+        "--out",
+        out,
+        "--alpha",
+        out,
+        "--checkpoint",
+        tiny_checkpoint,
+    ]
+    assert cli.main(list(map(str, argv))) != 0
+    assert "--alpha" in capsys.readouterr().err and not out.exists()
