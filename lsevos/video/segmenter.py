@@ -303,7 +303,7 @@ class Segmentation:
         progress = self.adaptation.progress
         if len(self.scans) == 1:
             (scan,) = self.scans.values()
-            write_scan(scan.results(), out, scan.metadata, total=len(self), progress=progress)
+            write_scan(scan.results(), out, scan.metadata, total=len(self))  # the scan's speed: its own line
         else:
             with atomic_output(out, owner="scan") as temporary:
                 folders = {}
