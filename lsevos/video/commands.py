@@ -427,14 +427,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "segment an object through your video from a box on its first frame",
         "Fine-tunes on the first frame, scans the video, retrains on its own masks and scans again, for each "
         "object. Writes DIR/masks/<frame>.png (indexed, ids 1..K), DIR/boxes.json and, with one object, "
-        "DIR/probs/; with several, each object's scan in DIR/objects/<id>/.",
+        "DIR/probs/; with several, each object's scan in DIR/objects/<id>/. Without --box/--boxes/--mask, "
+        "draw the boxes on the first frame (needs a display and an OpenCV with GUI).",
     )
     parser.add_argument("input", type=Path, help="video file (mp4, avi, ...) or folder of jpg/png frames")
     parser.add_argument(
         "--box",
         action="append",
-        help="an object on the first frame: x0,y0,x1,y1 (inclusive), or on frame K (0 = first): "
-        "K:x0,y0,x1,y1 (tracked forward and backward from K); repeat for several objects (ids 1..K)",
+        help="an object on the first frame: x0,y0,x1,y1 (inclusive), or on frame N (0 = first): "
+        "N:x0,y0,x1,y1 (tracked forward and backward from N); repeat for several objects (ids 1..K)",
     )
     parser.add_argument("--boxes", help="JSON/YAML file: a list of [x0, y0, x1, y1] boxes (or id -> box)")
     parser.add_argument(
