@@ -6,7 +6,7 @@ moving over noise; random weights: speed does not depend on them):
   with only the heads its family reads, plus the saliency prior when the configuration mixes it in), timed
   call by call inside the scan (per frame), and alone on one crop of the configuration's size (median of
   the timed calls after two warm-ups); `network`: the same without the prior, alone;
-- `scan`: `lsevos.video.pipeline.scan` over the whole video (decode, crop, predictor, paste back, masks and
+- `scan`: `lsevos.video.steps.scan` over the whole video (decode, crop, predictor, paste back, masks and
   probabilities written), per frame;
 - `grabcut`: OpenCV GrabCut (5 iterations) per frame in the object's box, the Table-1 baseline's cost.
 The ratio scan / predictor (inside the scan, the same frames at the same moment) is what the scan's own
@@ -87,16 +87,17 @@ def child(args: argparse.Namespace) -> None:
     torch.set_num_threads(2)
     from lsevos.data.io import FrameSource
     from lsevos.evaluation.grabcut import grabcut_in_box
-    from lsevos.video import pipeline
+    from lsevos.video import adaptation
+    from lsevos.video.adaptation import Adaptation, Prompt
     from lsevos.video.boxes import parse_box
     from lsevos.video.inference import make_predictor, video_predictor
-    from lsevos.video.pipeline import scan
     from lsevos.video.settings import VideoSettings
+    from lsevos.video.steps import scan
 
     box = parse_box(args.box)
     settings = VideoSettings(crop_size=args.crop, device="cpu", saliency_weight=args.saliency)
     if args.scan_only:  # memory: this process's peak is the scan's own
-        frames = scan(args.video, args.checkpoint, "ours", settings, args.out, box)
+        frames = scan(args.video, args.checkpoint, Adaptation("ours", settings), args.out, Prompt(box))
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps({"frames": frames, "peak_rss_mb": peak}))
         return
@@ -121,11 +122,11 @@ def child(args: argparse.Namespace) -> None:
 
         return timed
 
-    pipeline.video_predictor = timed_predictor
+    adaptation.video_predictor = timed_predictor
     start = time.perf_counter()
-    frames = scan(args.video, args.checkpoint, "ours", settings, args.out, box)
+    frames = scan(args.video, args.checkpoint, Adaptation("ours", settings), args.out, Prompt(box))
     scan_ms = 1000.0 * (time.perf_counter() - start) / frames
-    pipeline.video_predictor = video_predictor
+    adaptation.video_predictor = video_predictor
     predictor_in_scan_ms = 1000.0 * sum(inside) / frames
     grabcut_frames = [image for _, image in itertools.islice(FrameSource(args.video), args.grabcut_frames)]
     start = time.perf_counter()
@@ -151,8 +152,8 @@ def child(args: argparse.Namespace) -> None:
 
 
 def load_model(checkpoint: Path):
-    from lsevos.video.pipeline import _load
     from lsevos.video.settings import VideoSettings
+    from lsevos.video.steps import _load
 
     return _load(checkpoint, VideoSettings(device="cpu"))
 

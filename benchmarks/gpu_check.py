@@ -8,7 +8,7 @@
    as pretraining stage 3 computes them), in fp32 and in bf16 autocast;
 3. the pretraining loader (lsevos.train.pretrain.step_batches on the smoke's VOC+SBD archives, or the
    built-in static images): batches/s with 0 and N workers, against the GPU's train-step rate;
-4. the scan: frames/s of `lsevos.video.pipeline.scan` on the smoke's DAVIS sequence (or a built-in one);
+4. the scan: frames/s of `lsevos.video.steps.scan` on the smoke's DAVIS sequence (or a built-in one);
 and writes the figures to benchmarks/out/gpu_check.json. The estimate of the full paper run
 (docs/experiments.md, E18) rests on the train-step and scan figures.
 """
@@ -98,14 +98,15 @@ def loader_figures(spec: dict, crop: int, batch: int, steps: int, workers: int, 
 
 
 def scan_figures(frames: Path, first_mask: Path, checkpoint: Path, device: str, crop: int) -> dict:
-    from lsevos.video.pipeline import first_box_from_mask, scan
+    from lsevos.video.adaptation import Adaptation, Prompt
     from lsevos.video.settings import VideoSettings
+    from lsevos.video.steps import first_box_from_mask, scan
 
     settings = VideoSettings.from_dict({"crop_size": crop, "device": device})
     box = first_box_from_mask(first_mask)
     with tempfile.TemporaryDirectory() as scratch:
         start = time.perf_counter()
-        count = scan(frames, checkpoint, "ours", settings, Path(scratch) / "scan", first_box=box)
+        count = scan(frames, checkpoint, Adaptation("ours", settings), Path(scratch) / "scan", Prompt(box))
         seconds = time.perf_counter() - start
     return {"frames": count, "seconds": seconds, "frames_per_s": count / seconds}
 

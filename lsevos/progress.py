@@ -13,6 +13,8 @@ import sys
 import time
 from collections.abc import Callable
 
+Progress = Callable[[str], None]
+"""Where long steps report: a function taking one line of text."""
 LOG_STEP = 0.10
 
 

@@ -3,8 +3,12 @@
 Why one process (`lsevos adapt`, the workflow's rule `adapt`): as five jobs, every step paid a process
 start, a torch import (~2 s on a CPU) and CUDA's start on a GPU, for 20 fine-tune steps or one 50-frame
 scan; on a cluster each was a queued job. The steps and their outputs are those of the single-step
-commands (`lsevos finetune`, `scan`, `pseudo-labels`, `retrain`, which stay for users); each step still
-reads the checkpoint the previous one wrote, as they do, so the chain's masks equal theirs bit for bit.
+commands (`lsevos finetune`, `scan`, `pseudo-labels`, `retrain`, which stay for users) and equal theirs
+bit for bit, but the chain passes the model and scan 1 from step to step in memory
+(`lsevos.video.adaptation`): the pretrained checkpoint is read once, the fine-tuned model is not read
+back, and the pseudo-labels are made from scan 1's probabilities in a scratch folder beside the resume
+folder (`.<resume>.scratch-*`, removed at the end), not from its PNGs. Only a resumed run reads a
+finished step's output back (the fine-tuned or retrained checkpoint, the scan-1 or label folder).
 
 Resume where it was killed: each step writes its output atomically into a resume folder beside a record
 of the chain's inputs (`chain.json`: the frames' and the pretrained checkpoint's paths with a digest of
@@ -27,14 +31,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lsevos import __version__
-from lsevos.data.io import atomic_output
+from lsevos.data.io import FrameSource, atomic_output
 from lsevos.errors import DataError
+from lsevos.progress import Progress
+from lsevos.video.adaptation import Adaptation, Prompt, finetune, retrain, scan, track_frames
 from lsevos.video.boxes import Box
-from lsevos.video.pipeline import CHAIN_STEPS, run_steps
+from lsevos.video.scan_folder import scan_metadata, write_scan, write_scan_labels
 from lsevos.video.settings import VideoSettings
-from lsevos.video.tracker import Progress
+from lsevos.video.steps import _load, first_frame_of, save_finetuned, save_retrained
+from lsevos.video.training import ScanLabelCrops
 
 RECORD = "chain.json"
+CHAIN_STEPS = ("finetune", "scan1", "labels", "retrain", "scan2")
+"""The two-scan adaptation's steps in order (§5.2): first-frame fine-tune, scan 1, its pseudo-labels,
+retraining once, scan 2."""
+SCRATCH = "scratch"
 
 
 @dataclass(frozen=True)
@@ -109,12 +120,16 @@ def _is_ours(entry: Path) -> bool:
 
 
 def _remove_leftovers(folder: Path) -> None:
-    """Remove what a killed creation (`.new-*`) or removal (`.old-*`) of this resume folder left; a
-    sibling with those names that holds anything else is not ours and is kept."""
+    """Remove what a killed creation (`.new-*`) or removal (`.old-*`) of this resume folder left, and the
+    scratch folders of killed runs (`.scratch-*`, holding scan 1's maps); a sibling with those names that
+    holds anything else is not ours and is kept."""
     for pattern in (f"{folder.name}.old-*", f"{folder.name}.new-*"):
         for entry in folder.parent.glob(pattern):
             if _is_ours(entry):
                 shutil.rmtree(entry, ignore_errors=True)
+    for entry in folder.parent.glob(f"{folder.name}.{SCRATCH}-*"):
+        if entry.is_dir() and all(child.name == "scan1" for child in entry.iterdir()):
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def open_resume_folder(folder: Path, record: dict[str, object], progress: Progress | None) -> list[str]:
@@ -172,20 +187,72 @@ def _publish(staged: Path, final: Path, owner: str | None) -> None:
 
 def run_chain(
     frames: str | os.PathLike,
-    first_box: Box,
+    prompt: Prompt,
     checkpoint: str | os.PathLike,
-    family_name: str,
-    settings: VideoSettings,
+    adaptation: Adaptation,
     outputs: ChainOutputs,
     resume_folder: str | os.PathLike,
-    progress: Progress | None = None,
 ) -> None:
     """Run the chain's missing steps into `resume_folder`, then move all five outputs into place, the
     last step's first: a kill while moving leaves the resume folder with an unbroken run of steps."""
+    import tempfile
+
     frames, checkpoint, folder = Path(frames), Path(checkpoint), Path(resume_folder)
-    done = open_resume_folder(folder, _record(frames, first_box, checkpoint, family_name, settings), progress)
+    record = _record(frames, prompt.box, checkpoint, adaptation.family, adaptation.settings)
+    done = open_resume_folder(folder, record, adaptation.progress)
     staged = {step: folder / name for step, (name, _) in STEPS.items()}
-    run_steps(frames, first_box, checkpoint, family_name, settings, staged, done, progress=progress)
+    with tempfile.TemporaryDirectory(prefix=f"{folder.name}.{SCRATCH}-", dir=folder.parent) as scratch:
+        run_steps(frames, prompt, checkpoint, adaptation, staged, set(done), Path(scratch))
     for step, (_, owner) in reversed(STEPS.items()):
         _publish(staged[step], getattr(outputs, step), owner)
     _discard(folder)
+
+
+def run_steps(
+    frames: Path,
+    prompt: Prompt,
+    checkpoint: Path,
+    adaptation: Adaptation,
+    staged: dict[str, Path],
+    done: set[str],
+    scratch: Path,
+) -> None:
+    """The steps of `CHAIN_STEPS` not in `done`, each writing `staged[step]`; the model and scan 1 go from
+    step to step in memory, a finished step's output is read back only when a later step needs it."""
+    settings, progress = adaptation.settings, adaptation.progress
+    source = FrameSource(frames)
+    prompt = prompt.clipped(source)
+    first = None
+    if "retrain" in done:
+        model = _load(staged["retrain"], settings)
+    elif "finetune" in done:
+        from lsevos.train.checkpoint import require_fp_head
+
+        payload = require_fp_head(staged["finetune"])
+        model = _load(staged["finetune"], settings, payload)
+        first = lambda: first_frame_of(payload, staged["finetune"], source)  # noqa: E731
+    else:
+        model = _load(checkpoint, settings)  # the one read of the pretrained checkpoint
+        first = finetune(model, source, prompt, adaptation)
+        save_finetuned(staged["finetune"], model, first, prompt, adaptation)
+    scan1 = None
+    if "scan1" not in done:
+        scan1 = scan(model, source, prompt, adaptation, scratch / "scan1", "scan 1")
+        write_scan(scan1.results(), staged["scan1"], scan1.metadata, total=len(source), progress=progress)
+    if "labels" not in done:
+        labels = None
+        if scan1 is not None:
+            labels = ((name, scan1.labels(index, settings)) for index, name in enumerate(scan1.names))
+        margin = settings.pseudo_ignore_margin
+        write_scan_labels(staged["scan1"], staged["labels"], settings.threshold, margin, progress, labels)
+    if "retrain" not in done:
+        if scan1 is not None:
+            crops = scan1.crops(source, settings)
+        else:
+            crops = ScanLabelCrops(frames, staged["labels"], settings)
+        steps = retrain(model, crops, first, source, adaptation)
+        save_retrained(staged["retrain"], model, steps, adaptation)
+    if "scan2" not in done:
+        results = (result for _, result in track_frames(model, source, prompt, adaptation))
+        metadata = {**scan_metadata(settings, adaptation.mode()), "family": adaptation.family}
+        write_scan(results, staged["scan2"], metadata, total=len(source), progress=progress)

@@ -55,7 +55,7 @@ def _first_box(args: argparse.Namespace, frame_size: tuple[int, int] | None = No
     """The first box from --box or --first-mask; with `frame_size` (H, W) the mask must have that size,
     the box is clipped to the frame and a box too small to label anything gets a warning."""
     from lsevos.video.boxes import clip_box, parse_box
-    from lsevos.video.pipeline import first_box_from_mask
+    from lsevos.video.steps import first_box_from_mask
 
     if args.box is not None:
         box = parse_box(args.box)
@@ -93,30 +93,42 @@ def _settings(args: argparse.Namespace):
     return load_settings(args.settings)
 
 
+def _adaptation(args: argparse.Namespace):
+    """The parameter object of the video steps: --family, --settings, progress to stderr."""
+    from lsevos.video.adaptation import Adaptation
+
+    return Adaptation(args.family, _settings(args), _progress)
+
+
+def _prompt(box, labels=None):
+    from lsevos.video.adaptation import Prompt
+
+    return None if box is None else Prompt(box, 0, labels)
+
+
 def _finetune(args: argparse.Namespace) -> int:
-    from lsevos.video.pipeline import finetune
+    from lsevos.video.steps import finetune
 
     _output_file(args.out, (args.frames, args.checkpoint))
     box = _first_box(args, _frames_size(args.frames), args.frames)
-    finetune(args.frames, box, args.checkpoint, args.family, _settings(args), args.out, _progress)
+    finetune(args.frames, _prompt(box), args.checkpoint, _adaptation(args), args.out)
     return 0
 
 
 def _scan(args: argparse.Namespace) -> int:
     from lsevos.data.io import prepare_output_folder
-    from lsevos.video.pipeline import scan
+    from lsevos.video.steps import scan
 
     inputs = [args.frames, args.checkpoint, *([args.gt_masks] if args.gt_masks is not None else [])]
     prepare_output_folder(args.out, "scan", inputs)
     box = _first_box(args, _frames_size(args.frames), args.frames)
-    settings = _settings(args)
-    scan(args.frames, args.checkpoint, args.family, settings, args.out, box, args.gt_masks, _progress)
+    scan(args.frames, args.checkpoint, _adaptation(args), args.out, _prompt(box), args.gt_masks)
     return 0
 
 
 def _pseudo_labels(args: argparse.Namespace) -> int:
     from lsevos.data.io import prepare_output_folder
-    from lsevos.video.pseudo_labels import write_scan_labels
+    from lsevos.video.scan_folder import write_scan_labels
 
     prepare_output_folder(args.out, "pseudo-labels", [args.scan])
     settings = _settings(args)
@@ -125,10 +137,10 @@ def _pseudo_labels(args: argparse.Namespace) -> int:
 
 
 def _retrain(args: argparse.Namespace) -> int:
-    from lsevos.video.pipeline import retrain
+    from lsevos.video.steps import retrain
 
     _output_file(args.out, (args.frames, args.labels, args.checkpoint))
-    retrain(args.frames, args.labels, args.checkpoint, args.family, _settings(args), args.out, _progress)
+    retrain(args.frames, args.labels, args.checkpoint, _adaptation(args), args.out)
     return 0
 
 
@@ -166,8 +178,7 @@ def _adapt(args: argparse.Namespace) -> int:
     ):
         prepare_output_folder(folder, owner, inputs, option)
     box = _first_box(args, _frames_size(args.frames), args.frames)
-    settings = _settings(args)
-    run_chain(args.frames, box, args.checkpoint, args.family, settings, outputs, args.resume_dir, _progress)
+    run_chain(args.frames, _prompt(box), args.checkpoint, _adaptation(args), outputs, args.resume_dir)
     _progress(f"adapt: finished; scan 2 in {outputs.scan2}")
     return 0
 
@@ -193,36 +204,46 @@ def _figure_lse(args: argparse.Namespace) -> int:
     return 0
 
 
-def _extract_frames(video: Path, folder: Path) -> None:
-    """Decode a video into numbered JPEG frames (quality 95), one frame in memory at a time."""
-    from lsevos.data.io import FrameSource, write_jpeg
-
-    folder.mkdir(parents=True)
-    for index, (name, frame) in enumerate(FrameSource(video)):
-        write_jpeg(folder / f"{name}.jpg", frame, quality=95)
-        if index % 50 == 0:
-            _progress(f"segment: decoded frame {index + 1} of {video.name}")
-
-
 def _segment_objects(args: argparse.Namespace, frame_size: tuple[int, int]) -> list:
-    """[(id, first box, first-frame labels or None)] from --box/--boxes or --mask."""
+    """[(id, first box, first-frame labels or None, frame of the box)] from --box/--boxes or --mask."""
     from lsevos.video.boxes import clip_box
-    from lsevos.video.objects import first_box, objects_of_mask, parse_object_boxes
+    from lsevos.video.objects import first_box, frame_of_box, objects_of_mask, parse_object_boxes
 
     if args.mask is not None:
         if args.box or args.boxes:
             raise ConfigError("give the objects either as boxes (--box/--boxes) or as --mask, not both")
         return [
-            (object_id, clip_box(first_box(mask), frame_size), mask.astype("uint8"))
+            (object_id, clip_box(first_box(mask), frame_size), mask.astype("uint8"), 0)
             for object_id, mask in objects_of_mask(args.mask, frame_size)
         ]
-    boxes = parse_object_boxes(args.box, args.boxes)
+    frames_and_texts = [frame_of_box(text) for text in args.box or []]
+    boxes = parse_object_boxes([text for _, text in frames_and_texts], args.boxes)  # the user's ids
     if not boxes:
-        raise ConfigError(
-            "segment: give the first frame's object: --box x0,y0,x1,y1 (repeatable), --boxes "
-            "FILE or --mask PNG"
-        )
-    return [(object_id, clip_box(box, frame_size), None) for object_id, box in boxes]  # the user's ids
+        boxes = list(enumerate(_drawn_boxes(args.input), start=1))
+    on_frame = [frame for frame, _ in frames_and_texts] + [0] * (len(boxes) - len(frames_and_texts))
+    return [
+        (object_id, clip_box(box, frame_size), None, frame)
+        for (object_id, box), frame in zip(boxes, on_frame, strict=True)
+    ]
+
+
+def _drawn_boxes(video: Path) -> list:
+    """The boxes the user draws on the first frame (`lsevos.video.draw_boxes`), printed in the --box form;
+    refused with the usual message where no window can be opened."""
+    from lsevos.data.io import FrameSource
+    from lsevos.video.draw_boxes import box_options, draw_boxes, gui_unavailable
+
+    missing = (
+        "segment: give the first frame's object: --box x0,y0,x1,y1 (repeatable), --boxes FILE or --mask PNG"
+    )
+    reason = gui_unavailable()
+    if reason is not None:
+        raise ConfigError(f"{missing} (drawing the boxes needs a window: {reason})")
+    boxes = draw_boxes(FrameSource(video).read(0))
+    if not boxes:
+        raise ConfigError(f"{missing} (no box was drawn)")
+    _progress(f"segment: drawn boxes, to repeat this run without drawing: {box_options(boxes)}")
+    return boxes
 
 
 def _segment(args: argparse.Namespace) -> int:
@@ -233,16 +254,13 @@ def _segment(args: argparse.Namespace) -> int:
 
     from lsevos.data.io import (
         FrameSource,
-        atomic_output,
         frame_name_gaps,
         prepare_output_folder,
     )
     from lsevos.train.checkpoint import require_fp_head
     from lsevos.video.model_file import choose_checkpoint, refuse_builtin_model
-    from lsevos.video.objects import write_merged
-    from lsevos.video.overlay import video_fps, write_overlay
-    from lsevos.video.pipeline import pretraining_defaults, two_scan
-    from lsevos.video.settings import load_settings
+    from lsevos.video.overlay import video_fps, write_alpha, write_overlay
+    from lsevos.video.segmenter import Segmenter
     from lsevos.video.variants import family
 
     family(args.family)  # an unknown family is refused before anything is read
@@ -251,24 +269,27 @@ def _segment(args: argparse.Namespace) -> int:
             f"--overlay {args.overlay}: the overlay is written as an mp4 video; give a name ending in .mp4"
         )
     checkpoint, how = choose_checkpoint(args.checkpoint, Path.cwd())
-    payload = require_fp_head(checkpoint)
+    payload = require_fp_head(checkpoint)  # the one read of the model
     refuse_builtin_model(payload, checkpoint, how)
-    settings = load_settings(args.settings, defaults=pretraining_defaults(checkpoint, payload))
-    if settings.saliency_weight > 0:
-        from lsevos.video.saliency import check_available
-
-        check_available()
+    segmenter = Segmenter.from_payload(payload, checkpoint, args.settings, None, args.family, _progress)
     if not args.input.exists():
         raise ConfigError(f"{args.input}: no such video file or frame folder")
     source = FrameSource(args.input)
     objects = _segment_objects(args, source.size)
+    _check_box_frames(objects, source)
     for warning in source.check():  # every frame before the long work
         _progress(f"segment: warning: {warning}")
     inputs = [args.input, checkpoint, *(path for path in (args.mask, args.boxes) if path is not None)]
     out = prepare_output_folder(args.out, "scan", inputs).resolve()
     if args.overlay is not None:
         _output_file(args.overlay, inputs, "--overlay")
-    for _, box, _ in objects:
+    if args.alpha is not None:
+        if args.alpha.resolve() == out:
+            raise ConfigError(
+                f"--alpha {args.alpha}: is the --out folder; give the cut-outs a folder of their own"
+            )
+        prepare_output_folder(args.alpha, "alpha", inputs, "--alpha")
+    for _, box, _, _ in objects:
         _warn_small_box(box, "segment")
     if args.input.is_dir():
         gaps = frame_name_gaps(source.names)
@@ -282,31 +303,21 @@ def _segment(args: argparse.Namespace) -> int:
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.work-", dir=out.parent))
     started = time.perf_counter()
     try:
-        frames = args.input
-        if args.input.is_file():
-            frames = work / "frames"
-            _extract_frames(args.input, frames)
         _progress(f"segment: model {checkpoint} ({how}), family {args.family}, {len(objects)} object(s)")
-        if len(objects) == 1 and objects[0][0] == 1:  # one object of id 1: the single-object scan folder
-            _, box, labels = objects[0]
-            two_scan(
-                frames, box, checkpoint, args.family, settings, out, work, args.static, _progress, labels
-            )
+        if args.mask is not None:
+            masks = {object_id: labels for object_id, _, labels, _ in objects}
+            result = segmenter.segment(args.input, masks=masks, static=args.static, scratch=work)
         else:
-            with atomic_output(out, owner="scan") as temporary:
-                folders = {}
-                for object_id, box, labels in objects:
-                    _progress(f"segment: object {object_id} of {len(objects)}, first box {list(box)}")
-                    folders[object_id] = temporary / "objects" / str(object_id)
-                    two_scan(
-                        frames, box, checkpoint, args.family, settings, folders[object_id],
-                        work / f"object{object_id}", args.static, _progress, labels,
-                    )  # fmt: skip
-                write_merged(folders, temporary, settings.threshold, _progress)
+            boxes = {object_id: (frame, box) for object_id, box, _, frame in objects}
+            result = segmenter.segment(args.input, boxes=boxes, static=args.static, scratch=work)
+        result.save(out)
         seconds = time.perf_counter() - started
         if args.overlay is not None:
-            count = write_overlay(frames, out, args.overlay, video_fps(args.input))
+            count = write_overlay(result.frames, out, args.overlay, video_fps(args.input))
             _progress(f"segment: overlay of {count} frames written to {args.overlay}")
+        if args.alpha is not None:
+            count = write_alpha(result.frames, out, args.alpha)
+            _progress(f"segment: cut-outs of {count} frames written to {args.alpha}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     count = sum(1 for _ in (out / "masks").glob("*.png"))  # a video is not decoded again to count
@@ -316,6 +327,16 @@ def _segment(args: argparse.Namespace) -> int:
         f"boxes in {out / 'boxes.json'}"
     )
     return 0
+
+
+def _check_box_frames(objects: list, source) -> None:
+    """A box on a later frame (`--box K:x0,y0,x1,y1`) must name a frame of the video."""
+    later = [frame for *_, frame in objects if frame > 0]
+    if later and max(later) >= len(source):
+        raise ConfigError(
+            f"--box {max(later)}:...: the video has frames 0..{len(source) - 1}; give the frame index of the "
+            "box (0 = first frame)"
+        )
 
 
 def _package_model(args: argparse.Namespace) -> int:
@@ -408,13 +429,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Fine-tunes on the first frame, scans the video, retrains on its own masks and scans again, for each "
         "object. Writes DIR/masks/<frame>.png (indexed: 0 and the objects' ids, 1..K unless --boxes or "
         "--mask names them), DIR/boxes.json and, with one object of id 1, DIR/probs/; otherwise each "
-        "object's scan in DIR/objects/<id>/.",
+        "object's scan in DIR/objects/<id>/. Without --box/--boxes/--mask, draw the boxes on the first "
+        "frame (needs a display and an OpenCV with GUI).",
     )
     parser.add_argument("input", type=Path, help="video file (mp4, avi, ...) or folder of jpg/png frames")
     parser.add_argument(
         "--box",
         action="append",
-        help="an object on the first frame: x0,y0,x1,y1 (inclusive); repeat for several objects (ids 1..K)",
+        help="an object on the first frame: x0,y0,x1,y1 (inclusive), or on frame N (0 = first): "
+        "N:x0,y0,x1,y1 (tracked forward and backward from N); repeat for several objects (ids 1..K)",
     )
     parser.add_argument(
         "--boxes",
@@ -435,6 +458,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         f"{CHECKPOINT_PATTERN}",
     )
     parser.add_argument("--overlay", type=Path, help="also write an mp4 with the mask and box drawn")
+    parser.add_argument(
+        "--alpha",
+        type=Path,
+        help="also write a folder of RGBA PNGs, the objects cut out (with several objects, one subfolder "
+        "per id as well)",
+    )
     parser.add_argument("--family", default="ours", help=f"{FAMILY_HELP}; default ours")
     parser.add_argument("--static", action="store_true", help="skip the retraining (one scan only)")
     parser.add_argument("--settings", help=SETTINGS_HELP)

@@ -11,9 +11,10 @@ from PIL import Image
 
 from lsevos.data.io import FrameSource, atomic_output, write_mask
 from lsevos.errors import ConfigError, DataError
+from lsevos.progress import Progress
 from lsevos.video.boxes import box_from_mask
+from lsevos.video.scan_folder import probability_to_png, read_boxes, read_probability
 from lsevos.video.settings import VideoSettings
-from lsevos.video.tracker import Progress, probability_to_png, read_boxes, read_probability
 
 
 def _densecrf_module():

@@ -4,7 +4,7 @@
 (`lsevos.video.tracker.Predict`), the only way a scan sees the network; the model computes only the
 outputs the head reads (`lsevos.model.fusion.outputs_needed`). `video_predictor` adds the CPU
 configurations' saliency prior. Fine-tuning and retraining
-(`lsevos.video.adapt`) use the same device and tensor conversion.
+(`lsevos.video.training`) use the same device and tensor conversion.
 """
 
 from __future__ import annotations

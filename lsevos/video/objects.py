@@ -31,8 +31,9 @@ import numpy as np
 
 from lsevos.data.io import read_mask, write_mask
 from lsevos.errors import ConfigError, DataError
+from lsevos.progress import Progress
 from lsevos.video.boxes import Box, box_from_mask, parse_box
-from lsevos.video.tracker import Progress, read_boxes, read_probability
+from lsevos.video.scan_folder import read_boxes, read_probability
 
 MAX_OBJECTS = 255
 
@@ -94,6 +95,20 @@ def parse_object_boxes(boxes: Sequence[str] | None, boxes_file: str | None) -> l
     if found and max(object_id for object_id, _ in found) > MAX_ID:
         raise ConfigError(f"{len(found)} objects given; numbered from 1 they pass id {MAX_ID}")
     return found
+
+
+def frame_of_box(text: str) -> tuple[int, str]:
+    """(frame index, box text) of a `--box` value: `K:x0,y0,x1,y1` is a box on frame K (0 = the first),
+    `x0,y0,x1,y1` one on the first frame."""
+    if ":" not in text:
+        return 0, text
+    frame, box = text.split(":", 1)
+    if not frame.strip().isdigit():
+        raise ConfigError(
+            f"--box {text!r}: the part before ':' must be a frame index (0 = first frame), as in "
+            "12:x0,y0,x1,y1"
+        )
+    return int(frame), box
 
 
 def _id(key: object, boxes_file: str = "") -> int:

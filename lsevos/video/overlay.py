@@ -1,21 +1,24 @@
-"""Overlay video of a scan: the mask tinted over each frame and the object's box drawn, streamed.
+"""Pictures of a result: the overlay video (the mask tinted over each frame and the object's box drawn)
+and the cut-out (RGBA PNGs: the frame, transparent outside the objects), both streamed.
 
-Several objects (their ids, `lsevos.video.objects`) get one colour each, their boxes drawn in it and
-labelled with the object's id.
+Several objects (their ids, `lsevos.video.objects`) get one colour each in the overlay, their boxes drawn
+in it and labelled with the object's id. Cut-out folder (`--alpha DIR`): `DIR/<frame>.png`, RGB of the
+frame with alpha 255 on every object's pixels and 0 elsewhere; with several objects also
+`DIR/<id>/<frame>.png`, one object each (from the merged masks, so two objects never share a pixel).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from lsevos.data.io import FrameSource, read_mask, write_video
+from lsevos.data.io import FrameSource, atomic_output, read_mask, write_video
 from lsevos.video.boxes import Box
-from lsevos.video.tracker import read_boxes
+from lsevos.video.scan_folder import read_boxes
 
 MASK_COLOUR = np.array([255, 40, 40], dtype=np.float32)
 BOX_COLOUR = (40, 255, 40)
@@ -77,19 +80,54 @@ def video_fps(path: str | os.PathLike, default: float = 24.0) -> float:
     return float(fps) if fps and fps > 0 else default
 
 
-def write_overlay(
-    frames: str | os.PathLike, scan_dir: str | os.PathLike, out: str | os.PathLike, fps: float
-) -> int:
-    """Write the overlay mp4 of a scan folder over its frames; returns the frame count."""
+def _frames(frames) -> Iterable[tuple[str, np.ndarray]]:
+    """A frame folder or video file, or frames already opened (`lsevos.video.frames.Frames`)."""
+    return FrameSource(frames) if isinstance(frames, str | os.PathLike) else frames
+
+
+def write_overlay(frames, scan_dir: str | os.PathLike, out: str | os.PathLike, fps: float) -> int:
+    """Write the overlay mp4 of a scan folder over its frames (a folder, a video file or a `Frames`);
+    returns the frame count."""
     from lsevos.video.objects import boxes_per_object
 
     scan_dir = Path(scan_dir)
     objects = boxes_per_object(read_boxes(scan_dir))
 
     def overlaid() -> Iterator[np.ndarray]:
-        for name, frame in FrameSource(frames):
+        for name, frame in _frames(frames):
             mask = read_mask(scan_dir / "masks" / f"{name}.png")
             boxes = {i: (None if f.get(name) is None else tuple(f[name])) for i, f in objects.items()}
             yield overlay_frame(frame, mask, boxes[1] if list(boxes) == [1] else boxes)
 
     return write_video(out, overlaid(), fps)
+
+
+def cutout(frame: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """frame uint8 [H,W,3] RGB, mask [H,W] (non-zero: kept) -> uint8 [H,W,4] RGBA, alpha 255 on the mask."""
+    alpha = np.where(mask > 0, np.uint8(255), np.uint8(0))
+    return np.dstack([frame, alpha])
+
+
+def write_alpha(frames, scan_dir: str | os.PathLike, out_dir: str | os.PathLike) -> int:
+    """Write the cut-out folder (module docstring) of a scan or merged folder over its frames (a folder, a
+    video file or a `Frames`); the folder is written whole, marked as an `alpha` output. Returns the
+    frame count."""
+    from PIL import Image
+
+    from lsevos.video.objects import boxes_per_object
+
+    scan_dir = Path(scan_dir)
+    ids = sorted(boxes_per_object(read_boxes(scan_dir)))
+    count = 0
+    with atomic_output(out_dir, owner="alpha") as temporary:
+        temporary.mkdir(parents=True)
+        for object_id in ids if len(ids) > 1 else []:
+            (temporary / str(object_id)).mkdir()
+        for name, frame in _frames(frames):
+            mask = read_mask(scan_dir / "masks" / f"{name}.png")
+            Image.fromarray(cutout(frame, mask), mode="RGBA").save(temporary / f"{name}.png")
+            for object_id in ids if len(ids) > 1 else []:
+                one = cutout(frame, mask == object_id)
+                Image.fromarray(one, mode="RGBA").save(temporary / str(object_id) / f"{name}.png")
+            count += 1
+    return count

@@ -20,24 +20,16 @@ least reliable where the network hesitated, mostly along the object boundary and
 those pixels get no label instead of a wrong one. Pixels outside a frame's search box have probability 0
 and are background.
 
-Label folder: `<name>.png` per frame (indexed PNG with ids 0/1/255) and the scan's `boxes.json`, whose
-search boxes say where retraining crops each frame.
+Label folder (`lsevos.video.scan_folder.write_scan_labels`): `<name>.png` per frame (indexed PNG with ids
+0/1/255) and the scan's `boxes.json`, whose search boxes say where retraining crops each frame.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
-
 import numpy as np
 
-from lsevos.data.io import atomic_output, write_mask
-from lsevos.errors import DataError
 from lsevos.labels import IGNORE
-from lsevos.progress import Meter
 from lsevos.video.boxes import Box
-from lsevos.video.tracker import Progress, read_boxes, read_probability
 
 
 def first_frame_labels(prob: np.ndarray, box: Box, fg_threshold: float) -> np.ndarray:
@@ -139,31 +131,3 @@ def scan_labels(prob: np.ndarray, threshold: float, margin: float) -> np.ndarray
     labels[prob > threshold + margin] = 1
     labels[prob <= threshold - margin] = 0
     return labels
-
-
-def write_scan_labels(
-    scan_dir: str | os.PathLike,
-    out_dir: str | os.PathLike,
-    threshold: float,
-    margin: float,
-    progress: Progress | None = None,
-) -> int:
-    """Turn every `probs/*.png` of a scan folder into a label PNG in `out_dir` (atomic, marked as a
-    `pseudo-labels` output: an existing folder is replaced only if it is one); returns the count."""
-    scan_dir = Path(scan_dir)
-    boxes = read_boxes(scan_dir)
-    names = list(boxes.get("frames", {}))
-    if not names:
-        raise DataError(f"{scan_dir / 'boxes.json'}: lists no frames; re-run the scan")
-    meter = None if progress is None else Meter(len(names), "pseudo-labels", "frame", progress)
-    with atomic_output(out_dir, owner="pseudo-labels") as temporary:
-        temporary.mkdir(parents=True)
-        for name in names:
-            prob = read_probability(scan_dir / "probs" / f"{name}.png")
-            write_mask(temporary / f"{name}.png", scan_labels(prob, threshold, margin))
-            if meter is not None:
-                meter.update(1)
-        shutil.copyfile(scan_dir / "boxes.json", temporary / "boxes.json")
-    if meter is not None:
-        meter.close()
-    return len(names)

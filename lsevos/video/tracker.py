@@ -1,4 +1,5 @@
-"""The zoom-in tracker: box propagation, crop, predict, paste back, threshold; written per scan folder.
+"""The zoom-in tracker: box propagation, crop, predict, paste back, threshold (no file I/O: the scan folder
+format is `lsevos.video.scan_folder`).
 
 The tracker knows nothing of the network: it calls `predict(crop uint8 [h,w,3]) -> prob float32 [h,w]`
 (h = w = crop_size except in no-zoom mode).
@@ -57,31 +58,18 @@ The recovery remembers what the guards accept (their pixels and box; nothing of 
 rejected), so it never anchors on what a guard threw away.
 `boxes.json` lists the frames the recovery looked at: "recovery": {name: "redetected", "confirmed" or
 "held"} (absent when it never did).
-
-Scan folder: `masks/<name>.png` (indexed, ids 0/1), `probs/<name>.png` (uint8 = round(255 p)) and
-`boxes.json` = {"frames": {name: object box of the mask or null}, "search": {name: crop box or null},
-"enlarge", "mode", "crop_size", "threshold", "image_size": [H, W]}. The folder is written under a temporary
-name and renamed when complete, with the marker file `.lsevos-output` ("scan") that lets the next scan
-replace it.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from lsevos.data.io import atomic_output, write_mask
 from lsevos.errors import ConfigError, DataError
-from lsevos.progress import Meter
 from lsevos.video.boxes import (
     Box,
     box_from_mask,
@@ -94,7 +82,6 @@ from lsevos.video.boxes import (
 from lsevos.video.settings import VideoSettings
 
 Predict = Callable[[np.ndarray], np.ndarray]
-Progress = Callable[[str], None]
 MODES = ("zoom", "nozoom", "gtbox")
 MAX_REJECTED = 3
 """Consecutive frames `box_area_jump` may reject before the larger object is accepted."""
@@ -324,93 +311,3 @@ def track(
         if boxes is not None:
             boxes.update(prob, mask, object_box, recovery)
         yield FrameResult(name, search, object_box, prob, mask, recovery)
-
-
-def probability_to_png(prob: np.ndarray) -> np.ndarray:
-    """float [H,W] in [0,1] -> uint8 round(255 p)."""
-    return np.rint(np.clip(prob, 0.0, 1.0) * 255.0).astype(np.uint8)
-
-
-def read_probability(path: str | os.PathLike) -> np.ndarray:
-    """Read a `probs/*.png` map back as float32 [H,W] in [0,1]."""
-    try:
-        with Image.open(path) as image:
-            values = np.asarray(image.convert("L"), dtype=np.float32)
-    except (FileNotFoundError, OSError) as error:
-        raise DataError(f"{path}: cannot read probability map ({error}); re-run the scan") from None
-    return values / 255.0
-
-
-def read_boxes(scan_dir: str | os.PathLike) -> dict:
-    """The `boxes.json` of a scan folder."""
-    path = Path(scan_dir) / "boxes.json"
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DataError(
-            f"{path}: not found; {scan_dir} is not a scan folder (run `lsevos scan` first)"
-        ) from None
-    except json.JSONDecodeError as error:
-        raise DataError(f"{path}: invalid JSON ({error}); re-run the scan") from None
-
-
-def write_scan(
-    results: Iterable[FrameResult],
-    out_dir: str | os.PathLike,
-    metadata: Mapping[str, object],
-    total: int | None = None,
-    progress: Progress | None = None,
-    owner: str = "scan",
-) -> int:
-    """Write masks, probabilities and boxes.json of a stream of results atomically; returns the count.
-
-    The folder is marked as an `owner` output (`lsevos.data.io.OUTPUT_MARKER`); an existing non-empty
-    folder without that marker is refused, never emptied. The last progress line gives the scan's speed
-    (network, tracking and writing; model loading excluded).
-    """
-    started = time.perf_counter()
-    meter = None if progress is None else Meter(total or 1, f"scan {Path(out_dir).name}", "frame", progress)
-    frames: dict[str, list[int] | None] = {}
-    search: dict[str, list[int] | None] = {}
-    recovery: dict[str, str] = {}
-    image_size: list[int] | None = None
-    with atomic_output(out_dir, owner=owner) as temporary:
-        (temporary / "masks").mkdir(parents=True)
-        (temporary / "probs").mkdir()
-        for result in results:
-            write_mask(temporary / "masks" / f"{result.name}.png", result.mask)
-            # zlib level 1: the same pixels, ~3x faster to encode than PIL's default 6 (the probability
-            # PNG was most of a scan's own cost, benchmarks/bench_video.py), files ~15% larger
-            Image.fromarray(probability_to_png(result.prob), mode="L").save(
-                temporary / "probs" / f"{result.name}.png", compress_level=1
-            )
-            frames[result.name] = None if result.object_box is None else list(result.object_box)
-            search[result.name] = None if result.search_box is None else list(result.search_box)
-            if result.recovery:
-                recovery[result.name] = result.recovery
-            image_size = list(result.mask.shape)
-            if meter is not None:
-                meter.update(1, f"box {frames[result.name]}")
-        if not frames:
-            raise DataError(f"{out_dir}: the video has no frames")
-        document = {**metadata, "image_size": image_size, "frames": frames, "search": search}
-        if recovery:
-            document["recovery"] = recovery
-        (temporary / "boxes.json").write_text(json.dumps(document, indent=1))
-    if meter is not None:
-        meter.close(summary=False)  # the speed line below is the summary (benchmarks read it)
-        seconds = time.perf_counter() - started
-        progress(
-            f"scan {Path(out_dir).name}: {len(frames)} frames in {seconds:.1f} s "
-            f"({len(frames) / max(seconds, 1e-9):.1f} frames/s)"
-        )
-    return len(frames)
-
-
-def scan_metadata(settings: VideoSettings, mode: str) -> dict[str, object]:
-    return {
-        "mode": mode,
-        "enlarge": settings.enlarge,
-        "crop_size": settings.crop_size,
-        "threshold": settings.threshold,
-    }

@@ -156,16 +156,19 @@ def no_computation(monkeypatch):
     """Make every heavy step fail the test if it is reached (checks must come first)."""
     import lsevos.evaluation.evaluate as evaluate_module
     import lsevos.evaluation.grabcut as grabcut_module
-    import lsevos.video.pipeline as pipeline
+    import lsevos.video.chain as chain
+    import lsevos.video.segmenter as segmenter
+    import lsevos.video.steps as pipeline
 
     def forbidden(*args, **kwargs):
         raise AssertionError("computation started before the inputs and outputs were checked")
 
     for module, name in (
-        (pipeline, "two_scan"),
+        (segmenter, "two_scan"),
+        (chain, "run_steps"),
         (pipeline, "finetune"),
         (pipeline, "scan"),
-        (pipeline, "track"),
+        (pipeline, "track_frames"),
         (evaluate_module, "evaluate"),
         (grabcut_module, "_run_job"),
     ):

@@ -83,7 +83,7 @@ class TestCurrentCheckpointsStillLoad:
         model_from_checkpoint(state)
 
     def test_a_finetune_checkpoint_with_first_frame_labels(self, tmp_path):
-        """What `lsevos.video.pipeline.finetune` writes: uint8 labels tensor, search box, video settings."""
+        """What `lsevos.video.steps.finetune` writes: uint8 labels tensor, search box, video settings."""
         from lsevos.video.settings import VideoSettings
 
         labels = torch.zeros(48, 64, dtype=torch.uint8)
@@ -113,9 +113,9 @@ class TestUnfitCheckpoints:
         assert not (tmp_path / "out").exists()
 
     def test_stage_1_checkpoint_refused_by_scan(self, tools, frames, tmp_path, monkeypatch):
-        import lsevos.video.pipeline as pipeline
+        import lsevos.video.steps as pipeline
 
-        monkeypatch.setattr(pipeline, "track", lambda *a, **k: pytest.fail("scan started"))
+        monkeypatch.setattr(pipeline, "track_frames", lambda *a, **k: pytest.fail("scan started"))
         checkpoint = tools.save_tiny(tmp_path / "stage1.pt", stage="1")
         line = tools.refused(tools.scan_argv(frames, checkpoint, tmp_path / "out"))
         assert str(checkpoint) in line and "stage-3" in line and "fine-tuned" in line

@@ -111,7 +111,7 @@ class TestFullDisk:
 class TestNonFiniteWeights:
     @pytest.mark.parametrize("command", ["segment", "scan"])
     def test_are_refused_when_the_checkpoint_is_read(self, tools, frames, tmp_path, monkeypatch, command):
-        import lsevos.video.pipeline as pipeline
+        import lsevos.video.adaptation as pipeline
         from lsevos.train.checkpoint import load_checkpoint
 
         monkeypatch.setattr(pipeline, "track", lambda *a, **k: pytest.fail("a frame was segmented"))

@@ -134,7 +134,7 @@ class TestInterrupt:
     def test_keyboard_interrupt_exits_130_with_one_line(
         self, tools, frames, tiny_checkpoint, tmp_path, monkeypatch
     ):
-        import lsevos.video.pipeline as pipeline
+        import lsevos.video.segmenter as pipeline
 
         def interrupted(*args, **kwargs):
             raise KeyboardInterrupt

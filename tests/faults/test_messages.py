@@ -20,10 +20,16 @@ class TestNegativeBoxCorners:
     def test_a_box_partly_left_of_the_frame_is_clipped(
         self, tools, frames, tiny_checkpoint, tmp_path, monkeypatch
     ):
-        import lsevos.video.pipeline as pipeline
+        import lsevos.video.segmenter as segmenter
 
         seen = []
-        monkeypatch.setattr(pipeline, "two_scan", lambda frames, box, *a, **k: seen.append(box))
+        real = segmenter.two_scan
+
+        def recording(model, frames, prompt, *args, **kwargs):
+            seen.append(prompt.box)
+            return real(model, frames, prompt, *args, **kwargs)
+
+        monkeypatch.setattr(segmenter, "two_scan", recording)
         argv = tools.segment_argv(frames, tiny_checkpoint, tmp_path / "proj", "--static")
         argv[argv.index("--box") + 1] = "-5,16,24,32"
         code, err = tools.run(argv)
@@ -45,9 +51,9 @@ class TestCheckpointFolder:
     def test_a_folder_is_named_as_a_folder(
         self, tools, frames, tiny_checkpoint, tmp_path, monkeypatch, command
     ):
-        import lsevos.video.pipeline as pipeline
+        import lsevos.video.adaptation as adaptation
 
-        monkeypatch.setattr(pipeline, "track", lambda *a, **k: pytest.fail("a frame was segmented"))
+        monkeypatch.setattr(adaptation, "track", lambda *a, **k: pytest.fail("a frame was segmented"))
         folder = tiny_checkpoint.parent
         argv = (tools.segment_argv if command == "segment" else tools.scan_argv)(
             frames, folder, tmp_path / "o"

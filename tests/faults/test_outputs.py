@@ -228,7 +228,7 @@ def folder_writers(tools, tmp_path, smallest_benchmark):
     return {
         "pseudo-labels": (
             lambda out: ["pseudo-labels", "--scan", scan, "--out", out],
-            "lsevos.video.pseudo_labels",
+            "lsevos.video.scan_folder",
             "write_scan_labels",
         ),
         "crf": (

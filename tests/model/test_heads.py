@@ -11,9 +11,9 @@ from lsevos.errors import ConfigError
 from lsevos.model.lse_net import OUTPUTS, LSENet
 from lsevos.train.data import Batch
 from lsevos.train.pretrain import STAGE_LOSSES, PretrainSettings, stage_losses
-from lsevos.video.adapt import train_on_crops
 from lsevos.video.inference import make_predictor
 from lsevos.video.settings import VideoSettings
+from lsevos.video.training import train_on_crops
 from lsevos.video.variants import FAMILIES
 
 HEAD_MODULES = {"fp": "fp_head", "ae": "ae_head", "le": "le_head", "lse": "lse_head"}

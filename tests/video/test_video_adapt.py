@@ -8,11 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from lsevos.data.io import FrameSource, read_mask, write_mask
+from lsevos.data.io import FrameSource, write_mask
 from lsevos.errors import ConfigError
 from lsevos.model.lse_net import LSENet
-from lsevos.video import adapt, pipeline
-from lsevos.video.adapt import (
+from lsevos.video import adaptation, steps, training
+from lsevos.video.adaptation import Adaptation, Prompt
+from lsevos.video.boxes import box_from_mask, crop_and_resize, enlarge_box
+from lsevos.video.frames import ArrayFrames
+from lsevos.video.inference import make_predictor
+from lsevos.video.settings import VideoSettings
+from lsevos.video.training import (
     AnchoredCrops,
     FirstFrameCrops,
     ScanLabelCrops,
@@ -20,9 +25,6 @@ from lsevos.video.adapt import (
     make_optimizer,
     train_on_crops,
 )
-from lsevos.video.boxes import box_from_mask, crop_and_resize, enlarge_box
-from lsevos.video.inference import make_predictor
-from lsevos.video.settings import VideoSettings
 
 
 def counting(monkeypatch, module, name: str) -> list:
@@ -191,7 +193,7 @@ def test_optimizer_switch_sgd_with_momentum_or_adam(monkeypatch):
     adam = make_optimizer(parameters, 1e-3, VideoSettings(optimizer="adam"))
     assert type(adam) is torch.optim.Adam and adam.defaults["lr"] == 1e-3
     assert adam.defaults == torch.optim.Adam(parameters, lr=1e-3).defaults  # the Adam before the switch
-    made = counting(monkeypatch, adapt, "make_optimizer")
+    made = counting(monkeypatch, training, "make_optimizer")
     train_on_crops(
         LSENet("tiny", embed_dim=8),
         _Counting(1),
@@ -270,7 +272,9 @@ def test_retraining_with_a_first_frame_share_uses_the_fine_tune_labels(
 ):
     folder, masks = disk_video
     box = box_from_mask(masks[0])
-    pipeline.finetune(folder, box, tiny_checkpoint, "ours", fast_settings, tmp_path / "ft.pt")
+    steps.finetune(
+        folder, Prompt(box), tiny_checkpoint, Adaptation("ours", fast_settings), tmp_path / "ft.pt"
+    )
     from lsevos.train.checkpoint import load_checkpoint
 
     extra = load_checkpoint(tmp_path / "ft.pt")["extra"]
@@ -283,21 +287,21 @@ def test_retraining_with_a_first_frame_share_uses_the_fine_tune_labels(
         write_mask(labels / f"{index:05d}.png", mask)
     (labels / "boxes.json").write_text(json.dumps({"frames": {}, "search": {}}))
     seen = []
-    original = pipeline.train_on_crops
+    original = adaptation.train_on_crops
     monkeypatch.setattr(
-        pipeline,
+        adaptation,
         "train_on_crops",
         lambda model, crops, **kw: seen.append(crops) or original(model, crops, **kw),
     )
     anchored = VideoSettings.from_dict({**fast_settings.to_dict(), "retrain_first_frame_share": 0.25})
-    pipeline.retrain(folder, labels, tmp_path / "ft.pt", "ours", anchored, tmp_path / "rt.pt")
+    steps.retrain(folder, labels, tmp_path / "ft.pt", Adaptation("ours", anchored), tmp_path / "rt.pt")
     crops = seen[-1]
     assert isinstance(crops, AnchoredCrops) and len(crops) == 6 + 2  # round(6 * 0.25 / 0.75) = 2
     np.testing.assert_array_equal(crops.first.labels, stored)
-    pipeline.retrain(folder, labels, tiny_checkpoint, "ours", fast_settings, tmp_path / "rt0.pt")
+    steps.retrain(folder, labels, tiny_checkpoint, Adaptation("ours", fast_settings), tmp_path / "rt0.pt")
     assert isinstance(seen[-1], ScanLabelCrops)
     with pytest.raises(ConfigError, match="no first-frame labels"):
-        pipeline.retrain(folder, labels, tiny_checkpoint, "ours", anchored, tmp_path / "rt1.pt")
+        steps.retrain(folder, labels, tiny_checkpoint, Adaptation("ours", anchored), tmp_path / "rt1.pt")
     assert not (tmp_path / "rt1.pt").exists()
 
 
@@ -307,19 +311,17 @@ def test_two_scan_retrains_exactly_once_and_static_never(
 ):
     folder, masks = disk_video
     box = box_from_mask(masks[0])
-    retrains = counting(monkeypatch, pipeline, "retrain")
-    finetunes = counting(monkeypatch, pipeline, "finetune")
-    scans = counting(monkeypatch, pipeline, "scan")
-    out = pipeline.two_scan(
-        folder, box, tiny_checkpoint, "ours", fast_settings, tmp_path / "out", tmp_path / "w"
-    )
+    frames = ArrayFrames([FrameSource(folder).read(index) for index in range(6)])
+    retrains = counting(monkeypatch, adaptation, "retrain")
+    finetunes = counting(monkeypatch, adaptation, "finetune")
+    scans = counting(monkeypatch, adaptation, "scan")
+    model = steps._load(tiny_checkpoint, fast_settings)
+    job = Adaptation("ours", fast_settings)
+    out = adaptation.two_scan(model, frames, Prompt(box), job, tmp_path / "w")
     assert (len(finetunes), len(scans), len(retrains)) == (1, 2, 1)
-    assert sorted(p.name for p in (out / "masks").iterdir()) == [f"{i:05d}.png" for i in range(6)]
-    assert read_mask(out / "masks" / "00003.png").shape == (48, 64)
-    assert (tmp_path / "w" / "labels" / "00005.png").is_file()
-    static = pipeline.two_scan(
-        folder, box, tiny_checkpoint, "ours", fast_settings, tmp_path / "static", tmp_path / "w2", static=True
-    )
+    assert out.names == [f"{i:05d}" for i in range(6)] and out.masks.read(3).shape == (48, 64)
+    assert set(np.unique(out.labels(5, fast_settings))) <= {0, 1, 255}
+    model = steps._load(tiny_checkpoint, fast_settings)
+    static = adaptation.two_scan(model, frames, Prompt(box), job, tmp_path / "w2", static=True)
     assert (len(finetunes), len(scans), len(retrains)) == (2, 3, 1)
-    assert len(list((static / "masks").iterdir())) == 6
-    assert not (tmp_path / "w2" / "scan1").exists()
+    assert len(static.object_boxes) == 6 and not (tmp_path / "w2" / "scan2").exists()

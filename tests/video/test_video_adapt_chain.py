@@ -14,7 +14,8 @@ import pytest
 from lsevos import cli
 from lsevos.data.io import read_mask
 from lsevos.errors import DataError
-from lsevos.video import chain, pipeline
+from lsevos.video import chain
+from lsevos.video.adaptation import Adaptation, Prompt
 from lsevos.video.boxes import box_from_mask
 from lsevos.video.settings import load_settings
 
@@ -97,27 +98,27 @@ def test_a_chain_killed_after_scan_1_resumes_there(
     tmp_path, disk_video, tiny_checkpoint, first_mask, monkeypatch
 ):
     folder, box, settings, out, resume = chain_inputs(tmp_path, disk_video)
-    real_retrain = pipeline.retrain
+    real_retrain = chain.retrain
 
     def killed(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pipeline, "retrain", killed)
+    monkeypatch.setattr(chain, "retrain", killed)
     with pytest.raises(KeyboardInterrupt):
-        chain.run_chain(folder, box, tiny_checkpoint, "ours", settings, out, resume)
+        chain.run_chain(folder, Prompt(box), tiny_checkpoint, Adaptation("ours", settings), out, resume)
     assert {p.name for p in resume.iterdir()} == {"chain.json", "finetune.pt", "scan1", "pseudo_labels"}
     assert not out.scan1.exists()  # nothing is published before the chain ends
     first_scan = masks_of(resume / "scan1")
 
     calls = []
-    for step in ("finetune", "scan", "write_scan_labels"):
-        real = getattr(pipeline, step)
+    for step in ("finetune", "scan", "write_scan_labels", "track_frames"):
+        real = getattr(chain, step)
         monkeypatch.setattr(
-            pipeline, step, lambda *a, _real=real, _step=step, **k: calls.append(_step) or _real(*a, **k)
+            chain, step, lambda *a, _real=real, _step=step, **k: calls.append(_step) or _real(*a, **k)
         )
-    monkeypatch.setattr(pipeline, "retrain", real_retrain)
-    chain.run_chain(folder, box, tiny_checkpoint, "ours", settings, out, resume)
-    assert calls == ["scan"]  # only scan 2: fine-tune, scan 1 and the labels were kept
+    monkeypatch.setattr(chain, "retrain", real_retrain)
+    chain.run_chain(folder, Prompt(box), tiny_checkpoint, Adaptation("ours", settings), out, resume)
+    assert calls == ["track_frames"]  # only scan 2: fine-tune, scan 1 and the labels were kept
     assert not resume.exists()
     published = masks_of(out.scan1)
     assert published.keys() == first_scan.keys()
@@ -196,14 +197,14 @@ def test_a_kill_while_publishing_reruns_only_what_was_published(
 
     monkeypatch.setattr(chain, "_publish", publish_then_die)
     with pytest.raises(KeyboardInterrupt):
-        chain.run_chain(folder, box, tiny_checkpoint, "ours", settings, out, resume)
+        chain.run_chain(folder, Prompt(box), tiny_checkpoint, Adaptation("ours", settings), out, resume)
     assert published == [out.scan2]
     shutil.rmtree(out.scan2)  # the workflow manager removes the outputs of the unfinished job
     monkeypatch.setattr(chain, "_publish", real_publish)
     calls = []
-    real_scan = pipeline.scan
-    monkeypatch.setattr(pipeline, "scan", lambda *a, **k: calls.append(a[4]) or real_scan(*a, **k))
-    chain.run_chain(folder, box, tiny_checkpoint, "ours", settings, out, resume)
+    real_write = chain.write_scan
+    monkeypatch.setattr(chain, "write_scan", lambda *a, **k: calls.append(a[1]) or real_write(*a, **k))
+    chain.run_chain(folder, Prompt(box), tiny_checkpoint, Adaptation("ours", settings), out, resume)
     assert calls == [resume / "scan2"]
     assert all(path.exists() for path in (out.finetune, out.scan1, out.labels, out.retrain, out.scan2))
 

@@ -158,8 +158,8 @@ def test_segment_a_davis_sequence_from_the_box_of_its_first_mask(tmp_path, tiny_
 def test_segment_defaults_the_crop_to_the_pretraining_crop(tmp_path, tiny_checkpoint):
     from lsevos.model.lse_net import LSENet
     from lsevos.train.checkpoint import save_checkpoint
-    from lsevos.video.pipeline import pretraining_defaults
     from lsevos.video.settings import load_settings
+    from lsevos.video.steps import pretraining_defaults
 
     pretrained = tmp_path / "stage3.pt"
     save_checkpoint(pretrained, LSENet("tiny", embed_dim=8), step=1, config={"settings": {"crop": 41}})

@@ -15,8 +15,10 @@ import pytest
 import torch
 
 from lsevos.data.io import read_mask
-from lsevos.video.pipeline import first_box_from_mask, scan, two_scan
+from lsevos.video.adaptation import Adaptation, Prompt
+from lsevos.video.chain import ChainOutputs, run_chain
 from lsevos.video.settings import VideoSettings
+from lsevos.video.steps import first_box_from_mask, scan
 
 SEQUENCES = ("lookalike-cross", "lookalike-pass")
 
@@ -42,14 +44,13 @@ def test_ours_beats_fp_on_the_lookalike_videos(demo_models):
         annotations = demo_models["bench"] / "davis" / "Annotations" / "480p" / sequence
         box = first_box_from_mask(annotations / "00000.png")
         for family, checkpoint in (("fp", demo_models["fp"]), ("ours", demo_models["joint"])):
-            out = demo_models["work"] / f"{sequence}_{family}_scan2"
-            two_scan(
-                frames, box, checkpoint, family, settings, out, demo_models["work"] / f"{sequence}_{family}"
-            )
-            scores[family].append(j_mean(out / "masks", annotations))
             work = demo_models["work"] / f"{sequence}_{family}"
+            outputs = ChainOutputs(*(work / name for name in ("ft.pt", "scan1", "labels", "rt.pt", "scan2")))
+            adaptation = Adaptation(family, settings)
+            run_chain(frames, Prompt(box), checkpoint, adaptation, outputs, work / ".resume")
+            scores[family].append(j_mean(outputs.scan2 / "masks", annotations))
             gtbox = demo_models["work"] / f"{sequence}_{family}_gtbox"
-            scan(frames, work / "finetune.pt", family, settings, gtbox, box, gt_masks=annotations)
+            scan(frames, outputs.finetune, adaptation, gtbox, Prompt(box), gt_masks=annotations)
             gt_scores[family].append(j_mean(gtbox / "masks", annotations))
     print(f"J mean per look-alike sequence {SEQUENCES}: propagated {scores}, GT box {gt_scores}")
     # The claim: inside the same boxes, the fused LSE output separates the target from its look-alikes

@@ -16,8 +16,8 @@ from lsevos.video.pseudo_labels import (
     first_frame_labels,
     grabcut_first_frame_labels,
     scan_labels,
-    write_scan_labels,
 )
+from lsevos.video.scan_folder import write_scan_labels
 
 
 def test_first_frame_rule_on_a_toy():

@@ -17,8 +17,8 @@ from lsevos.model.lse_net import LSENet
 from lsevos.train.checkpoint import load_checkpoint, save_checkpoint
 from lsevos.video.model_file import choose_checkpoint, package_model, refuse_builtin_model
 from lsevos.video.objects import merge_probabilities, parse_boxes, parse_object_boxes, write_merged
-from lsevos.video.pipeline import pretraining_defaults
-from lsevos.video.tracker import probability_to_png
+from lsevos.video.scan_folder import probability_to_png
+from lsevos.video.steps import pretraining_defaults
 
 # a low threshold: the random tiny network's probability is above it inside each object's search box
 FAST = '{"crop_size": 33, "finetune_epochs": 1, "retrain_epochs": 1, "batch": 2, "threshold": 0.02}'
@@ -233,7 +233,8 @@ def test_package_model_stores_its_video_settings_and_card(tmp_path):
 
 def test_the_merged_boxes_keep_each_objects_recovery(tmp_path):
     from lsevos.video.objects import write_merged
-    from lsevos.video.tracker import FrameResult, write_scan
+    from lsevos.video.scan_folder import write_scan
+    from lsevos.video.tracker import FrameResult
 
     def scan(folder, recovery):
         mask = np.zeros((8, 8), dtype=np.uint8)

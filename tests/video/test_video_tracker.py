@@ -13,8 +13,9 @@ from PIL import Image
 from lsevos.data.io import read_mask
 from lsevos.errors import ConfigError
 from lsevos.video.boxes import box_from_mask, enlarge_box
+from lsevos.video.scan_folder import read_probability, scan_metadata, write_scan
 from lsevos.video.settings import VideoSettings
-from lsevos.video.tracker import read_probability, scan_metadata, track, write_scan
+from lsevos.video.tracker import track
 
 SIZE = (60, 90)
 SETTINGS = VideoSettings(crop_size=32, enlarge=1.5, vanish_growth=2.0)

@@ -11,15 +11,9 @@ import pytest
 
 from lsevos.errors import ConfigError
 from lsevos.video.boxes import box_from_mask, enlarge_box, whole_image_box
+from lsevos.video.scan_folder import scan_metadata, write_scan
 from lsevos.video.settings import VideoSettings
-from lsevos.video.tracker import (
-    REDETECT_WINDOW,
-    SearchBoxes,
-    redetect,
-    scan_metadata,
-    track,
-    write_scan,
-)
+from lsevos.video.tracker import REDETECT_WINDOW, SearchBoxes, redetect, track
 
 SIZE = (120, 160)
 BASE = {"crop_size": 48, "enlarge": 1.5}

@@ -32,7 +32,7 @@ import torch
 
 from lsevos.data.io import FrameSource, read_mask
 from lsevos.errors import ConfigError, DataError
-from lsevos.progress import Meter
+from lsevos.progress import Meter, Progress
 from lsevos.video.boxes import (
     Box,
     crop_and_resize,
@@ -42,8 +42,9 @@ from lsevos.video.boxes import (
 )
 from lsevos.video.inference import crops_to_tensor, torch_device, video_predictor
 from lsevos.video.pseudo_labels import first_frame_labels, grabcut_first_frame_labels
+from lsevos.video.scan_folder import read_boxes
 from lsevos.video.settings import VideoSettings
-from lsevos.video.tracker import Progress, predict_in, read_boxes
+from lsevos.video.tracker import predict_in
 
 
 class CropSampler(Protocol):
@@ -121,51 +122,82 @@ class FirstFrameCrops:
         return augmented_crop(self.frame, self.labels, self.box, self.settings, rng, self.whole_frame)
 
 
-class ScanLabelCrops:
-    """Every frame of a video with its pseudo-labels, read from disk per sample, cropped around the scan's
-    search box of that frame (the whole frame when the scan searched the whole frame; at the frame's
-    aspect ratio when the scan was a no-zoom scan, as that scan's input), or, for a frame the zoom
-    tracker's recovery re-found in the whole frame, around its object box enlarged."""
+def retrain_crop_boxes(
+    names: list[str],
+    search: dict,
+    object_boxes: dict,
+    recovery: dict,
+    enlarge: float,
+    image_size: tuple[int, int],
+) -> list:
+    """Where retraining crops each frame: the scan's search box of that frame (None: the whole frame), or,
+    for a frame the zoom tracker's recovery re-found in the whole frame (`lsevos.video.tracker`,
+    "recovery"), its object box enlarged, as a zoom crop."""
+    return [
+        enlarge_box(tuple(object_boxes[name]), enlarge, image_size)
+        if recovery.get(name) == "redetected" and object_boxes.get(name)
+        else search.get(name)
+        for name in names
+    ]
 
-    def __init__(self, frames: str | os.PathLike, label_dir: str | os.PathLike, settings: VideoSettings):
-        self.source = FrameSource(frames)
-        self.label_dir = Path(label_dir)
-        self.settings = settings
-        boxes = read_boxes(self.label_dir)
-        search = boxes.get("search", {})
-        self.whole_frame = boxes.get("mode") == "nozoom"
-        self.names = self.source.names
-        missing = [name for name in self.names if not (self.label_dir / f"{name}.png").is_file()]
-        if missing:
-            raise DataError(
-                f"{self.label_dir}: no pseudo-label for frames {missing[:5]}; run `lsevos pseudo-labels` "
-                "on a scan of the same frames"
-            )
-        # A frame the zoom tracker re-found in the whole frame (`lsevos.video.tracker`, "recovery") was
-        # searched in the whole image; its training crop is its object box enlarged, as a zoom crop.
-        recovered, object_boxes = boxes.get("recovery", {}), boxes.get("frames", {})
-        image_size = tuple(boxes.get("image_size", ()))
-        self.boxes = [
-            enlarge_box(tuple(object_boxes[name]), settings.enlarge, image_size)
-            if recovered.get(name) == "redetected" and object_boxes.get(name)
-            else search.get(name)
-            for name in self.names
-        ]
+
+class LabelledCrops:
+    """Every frame of a video with its pseudo-labels (`labels(i) -> uint8 [H,W]`), cropped around its box
+    of `retrain_crop_boxes` (at the frame's aspect ratio after a no-zoom scan, as that scan's input).
+    Frames and labels are read per sample, so a long video holds one batch in memory."""
+
+    def __init__(self, frames, labels, boxes: list, settings: VideoSettings, whole_frame: bool, where):
+        self.source, self.labels, self.boxes = frames, labels, boxes
+        self.settings, self.whole_frame, self.where = settings, whole_frame, where
+        self.names = frames.names
 
     def __len__(self) -> int:
         return len(self.names)
 
     def sample(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         frame = self.source.read(index)
-        labels = read_mask(self.label_dir / f"{self.names[index]}.png")
+        labels = self.labels(index)
         if labels.shape != frame.shape[:2]:
             raise DataError(
-                f"{self.label_dir / self.names[index]}.png: size {labels.shape} differs from its frame's "
+                f"{self.where(index)}: size {labels.shape} differs from its frame's "
                 f"{frame.shape[:2]}; re-run the pseudo-labels on a scan of these frames"
             )
         box = self.boxes[index]
         box = whole_image_box(frame.shape[:2]) if box is None else tuple(box)
         return augmented_crop(frame, labels, box, self.settings, rng, self.whole_frame)
+
+
+class ScanLabelCrops(LabelledCrops):
+    """`LabelledCrops` of a frame folder (or video) and a label folder (`lsevos pseudo-labels`), whose
+    `boxes.json` (the scan's) gives the crop boxes."""
+
+    def __init__(self, frames: str | os.PathLike, label_dir: str | os.PathLike, settings: VideoSettings):
+        source = FrameSource(frames)
+        self.label_dir = Path(label_dir)
+        boxes = read_boxes(self.label_dir)
+        names = source.names
+        missing = [name for name in names if not (self.label_dir / f"{name}.png").is_file()]
+        if missing:
+            raise DataError(
+                f"{self.label_dir}: no pseudo-label for frames {missing[:5]}; run `lsevos pseudo-labels` "
+                "on a scan of the same frames"
+            )
+        crop_boxes = retrain_crop_boxes(
+            names,
+            boxes.get("search", {}),
+            boxes.get("frames", {}),
+            boxes.get("recovery", {}),
+            settings.enlarge,
+            tuple(boxes.get("image_size", ())),
+        )
+        super().__init__(
+            source,
+            lambda index: read_mask(self.label_dir / f"{names[index]}.png"),
+            crop_boxes,
+            settings,
+            boxes.get("mode") == "nozoom",
+            lambda index: f"{self.label_dir / names[index]}.png",
+        )
 
 
 class AnchoredCrops:

@@ -1,0 +1,334 @@
+"""Segment your own video from Python: `Segmenter` (exported as `lsevos.Segmenter`).
+
+    from lsevos import Segmenter
+    seg = Segmenter.load("models/lsevos-cpu.pt")                 # read once; device="auto" by default
+    result = seg.segment("clip.mp4", boxes={1: (120, 80, 260, 300)})
+    for frame in result:                                          # index, name, {id: mask}, {id: box}
+        print(frame.index, frame.name, {i: int(m.sum()) for i, m in frame.masks.items()}, frame.boxes)
+    result.save("out/", overlay="out.mp4", alpha="cutout/")       # what `lsevos segment` writes
+
+Frames (`lsevos.video.frames.open_frames`): a frame folder, a video file, a list (or array) of RGB
+uint8 [H,W,3] frames, or any iterable of them (a generator): no folder on disk is needed; a generator is
+read once and kept losslessly in the result's scratch folder, because retraining reads the frames again.
+
+Objects: `boxes={id: (x0, y0, x1, y1)}` on the first frame, `{id: (k, (x0, y0, x1, y1))}` for a box on
+frame k (an object that appears later: fine-tuned on frame k, tracked forward and backward from it), or
+`masks=` a first-frame mask of ids uint8 [H,W] (0 background, 255 void) or {id: bool [H,W]}. Each object
+is adapted on its own (`lsevos.video.adaptation.two_scan`, its own copy of the model, no checkpoint read)
+and the objects are merged per pixel as `lsevos segment` merges them (`lsevos.video.objects`).
+
+`segment` runs the whole adaptation (fine-tune, scan 1, retraining, scan 2) and returns a
+`Segmentation` whose frames are read one at a time from its scratch folder: memory stays flat in the number
+of frames. `stream` is the one-pass form for a live source: fine-tune on the first frame, then one scan
+whose frames are yielded as they come (the static variant; nothing is stored).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from itertools import chain
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lsevos.errors import ConfigError
+from lsevos.progress import Progress
+from lsevos.video.adaptation import Adaptation, Prompt, Scan, finetune, track_frames, two_scan
+from lsevos.video.boxes import Box, box_from_mask
+from lsevos.video.frames import ArrayFrames, Frames, open_frames
+from lsevos.video.objects import MAX_OBJECTS, merge_probabilities
+from lsevos.video.settings import VideoSettings
+from lsevos.video.variants import family as family_of
+
+
+@dataclass(frozen=True)
+class SegmentedFrame:
+    """One frame of a result: its index and name, each object's mask (bool [H,W]) and box (None: empty)."""
+
+    index: int
+    name: str
+    masks: dict[int, np.ndarray]
+    boxes: dict[int, Box | None]
+
+    @property
+    def ids(self) -> np.ndarray:
+        """The objects as one map of ids uint8 [H,W] (0: background), as `masks/<frame>.png`."""
+        first = next(iter(self.masks.values()))
+        ids = np.zeros(first.shape, dtype=np.uint8)
+        for object_id, mask in self.masks.items():
+            ids[mask] = object_id
+        return ids
+
+
+def _settings(settings, defaults: Mapping[str, object]) -> VideoSettings:
+    """Video settings from None, a mapping, JSON/YAML text or a file, or a `VideoSettings`, over
+    `defaults` (the model's)."""
+    from lsevos.video.settings import load_settings
+
+    if isinstance(settings, VideoSettings):
+        return settings
+    if isinstance(settings, Mapping):
+        return VideoSettings.from_dict({**defaults, **settings})
+    return load_settings(settings, defaults=dict(defaults))
+
+
+class Segmenter:
+    """A pretrained model, read once, that segments videos (module docstring)."""
+
+    def __init__(
+        self,
+        payload: dict,
+        checkpoint: str | os.PathLike,
+        settings: VideoSettings,
+        family: str = "ours",
+        progress: Progress | None = None,
+    ):
+        self.payload, self.checkpoint = payload, Path(checkpoint)
+        self.settings, self.family, self.progress = settings, family, progress
+        family_of(family)  # an unknown family is refused here
+
+    @classmethod
+    def load(
+        cls,
+        checkpoint: str | os.PathLike | None = None,
+        device: str | None = None,
+        settings=None,
+        family: str = "ours",
+        progress: Progress | None = None,
+    ) -> Segmenter:
+        """Read `checkpoint` (default: `$LSEVOS_CHECKPOINT`, then `models/lsevos-cpu.pt`, then the newest
+        pretrained stage-3 checkpoint under the current folder; `lsevos.video.model_file`) once. Video
+        settings: the model's own (a model file's, else its pretraining crop and the CPU adaptation),
+        overridden by `settings` (mapping, JSON/YAML text or file) and `device` ("auto", "cpu", "cuda")."""
+        from lsevos.train.checkpoint import require_fp_head
+        from lsevos.video.model_file import choose_checkpoint
+
+        path, _ = choose_checkpoint(None if checkpoint is None else Path(checkpoint), Path.cwd())
+        payload = require_fp_head(path)
+        return cls.from_payload(payload, path, settings, device, family, progress)
+
+    @classmethod
+    def from_payload(
+        cls,
+        payload: dict,
+        checkpoint: str | os.PathLike,
+        settings=None,
+        device: str | None = None,
+        family: str = "ours",
+        progress: Progress | None = None,
+    ) -> Segmenter:
+        """A `Segmenter` of a checkpoint already read (`lsevos.train.checkpoint.require_fp_head`)."""
+        from lsevos.video.steps import pretraining_defaults
+
+        chosen = _settings(settings, pretraining_defaults(checkpoint, payload))
+        if device is not None:
+            chosen = VideoSettings.from_dict({**chosen.to_dict(), "device": device})
+        if chosen.saliency_weight > 0:
+            from lsevos.video.saliency import check_available
+
+            check_available()
+        return cls(payload, checkpoint, chosen, family, progress)
+
+    @property
+    def adaptation(self) -> Adaptation:
+        return Adaptation(self.family, self.settings, self.progress)
+
+    def model(self) -> torch.nn.Module:
+        """A fresh copy of the pretrained model on the settings' device (no file is read)."""
+        from lsevos.train.checkpoint import model_from_checkpoint
+        from lsevos.video.inference import torch_device
+
+        model = model_from_checkpoint(self.payload, self.checkpoint)
+        return model.eval().to(torch_device(self.settings))
+
+    def _with(self, settings) -> Adaptation:
+        if settings is None:
+            return self.adaptation
+        merged = VideoSettings.from_dict({**self.settings.to_dict(), **dict(settings)})
+        return Adaptation(self.family, merged, self.progress)
+
+    def segment(
+        self,
+        frames,
+        boxes: Mapping[int, object] | Iterable | None = None,
+        masks=None,
+        *,
+        static: bool = False,
+        settings: Mapping[str, object] | None = None,
+        scratch: str | os.PathLike | None = None,
+    ) -> Segmentation:
+        """Segment every object through `frames` (module docstring). `static`: no retraining (one scan).
+        `settings`: video settings for this call only. `scratch`: a folder for the result's maps (and a
+        generator's frames); by default a temporary folder removed with the result."""
+        adaptation = self._with(settings)
+        owned = None
+        if scratch is None:
+            owned = tempfile.TemporaryDirectory(prefix="lsevos-")
+            scratch = owned.name
+        scratch = Path(scratch)
+        source = open_frames(frames, scratch, adaptation.progress)
+        prompts = prompts_of(boxes, masks, source.size)
+        scans: dict[int, Scan] = {}
+        for object_id, prompt in prompts.items():
+            if len(prompts) > 1 and adaptation.progress is not None:
+                adaptation.progress(
+                    f"segment: object {object_id} of {len(prompts)}, first box {list(prompt.box)}"
+                )
+            folder = scratch / f"object{object_id}"
+            scans[object_id] = two_scan(self.model(), source, prompt, adaptation, folder, static)
+        return Segmentation(source, scans, adaptation, owned, frames)
+
+    def stream(
+        self, frames: Iterable[np.ndarray], box: Box, labels: np.ndarray | None = None
+    ) -> Iterator[SegmentedFrame]:
+        """One object through a live source in one pass: fine-tune on the first frame (in `box`, or on its
+        mask `labels`), then yield each frame's result as the frame comes (object id 1; no retraining)."""
+        adaptation = self.adaptation
+        frames = iter(frames)
+        try:
+            first = np.asarray(next(frames))
+        except StopIteration:
+            raise ConfigError("stream: the frame source yielded nothing") from None
+        model = self.model()
+        finetune(model, ArrayFrames([first]), Prompt(box, 0, labels), adaptation)
+        names = (f"{index:05d}" for index in range(1 << 62))
+        live = _LiveFrames(chain([first], frames), first.shape[:2], names)
+        for index, result in track_frames(model, live, Prompt(box), adaptation):
+            yield SegmentedFrame(index, result.name, {1: result.mask.astype(bool)}, {1: result.object_box})
+
+
+class _LiveFrames:
+    """An iterator of frames seen as `Frames` for one forward pass (no length, no random access)."""
+
+    def __init__(self, frames: Iterator, size: tuple[int, int], names: Iterator[str]):
+        self._frames, self.size, self._names = frames, size, names
+
+    def __iter__(self) -> Iterator[tuple[str, np.ndarray]]:
+        for frame in self._frames:
+            yield next(self._names), np.asarray(frame)
+
+
+def prompts_of(boxes, masks, size: tuple[int, int]) -> dict[int, Prompt]:
+    """{id: Prompt} of the `segment` arguments (module docstring)."""
+    if (boxes is None) == (masks is None):
+        raise ConfigError("give the objects either as boxes= or as masks= (one of the two)")
+    prompts: dict[int, Prompt] = {}
+    if boxes is not None:
+        items = boxes.items() if isinstance(boxes, Mapping) else enumerate(boxes, start=1)
+        for object_id, value in items:
+            value = tuple(value)
+            if len(value) == 2 and len(tuple(value[1])) == 4:
+                frame, box = int(value[0]), tuple(int(v) for v in value[1])
+            elif len(value) == 4:
+                frame, box = 0, tuple(int(v) for v in value)
+            else:
+                raise ConfigError(
+                    f"object {object_id}: a box is (x0, y0, x1, y1) or (frame, (x0, y0, x1, y1)), "
+                    f"got {value!r}"
+                )
+            prompts[int(object_id)] = Prompt(box, frame)
+    else:
+        if isinstance(masks, Mapping):
+            objects = {int(k): np.asarray(v).astype(bool) for k, v in masks.items()}
+        else:
+            ids = np.asarray(masks)
+            objects = {int(v): ids == v for v in np.unique(ids) if v not in (0, 255)}
+        for object_id, mask in objects.items():
+            if mask.shape != tuple(size):
+                raise ConfigError(f"object {object_id}: its mask is {mask.shape}, the frames are {size}")
+            box = box_from_mask(mask)
+            if box is None:
+                raise ConfigError(f"object {object_id}: its mask is empty")
+            prompts[object_id] = Prompt(box, 0, mask.astype(np.uint8))
+    if not prompts:
+        raise ConfigError("no objects given")
+    if any(not 1 <= object_id <= MAX_OBJECTS for object_id in prompts):
+        raise ConfigError(f"object ids must be 1..{MAX_OBJECTS} (0 is the background)")
+    return dict(sorted(prompts.items()))
+
+
+class Segmentation:
+    """The result of `Segmenter.segment`: iterate it for the frames (`SegmentedFrame`), `save` it as
+    `lsevos segment` does. Its maps live in a scratch folder until `close` (or garbage collection)."""
+
+    def __init__(self, frames: Frames, scans: dict[int, Scan], adaptation: Adaptation, owned, source):
+        self.frames, self.scans, self.adaptation = frames, scans, adaptation
+        self._owned, self._source = owned, source
+        self.names = list(frames.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    @property
+    def object_ids(self) -> list[int]:
+        return list(self.scans)
+
+    def frame(self, index: int) -> SegmentedFrame:
+        name = self.names[index]
+        boxes = {i: scan.object_boxes[name] for i, scan in self.scans.items()}
+        if len(self.scans) == 1:
+            ((object_id, scan),) = self.scans.items()
+            return SegmentedFrame(index, name, {object_id: scan.masks.read(index) > 0}, boxes)
+        ids = self.object_ids
+        merged = merge_probabilities(
+            [self.scans[i].probability(index) for i in ids], self.adaptation.settings.threshold
+        )
+        return SegmentedFrame(index, name, {i: merged == k + 1 for k, i in enumerate(ids)}, boxes)
+
+    def __iter__(self) -> Iterator[SegmentedFrame]:
+        for index in range(len(self)):
+            yield self.frame(index)
+
+    def save(
+        self,
+        out: str | os.PathLike,
+        overlay: str | os.PathLike | None = None,
+        alpha: str | os.PathLike | None = None,
+        fps: float | None = None,
+    ) -> Path:
+        """Write `out` as `lsevos segment` does: the one object of id 1: the scan folder (masks/ with ids
+        0/1, probs/, boxes.json); otherwise: masks/ (the objects' ids), boxes.json and objects/<id>/ (each
+        object's own scan);
+        `overlay`: an mp4 of the masks and boxes over the frames (`fps`: the video's, else 24); `alpha`: a
+        folder of RGBA PNGs of the objects cut out (`lsevos.video.overlay.write_alpha`)."""
+        from lsevos.data.io import atomic_output
+        from lsevos.video.objects import write_merged
+        from lsevos.video.overlay import video_fps, write_alpha, write_overlay
+        from lsevos.video.scan_folder import write_scan
+
+        out = Path(out)
+        progress = self.adaptation.progress
+        if list(self.scans) == [1]:  # one object of id 1: its scan folder; other ids: the merged layout
+            (scan,) = self.scans.values()
+            write_scan(scan.results(), out, scan.metadata, total=len(self))  # the scan's speed: its own line
+        else:
+            with atomic_output(out, owner="scan") as temporary:
+                folders = {}
+                for object_id, scan in self.scans.items():
+                    folders[object_id] = temporary / "objects" / str(object_id)
+                    write_scan(scan.results(), folders[object_id], scan.metadata, total=len(self))
+                write_merged(folders, temporary, self.adaptation.settings.threshold, progress)
+        if overlay is not None:
+            if fps is None:
+                is_path = isinstance(self._source, str | os.PathLike)
+                fps = video_fps(self._source) if is_path else 24.0
+            write_overlay(self.frames, out, overlay, fps)
+        if alpha is not None:
+            write_alpha(self.frames, out, alpha)
+        return out
+
+    def close(self) -> None:
+        """Remove the scratch folder (the frames of a result can no longer be read)."""
+        if self._owned is not None:
+            self._owned.cleanup()
+            self._owned = None
+
+    def __enter__(self) -> Segmentation:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
