@@ -36,9 +36,15 @@ import torch
 
 from lsevos.errors import ConfigError, DataError
 from lsevos.progress import Meter, Progress
-from lsevos.video.boxes import Box, clip_box
+from lsevos.video.boxes import Box, clip_box, crop_and_resize
 from lsevos.video.frames import Frames, MapStore
-from lsevos.video.inference import video_predictor
+from lsevos.video.inference import (
+    appearance_finder,
+    appearance_template,
+    make_predictor,
+    torch_device,
+    video_predictor,
+)
 from lsevos.video.pseudo_labels import scan_labels
 from lsevos.video.settings import VideoSettings
 from lsevos.video.tracker import FrameResult, track
@@ -48,6 +54,7 @@ from lsevos.video.training import (
     FirstFrameCrops,
     LabelledCrops,
     finetune_first_frame,
+    input_shape,
     retrain_crop_boxes,
     train_on_crops,
 )
@@ -181,6 +188,48 @@ class Scan:
         )
 
 
+def scan_uses_first_frame(settings: VideoSettings) -> bool:
+    """Whether a scan's predictors read the fine-tune's frame and labels (`scan_predictors`)."""
+    evidence = settings.saliency_weight > 0 and settings.saliency_evidence
+    return evidence or (settings.redetect_appearance and settings.redetect_below > 0)
+
+
+def scan_predictors(
+    model: torch.nn.Module, frames: Frames, adaptation: Adaptation, first: FirstFrame | None
+) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray] | None]:
+    """The scan's predictor and the recovery's re-find predictor (None: the scan's own).
+
+    What the fine-tune's frame and labels (`first`) tell, when the settings ask for it: the prior's
+    weight scaled by its IoU with the labels in the first search crop (`saliency_evidence`,
+    `lsevos.video.saliency.evidence_weight`), and the appearance template the recovery looks for
+    (`redetect_appearance`, `lsevos.video.inference.appearance_finder`). Without `first`, or with both off,
+    the plain `video_predictor`."""
+    settings, head = adaptation.settings, adaptation.chosen.head
+    if first is None or not scan_uses_first_frame(settings):
+        return video_predictor(model, head, settings), None
+    evidence = settings.saliency_weight > 0 and settings.saliency_evidence
+    appearance = settings.redetect_appearance and settings.redetect_below > 0
+    shape = input_shape(frames.size, settings, whole_frame=not adaptation.chosen.zoom)
+    crop = crop_and_resize(frames.read(first.index), first.search, shape)
+    labels = crop_and_resize(first.labels, first.search, shape, nearest=True)
+    device = torch_device(settings)
+    predict = video_predictor(model, head, settings)
+    if evidence:
+        from lsevos.video.saliency import evidence_weight, mix
+
+        weight = evidence_weight(settings.saliency_weight, crop, labels)
+        if adaptation.progress is not None:
+            adaptation.progress(
+                f"scan: salient-object prior weight {weight:.2f} (its IoU with the first-frame labels x "
+                f"{settings.saliency_weight})"
+            )
+        predict = mix(make_predictor(model, head, device), weight)
+    refind = None
+    if appearance:
+        refind = appearance_finder(model, appearance_template(model, crop, labels, device), device)
+    return predict, refind
+
+
 def track_frames(
     model: torch.nn.Module,
     frames: Frames,
@@ -188,20 +237,22 @@ def track_frames(
     adaptation: Adaptation,
     mode: str | None = None,
     gt_boxes: dict[str, Box | None] | None = None,
+    first: FirstFrame | None = None,
 ) -> Iterator[tuple[int, FrameResult]]:
     """The tracker over `frames` with `model`'s predictor: yields (frame index, result) one frame at a
-    time, in the prompt frame's order (module docstring), nothing kept. `mode`: the family's by default."""
+    time, in the prompt frame's order (module docstring), nothing kept. `mode`: the family's by default;
+    `first`: what the fine-tune trained on (`scan_predictors`)."""
     mode = adaptation.mode() if mode is None else mode
-    predict = video_predictor(model, adaptation.chosen.head, adaptation.settings)
+    predict, refind = scan_predictors(model, frames, adaptation, first)
     settings = adaptation.settings
     if prompt is None or prompt.frame == 0:
         box = None if prompt is None else clip_box(prompt.box, frames.size)
-        yield from enumerate(track(frames, predict, box, settings, mode, gt_boxes))
+        yield from enumerate(track(frames, predict, box, settings, mode, gt_boxes, refind))
         return
     prompt = prompt.clipped(frames)
     for direction in (range(prompt.frame, len(frames)), range(prompt.frame, -1, -1)):
         pairs = ((frames.names[index], frames.read(index)) for index in direction)
-        results = track(pairs, predict, prompt.box, settings, mode, gt_boxes)
+        results = track(pairs, predict, prompt.box, settings, mode, gt_boxes, refind)
         for index, result in zip(direction, results, strict=True):
             if direction.step > 0 or index != prompt.frame:
                 yield index, result
@@ -214,8 +265,10 @@ def scan(
     adaptation: Adaptation,
     folder: Path,
     stage: str = "scan",
+    first: FirstFrame | None = None,
 ) -> Scan:
-    """Segment every frame with `model` into a `Scan` whose maps live in `folder`."""
+    """Segment every frame with `model` into a `Scan` whose maps live in `folder` (`first`: what the
+    fine-tune trained on, `scan_predictors`)."""
     from lsevos.video.scan_folder import scan_metadata
 
     mode = adaptation.mode()
@@ -226,7 +279,7 @@ def scan(
     progress = adaptation.progress
     meter = None if progress is None else Meter(len(frames), stage, "frame", progress)
     started = time.perf_counter()
-    for index, frame_result in track_frames(model, frames, prompt, adaptation, mode):
+    for index, frame_result in track_frames(model, frames, prompt, adaptation, mode, first=first):
         result.put(index, frame_result)
         if meter is not None:
             box = None if frame_result.object_box is None else list(frame_result.object_box)
@@ -288,8 +341,8 @@ def two_scan(
     """Fine-tune, scan 1, pseudo-labels, retrain once, scan 2 (static: stop after scan 1); `model` is
     adapted in place, the scans' maps live under `scratch`. Returns the last scan."""
     first = finetune(model, frames, prompt, adaptation)
-    scan1 = scan(model, frames, prompt, adaptation, scratch / "scan1", "scan 1")
+    scan1 = scan(model, frames, prompt, adaptation, scratch / "scan1", "scan 1", first)
     if static:
         return scan1
     retrain(model, scan1.crops(frames, adaptation.settings), first, frames, adaptation)
-    return scan(model, frames, prompt, adaptation, scratch / "scan2", "scan 2")
+    return scan(model, frames, prompt, adaptation, scratch / "scan2", "scan 2", first)

@@ -34,7 +34,16 @@ from lsevos import __version__
 from lsevos.data.io import FrameSource, atomic_output
 from lsevos.errors import DataError
 from lsevos.progress import Progress
-from lsevos.video.adaptation import Adaptation, Prompt, finetune, retrain, scan, track_frames
+from lsevos.video.adaptation import (
+    Adaptation,
+    FirstFrame,
+    Prompt,
+    finetune,
+    retrain,
+    scan,
+    scan_uses_first_frame,
+    track_frames,
+)
 from lsevos.video.boxes import Box
 from lsevos.video.scan_folder import scan_metadata, write_scan, write_scan_labels
 from lsevos.video.settings import VideoSettings
@@ -185,6 +194,14 @@ def _publish(staged: Path, final: Path, owner: str | None) -> None:
         shutil.move(staged, temporary)
 
 
+def _first(first, settings: VideoSettings) -> FirstFrame | None:
+    """The fine-tune's frame and labels when the scans use them (`scan_uses_first_frame`), else None;
+    `first` may be a function that reads them from the fine-tuned checkpoint (a resumed chain)."""
+    if not scan_uses_first_frame(settings):
+        return None
+    return first() if callable(first) else first
+
+
 def run_chain(
     frames: str | os.PathLike,
     prompt: Prompt,
@@ -237,7 +254,7 @@ def run_steps(
         save_finetuned(staged["finetune"], model, first, prompt, adaptation)
     scan1 = None
     if "scan1" not in done:
-        scan1 = scan(model, source, prompt, adaptation, scratch / "scan1", "scan 1")
+        scan1 = scan(model, source, prompt, adaptation, scratch / "scan1", "scan 1", _first(first, settings))
         write_scan(scan1.results(), staged["scan1"], scan1.metadata, total=len(source), progress=progress)
     if "labels" not in done:
         labels = None
@@ -253,6 +270,7 @@ def run_steps(
         steps = retrain(model, crops, first, source, adaptation)
         save_retrained(staged["retrain"], model, steps, adaptation)
     if "scan2" not in done:
-        results = (result for _, result in track_frames(model, source, prompt, adaptation))
+        tracked = track_frames(model, source, prompt, adaptation, first=_first(first, settings))
+        results = (result for _, result in tracked)
         metadata = {**scan_metadata(settings, adaptation.mode()), "family": adaptation.family}
         write_scan(results, staged["scan2"], metadata, total=len(source), progress=progress)

@@ -84,4 +84,3 @@ def appearance_finder(model: torch.nn.Module, template: torch.Tensor, device) ->
             return (0.5 * (torch.sigmoid(output.fg_logit[0, 0]) + look)).float().cpu().numpy()
 
     return predict
-

@@ -5,7 +5,7 @@ Choice (first that applies): `--checkpoint`; `$LSEVOS_CHECKPOINT`; the project's
 newest `results*/**/pretrain/**/stage3.pt` under the current folder.
 
 A model whose pretraining read only the built-in synthetic benchmark (`make demo`) knows coloured shapes,
-not objects (J 0.03 on a real clip): it is refused unless `--checkpoint` names it, with a message that
+not objects (docs/experiments.md, E17): it is refused unless `--checkpoint` names it, with a message that
 says to run `make model`. Pretraining records this in the checkpoint (`config["builtin_only"]`); for
 older checkpoints it is worked out from the recorded data folders.
 
@@ -86,7 +86,7 @@ def refuse_builtin_model(payload: dict, path: Path, how: str) -> None:
     if how != "--checkpoint" and trained_on_builtin_only(payload):
         raise ConfigError(
             f"{path} ({how}) was pretrained only on the built-in synthetic benchmark of `make demo`: it "
-            f"knows coloured shapes, not real objects (J 0.03 on a real clip); {MAKE_MODEL_HINT}; or pass "
+            f"knows coloured shapes, not real objects; {MAKE_MODEL_HINT}; or pass "
             f"--checkpoint {path} to use it anyway"
         )
 

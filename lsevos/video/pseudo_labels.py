@@ -41,12 +41,6 @@ def first_frame_labels(prob: np.ndarray, box: Box, fg_threshold: float) -> np.nd
     return labels
 
 
-TIGHT_SPAN = 0.9
-"""A box drawn around an object touches it on all four sides, so the object's pixels span (nearly) every
-row and every column of the box. First-frame labels whose foreground spans less than this share of the
-box's rows or columns cover a part of the object, not the object (`box_span`)."""
-
-
 def box_span(labels: np.ndarray, box: Box) -> float:
     """The smaller of the shares of the box's rows and of its columns that hold a foreground pixel
     (label 1) inside the box: 1.0 for an object that fills its box to every side, 0.5 for labels on the
@@ -59,20 +53,27 @@ def box_span(labels: np.ndarray, box: Box) -> float:
 
 
 def grabcut_first_frame_labels(
-    frame: np.ndarray, prob: np.ndarray, box: Box, fg_threshold: float, iterations: int
+    frame: np.ndarray,
+    prob: np.ndarray,
+    box: Box,
+    fg_threshold: float,
+    iterations: int,
+    min_span: float = 0.0,
 ) -> np.ndarray:
     """frame uint8 [H,W,3] RGB, prob float [H,W], box -> labels uint8 [H,W] in {0,1} refined by GrabCut
     seeded with the first-frame rule (falls back to `first_frame_labels` when OpenCV fails).
 
-    When the labels span less than `TIGHT_SPAN` of the box's rows or columns (`box_span`: they cover a part
-    of the object), GrabCut runs again with the pixels of the rows and columns the labels miss made
-    probable foreground (where the model called them background): the object must cross those rows and
-    columns too, and the colours decide where. The labels that span the box better are kept."""
+    A box drawn around an object touches it on all four sides, so the object's pixels cross every row and
+    column of the box. When the labels span less than `min_span` of the box's rows or columns (`box_span`:
+    they cover a part of the object; 0: never), GrabCut runs again with the pixels of the rows and columns
+    the labels miss made probable foreground (where the model called them background): the object must
+    cross those rows and columns too, and the colours decide where. The labels that span the box better
+    are kept."""
     labels = _grabcut(frame, prob, box, fg_threshold, iterations)
     if labels is None:
         return first_frame_labels(prob, box, fg_threshold)
     span = box_span(labels, box)
-    if span >= TIGHT_SPAN:
+    if span >= min_span:
         return labels
     x0, y0, x1, y1 = box
     inside = labels[y0 : y1 + 1, x0 : x1 + 1] == 1

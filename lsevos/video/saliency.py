@@ -121,9 +121,7 @@ def mix(predict, weight: float, saliency=None):
     return mixed
 
 
-def evidence_weight(
-    weight: float, crop: np.ndarray, labels: np.ndarray, saliency=None
-) -> float:
+def evidence_weight(weight: float, crop: np.ndarray, labels: np.ndarray, saliency=None) -> float:
     """`weight` scaled by how well the prior explains the first frame's labels: the IoU of the prior's
     foreground (saliency > 0.5) with the labels' foreground (label 1) on the first frame's search crop
     (`crop` uint8 [h,w,3], `labels` uint8 [h,w] with 0/1/255; 255 is left out of both). A target that is
@@ -138,4 +136,3 @@ def evidence_weight(
     if union == 0:
         return 0.0
     return weight * np.count_nonzero(prior & target) / union
-

@@ -83,6 +83,15 @@ class VideoSettings(Settings):
         "foreground/background labelling (`lsevos.video.pseudo_labels`)",
         ge=0,
     )
+    first_frame_span: float = setting(
+        0.0,
+        "with GrabCut first-frame labels: a box touches its object on all four sides, so labels whose "
+        "foreground crosses less than this share of the box's rows or columns cover a part of the object "
+        "and GrabCut runs again with the missed rows and columns as probable foreground "
+        "(`lsevos.video.pseudo_labels.box_span`); 0: off",
+        ge=0.0,
+        le=1.0,
+    )
     pseudo_ignore_margin: float = setting(
         0.0,
         "scan-1 rule: probabilities within this margin of `threshold` are ignored (255); 0 (the paper): "
@@ -147,6 +156,19 @@ class VideoSettings(Settings):
         "becomes (1 - w) network + w saliency; 0 (the paper): never loaded (`cpu`: 0.7)",
         ge=0.0,
         le=1.0,
+    )
+    saliency_evidence: bool = setting(
+        False,
+        "scale `saliency_weight` per video by the prior's IoU with the first-frame labels in the first "
+        "search crop (`lsevos.video.saliency.evidence_weight`): a target that is not the salient thing of "
+        "its crop leaves the network in charge; the first-frame labels use the plain weight",
+    )
+    redetect_appearance: bool = setting(
+        False,
+        "the recovery (`redetect_below`) looks for the object in the whole frame by the mean of FP and the "
+        "similarity of each pixel's appearance embedding to the first frame's (its median over the "
+        "first-frame labels; `lsevos.video.inference.appearance_finder`) instead of by the scan's own "
+        "prediction (the prior included)",
     )
     aug_scale: float = setting(0.15, "crop augmentation: box scale jitter", ge=0.0, lt=1.0)
     aug_shift: float = setting(

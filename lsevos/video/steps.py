@@ -18,7 +18,7 @@ import torch
 from lsevos.data.io import FrameSource, read_mask
 from lsevos.errors import ConfigError, DataError
 from lsevos.video import adaptation as adaptation_core
-from lsevos.video.adaptation import Adaptation, FirstFrame, Prompt, track_frames
+from lsevos.video.adaptation import Adaptation, FirstFrame, Prompt, scan_uses_first_frame, track_frames
 from lsevos.video.boxes import Box, box_from_mask
 from lsevos.video.inference import torch_device
 from lsevos.video.scan_folder import scan_metadata, write_scan
@@ -193,9 +193,16 @@ def scan(
     if mode == "zoom" and prompt is None:
         raise ConfigError("scan: the first frame's box is needed (--box x0,y0,x1,y1 or --first-mask PNG)")
     gt_boxes = None if gt_masks is None else gt_mask_boxes(source, gt_masks)
-    model = _load(checkpoint, adaptation.settings)
+    from lsevos.train.checkpoint import require_fp_head
+
+    payload = require_fp_head(checkpoint)
+    model = _load(checkpoint, adaptation.settings, payload)
+    first = None
+    if scan_uses_first_frame(adaptation.settings) and "first_frame_labels" in (payload.get("extra") or {}):
+        first = first_frame_of(payload, checkpoint, source)
     metadata = {**scan_metadata(adaptation.settings, mode), "family": adaptation.family}
-    results = (result for _, result in track_frames(model, source, prompt, adaptation, mode, gt_boxes))
+    tracked = track_frames(model, source, prompt, adaptation, mode, gt_boxes, first)
+    results = (result for _, result in tracked)
     return write_scan(results, out, metadata, total=len(source), progress=adaptation.progress)
 
 

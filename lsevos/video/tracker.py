@@ -16,48 +16,34 @@ Vanished object (zoom mode): when mask t is empty, the last non-empty object box
 box grows by a further factor `vanish_growth` for every consecutive empty frame (enlarge * growth^k after
 k empty frames), clipped to the image, so the search widens to the whole frame instead of collapsing.
 
-Guards against a runaway box (zoom mode; each off by default and in every configuration: measured with
-the CPU configuration's salient-object prior they cost J, docs/design.md "Tracker guards"): a spilled
-mask t makes a larger box, a larger crop, a blurrier object and a worse spill at t+1. The box that is
-propagated (not the mask, which stays `prob > threshold`) is made from
+Guards against a runaway box (zoom mode; each off by default): the box that is propagated (not the mask,
+which stays `prob > threshold`) is made from
 - `box_threshold` > 0: only the pixels with probability > box_threshold (the confident ones);
 - `box_component`: only the connected components (8-connectivity) that touch the previous object box;
   when none does, the largest component (the object moved by more than its own size);
 - `box_area_jump` > 1: when those pixels cover more than box_area_jump times the area of the last
   accepted frame, the frame is rejected and the previous box is kept (a spill, not a motion); after
   `MAX_REJECTED` rejections in a row the next frame is accepted (the object did grow);
-- `box_max_growth` >= 1: width and height grow by at most this factor per frame (around the new box's
-  centre);
-- `box_max_shrink` >= 1: width and height shrink by at most this factor per frame (around the new box's
-  centre): a mask that thins onto a part of the object (or vanishes over a few frames) no longer pulls
-  the crop onto that part, where the next prediction is a part of the part (DAVIS dog: 151x324 -> 112x225
-  -> 42x44 -> 25x34 -> 6x8 in four frames, then empty).
+- `box_max_growth` / `box_max_shrink` >= 1: width and height grow / shrink by at most this factor per
+  frame (around the new box's centre).
 
-Recovery (zoom mode, `redetect_below` > 0; off in the paper configuration): a zoom-in tracker whose box has
-shrunk onto a part of the object, or whose crop has lost it, has no way back, because every next crop is
-made from the last mask. When the mask of frame t covers less than `redetect_below` times the largest mask
-area of the last `REDETECT_WINDOW` frames (an empty mask included), the whole frame is predicted as the
-no-zoom mode sees it (one more forward). The *anchor* is the newest recent box whose mask had not collapsed
-(its area at least `redetect_below` times that largest one); its components (8-connectivity,
-`prob > threshold`) with a pixel in the anchor enlarged like a search box (and widened by `vanish_growth`
-per empty frame, as the vanished-object policy widens the search) are the object found. Then:
+Recovery (zoom mode, `redetect_below` > 0): every next crop is made from the last mask, so a box that has
+shrunk onto a part of the object, or a crop that has lost it, has no way back. When the mask of frame t
+covers less than `redetect_below` times the largest mask area of the last `REDETECT_WINDOW` frames (an
+empty mask included), the whole frame is predicted (one more forward, by `refind` when given, else by
+`predict`). The *anchor* is the newest recent box whose mask had not collapsed; the components
+(8-connectivity, `prob > threshold`) with a pixel in the anchor enlarged like a search box (widened by
+`vanish_growth` per empty frame) are the object found. Then:
 - "redetected": they cover more than the zoomed mask and at most 1 / `redetect_below` times the largest
-  recent area: they replace frame t's probability (the whole-frame map, with the foreground of every other
-  component set to 0), its mask and its box, and re-seed the next box past the guards (which compare with
-  frames from before the collapse); the search box recorded for the frame is the whole image;
-- "confirmed": they cover something, no more than the zoomed mask: the whole frame sees the object as
-  small as the crop did, and this frame is followed as it is; the larger recent frames stay the reference
-  while they are in the window (a partial view behind an occluder is often confirmed too: forgetting
-  them cost bmx-trees 7.6 J, docs/design.md "Recovery of a collapsed zoom box");
-- "held": nothing, or more than the cap (a spill over the background): frame t keeps its zoomed mask but
-  not its box; the next frame is searched around the anchor (widened while the mask is empty), so a mask
-  that thinned onto a part or behind an occluder does not pull the crop after it. Once the anchor has left
-  the window (`REDETECT_WINDOW` collapsed frames), the object is followed as it is (the vanished-object
-  policy goes on from the anchor).
-The recovery remembers what the guards accept (their pixels and box; nothing of a frame `box_area_jump`
-rejected), so it never anchors on what a guard threw away.
-`boxes.json` lists the frames the recovery looked at: "recovery": {name: "redetected", "confirmed" or
-"held"} (absent when it never did).
+  recent area: they replace frame t's probability (the other components' foreground set to 0), mask and
+  box, and re-seed the next box past the guards; the search box recorded for the frame is the whole image;
+- "confirmed": they cover something, no more than the zoomed mask: the frame is followed as it is, the
+  larger recent frames staying the reference while they are in the window;
+- "held": nothing, or more than the cap (a spill): frame t keeps its zoomed mask but not its box; the next
+  frame is searched around the anchor (widened while the mask is empty), until the anchor leaves the
+  window.
+The recovery remembers only what the guards accept. `boxes.json` lists the frames it looked at:
+"recovery": {name: "redetected", "confirmed" or "held"}.
 """
 
 from __future__ import annotations
@@ -85,9 +71,6 @@ Predict = Callable[[np.ndarray], np.ndarray]
 MODES = ("zoom", "nozoom", "gtbox")
 MAX_REJECTED = 3
 """Consecutive frames `box_area_jump` may reject before the larger object is accepted."""
-HELD_WIDENS = False
-"""A held frame widens the next search and re-find region by `vanish_growth`, as an empty one does: the
-object that left the crop is searched for further away each frame it is not found."""
 REDETECT_WINDOW = 5
 """Frames whose largest mask area (and its box, the anchor) the recovery compares a mask with."""
 
@@ -150,7 +133,7 @@ class SearchBoxes:
         if recovery == "held":
             self._remember(int(np.count_nonzero(mask)), mask_box)
             self.last_box = self.anchor
-            self.empty_run = self.empty_run + 1 if mask_box is None or HELD_WIDENS else 0
+            self.empty_run = self.empty_run + 1 if mask_box is None else 0
             return
         if recovery == "redetected":
             area = int(np.count_nonzero(mask))

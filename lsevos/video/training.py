@@ -325,7 +325,12 @@ def finetune_first_frame(
         prob = predict_in(video_predictor(model, head, settings), frame, search, shape)
         if settings.first_frame_grabcut > 0:
             labels = grabcut_first_frame_labels(
-                frame, prob, box, settings.pseudo_fg_threshold, settings.first_frame_grabcut
+                frame,
+                prob,
+                box,
+                settings.pseudo_fg_threshold,
+                settings.first_frame_grabcut,
+                settings.first_frame_span,
             )
         else:
             labels = first_frame_labels(prob, box, settings.pseudo_fg_threshold)

@@ -64,7 +64,7 @@ class TestFullDisk:
         disk.mkdir()
         before = tools.snapshot(frames)
         code, err, left = on_a_small_disk(
-            tools, disk, "600k", tools.segment_argv(frames, tiny_checkpoint, disk / "proj", "--static")
+            tools, disk, "40k", tools.segment_argv(frames, tiny_checkpoint, disk / "proj", "--static")
         )
         assert code == 2, err
         line = tools.error_line(err, "segment")

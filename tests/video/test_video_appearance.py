@@ -50,3 +50,62 @@ def test_the_finder_averages_fp_with_the_similarity_to_the_template():
     own = output.ae[0][:, 5, 7]
     at_own = appearance_finder(model, own, torch.device("cpu"))(crop)[5, 7]
     assert abs(at_own - 0.5 * (torch.sigmoid(output.fg_logit[0, 0, 5, 7]).item() + 1.0)) < 1e-6
+
+
+def _scene():
+    """A 40x48 frame with a bright square object, its first-frame labels and search box."""
+    frame = np.full((40, 48, 3), 60, np.uint8)
+    frame[12:28, 16:32] = 220
+    labels = np.zeros((40, 48), np.uint8)
+    labels[12:28, 16:32] = 1
+    return frame, labels, (8, 4, 39, 35)
+
+
+def test_scan_predictors_are_the_plain_predictor_unless_the_settings_ask_for_the_first_frame():
+    from lsevos.video.adaptation import Adaptation, FirstFrame, scan_predictors
+    from lsevos.video.frames import ArrayFrames
+    from lsevos.video.settings import VideoSettings
+
+    model = _model()
+    frame, labels, search = _scene()
+    frames = ArrayFrames([frame])
+    first = FirstFrame(0, labels, search)
+    crop = frame[4:36, 8:40]
+    plain = Adaptation("ours", VideoSettings(crop_size=32, redetect_below=0.3))
+    predict, refind = scan_predictors(model, frames, plain, first)
+    assert refind is None
+    looking = Adaptation("ours", VideoSettings(crop_size=32, redetect_below=0.3, redetect_appearance=True))
+    predict_too, refind = scan_predictors(model, frames, looking, first)
+    np.testing.assert_array_equal(predict(crop), predict_too(crop))  # the scan's predictor is unchanged
+    template = appearance_template(model, crop, labels[4:36, 8:40], torch.device("cpu"))
+    expected = appearance_finder(model, template, torch.device("cpu"))(crop)
+    np.testing.assert_allclose(refind(crop), expected, rtol=1e-6)
+    # without the fine-tune's frame (a scan of a pretrained checkpoint) there is nothing to look for
+    assert scan_predictors(model, frames, looking, None)[1] is None
+
+
+def test_the_prior_weight_follows_its_agreement_with_the_first_frame_labels(monkeypatch):
+    from lsevos.video import saliency
+    from lsevos.video.adaptation import Adaptation, FirstFrame, scan_predictors
+    from lsevos.video.frames import ArrayFrames
+    from lsevos.video.inference import make_predictor
+    from lsevos.video.settings import VideoSettings
+
+    def prior(crop):  # salient: the left half of every crop
+        prob = np.zeros(crop.shape[:2], np.float32)
+        prob[:, : crop.shape[1] // 2] = 1.0
+        return prob
+
+    monkeypatch.setattr(saliency, "shared_saliency", lambda: prior)
+    model = _model()
+    frame, labels, search = _scene()
+    crop = frame[4:36, 8:40]
+    settings = VideoSettings(crop_size=32, saliency_weight=0.8, saliency_evidence=True)
+    predict, _ = scan_predictors(model, ArrayFrames([frame]), Adaptation("ours", settings), None)
+    network = make_predictor(model, "fused", torch.device("cpu"))(crop)
+    np.testing.assert_allclose(predict(crop), 0.2 * network + 0.8 * prior(crop), rtol=1e-5)  # no labels
+    first = FirstFrame(0, labels, search)
+    predict, _ = scan_predictors(model, ArrayFrames([frame]), Adaptation("ours", settings), first)
+    # in the crop the object is rows 8..23 x columns 8..23, the prior every row x columns 0..15
+    weight = 0.8 * (8 * 16) / (16 * 32 + 16 * 16 - 8 * 16)
+    np.testing.assert_allclose(predict(crop), (1 - weight) * network + weight * prior(crop), rtol=1e-5)

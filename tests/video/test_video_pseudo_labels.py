@@ -11,7 +11,6 @@ from PIL import Image
 from lsevos.data.io import read_mask
 from lsevos.errors import DataError
 from lsevos.video.pseudo_labels import (
-    TIGHT_SPAN,
     box_span,
     first_frame_labels,
     grabcut_first_frame_labels,
@@ -103,8 +102,10 @@ def test_grabcut_completes_labels_that_cover_only_a_part_of_the_box():
     box = (20, 10, 59, 49)
     prob = np.zeros((60, 80), dtype=np.float32)
     prob[10:30, 20:60] = 0.9  # the model is sure of the rider and calls the bike background
-    assert box_span(first_frame_labels(prob, box, 0.6), box) == 0.5 < TIGHT_SPAN
-    labels = grabcut_first_frame_labels(frame, prob, box, 0.6, iterations=3)
+    assert box_span(first_frame_labels(prob, box, 0.6), box) == 0.5
+    plain = grabcut_first_frame_labels(frame, prob, box, 0.6, iterations=3)  # min_span 0: off
+    assert box_span(plain, box) == 0.5
+    labels = grabcut_first_frame_labels(frame, prob, box, 0.6, iterations=3, min_span=0.9)
     assert box_span(labels, box) == 1.0
     np.testing.assert_array_equal(labels, mask)
 
@@ -114,7 +115,7 @@ def test_grabcut_keeps_labels_that_span_their_box():
     box = (20, 10, 59, 29)  # a box around the rider alone: the rider spans it
     prob = np.zeros((60, 80), dtype=np.float32)
     prob[10:30, 20:60] = 0.9
-    labels = grabcut_first_frame_labels(frame, prob, box, 0.6, iterations=3)
+    labels = grabcut_first_frame_labels(frame, prob, box, 0.6, iterations=3, min_span=0.9)
     expected = np.zeros_like(mask)
     expected[10:30, 20:60] = 1
     np.testing.assert_array_equal(labels, expected)
