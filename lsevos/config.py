@@ -140,6 +140,19 @@ def _check_sequences(config: dict, base: Path) -> None:
         for where, names in lists:
             if names != "all":
                 _check_names(names, where, *copy_paste)
+            elif "copy_paste" in pretrain["sources"]:
+                _check_something_left(config, where, *copy_paste)
+
+
+def _check_something_left(config: dict, where: str, available: list[str], origin: str) -> None:
+    """`all` leaves at least one sequence of the copy-paste folder that no fold evaluates."""
+    for fold, names in folds(config).items():
+        if not set(available) - set(names):
+            raise ConfigError(
+                f"{where}: `all` leaves no training sequence in {origin}: every one is evaluated"
+                f"{'' if fold == 'all' else f' by fold {fold}'}; set pretrain.copy_paste.davis_root to a "
+                "folder of training sequences (e.g. DAVIS 2016 train)"
+            )
 
 
 def _check_names(names: list[str], where: str, available: list[str], origin: str) -> None:

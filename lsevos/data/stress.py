@@ -180,9 +180,9 @@ def _cut(frame: np.ndarray, mask: np.ndarray, scale: float, flip: bool = False):
     width = max(1, round((x1 - x0 + 1) * scale))
     height = max(1, round((y1 - y0 + 1) * scale))
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    alpha = cv2.resize(np.ascontiguousarray(alpha), (width, height), interpolation=interpolation)
-    colour = cv2.resize(np.ascontiguousarray(colour), (width, height), interpolation=interpolation)
-    return colour.reshape(height, width, 3), np.clip(alpha, 0.0, 1.0).reshape(height, width)
+    small_alpha = cv2.resize(np.ascontiguousarray(alpha), (width, height), interpolation=interpolation)
+    small_colour = cv2.resize(np.ascontiguousarray(colour), (width, height), interpolation=interpolation)
+    return small_colour.reshape(height, width, 3), np.clip(small_alpha, 0.0, 1.0).reshape(height, width)
 
 
 def _paste(canvas: np.ndarray, piece, centre: tuple[float, float]) -> np.ndarray:
@@ -235,7 +235,7 @@ def make_small(source: Clip, background: Clip, seed: int, name: str) -> StressVi
         alpha = _paste(canvas, piece, tuple(start + offsets[t]))
         frames.append(np.clip(np.rint(canvas), 0, 255).astype(np.uint8))
         masks.append(alpha >= 0.5)
-    masks = np.stack(masks)
+    footprint = np.stack(masks)
     spec = StressSpec(
         name,
         "small",
@@ -243,12 +243,12 @@ def make_small(source: Clip, background: Clip, seed: int, name: str) -> StressVi
         background.name,
         params={
             "scale": round(scale, 4),
-            "area_fraction_frame0": round(float(masks[0].mean()), 5),
+            "area_fraction_frame0": round(float(footprint[0].mean()), 5),
             "motion_scale": SMALL_MOTION,
             "start_centre": [round(float(v), 1) for v in start],
         },
     )
-    return StressVideo(spec, np.stack(frames), masks, pasted=masks.copy())
+    return StressVideo(spec, np.stack(frames), footprint, pasted=footprint.copy())
 
 
 def _overlap(start: np.ndarray, offsets: np.ndarray, sizes: np.ndarray, masks: np.ndarray) -> int:
@@ -304,8 +304,8 @@ def make_grow(source: Clip, name: str) -> StressVideo:
         frame = _zoom(source.frame(t), zooms[t], centres[t], cv2.INTER_LINEAR)
         frames.append(np.clip(np.rint(frame), 0, 255).astype(np.uint8))
         masks.append(grow_mask(source, t, zooms, centres))
-    masks = np.stack(masks)
-    ratio = masks[min(GROW_FRAMES, len(masks) - 1)].sum() / max(int(masks[0].sum()), 1)
+    warped = np.stack(masks)
+    ratio = warped[min(GROW_FRAMES, len(warped) - 1)].sum() / max(int(warped[0].sum()), 1)
     spec = StressSpec(
         name,
         "grow",
@@ -317,7 +317,7 @@ def make_grow(source: Clip, name: str) -> StressVideo:
             "zooms": [round(float(z), 4) for z in zooms],
         },
     )
-    return StressVideo(spec, np.stack(frames), masks)
+    return StressVideo(spec, np.stack(frames), warped)
 
 
 def _distractor_piece(kind: str, source: Clip, other: Clip | None, t: int, scale: float):

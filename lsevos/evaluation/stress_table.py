@@ -37,7 +37,7 @@ def stress_table(csv_paths: list[str | os.PathLike], suite: str | os.PathLike) -
     of each CSV; a CSV's variant is its file name without `.csv`."""
     if not csv_paths:
         raise DataError("give at least one per-sequence metrics CSV (RESULTS/metrics/davis/<variant>.csv)")
-    modes = read_suite(suite)
+    modes = read_suite(Path(suite))
     variants = [Path(path).name.removesuffix(".csv") for path in csv_paths]
     per_variant = [mode_means(read_per_sequence(path), modes) for path in csv_paths]
     header = ["mode", "sequences", *(f"{variant} {measure}" for variant in variants for measure in "JF")]

@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -239,7 +240,7 @@ def run_steps(
     settings, progress = adaptation.settings, adaptation.progress
     source = FrameSource(frames)
     prompt = prompt.clipped(source)
-    first = None
+    first: FirstFrame | Callable[[], FirstFrame] | None = None
     if "retrain" in done:
         model = _load(staged["retrain"], settings)
     elif "finetune" in done:
@@ -250,8 +251,9 @@ def run_steps(
         first = lambda: first_frame_of(payload, staged["finetune"], source)  # noqa: E731
     else:
         model = _load(checkpoint, settings)  # the one read of the pretrained checkpoint
-        first = finetune(model, source, prompt, adaptation)
-        save_finetuned(staged["finetune"], model, first, prompt, adaptation)
+        tuned = finetune(model, source, prompt, adaptation)
+        save_finetuned(staged["finetune"], model, tuned, prompt, adaptation)
+        first = tuned
     scan1 = None
     if "scan1" not in done:
         scan1 = scan(model, source, prompt, adaptation, scratch / "scan1", "scan 1", _first(first, settings))

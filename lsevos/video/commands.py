@@ -282,7 +282,7 @@ def _segment(args: argparse.Namespace) -> int:
     inputs = [args.input, checkpoint, *(path for path in (args.mask, args.boxes) if path is not None)]
     out = prepare_output_folder(args.out, "scan", inputs).resolve()
     if args.overlay is not None:
-        _output_file(args.overlay, inputs, "--overlay")
+        _output_file(args.overlay, tuple(inputs), "--overlay")
     if args.alpha is not None:
         if args.alpha.resolve() == out:
             raise ConfigError(

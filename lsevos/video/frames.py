@@ -168,7 +168,7 @@ def open_frames(source, scratch: Path, progress: Progress | None = None) -> Fram
     if isinstance(source, FrameSource | ArrayFrames | StoredFrames):
         return source
     if isinstance(source, np.ndarray | Sequence):
-        return ArrayFrames(source)
+        return ArrayFrames(source)  # type: ignore[arg-type]
     if isinstance(source, Iterable):
         return StoredFrames(source, scratch / "frames.raw")
     raise ConfigError(

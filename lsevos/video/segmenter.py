@@ -197,7 +197,7 @@ class Segmenter:
         finetune(model, ArrayFrames([first]), Prompt(box, 0, labels), adaptation)
         names = (f"{index:05d}" for index in range(1 << 62))
         live = _LiveFrames(chain([first], frames), first.shape[:2], names)
-        for index, result in track_frames(model, live, Prompt(box), adaptation):
+        for index, result in track_frames(model, live, Prompt(box), adaptation):  # type: ignore[arg-type]
             yield SegmentedFrame(index, result.name, {1: result.mask.astype(bool)}, {1: result.object_box})
 
 
@@ -222,9 +222,11 @@ def prompts_of(boxes, masks, size: tuple[int, int]) -> dict[int, Prompt]:
         for object_id, value in items:
             value = tuple(value)
             if len(value) == 2 and len(tuple(value[1])) == 4:
-                frame, box = int(value[0]), tuple(int(v) for v in value[1])
+                x0, y0, x1, y1 = (int(v) for v in value[1])
+                frame, box = int(value[0]), (x0, y0, x1, y1)
             elif len(value) == 4:
-                frame, box = 0, tuple(int(v) for v in value)
+                x0, y0, x1, y1 = (int(v) for v in value)
+                frame, box = 0, (x0, y0, x1, y1)
             else:
                 raise ConfigError(
                     f"object {object_id}: a box is (x0, y0, x1, y1) or (frame, (x0, y0, x1, y1)), "

@@ -22,7 +22,27 @@ MAX_LINES = 5
 MAX_CHARS = 1000
 
 
+# Two folds over the cpu configuration's ten sequences: each evaluated sequence is segmented by the model
+# whose copy-paste objects come from the other fold (a layout for when no training split is at hand).
+FOLDS = {
+    "a": {
+        "evaluate": ["blackswan", "bmx-trees", "camel", "dance-twirl", "goat", "bmx_2"],
+        "copy_paste": ["breakdance", "car-shadow", "cows", "dog", "parkour"],
+    },
+    "b": {
+        "evaluate": ["breakdance", "car-shadow", "cows", "dog", "parkour"],
+        "copy_paste": ["blackswan", "bmx-trees", "camel", "dance-twirl", "goat"],
+    },
+}
+
+
 def load(name: str) -> dict:
+    """A shipped configuration by name; `cpu-folds`: config/cpu.yaml split into the two `FOLDS`."""
+    if name == "cpu-folds":
+        config = load("cpu")
+        config["pretrain"]["folds"] = yaml.safe_load(yaml.safe_dump(FOLDS))
+        config["pretrain"]["copy_paste"] = {"davis_root": None, "sequences": []}
+        return config
     return yaml.safe_load((REPO / "config" / f"{name}.yaml").read_text())
 
 
@@ -124,13 +144,13 @@ BAD = {
         ["voc_sbd"],
     ),
     "fold overlap": (
-        "cpu",
+        "cpu-folds",
         _append("pretrain", "folds", "a", "copy_paste", "camel"),
         "pretrain.folds.a",
         ["camel", "copy-paste"],
     ),
     "sequence in no fold": (
-        "cpu",
+        "cpu-folds",
         _set(
             "pretrain", "folds", "a", "evaluate", ["blackswan", "bmx-trees", "camel", "dance-twirl", "goat"]
         ),
@@ -156,7 +176,7 @@ BAD = {
         ["duo_2"],
     ),
     "fold key typo": (
-        "cpu",
+        "cpu-folds",
         _set("pretrain", "folds", "a", "evalute", ["camel"]),
         "pretrain.folds.a.evalute",
         ["did you mean 'evaluate'", "allowed keys: copy_paste, evaluate"],
@@ -206,9 +226,10 @@ def test_bad_value_is_named_by_its_key_path(base, change, path, words):
     assert_short(message)
 
 
-def test_unknown_sequence_names_the_local_folder(davis_root):
+def test_unknown_sequence_names_the_local_folder(davis_root, shared_root):
     config = load("cpu")
     config["data"]["davis_root"] = str(davis_root)
+    config["pretrain"]["copy_paste"]["davis_root"] = str(shared_root / "data" / "davis2016-train")
     check_config(config)  # the sequences of config/cpu.yaml are there
     position = len(config["sequences"]["davis"])
     config["sequences"]["davis"].append("blackswann")
@@ -218,13 +239,29 @@ def test_unknown_sequence_names_the_local_folder(davis_root):
     assert_short(message)
 
 
-def test_unknown_copy_paste_sequence_is_named(davis_root):
+def test_unknown_copy_paste_sequence_is_named(davis_root, shared_root):
     config = load("cpu")
     config["data"]["davis_root"] = str(davis_root)
-    position = len(config["pretrain"]["folds"]["b"]["copy_paste"])
-    config["pretrain"]["folds"]["b"]["copy_paste"].append("dogg")
+    config["pretrain"]["copy_paste"] = {
+        "davis_root": str(shared_root / "data" / "davis2016-train"),
+        "sequences": ["bear", "dogg"],
+    }
     message = error_of(config)
-    assert message.startswith(f"pretrain.folds.b.copy_paste[{position}]: unknown sequence 'dogg'"), message
+    assert message.startswith("pretrain.copy_paste.sequences[1]: unknown sequence 'dogg'"), message
+    assert "dog-agility" in message
+
+
+def test_copy_paste_all_that_leaves_no_training_sequence_is_refused(davis_root, shared_root):
+    """cpu.yaml cuts copy-paste objects from `all` the sequences it does not evaluate: pointed at a folder
+    whose every sequence is evaluated (the ten val sequences), nothing is left to train on."""
+    config = load("cpu")
+    config["data"]["davis_root"] = str(davis_root)
+    message = error_of(config)
+    assert message.startswith("pretrain.copy_paste.sequences: `all` leaves no training sequence"), message
+    assert "pretrain.copy_paste.davis_root" in message
+    assert_short(message)
+    config["pretrain"]["copy_paste"]["davis_root"] = str(shared_root / "data" / "davis2016-train")
+    check_config(config)
 
 
 def test_data_not_there_yet_is_not_checked(tmp_path):

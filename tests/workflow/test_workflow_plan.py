@@ -43,6 +43,18 @@ def paper() -> dict:
     return load("config")
 
 
+@pytest.fixture
+def cpu_folds(cpu) -> dict:
+    """config/cpu.yaml split into two folds over its sequences (copy-paste from the other fold)."""
+    names = cpu["sequences"]["davis"]
+    cpu["pretrain"]["folds"] = {
+        "a": {"evaluate": names[:5] + cpu["sequences"]["segtrack"], "copy_paste": names[5:]},
+        "b": {"evaluate": names[5:], "copy_paste": names[:5]},
+    }
+    cpu["pretrain"]["copy_paste"] = {"davis_root": None, "sequences": []}
+    return cpu
+
+
 def test_data_roots_follow_the_user_folder_then_the_source(demo, paper):
     assert plan.davis_root(demo) == ("results/demo/data/synthetic/davis", "synthetic")
     assert plan.segtrack_release_root(demo) == ("results/demo/data/synthetic/segtrack", "synthetic")
@@ -67,7 +79,8 @@ def test_voc_and_sbd_come_from_the_download_unless_given(paper):
     assert plan.voc_sbd_dependencies(paper) == ["resources/sbd"]
 
 
-def test_one_fold_unless_the_config_splits_the_data(demo, cpu):
+def test_one_fold_unless_the_config_splits_the_data(demo, cpu_folds):
+    cpu = cpu_folds
     assert list(plan.folds(demo)) == ["all"]
     assert plan.folds(demo)["all"] == demo["sequences"]["davis"] + demo["sequences"]["segtrack"]
     assert plan.copy_paste_sequences(demo, "all") == demo["pretrain"]["copy_paste"]["sequences"]
@@ -80,7 +93,7 @@ def test_one_fold_unless_the_config_splits_the_data(demo, cpu):
         assert plan.copy_paste_sequences(cpu, fold) == cpu["pretrain"]["folds"][fold].get("copy_paste", [])
 
 
-def test_pretraining_sources_of_each_kind(paper, cpu):
+def test_pretraining_sources_of_each_kind(paper, cpu_folds):
     paper["pretrain"]["sources"] = ["voc_sbd", "voc", "sbd", "static"]
     sources = plan.pretrain_sources(paper, "all")["sources"]
     assert sources == [
@@ -94,13 +107,13 @@ def test_pretraining_sources_of_each_kind(paper, cpu):
         {"kind": "sbd", "root": "resources/sbd/benchmark_RELEASE/dataset", "split": "train"},
         {"kind": "static", "root": "results/data/synthetic/static", "split": "train"},
     ]
-    fold = next(iter(cpu["pretrain"]["folds"]))
-    cut = plan.pretrain_sources(cpu, fold)["sources"][-1]
+    fold = next(iter(cpu_folds["pretrain"]["folds"]))
+    cut = plan.pretrain_sources(cpu_folds, fold)["sources"][-1]
     assert cut == {
         "kind": "copy_paste",
         "davis_root": "resources/davis2016/DAVIS",
-        "sequences": cpu["pretrain"]["folds"][fold]["copy_paste"],
-        "exclude": cpu["pretrain"]["folds"][fold]["evaluate"],
+        "sequences": cpu_folds["pretrain"]["folds"][fold]["copy_paste"],
+        "exclude": cpu_folds["pretrain"]["folds"][fold]["evaluate"],
     }
 
 
