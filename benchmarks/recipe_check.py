@@ -23,6 +23,7 @@ import numpy as np
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+PREDICT_IN = None  # the first-frame labelling's own crop-and-predict, kept by the first sequence of a worker
 
 
 def run_sequence(job: tuple) -> tuple[str, float, float, dict, float]:
@@ -32,6 +33,10 @@ def run_sequence(job: tuple) -> tuple[str, float, float, dict, float]:
 
     torch.set_num_threads(1)
     import lsevos.video.training as training
+
+    global PREDICT_IN
+    if PREDICT_IN is None:
+        PREDICT_IN = training.predict_in
     from lsevos.data.io import read_frame, read_mask, write_mask
     from lsevos.evaluation.davis_metrics import jaccard
     from lsevos.video.adaptation import Adaptation, FirstFrame, Prompt, finetune, track_frames
@@ -47,6 +52,7 @@ def run_sequence(job: tuple) -> tuple[str, float, float, dict, float]:
     frames = [read_frame(root / "JPEGImages/480p" / seq / f"{name}.jpg") for name in names]
     truth = [read_mask(root / "Annotations/480p" / seq / f"{name}.png") > 0 for name in names]
     part = root / "FirstFrameLabels/480p" / seq / "00000.png"
+    training.predict_in = PREDICT_IN  # a worker runs several sequences: undo the last one's replacement
     if part.is_file():  # the stress suite's `part` mode: the first-frame prediction covers a part
         degraded = (read_mask(part) > 0).astype(np.float32) * 0.9
         training.predict_in = lambda *args, **kwargs: degraded
