@@ -136,6 +136,15 @@ def _object_scores(files: SequenceFiles, frames: list[_FrameResult]) -> list[Obj
     ]
 
 
+def worker_pool(processes: int):
+    """A pool of `processes` workers started from a fresh server process ("forkserver"), not forked from
+    this one: a process whose OpenCV has started its thread pool (any cv2 call before) deadlocks its forked
+    children in their first cv2 call. The server preloads numpy, OpenCV and this module once."""
+    context = get_context("forkserver")
+    context.set_forkserver_preload(["numpy", "cv2", "lsevos.evaluation.evaluate"])
+    return context.Pool(processes, ignore_interrupt)
+
+
 def ignore_interrupt() -> None:
     """Pool worker initialiser: Ctrl-C reaches the whole process group, but only the parent handles it
     (one line, exit 130, see `lsevos.cli`), so the workers print no tracebacks."""
@@ -185,7 +194,7 @@ def evaluate(
         for chunk in chunks:
             collect(chunk, _score_chunk(chunk))
     else:
-        with get_context("fork").Pool(min(jobs, len(chunks)), ignore_interrupt) as pool:
+        with worker_pool(min(jobs, len(chunks))) as pool:
             for chunk, frames in zip(chunks, pool.imap(_score_chunk, chunks), strict=True):
                 collect(chunk, frames)
     return results

@@ -16,7 +16,6 @@ import os
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -144,7 +143,7 @@ def run_grabcut(
     dataset or hold it. Returns the number of frames.
     """
     from lsevos.data.io import atomic_output, check_not_overlapping, check_writable, prepare_output_folder
-    from lsevos.evaluation.evaluate import ignore_interrupt
+    from lsevos.evaluation.evaluate import worker_pool
 
     check_grabcut_settings(margin, iterations, jobs)
     dataset = DavisDataset(data_root, sequences=sequences)
@@ -172,7 +171,7 @@ def run_grabcut(
                 results: Iterable[Path] = map(_run_job, frame_jobs)
                 pool = None
             else:
-                pool = get_context("fork").Pool(min(jobs, len(frame_jobs)), ignore_interrupt)
+                pool = worker_pool(min(jobs, len(frame_jobs)))
                 results = pool.imap(_run_job, frame_jobs)
             try:
                 for index, _ in enumerate(results, start=1):
