@@ -121,3 +121,23 @@ def test_grabcut_command_matches_oracle_on_real_frames(davis_root, oracle_root, 
             assert image.mode == "P"
         oracle = read_mask(oracle_root / "predictions" / "grabcut" / "car-shadow" / f"{index:05d}.png")
         assert np.mean(ours == oracle) > 0.995
+
+
+def test_worker_pools_survive_a_parent_whose_opencv_threads_have_started():
+    """Forked children of a process whose OpenCV thread pool has started hang in their first cv2 call;
+    the evaluation's and GrabCut's workers come from a forkserver instead (run in a fresh interpreter,
+    with a time limit, so a regression fails instead of hanging)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import cv2, numpy as np\n"
+        "cv2.setNumThreads(2)\n"
+        "cv2.GaussianBlur(np.zeros((2000, 2000), np.float32), (31, 31), 5)\n"
+        "from lsevos.evaluation.evaluate import worker_pool\n"
+        "with worker_pool(2) as pool:\n"
+        "    print(pool.map(cv2.setNumThreads, [1, 1, 1, 1]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[None, None, None, None]"
