@@ -18,6 +18,7 @@ number of frames, and the page cache, not the process, holds what the disk is sl
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -64,7 +65,33 @@ def _checked_frame(frame, index: int, size: tuple[int, int] | None) -> np.ndarra
     return frame
 
 
-class ArrayFrames:
+class _IndexedFrames(ABC):
+    """What frames read by index share: `names`, `size` and iteration as (name, frame) in order;
+    subclasses set `_names` and `_size` and define `__len__` and `read`."""
+
+    _names: list[str]
+    _size: tuple[int, int]
+
+    @property
+    def names(self) -> list[str]:
+        return self._names
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self._size
+
+    @abstractmethod
+    def __len__(self) -> int: ...
+
+    @abstractmethod
+    def read(self, index: int) -> np.ndarray: ...
+
+    def __iter__(self) -> Iterator[tuple[str, np.ndarray]]:
+        for index, name in enumerate(self._names):
+            yield name, self.read(index)
+
+
+class ArrayFrames(_IndexedFrames):
     """Frames given as a sequence of RGB arrays uint8 [H,W,3] (kept as they are, not copied)."""
 
     def __init__(self, frames: Sequence[np.ndarray], names: Sequence[str] | None = None):
@@ -76,57 +103,34 @@ class ArrayFrames:
         if len(self._names) != len(frames):
             raise ConfigError(f"{len(self._names)} names for {len(frames)} frames")
 
-    @property
-    def names(self) -> list[str]:
-        return self._names
-
-    @property
-    def size(self) -> tuple[int, int]:
-        return self._size
-
     def __len__(self) -> int:
         return len(self._frames)
-
-    def __iter__(self) -> Iterator[tuple[str, np.ndarray]]:
-        for index, name in enumerate(self._names):
-            yield name, self.read(index)
 
     def read(self, index: int) -> np.ndarray:
         return _checked_frame(self._frames[index], index, self._size)
 
 
-class StoredFrames:
+class StoredFrames(_IndexedFrames):
     """The frames of an iterable (a generator), written once into the raw file `path` as they come."""
 
     def __init__(self, frames: Iterable[np.ndarray], path: str | os.PathLike):
         self.path = Path(path)
-        self._size: tuple[int, int] | None = None
+        size: tuple[int, int] | None = None
         count = 0
         with open(self.path, "wb") as file:
             for index, frame in enumerate(frames):
-                frame = _checked_frame(frame, index, self._size)
-                self._size = frame.shape[:2]
+                frame = _checked_frame(frame, index, size)
+                size = frame.shape[:2]
                 file.write(np.ascontiguousarray(frame).tobytes())
                 count += 1
-        if count == 0:
+        if size is None:
             raise DataError("the video has no frames (the frame source yielded nothing)")
+        self._size = size
         self._names = frame_names(count)
         self._bytes = self._size[0] * self._size[1] * 3
 
-    @property
-    def names(self) -> list[str]:
-        return self._names
-
-    @property
-    def size(self) -> tuple[int, int]:
-        return self._size
-
     def __len__(self) -> int:
         return len(self._names)
-
-    def __iter__(self) -> Iterator[tuple[str, np.ndarray]]:
-        for index, name in enumerate(self._names):
-            yield name, self.read(index)
 
     def read(self, index: int) -> np.ndarray:
         if not 0 <= index < len(self):
