@@ -212,6 +212,15 @@ def _nearly_full(folder: Path) -> bool:
         return False
 
 
+def _discard(temporary: Path, path: Path, error: BaseException) -> None:
+    """Remove the unfinished `temporary` of `path` after `error`; a write that failed for lack of space
+    becomes the one-line out-of-space error naming `path` (any other error is the caller's to re-raise)."""
+    full = _out_of_space(error, temporary)
+    _remove(temporary)
+    if full:
+        raise out_of_space_error(path) from None
+
+
 def _out_of_space(error: BaseException, temporary: Path) -> bool:
     """Whether the write of `temporary` failed for lack of space (asked before it is removed)."""
     if isinstance(error, DiskFullError):
@@ -287,10 +296,7 @@ def atomic_output(path: str | os.PathLike, owner: str | None = None) -> Iterator
                 _refuse_foreign(path, owner, "the output")
             (temporary / OUTPUT_MARKER).write_text(f"{owner}\n")
     except BaseException as error:
-        full = _out_of_space(error, temporary)
-        _remove(temporary)
-        if full:
-            raise out_of_space_error(path) from None
+        _discard(temporary, path, error)
         raise
     if path.is_dir() and not path.is_symlink():
         backup = _temporary_sibling(path, "old")
@@ -306,10 +312,7 @@ def atomic_output(path: str | os.PathLike, owner: str | None = None) -> Iterator
         try:
             record = outputs.before_replace(path, temporary)
         except BaseException as error:
-            full = _out_of_space(error, temporary)
-            _remove(temporary)
-            if full:
-                raise out_of_space_error(path) from None
+            _discard(temporary, path, error)
             raise
         os.replace(temporary, path)
         outputs.after_replace(path, record)
