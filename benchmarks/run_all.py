@@ -35,6 +35,16 @@ def ratios(out: Path = OUT) -> str:
                 f"| scan / GrabCut per frame, {name} | {r['scan_over_grabcut']:.2f} | |",
                 f"| scan frames/s, {name} | {r['fps']:.2f} | |",
             ]
+    segment = out / "segment.json"
+    if segment.is_file():
+        record = json.loads(segment.read_text())
+        for name, r in record["runs"].items():
+            lines.append(
+                f"| `lsevos segment` frames/s with adaptation, {name} ({record['clip']}) | "
+                f"{r['fps']:.2f} ({r['seconds']:.0f} s, peak {r['peak_rss_mb']:.0f} MB) | "
+                f"{'>= 2, <= 1024 MB' if name == 'cpu' else ''} |"
+            )
+        lines.append(f"| `lsevos segment` speed-up over full-size adaptation | x{record['speedup']:.2f} | |")
     evaluate = out / "evaluate.json"
     if evaluate.is_file():
         record = json.loads(evaluate.read_text())

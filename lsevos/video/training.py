@@ -22,8 +22,10 @@ crop tensors and the predictor are the scan's (`lsevos.video.inference`).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -31,6 +33,7 @@ import numpy as np
 import torch
 
 from lsevos.data.io import FrameSource, read_mask
+from lsevos.devices import return_freed_memory
 from lsevos.errors import ConfigError, DataError
 from lsevos.progress import Meter, Progress
 from lsevos.video.boxes import (
@@ -74,11 +77,12 @@ def jitter_box(
 
 
 def input_shape(
-    frame_size: tuple[int, int], settings: VideoSettings, whole_frame: bool
+    frame_size: tuple[int, int], settings: VideoSettings, whole_frame: bool, training: bool = False
 ) -> int | tuple[int, int]:
     """The network input of a crop: crop x crop, or the whole frame's aspect (shorter side crop) without
-    zoom."""
-    return whole_frame_shape(frame_size, settings.crop_size) if whole_frame else settings.crop_size
+    zoom; `training`: the fine-tune's and retraining's side (`train_crop_size`, 0: `crop_size`)."""
+    side = (settings.train_crop_size or settings.crop_size) if training else settings.crop_size
+    return whole_frame_shape(frame_size, side) if whole_frame else side
 
 
 def augmented_crop(
@@ -92,7 +96,7 @@ def augmented_crop(
     """frame [H,W,3], labels [H,W], crop box -> augmented crop [s,s,3] and its labels [s,s]
     ([h,w] of `whole_frame_shape` for `whole_frame`, the no-zoom input)."""
     jittered = jitter_box(box, frame.shape[:2], rng, settings.aug_scale, settings.aug_shift)
-    shape = input_shape(frame.shape[:2], settings, whole_frame)
+    shape = input_shape(frame.shape[:2], settings, whole_frame, training=True)
     crop = crop_and_resize(frame, jittered, shape)
     label_crop = crop_and_resize(labels, jittered, shape, nearest=True)
     if settings.aug_flip and rng.random() < 0.5:
@@ -274,26 +278,47 @@ def train_on_crops(
     model.to(device).train()
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
-    optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], lr, settings)
     step = 0
     per_epoch = math.ceil(len(crops) / settings.batch)  # steps of `epoch_batches`, either definition
     meter = None if progress is None else Meter(epochs * per_epoch, stage, "step", progress)
-    for epoch in range(epochs):
-        for indices in epoch_batches(len(crops), settings, rng):
-            pairs = [crops.sample(int(index), rng) for index in indices]
-            images = crops_to_tensor(np.stack([image for image, _ in pairs]), device)
-            labels = torch.from_numpy(np.stack([label for _, label in pairs])).to(device).long()
-            loss = head_loss(model(images, heads=heads), labels, head)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            step += 1
-            if meter is not None:
-                meter.update(1, f"epoch {epoch + 1}/{epochs} loss {loss.item():.4f}")
+    with frozen(early_parameters(model) if settings.freeze_early_layers else []):
+        optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], lr, settings)
+        for epoch in range(epochs):
+            for indices in epoch_batches(len(crops), settings, rng):
+                pairs = [crops.sample(int(index), rng) for index in indices]
+                images = crops_to_tensor(np.stack([image for image, _ in pairs]), device)
+                labels = torch.from_numpy(np.stack([label for _, label in pairs])).to(device).long()
+                loss = head_loss(model(images, heads=heads), labels, head)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                step += 1
+                if meter is not None:
+                    meter.update(1, f"epoch {epoch + 1}/{epochs} loss {loss.item():.4f}")
     if meter is not None:
         meter.close()
     model.eval()
+    return_freed_memory()
     return step
+
+
+def early_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """The parameters of the backbone's layers at output stride <= 4 (`Backbone.early_layers`)."""
+    return [p for layer in model.backbone.early_layers() for p in layer.parameters()]
+
+
+@contextlib.contextmanager
+def frozen(parameters: list[torch.nn.Parameter]) -> Iterator[None]:
+    """`parameters` get no gradient inside the block (their `requires_grad` is restored after it), so the
+    backward pass stops above them."""
+    before = [p.requires_grad for p in parameters]
+    for parameter in parameters:
+        parameter.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for parameter, flag in zip(parameters, before, strict=True):
+            parameter.requires_grad_(flag)
 
 
 def finetune_first_frame(

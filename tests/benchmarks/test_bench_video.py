@@ -45,3 +45,31 @@ def test_bench_video_times_scan_predictor_and_grabcut_side_by_side(tmp_path, rep
     demo = report["speed"]["demo (tiny, crop 48)"]
     assert f"| scan / predictor per frame, demo (tiny, crop 48) | {demo['scan_over_predictor']:.2f}" in table
     assert "vos-benchmark" not in table  # no evaluate.json in this folder
+
+
+@pytest.mark.slow
+def test_bench_segment_times_the_whole_command_against_full_size_adaptation(tmp_path, repo_root):
+    command = [
+        sys.executable, str(repo_root / "benchmarks" / "bench_segment.py"), "--frames", "4",
+        "--override", '{"finetune_epochs": 1, "first_frame_grabcut": 1}', "--out-dir", str(tmp_path),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, cwd=repo_root)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((tmp_path / "segment.json").read_text())
+    assert set(report["runs"]) == {"cpu", "cpu, full-size adaptation"}
+    for run in report["runs"].values():
+        assert run["frames"] == 4
+        assert run["fps"] == pytest.approx(4 / run["seconds"])
+        assert run["peak_rss_mb"] > 100  # torch alone is more
+        assert set(run["phases"]) == {"fine-tune", "retrain", "scan 1", "scan 2"}
+        assert run["phases"]["fine-tune"]["steps"] == 1 and run["phases"]["scan 2"]["frames"] == 4
+    runs = report["runs"]
+    full, cpu = runs["cpu, full-size adaptation"], runs["cpu"]
+    assert report["speedup"] == pytest.approx(full["seconds"] / cpu["seconds"])
+    sys.path.insert(0, str(repo_root / "benchmarks"))
+    try:
+        import run_all
+    finally:
+        sys.path.pop(0)
+    table = run_all.ratios(tmp_path)
+    assert f"| `lsevos segment` speed-up over full-size adaptation | x{report['speedup']:.2f} |" in table

@@ -122,3 +122,21 @@ def test_fetch_weights_copies_the_users_torch_cache_and_checks_it(tmp_path, monk
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "resources" / "torch_home"))
     cached.unlink()
     assert torch.all(build_backbone("resnet101", pretrained=True).layer2[0].conv1.weight == 0.5)
+
+
+@pytest.mark.parametrize("name", ["tiny", "efficientnet-lite0", "resnet101"])
+def test_early_layers_end_at_output_stride_4(name, resnet):
+    """Run the early layers alone on a 64x96 input: their output is 16x24 (stride 4), and the first layer
+    after them halves it again (or, for the tiny backbone, is the last stride-4 layer)."""
+    backbone = resnet if name == "resnet101" else build_backbone(name, pretrained=False)
+    x = (torch.rand(1, 3, 64, 96) - backbone.mean) / backbone.std
+    with torch.no_grad():
+        for layer in backbone.early_layers():
+            x = layer(x)
+            if isinstance(layer, nn.BatchNorm2d) and name == "resnet101":
+                x = backbone.maxpool(backbone.relu(x))  # conv1-bn1-relu-maxpool, then layer1
+        assert x.shape[-2:] == (16, 24)
+    early = {id(p) for layer in backbone.early_layers() for p in layer.parameters()}
+    assert 0 < len(early) < len(list(backbone.parameters()))
+    if name == "efficientnet-lite0":
+        assert len(backbone.early_layers()) == 4  # the stem and the blocks of 16 and 24 channels

@@ -325,3 +325,33 @@ def test_two_scan_retrains_exactly_once_and_static_never(
     static = adaptation.two_scan(model, frames, Prompt(box), job, tmp_path / "w2", static=True)
     assert (len(finetunes), len(scans), len(retrains)) == (2, 3, 1)
     assert len(static.object_boxes) == 6 and not (tmp_path / "w2" / "scan2").exists()
+
+
+def test_frozen_early_layers_stay_as_pretrained_and_the_rest_trains(disk_video):
+    folder, masks = disk_video
+    frame = FrameSource(folder).read(0)
+    settings = VideoSettings(crop_size=33, batch=2, optimizer="adam", freeze_early_layers=True)
+    torch.manual_seed(0)
+    model = LSENet("tiny", embed_dim=8)
+    early = training.early_parameters(model)
+    before = [p.detach().clone() for p in model.parameters()]
+    crops = FirstFrameCrops(frame, masks[0], (0, 0, 63, 47), settings)
+    train_on_crops(model, crops, epochs=2, lr=1e-2, head="fused", settings=settings)
+    changed = {id(p) for p, old in zip(model.parameters(), before, strict=True) if not torch.equal(p, old)}
+    assert early and not changed & {id(p) for p in early}
+    assert len(changed) > 0
+    assert all(p.requires_grad for p in model.parameters())  # restored after training
+
+
+def test_training_crops_take_the_train_crop_size_and_scans_keep_crop_size(disk_video):
+    folder, masks = disk_video
+    frame = FrameSource(folder).read(0)
+    rng = np.random.default_rng(0)
+    settings = VideoSettings(crop_size=33, train_crop_size=17)
+    image, labels = FirstFrameCrops(frame, masks[0], (0, 0, 63, 47), settings).sample(0, rng)
+    assert image.shape == (17, 17, 3) and labels.shape == (17, 17)
+    assert training.input_shape(frame.shape[:2], settings, whole_frame=False) == 33
+    # without zoom: the frame's aspect ratio, shorter side = train_crop_size
+    assert training.input_shape((48, 64), settings, whole_frame=True, training=True) == (17, 23)
+    unset = VideoSettings(crop_size=33)
+    assert FirstFrameCrops(frame, masks[0], (0, 0, 63, 47), unset).sample(0, rng)[0].shape == (33, 33, 3)

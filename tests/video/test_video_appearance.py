@@ -96,7 +96,7 @@ def test_the_prior_weight_follows_its_agreement_with_the_first_frame_labels(monk
         prob[:, : crop.shape[1] // 2] = 1.0
         return prob
 
-    monkeypatch.setattr(saliency, "shared_saliency", lambda: prior)
+    monkeypatch.setattr(saliency, "shared_saliency", lambda size=320: prior)
     model = _model()
     frame, labels, search = _scene()
     crop = frame[4:36, 8:40]

@@ -72,3 +72,32 @@ def test_evidence_weight_scales_the_weight_by_the_priors_iou_with_the_first_fram
     labels[:, 2:4] = 255  # ignored pixels count on neither side: 0 shared of 16 -> weight 0
     assert saliency.evidence_weight(0.7, crop, labels, prior) == 0.0
     assert saliency.evidence_weight(0.0, crop, labels, prior) == 0.0
+
+
+def test_another_input_side_runs_the_same_network_on_a_smaller_image():
+    crop, mask = object_crop()
+    at_320 = saliency.Saliency(threads=1)(crop)
+    # the model with free sides, fed the declared 320: the same network, the same map
+    free = saliency.Saliency(threads=1, size=224)
+    free.size = 320
+    np.testing.assert_allclose(free(crop), at_320, atol=1e-5)
+    small = saliency.Saliency(threads=1, size=160)(crop)
+    assert small.shape == mask.shape
+    found = small > 0.5
+    assert (found & mask).sum() / (found | mask).sum() > 0.8
+
+
+def test_another_input_side_without_onnx_is_one_line_with_the_fix(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_onnx(name, *args, **kwargs):
+        if name == "onnx":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_onnx)
+    with pytest.raises(ConfigError, match="saliency_size.*pip install onnx") as error:
+        saliency.Saliency(threads=1, size=224)
+    assert "\n" not in str(error.value)
