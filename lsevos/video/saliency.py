@@ -21,8 +21,8 @@ The ONNX file is found at `$LSEVOS_U2NETP` when set, else in the installed `remb
 
 from __future__ import annotations
 
+import importlib.util
 import os
-from functools import lru_cache
 from pathlib import Path
 
 import cv2
@@ -89,7 +89,10 @@ class Saliency:
         # ORT threads made network + prior ~15% slower on 2 cores, benchmarks/bench_video.py).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         path = model_path() if path is None else Path(path)
-        model: str | bytes = str(path) if size == INPUT_SIZE else free_sides(path)
+        # Free sides whenever the onnx package is there (any size runs, and `release` can run small);
+        # without it only the declared 320.
+        self.free = size != INPUT_SIZE or importlib.util.find_spec("onnx") is not None
+        model: str | bytes = free_sides(path) if self.free else str(path)
         try:
             self.session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime raises its own exception types
@@ -105,6 +108,18 @@ class Saliency:
         low, high = float(out.min()), float(out.max())
         out = (out - low) / (high - low) if high > low else np.zeros_like(out)
         return cv2.resize(out.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+
+    def release(self) -> None:
+        """Hand the memory the session keeps between runs back (one run on a 32x32 input that shrinks
+        its arena, ~16 ms): a training run that follows a scan then does not stack on it (at side 224:
+        ~130 MB). Without the onnx package (the input fixed at 320) it does nothing."""
+        import onnxruntime
+
+        if not self.free:
+            return
+        options = onnxruntime.RunOptions()
+        options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+        self.session.run(None, {self.input_name: np.zeros((1, 3, 32, 32), np.float32)}, options)
 
 
 def free_sides(path: Path) -> bytes:
@@ -125,11 +140,21 @@ def free_sides(path: Path) -> bytes:
     return model.SerializeToString()
 
 
-@lru_cache(maxsize=2)
+SESSIONS: dict[int, Saliency] = {}
+
+
 def shared_saliency(size: int = INPUT_SIZE) -> Saliency:
     """One session per process and size (the scan and the first-frame labels of `lsevos segment` share
     it)."""
-    return Saliency(size=size)
+    if size not in SESSIONS:
+        SESSIONS[size] = Saliency(size=size)
+    return SESSIONS[size]
+
+
+def release_shared() -> None:
+    """`Saliency.release` of every shared session."""
+    for session in SESSIONS.values():
+        session.release()
 
 
 def mix(predict, weight: float, saliency=None, size: int = INPUT_SIZE):

@@ -101,3 +101,45 @@ def test_another_input_side_without_onnx_is_one_line_with_the_fix(monkeypatch):
     with pytest.raises(ConfigError, match="saliency_size.*pip install onnx") as error:
         saliency.Saliency(threads=1, size=224)
     assert "\n" not in str(error.value)
+    find_spec = saliency.importlib.util.find_spec
+    monkeypatch.setattr(
+        saliency.importlib.util, "find_spec", lambda name: None if name == "onnx" else find_spec(name)
+    )
+    fixed = saliency.Saliency(threads=1)  # the declared 320 needs no onnx
+    fixed.release()  # nothing to shrink with: a no-op
+    assert not fixed.free and fixed(object_crop()[0]).shape == (200, 200)
+
+
+def test_release_hands_the_kept_memory_back_and_the_next_run_is_unchanged():
+    import psutil
+
+    from lsevos.devices import return_freed_memory
+
+    crop, _ = object_crop(241)
+    prior = saliency.Saliency(threads=1, size=224)
+    first = prior(crop)
+    prior(crop)
+    process = psutil.Process()
+    kept = process.memory_info().rss
+    prior.release()
+    return_freed_memory()
+    assert process.memory_info().rss < kept - 50 * 2**20
+    np.testing.assert_array_equal(prior(crop), first)
+
+
+def test_shared_sessions_are_one_per_size_and_all_released(monkeypatch):
+    made, released = [], []
+
+    class Fake:
+        def __init__(self, size):
+            made.append(size)
+
+        def release(self):
+            released.append(self)
+
+    monkeypatch.setattr(saliency, "Saliency", Fake)
+    monkeypatch.setattr(saliency, "SESSIONS", {})
+    assert saliency.shared_saliency(224) is saliency.shared_saliency(224)
+    saliency.shared_saliency(320)
+    saliency.release_shared()
+    assert made == [224, 320] and len(released) == 2
