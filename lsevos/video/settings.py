@@ -61,7 +61,7 @@ class VideoSettings(Settings):
         0,
         "side of the fine-tune's and retraining's crops (0: `crop_size`); the network is fully "
         "convolutional, so it may train on smaller crops than it scans (`cpu`: 161, the pretraining crop: "
-        "0.55x the step time of 241)",
+        "0.55x the step time of 241; docs/experiments.md, E24)",
         unit="px",
         ge=0,
     )
@@ -69,7 +69,7 @@ class VideoSettings(Settings):
         False,
         "fine-tune and retraining keep the backbone's layers at output stride <= 4 (stem and first "
         "stage, `lsevos.model.backbones.Backbone.early_layers`) as pretrained: their backward pass is the "
-        "costliest part of a step (`cpu`: true)",
+        "costliest part of a step (`cpu`: true, 0.7-0.8x the step time)",
     )
     batch: int = setting(4, "crops per optimisation step (at most, with `epoch_definition: frames`)", ge=1)
     optimizer: Optimizer = setting(
@@ -174,7 +174,7 @@ class VideoSettings(Settings):
     saliency_size: int = setting(
         320,
         "side of the square input U^2-Net-p sees each crop at (320: its training size; smaller is faster, "
-        "~ the square of the side: `cpu`: 224)",
+        "about as the square of the side; `cpu`: 224, 0.57x the time of 320)",
         unit="px",
         ge=32,
     )
