@@ -150,6 +150,14 @@ class VideoSettings(Settings):
         gt=1.0,
         off=0.0,
     )
+    motion_prediction: float = setting(
+        0.0,
+        "zoom tracker: the next search box is centred where the object would be if it kept this share of "
+        "its last shift between two consecutive frames (1: constant velocity); an object that moves more "
+        "than the enlarged box allows per frame stays in the crop; 0: off (the paper)",
+        ge=0.0,
+        le=2.0,
+    )
     redetect_below: float = setting(
         0.0,
         "zoom tracker recovery: when the mask's area falls below this share of the largest mask area of "

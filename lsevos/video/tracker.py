@@ -99,10 +99,28 @@ class SearchBoxes:
         self.image_size = image_size
         self.recent: deque[tuple[int, Box | None]] = deque(maxlen=REDETECT_WINDOW)  # (mask area, box)
         self.anchor: Box = first_box
+        self.velocity = (0.0, 0.0)  # the last box's centre shift per frame (`motion_prediction`)
 
     def current(self) -> Box:
         factor = self.settings.enlarge * self.settings.vanish_growth**self.empty_run
-        return enlarge_box(self.last_box, factor, self.image_size)
+        return enlarge_box(self.predicted(), factor, self.image_size)
+
+    def predicted(self) -> Box:
+        """The last box moved by `motion_prediction` times the last centre shift (unchanged when off)."""
+        share = self.settings.motion_prediction
+        dx, dy = round(share * self.velocity[0]), round(share * self.velocity[1])
+        if dx == 0 and dy == 0:
+            return self.last_box
+        height, width = self.image_size
+        x0, y0, x1, y1 = self.last_box
+        dx = min(max(dx, -x0), width - 1 - x1)
+        dy = min(max(dy, -y0), height - 1 - y1)
+        return x0 + dx, y0 + dy, x1 + dx, y1 + dy
+
+    def _moved(self, box: Box) -> None:
+        """Record the centre shift from the last box to `box` (consecutive accepted frames only)."""
+        x0, y0, x1, y1 = self.last_box
+        self.velocity = ((box[0] + box[2] - x0 - x1) / 2, (box[1] + box[3] - y0 - y1) / 2)
 
     def collapsed(self, mask: np.ndarray) -> tuple[Box, int] | None:
         """Whether frame t's zoomed `mask` [H,W] has collapsed (`redetect_below`): below that share of the
@@ -130,6 +148,8 @@ class SearchBoxes:
         recovery remembers what the guards accept (their pixels and box; nothing of a frame
         `box_area_jump` rejects), so it never anchors on what a guard threw away."""
         settings = self.settings
+        if recovery:
+            self.velocity = (0.0, 0.0)
         if recovery == "held":
             self._remember(int(np.count_nonzero(mask)), mask_box)
             self.last_box = self.anchor
@@ -151,6 +171,7 @@ class SearchBoxes:
         if box is None:
             self._remember(0, None)
             self.empty_run += 1
+            self.velocity = (0.0, 0.0)
             return
         jump = settings.box_area_jump
         area = int(np.count_nonzero(pixels)) if jump > 0.0 else None
@@ -164,6 +185,8 @@ class SearchBoxes:
                 box, self.last_box, self.image_size, settings.box_max_growth, settings.box_max_shrink
             )
         self._remember(int(np.count_nonzero(pixels)) if area is None else area, box)
+        if self.empty_run == 0:
+            self._moved(box)
         self.last_box, self.last_area, self.empty_run = box, area, 0
 
     def _remember(self, area: int, box: Box | None) -> None:

@@ -170,3 +170,22 @@ def test_write_scan_leaves_nothing_when_the_scan_fails(tmp_path):
         write_scan(track(moving_disk([(20, 20)]), failing, (14, 14, 26, 26), SETTINGS), out, {})
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_motion_prediction_keeps_a_fast_object_in_the_crop():
+    """A disk of radius 5 moving 6 px right per frame: the 1.5x box around it (16 px wide) reaches 3 px past
+    its edge, so without prediction each crop sees less of the disk and the track is lost by frame 3; with
+    constant velocity the crop is centred where the disk will be (the first shift is known after frame 1)."""
+    centres = [(8 + 6 * t, 30) for t in range(9)]
+    first_box = box_from_mask(disk_mask(SIZE, centres[0], 5))
+    plain = list(track(moving_disk(centres, radius=5), red_oracle, first_box, SETTINGS))
+    predicting = SETTINGS.model_copy(update={"motion_prediction": 1.0})
+    moved = list(track(moving_disk(centres, radius=5), red_oracle, first_box, predicting))
+    truth = [disk_mask(SIZE, centre, 5) for centre in centres]
+    assert [iou(r.mask, m) > 0.95 for r, m in zip(moved, truth, strict=True)][3:] == [True] * 6
+    assert all(iou(r.mask, m) < 0.1 for r, m in zip(plain[3:6], truth[3:6], strict=True))
+    # the search box of frame t+1 is frame t's box moved by the last shift (6 px), then enlarged
+    x0, y0, x1, y1 = moved[4].object_box
+    assert moved[5].search_box == enlarge_box((x0 + 6, y0, x1 + 6, y1), 1.5, SIZE)
+    # no shift is known before two frames have been segmented
+    assert moved[1].search_box == enlarge_box(moved[0].object_box, 1.5, SIZE)
