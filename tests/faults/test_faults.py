@@ -4,7 +4,6 @@ writer, a checkpoint with non-finite weights, checksums written in upper case (o
 from __future__ import annotations
 
 import errno
-import functools
 import hashlib
 import io
 import json
@@ -12,9 +11,7 @@ import os
 import shlex
 import signal
 import subprocess
-import threading
 import zipfile
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -137,30 +134,17 @@ DAVIS_LAYOUT = [
 
 
 @pytest.fixture
-def mirror(tmp_path, monkeypatch):
+def mirror(tmp_path, monkeypatch, served):
     """(a DAVIS-layout zip served on 127.0.0.1, its MD5, the registry file to write)."""
-    folder = tmp_path / "served"
-    folder.mkdir()
+    folder, base = served
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as bundle:
         for name in DAVIS_LAYOUT:
             bundle.writestr(name, f"stand-in for {name}")
     (folder / "DAVIS-data.zip").write_bytes(buffer.getvalue())
-
-    class Quiet(SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
     registry = tmp_path / "registry.json"
     monkeypatch.setenv("LSEVOS_DOWNLOAD_REGISTRY", str(registry))
-    url = f"http://127.0.0.1:{httpd.server_address[1]}/DAVIS-data.zip"
-    yield url, hashlib.md5(buffer.getvalue()).hexdigest(), registry
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
+    return f"{base}/DAVIS-data.zip", hashlib.md5(buffer.getvalue()).hexdigest(), registry
 
 
 class TestChecksums:

@@ -3,14 +3,11 @@ line naming it (or handled as docs/design.md says), no traceback, nothing writte
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import signal
 import socket
 import subprocess
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import cv2
 import numpy as np
@@ -120,25 +117,6 @@ def registry(tmp_path, monkeypatch):
     path = tmp_path / "registry.json"
     monkeypatch.setenv("LSEVOS_DOWNLOAD_REGISTRY", str(path))
     return lambda **entry: path.write_text(json.dumps({"davis2016": entry}))
-
-
-@pytest.fixture
-def served(tmp_path):
-    """(folder, base URL): the files of `folder` served by http.server on 127.0.0.1, in a thread."""
-    folder = tmp_path / "served"
-    folder.mkdir()
-
-    class Quiet(SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield folder, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
 
 
 def files_under(folder) -> list[str]:
