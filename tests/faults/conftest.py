@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -141,6 +142,26 @@ def segment_argv(source, checkpoint, out, *extra, settings: str | None = FAST) -
     return [*argv, *_settings(settings), "--out", out, *extra]
 
 
+def fine_tuning_segment(frames, checkpoint, out) -> tuple[subprocess.Popen, list[str]]:
+    """`.venv/bin/lsevos segment` into `out` with a 2000-step fine-tune, read until the fine-tune's first
+    progress line: (the running process, the stderr lines read so far). SIGINT is restored to its default
+    in the child (a test run in the background, nohup or CI, inherits an ignored SIGINT)."""
+    slow = FAST.replace('"finetune_epochs": 1', '"finetune_epochs": 2000')
+    process = subprocess.Popen(
+        [str(LSEVOS), *map(str, segment_argv(frames, checkpoint, out, settings=slow))],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        if line.startswith("fine-tune: ") and "step/s" in line:  # the fine-tune is running
+            break
+    return process, seen
+
+
 def grabcut_argv(davis_root, out, *extra) -> list:
     """`lsevos grabcut` of sequence `disk` of `davis_root`, flat layout into `out`, one job, then `extra`."""
     argv = ["grabcut", "--data", davis_root, "--out", out, "--sequences", "disk"]
@@ -191,6 +212,7 @@ def tools(capsys):
         error_line=error_line,
         scan_argv=scan_argv,
         segment_argv=segment_argv,
+        fine_tuning_segment=fine_tuning_segment,
         grabcut_argv=grabcut_argv,
         evaluate_argv=evaluate_argv,
         snapshot=snapshot,

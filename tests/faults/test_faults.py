@@ -193,19 +193,7 @@ class TestSigterm:
     def test_sigterm_of_a_running_segment_cleans_up_like_ctrl_c(
         self, tools, frames, tiny_checkpoint, tmp_path
     ):
-        slow = tools.fast.replace('"finetune_epochs": 1', '"finetune_epochs": 2000')
-        argv = tools.segment_argv(frames, tiny_checkpoint, tmp_path / "proj", settings=slow)
-        process = subprocess.Popen(
-            [str(tools.lsevos), *map(str, argv)],
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "OMP_NUM_THREADS": "1"},
-        )
-        seen = []
-        for line in process.stderr:
-            seen.append(line)
-            if line.startswith("fine-tune: ") and "step/s" in line:  # the fine-tune is running
-                break
+        process, seen = tools.fine_tuning_segment(frames, tiny_checkpoint, tmp_path / "proj")
         assert any(name.startswith(".proj.work-") for name in os.listdir(tmp_path))
         process.send_signal(signal.SIGTERM)
         stderr = "".join(seen) + process.stderr.read()

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import csv
-import os
 import signal
-import subprocess
 
 import cv2
 import numpy as np
@@ -150,21 +148,7 @@ class TestInterrupt:
 
     @pytest.mark.slow
     def test_ctrl_c_of_a_running_segment(self, tools, frames, tiny_checkpoint, tmp_path):
-        slow = tools.fast.replace('"finetune_epochs": 1', '"finetune_epochs": 2000')
-        argv = tools.segment_argv(frames, tiny_checkpoint, tmp_path / "proj", settings=slow)
-        process = subprocess.Popen(
-            [str(tools.lsevos), *map(str, argv)],
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "OMP_NUM_THREADS": "1"},
-            # a test run in the background (nohup, CI) inherits an ignored SIGINT: restore the default
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-        )
-        seen = []
-        for line in process.stderr:
-            seen.append(line)
-            if line.startswith("fine-tune: ") and "step/s" in line:  # a progress line of the fine-tune
-                break
+        process, seen = tools.fine_tuning_segment(frames, tiny_checkpoint, tmp_path / "proj")
         process.send_signal(signal.SIGINT)
         rest = process.stderr.read()
         code = process.wait(timeout=60)
