@@ -44,8 +44,6 @@ def model_path() -> Path:
         if not path.is_file():
             raise ConfigError(f"$LSEVOS_U2NETP={override}: no such file; point it at u2netp.onnx or unset it")
         return path
-    import importlib.util
-
     spec = importlib.util.find_spec("rembg")
     if spec is None or not spec.submodule_search_locations:
         raise ConfigError(
