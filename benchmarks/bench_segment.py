@@ -3,9 +3,11 @@
 
 Configurations (each a fresh `lsevos segment` process, the machine's torch threads):
 - `cpu`: config/cpu.yaml's `video` block as it is (training crops of `train_crop_size`, the backbone's
-  early layers kept as pretrained, the prior at `saliency_size`);
-- `cpu, full-size adaptation`: the same with `train_crop_size: 0`, `freeze_early_layers: false` and
-  `saliency_size: 320` (training on 241-px crops, every layer trained, U^2-Net-p at its training size).
+  early layers kept as pretrained, the prior at `saliency_size`, scan 1's prior reused by scan 2,
+  channels-last weights and the fused Adam step);
+- `cpu, full-size adaptation`: the same with `train_crop_size: 0`, `freeze_early_layers: false`,
+  `saliency_size: 320`, `prior_reuse_iou: 0` and `fast_kernels: false` (training on 241-px crops, every
+  layer trained, U^2-Net-p at its training size on every crop of both scans, the default kernels).
 Figures: wall time of the command, frames/s with adaptation (frames / wall time), peak resident memory of
 the command's process (ru_maxrss), and the phases' own figures from its progress lines (fine-tune and
 retraining steps/s, the scans' frames/s).
@@ -35,7 +37,13 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 OUT_DIR = Path(__file__).resolve().parent / "out"
-FULL_SIZE = {"train_crop_size": 0, "freeze_early_layers": False, "saliency_size": 320}
+FULL_SIZE = {
+    "train_crop_size": 0,
+    "freeze_early_layers": False,
+    "saliency_size": 320,
+    "prior_reuse_iou": 0.0,
+    "fast_kernels": False,
+}
 # Peak memory of the command, measured by a parent that runs nothing else.
 MEASURE = (
     "import json, resource, subprocess, sys, time\n"
@@ -55,7 +63,7 @@ def phases(log: str) -> dict:
         if match:
             found[stage] = {"steps": int(match[1]), "steps_per_s": float(match[2])}
     for stage in ("scan 1", "scan 2"):
-        match = re.search(rf"^{stage}: (\d+) frames in ([\d.]+) s \(([\d.]+) frames/s\)", log, re.MULTILINE)
+        match = re.search(rf"^{stage}: (\d+) frames in ([\d.]+) s \(([\d.]+) frames/s[;)]", log, re.MULTILINE)
         if match:
             found[stage] = {"frames": int(match[1]), "seconds": float(match[2]), "fps": float(match[3])}
     return found

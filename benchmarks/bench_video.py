@@ -111,8 +111,10 @@ def child(args: argparse.Namespace) -> None:
     # frames at the same moment (this machine's speed drifts by 20% between runs).
     inside: list[float] = []
 
+    mix = adaptation.mix  # the scan's predictor: the network with the prior mixed in (weight 0: alone)
+
     def timed_predictor(*arguments, **options):
-        predict = video_predictor(*arguments, **options)
+        predict = mix(*arguments, **options)
 
         def timed(crop_image):
             begin = time.perf_counter()
@@ -122,11 +124,11 @@ def child(args: argparse.Namespace) -> None:
 
         return timed
 
-    adaptation.video_predictor = timed_predictor
+    adaptation.mix = timed_predictor
     start = time.perf_counter()
     frames = scan(args.video, args.checkpoint, Adaptation("ours", settings), args.out, Prompt(box))
     scan_ms = 1000.0 * (time.perf_counter() - start) / frames
-    adaptation.video_predictor = video_predictor
+    adaptation.mix = mix
     predictor_in_scan_ms = 1000.0 * sum(inside) / frames
     grabcut_frames = [image for _, image in itertools.islice(FrameSource(args.video), args.grabcut_frames)]
     start = time.perf_counter()

@@ -34,8 +34,7 @@ def representative(fg_prob: torch.Tensor, lse: torch.Tensor) -> torch.Tensor:
     The median of an even count is the mean of the two middle values. Empty foreground: the LSE of the
     pixel of maximum `fg_prob`. Without gradients (scans, first-frame labels) the two middle values come
     from `torch.kthvalue`: a selection, not a sort, 3x faster than `torch.quantile(..., 0.5)` on a crop's
-    pixels and equal to it bit for bit. Training keeps `torch.quantile`: among tied values the two pick
-    different pixels to receive the gradient, so training would change.
+    pixels and equal to it bit for bit, gradients included (`_median`).
     """
     batch, dims = lse.shape[:2]
     flat_prob = fg_prob.reshape(batch, -1)
@@ -51,15 +50,26 @@ def representative(fg_prob: torch.Tensor, lse: torch.Tensor) -> torch.Tensor:
 
 def _median(values: torch.Tensor) -> torch.Tensor:
     """`[E, N]` -> `[E]`: per-row median, the mean of the two middle values for an even N (as
-    `torch.quantile(values, 0.5, dim=1)` interpolates them)."""
-    if values.requires_grad and torch.is_grad_enabled():
-        return torch.quantile(values, 0.5, dim=1)
+    `torch.quantile(values, 0.5, dim=1)` interpolates them), by selection (`torch.kthvalue`).
+
+    With gradients, each middle value is taken from its pixel (`gather`), so the gradient reaches the
+    same pixel as through the quantile's sort wherever that value occurs once in its row; a row where it
+    is tied goes through the quantile, whose sort decides which of the equal pixels receives it."""
     count = values.shape[1]
-    low = torch.kthvalue(values, (count + 1) // 2, dim=1).values
-    if count % 2:
-        return low
-    high = torch.kthvalue(values, count // 2 + 1, dim=1).values
-    return torch.lerp(low, high, 0.5)
+    ranks = [(count + 1) // 2] if count % 2 else [count // 2, count // 2 + 1]
+    middle = [torch.kthvalue(values.detach(), rank, dim=1) for rank in ranks]
+    if not (values.requires_grad and torch.is_grad_enabled()):
+        picked = [m.values for m in middle]
+        return picked[0] if count % 2 else torch.lerp(picked[0], picked[1], 0.5)
+    picked = [values.gather(1, m.indices[:, None])[:, 0] for m in middle]
+    median = picked[0] if count % 2 else torch.lerp(picked[0], picked[1], 0.5)
+    tied = torch.zeros(values.shape[0], dtype=torch.bool, device=values.device)
+    for m in middle:
+        tied |= (values.detach() == m.values[:, None]).sum(dim=1) > 1
+    if bool(tied.any()):
+        rows = tied.nonzero()[:, 0]
+        median = median.index_put((rows,), torch.quantile(values[rows], 0.5, dim=1))
+    return median
 
 
 def fuse(fg_prob: torch.Tensor, lse: torch.Tensor) -> torch.Tensor:

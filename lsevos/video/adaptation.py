@@ -43,11 +43,11 @@ from lsevos.video.inference import (
     appearance_template,
     make_predictor,
     torch_device,
-    video_predictor,
 )
 from lsevos.video.pseudo_labels import scan_labels
+from lsevos.video.saliency import ScanPrior, mix
 from lsevos.video.settings import VideoSettings
-from lsevos.video.tracker import FrameResult, track
+from lsevos.video.tracker import FrameResult, Predict, track
 from lsevos.video.training import (
     AnchoredCrops,
     CropSampler,
@@ -195,39 +195,47 @@ def scan_uses_first_frame(settings: VideoSettings) -> bool:
 
 
 def scan_predictors(
-    model: torch.nn.Module, frames: Frames, adaptation: Adaptation, first: FirstFrame | None
-) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray] | None]:
-    """The scan's predictor and the recovery's re-find predictor (None: the scan's own).
+    model: torch.nn.Module,
+    frames: Frames,
+    adaptation: Adaptation,
+    first: FirstFrame | None,
+    prior: ScanPrior | None = None,
+) -> tuple[Predict, Predict | None, ScanPrior | None]:
+    """The scan's predictor, the recovery's re-find predictor (None: the scan's own) and the prior the
+    tracker mixes into each search crop itself (None: the predictor mixes it in).
 
     What the fine-tune's frame and labels (`first`) tell, when the settings ask for it: the prior's
     weight scaled by its IoU with the labels in the first search crop (`saliency_evidence`,
     `lsevos.video.saliency.evidence_weight`), and the appearance template the recovery looks for
-    (`redetect_appearance`, `lsevos.video.inference.appearance_finder`). Without `first`, or with both off,
-    the plain `video_predictor`."""
+    (`redetect_appearance`, `lsevos.video.inference.appearance_finder`). With a `prior` (scan 1's maps
+    kept for scan 2, `prior_reuse_iou`) and a weight > 0, the predictor is the network alone, the prior
+    gets the weight, and the recovery keeps the plain mixture."""
     settings, head = adaptation.settings, adaptation.chosen.head
-    if first is None or not scan_uses_first_frame(settings):
-        return video_predictor(model, head, settings), None
-    evidence = settings.saliency_weight > 0 and settings.saliency_evidence
-    appearance = settings.redetect_appearance and settings.redetect_below > 0
-    shape = input_shape(frames.size, settings, whole_frame=not adaptation.chosen.zoom)
-    crop = crop_and_resize(frames.read(first.index), first.search, shape)
-    labels = crop_and_resize(first.labels, first.search, shape, nearest=True)
     device = torch_device(settings)
-    predict = video_predictor(model, head, settings)
-    if evidence:
-        from lsevos.video.saliency import evidence_weight, mix
+    evidence = first is not None and settings.saliency_weight > 0 and settings.saliency_evidence
+    appearance = first is not None and settings.redetect_appearance and settings.redetect_below > 0
+    weight, refind = settings.saliency_weight, None
+    if evidence or appearance:
+        shape = input_shape(frames.size, settings, whole_frame=not adaptation.chosen.zoom)
+        crop = crop_and_resize(frames.read(first.index), first.search, shape)
+        labels = crop_and_resize(first.labels, first.search, shape, nearest=True)
+        if evidence:
+            from lsevos.video.saliency import evidence_weight
 
-        weight = evidence_weight(settings.saliency_weight, crop, labels, size=settings.saliency_size)
-        if adaptation.progress is not None:
-            adaptation.progress(
-                f"scan: salient-object prior weight {weight:.2f} (its IoU with the first-frame labels x "
-                f"{settings.saliency_weight})"
-            )
-        predict = mix(make_predictor(model, head, device), weight, size=settings.saliency_size)
-    refind = None
-    if appearance:
-        refind = appearance_finder(model, appearance_template(model, crop, labels, device), device)
-    return predict, refind
+            weight = evidence_weight(settings.saliency_weight, crop, labels, size=settings.saliency_size)
+            if adaptation.progress is not None:
+                adaptation.progress(
+                    f"scan: salient-object prior weight {weight:.2f} (its IoU with the first-frame labels "
+                    f"x {settings.saliency_weight})"
+                )
+        if appearance:
+            refind = appearance_finder(model, appearance_template(model, crop, labels, device), device)
+    network = make_predictor(model, head, device)
+    predict = mix(network, weight, size=settings.saliency_size)
+    if prior is None or weight <= 0.0:
+        return predict, refind, None
+    prior.weight = weight
+    return network, refind or predict, prior
 
 
 def track_frames(
@@ -238,21 +246,22 @@ def track_frames(
     mode: str | None = None,
     gt_boxes: dict[str, Box | None] | None = None,
     first: FirstFrame | None = None,
+    prior: ScanPrior | None = None,
 ) -> Iterator[tuple[int, FrameResult]]:
     """The tracker over `frames` with `model`'s predictor: yields (frame index, result) one frame at a
     time, in the prompt frame's order (module docstring), nothing kept. `mode`: the family's by default;
-    `first`: what the fine-tune trained on (`scan_predictors`)."""
+    `first`: what the fine-tune trained on, `prior`: the saliency kept between scans (`scan_predictors`)."""
     mode = adaptation.mode() if mode is None else mode
-    predict, refind = scan_predictors(model, frames, adaptation, first)
+    predict, refind, prior = scan_predictors(model, frames, adaptation, first, prior)
     settings = adaptation.settings
     if prompt is None or prompt.frame == 0:
         box = None if prompt is None else clip_box(prompt.box, frames.size)
-        yield from enumerate(track(frames, predict, box, settings, mode, gt_boxes, refind))
+        yield from enumerate(track(frames, predict, box, settings, mode, gt_boxes, refind, prior))
         return
     prompt = prompt.clipped(frames)
     for direction in (range(prompt.frame, len(frames)), range(prompt.frame, -1, -1)):
         pairs = ((frames.names[index], frames.read(index)) for index in direction)
-        results = track(pairs, predict, prompt.box, settings, mode, gt_boxes, refind)
+        results = track(pairs, predict, prompt.box, settings, mode, gt_boxes, refind, prior)
         for index, result in zip(direction, results, strict=True):
             if direction.step > 0 or index != prompt.frame:
                 yield index, result
@@ -266,9 +275,10 @@ def scan(
     folder: Path,
     stage: str = "scan",
     first: FirstFrame | None = None,
+    prior: ScanPrior | None = None,
 ) -> Scan:
     """Segment every frame with `model` into a `Scan` whose maps live in `folder` (`first`: what the
-    fine-tune trained on, `scan_predictors`)."""
+    fine-tune trained on, `prior`: the saliency kept between scans, `scan_predictors`)."""
     from lsevos.video.scan_folder import scan_metadata
 
     mode = adaptation.mode()
@@ -279,7 +289,8 @@ def scan(
     progress = adaptation.progress
     meter = None if progress is None else Meter(len(frames), stage, "frame", progress)
     started = time.perf_counter()
-    for index, frame_result in track_frames(model, frames, prompt, adaptation, mode, first=first):
+    tracked = track_frames(model, frames, prompt, adaptation, mode, first=first, prior=prior)
+    for index, frame_result in tracked:
         result.put(index, frame_result)
         if meter is not None:
             box = None if frame_result.object_box is None else list(frame_result.object_box)
@@ -290,7 +301,8 @@ def scan(
         meter.close(summary=False)
         seconds = time.perf_counter() - started
         rate = len(frames) / max(seconds, 1e-9)
-        progress(f"{stage}: {len(frames)} frames in {seconds:.1f} s ({rate:.1f} frames/s)")
+        reused = "" if prior is None or prior.earlier is None else f"; scan 1's prior on {prior.reused}"
+        progress(f"{stage}: {len(frames)} frames in {seconds:.1f} s ({rate:.1f} frames/s{reused})")
     return result
 
 
@@ -341,8 +353,21 @@ def two_scan(
     """Fine-tune, scan 1, pseudo-labels, retrain once, scan 2 (static: stop after scan 1); `model` is
     adapted in place, the scans' maps live under `scratch`. Returns the last scan."""
     first = finetune(model, frames, prompt, adaptation)
-    scan1 = scan(model, frames, prompt, adaptation, scratch / "scan1", "scan 1", first)
+    prior = None if static else kept_prior(frames, adaptation.settings, scratch / "prior")
+    scan1 = scan(model, frames, prompt, adaptation, scratch / "scan1", "scan 1", first, prior)
     if static:
         return scan1
     retrain(model, scan1.crops(frames, adaptation.settings), first, frames, adaptation)
-    return scan(model, frames, prompt, adaptation, scratch / "scan2", "scan 2", first)
+    if prior is not None:
+        prior.reuse(scan1.search)
+    return scan(model, frames, prompt, adaptation, scratch / "scan2", "scan 2", first, prior)
+
+
+def kept_prior(frames: Frames, settings: VideoSettings, folder: Path) -> ScanPrior | None:
+    """The `ScanPrior` that keeps scan 1's saliency for scan 2 when the settings ask for it
+    (`prior_reuse_iou` > 0 with the prior on), else None."""
+    if settings.prior_reuse_iou <= 0.0 or settings.saliency_weight <= 0.0:
+        return None
+    return ScanPrior(
+        settings.saliency_weight, frames.names, folder, settings.prior_reuse_iou, size=settings.saliency_size
+    )

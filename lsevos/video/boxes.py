@@ -105,6 +105,48 @@ def crop_and_resize(
     return cv2.resize(patch, (width, height), interpolation=interpolation)
 
 
+def box_iou(first: Box, second: Box) -> float:
+    """Intersection over union of two boxes (inclusive pixel ends)."""
+    width = min(first[2], second[2]) + 1 - max(first[0], second[0])
+    height = min(first[3], second[3]) + 1 - max(first[1], second[1])
+    inter = max(0, width) * max(0, height)
+
+    def area(box: Box) -> int:
+        return (box[2] + 1 - box[0]) * (box[3] + 1 - box[1])
+
+    return inter / (area(first) + area(second) - inter)
+
+
+def move_crop_map(values: np.ndarray, source: Box, target: Box, shape: tuple[int, int]) -> np.ndarray:
+    """A map [h',w'] laid over the crop of box `source` (any resolution: its pixels split the box evenly),
+    resampled onto the crop of box `target` at `shape` (h, w), bilinear; where `target` leaves `source`,
+    the nearest edge value. For `source` = `target` it is `cv2.resize` of the map, as a crop's map is
+    resized back to the crop."""
+    height, width = shape
+    values = values.astype(np.float32, copy=False)
+    if source == target:
+        return cv2.resize(values, (width, height), interpolation=cv2.INTER_LINEAR)
+    rows, cols = values.shape
+
+    def axis(low: int, high: int, target_low: int, target_high: int, size: int, count: int):
+        # a target pixel's centre, in the frame, then in the source map's pixels (centres at k + 0.5)
+        source_span, target_span = high + 1 - low, target_high + 1 - target_low
+        scale = (target_span / size) * (count / source_span)
+        offset = (target_low - low + 0.5 * target_span / size) * count / source_span - 0.5
+        return scale, offset
+
+    ax, bx = axis(source[0], source[2], target[0], target[2], width, cols)
+    ay, by = axis(source[1], source[3], target[1], target[3], height, rows)
+    matrix = np.array([[ax, 0.0, bx], [0.0, ay, by]], dtype=np.float64)
+    return cv2.warpAffine(
+        values,
+        matrix,
+        (width, height),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+
+
 def paste_probability(prob: np.ndarray, box: Box, image_size: tuple[int, int]) -> np.ndarray:
     """Resize a crop's probability map [h,w] to the box and place it in a zero map [H,W] float32."""
     x0, y0, x1, y1 = box

@@ -40,13 +40,14 @@ from lsevos.video.adaptation import (
     FirstFrame,
     Prompt,
     finetune,
+    kept_prior,
     retrain,
     scan,
     scan_uses_first_frame,
     track_frames,
 )
 from lsevos.video.boxes import Box
-from lsevos.video.scan_folder import scan_metadata, write_scan, write_scan_labels
+from lsevos.video.scan_folder import read_boxes, scan_metadata, write_scan, write_scan_labels
 from lsevos.video.settings import VideoSettings
 from lsevos.video.steps import _load, first_frame_of, save_finetuned, save_retrained
 from lsevos.video.training import ScanLabelCrops
@@ -255,8 +256,11 @@ def run_steps(
         save_finetuned(staged["finetune"], model, tuned, prompt, adaptation)
         first = tuned
     scan1 = None
+    prior = kept_prior(source, settings, scratch / "prior")
     if "scan1" not in done:
-        scan1 = scan(model, source, prompt, adaptation, scratch / "scan1", "scan 1", _first(first, settings))
+        scan1 = scan(
+            model, source, prompt, adaptation, scratch / "scan1", "scan 1", _first(first, settings), prior
+        )
         write_scan(scan1.results(), staged["scan1"], scan1.metadata, total=len(source), progress=progress)
     if "labels" not in done:
         labels = None
@@ -272,7 +276,9 @@ def run_steps(
         steps = retrain(model, crops, first, source, adaptation)
         save_retrained(staged["retrain"], model, steps, adaptation)
     if "scan2" not in done:
-        tracked = track_frames(model, source, prompt, adaptation, first=_first(first, settings))
+        if prior is not None:  # a resumed chain computes scan 1's maps again where scan 2 reuses them
+            prior.reuse(scan1.search if scan1 is not None else read_boxes(staged["scan1"])["search"])
+        tracked = track_frames(model, source, prompt, adaptation, first=_first(first, settings), prior=prior)
         results = (result for _, result in tracked)
         metadata = {**scan_metadata(settings, adaptation.mode()), "family": adaptation.family}
         write_scan(results, staged["scan2"], metadata, total=len(source), progress=progress)

@@ -119,10 +119,11 @@ def _scan(args: argparse.Namespace) -> int:
     from lsevos.data.io import prepare_output_folder
     from lsevos.video.steps import scan
 
-    inputs = [args.frames, args.checkpoint, *([args.gt_masks] if args.gt_masks is not None else [])]
-    prepare_output_folder(args.out, "scan", inputs)
+    extra = [path for path in (args.gt_masks, args.prior_from) if path is not None]
+    prepare_output_folder(args.out, "scan", [args.frames, args.checkpoint, *extra])
     box = _first_box(args, _frames_size(args.frames), args.frames)
-    scan(args.frames, args.checkpoint, _adaptation(args), args.out, _prompt(box), args.gt_masks)
+    adaptation, prompt = _adaptation(args), _prompt(box)
+    scan(args.frames, args.checkpoint, adaptation, args.out, prompt, args.gt_masks, args.prior_from)
     return 0
 
 
@@ -378,6 +379,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--family", required=True, help=FAMILY_HELP)
     _add_box_arguments(parser, required=False)
     parser.add_argument("--gt-masks", type=Path, help="ground-truth mask folder: GT-box mode (Table 1)")
+    parser.add_argument(
+        "--prior-from",
+        type=Path,
+        metavar="SCAN1",
+        help="scan 1's folder, for scan 2 with prior_reuse_iou > 0: the prior of its search crops is "
+        "reused as `lsevos adapt` reuses it",
+    )
     _add_settings_and_out(parser, "scan folder to write (masks/, probs/, boxes.json)")
 
     parser = add_command(

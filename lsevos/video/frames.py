@@ -182,11 +182,15 @@ def open_frames(source, scratch: Path, progress: Progress | None = None) -> Fram
 
 
 class MapStore:
-    """`count` maps uint8 [H,W] in the raw file `path`, written and read one at a time."""
+    """`count` maps [H,W] of `dtype` (uint8 by default) in the raw file `path`, written and read one at a
+    time."""
 
-    def __init__(self, path: str | os.PathLike, count: int, size: tuple[int, int]):
+    def __init__(
+        self, path: str | os.PathLike, count: int, size: tuple[int, int], dtype: np.dtype | type = np.uint8
+    ):
         self.path, self.count, self.size = Path(path), count, tuple(size)
-        self._bytes = self.size[0] * self.size[1]
+        self.dtype = np.dtype(dtype)
+        self._bytes = self.size[0] * self.size[1] * self.dtype.itemsize
         with open(self.path, "wb") as file:
             file.truncate(count * self._bytes)
 
@@ -194,7 +198,7 @@ class MapStore:
         return self.count
 
     def write(self, index: int, values: np.ndarray) -> None:
-        data = np.ascontiguousarray(values, dtype=np.uint8)
+        data = np.ascontiguousarray(values, dtype=self.dtype)
         if data.shape != self.size:
             raise ValueError(f"map {index} is {data.shape}, the store holds {self.size}")
         fd = os.open(self.path, os.O_WRONLY)
@@ -211,4 +215,4 @@ class MapStore:
             data = os.pread(fd, self._bytes, index * self._bytes)
         finally:
             os.close(fd)
-        return np.frombuffer(data, dtype=np.uint8).reshape(self.size).copy()
+        return np.frombuffer(data, dtype=self.dtype).reshape(self.size).copy()

@@ -21,6 +21,13 @@ def torch_device(settings: VideoSettings) -> torch.device:
     return resolve_device(settings.device, "video setting 'device'")
 
 
+def on_device(model: torch.nn.Module, settings: VideoSettings) -> torch.nn.Module:
+    """`model` on the settings' device, its weights in channels-last layout with `fast_kernels` (the crops
+    are already: `crops_to_tensor` permutes [B,s,s,3] without a copy)."""
+    model = model.to(torch_device(settings))
+    return model.to(memory_format=torch.channels_last) if settings.fast_kernels else model
+
+
 def crops_to_tensor(crops: np.ndarray, device: torch.device) -> torch.Tensor:
     """uint8 [B,s,s,3] -> float [B,3,s,s] in [0,1]."""
     return torch.from_numpy(np.ascontiguousarray(crops)).to(device).permute(0, 3, 1, 2).float().div_(255.0)

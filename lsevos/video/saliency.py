@@ -99,13 +99,17 @@ class Saliency:
 
     def __call__(self, crop: np.ndarray) -> np.ndarray:
         height, width = crop.shape[:2]
+        return cv2.resize(self.map(crop), (width, height), interpolation=cv2.INTER_LINEAR)
+
+    def map(self, crop: np.ndarray) -> np.ndarray:
+        """The saliency of `crop` (uint8 [h,w,3] RGB) at the model's side: float32 [size,size] in [0, 1]."""
         resized = cv2.resize(crop, (self.size, self.size), interpolation=cv2.INTER_AREA)
         image = (resized.astype(np.float32) / 255.0 - MEAN) / STD
         batch = np.ascontiguousarray(image.transpose(2, 0, 1)[None], dtype=np.float32)
         out = self.session.run(None, {self.input_name: batch})[0][0, 0]
         low, high = float(out.min()), float(out.max())
         out = (out - low) / (high - low) if high > low else np.zeros_like(out)
-        return cv2.resize(out.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+        return out.astype(np.float32)
 
     def release(self) -> None:
         """Hand the memory the session keeps between runs back (one run on a 32x32 input that shrinks
@@ -163,9 +167,78 @@ def mix(predict, weight: float, saliency=None, size: int = INPUT_SIZE):
     prior = shared_saliency(size) if saliency is None else saliency
 
     def mixed(crop: np.ndarray) -> np.ndarray:
-        return (1.0 - weight) * predict(crop) + weight * prior(crop)
+        return blend(predict(crop), prior(crop), weight)
 
     return mixed
+
+
+def blend(network: np.ndarray, saliency: np.ndarray, weight: float) -> np.ndarray:
+    """(1 - weight) * network + weight * saliency, the one formula of the mixture."""
+    return (1.0 - weight) * network + weight * saliency
+
+
+class ScanPrior:
+    """The prior of a video's search crops, kept from scan 1 for scan 2 (`prior_reuse_iou` > 0).
+
+    Scan 2 searches nearly where scan 1 did, and U^2-Net-p sees only the frame's pixels, which the
+    retraining does not change: where scan 2's crop of a frame overlaps scan 1's with an IoU of at least
+    `min_iou`, scan 1's saliency map is resampled onto scan 2's crop (`lsevos.video.boxes.move_crop_map`)
+    instead of running U^2-Net-p again; elsewhere it runs on the crop. What scan 2 gets is defined by scan
+    1's search boxes alone (its `boxes.json`): a map that was not kept (a resumed chain, the single-step
+    `lsevos scan --prior-from`) is computed again on scan 1's crop, the same map.
+
+    Used as the tracker's `prior(name, frame, box, crop, network) -> mixed probability`. Recording (scan
+    1): every crop's map is kept in `folder` (float32 raw, one map per frame: memory stays flat), and its
+    box. `reuse(boxes)` then switches to scan 2 with scan 1's search boxes (by frame name)."""
+
+    def __init__(
+        self,
+        weight: float,
+        names: list[str],
+        folder: str | os.PathLike,
+        min_iou: float,
+        saliency: Saliency | None = None,
+        size: int = INPUT_SIZE,
+    ):
+        from lsevos.video.frames import MapStore
+
+        self.weight, self.min_iou = weight, min_iou
+        self.saliency = shared_saliency(size) if saliency is None else saliency
+        self.index = {name: position for position, name in enumerate(names)}
+        side = self.saliency.size
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        self.store = MapStore(Path(folder) / "prior.f32", len(names), (side, side), np.float32)
+        self.kept: dict[str, tuple[int, int, int, int]] = {}
+        self.earlier: dict | None = None
+        self.reused = 0
+
+    def reuse(self, boxes: dict) -> ScanPrior:
+        """From now on, reuse the maps of the crops `boxes` ({frame name: search box or None}, scan 1's)."""
+        self.earlier = {name: None if box is None else tuple(box) for name, box in boxes.items()}
+        self.reused = 0
+        return self
+
+    def __call__(
+        self, name: str, frame: np.ndarray, box, crop: np.ndarray, network: np.ndarray
+    ) -> np.ndarray:
+        from lsevos.video.boxes import box_iou, crop_and_resize, move_crop_map
+
+        box = tuple(box)
+        shape = crop.shape[:2]
+        if self.earlier is None:
+            values = self.saliency.map(crop)
+            self.store.write(self.index[name], values)
+            self.kept[name] = box
+            return blend(network, move_crop_map(values, box, box, shape), self.weight)
+        source = self.earlier.get(name)
+        if source is None or box_iou(source, box) < self.min_iou:
+            return blend(network, self.saliency(crop), self.weight)
+        if self.kept.get(name) == source:
+            values = self.store.read(self.index[name])
+        else:
+            values = self.saliency.map(crop_and_resize(frame, source, shape))
+        self.reused += 1
+        return blend(network, move_crop_map(values, source, box, shape), self.weight)
 
 
 def evidence_weight(

@@ -140,10 +140,9 @@ class Segmenter:
     def model(self) -> torch.nn.Module:
         """A fresh copy of the pretrained model on the settings' device (no file is read)."""
         from lsevos.train.checkpoint import model_from_checkpoint
-        from lsevos.video.inference import torch_device
+        from lsevos.video.inference import on_device
 
-        model = model_from_checkpoint(self.payload, self.checkpoint)
-        return model.eval().to(torch_device(self.settings))
+        return on_device(model_from_checkpoint(self.payload, self.checkpoint).eval(), self.settings)
 
     def _with(self, settings) -> Adaptation:
         if settings is None:

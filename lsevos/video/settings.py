@@ -186,6 +186,21 @@ class VideoSettings(Settings):
         unit="px",
         ge=32,
     )
+    fast_kernels: bool = setting(
+        False,
+        "the network's weights in channels-last layout and Adam's fused step: the same computations in "
+        "another floating-point order (outputs move by rounding), training ~10% and inference ~12% faster "
+        "on a CPU (`cpu`: true)",
+    )
+    prior_reuse_iou: float = setting(
+        0.0,
+        "scan 2 takes each frame's U^2-Net-p map from scan 1, resampled onto its own crop, where its crop "
+        "overlaps scan 1's with at least this IoU (the prior sees only the frame's pixels, which the "
+        "retraining does not change; `lsevos.video.saliency.ScanPrior`); elsewhere the prior runs again; 0: "
+        "the prior runs on every crop of both scans",
+        ge=0.0,
+        le=1.0,
+    )
     saliency_evidence: bool = setting(
         False,
         "scale `saliency_weight` per video by the prior's IoU with the first-frame labels in the first "

@@ -11,6 +11,7 @@ the core without these files.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import torch
@@ -18,10 +19,17 @@ import torch
 from lsevos.data.io import FrameSource, read_mask
 from lsevos.errors import ConfigError, DataError
 from lsevos.video import adaptation as adaptation_core
-from lsevos.video.adaptation import Adaptation, FirstFrame, Prompt, scan_uses_first_frame, track_frames
+from lsevos.video.adaptation import (
+    Adaptation,
+    FirstFrame,
+    Prompt,
+    kept_prior,
+    scan_uses_first_frame,
+    track_frames,
+)
 from lsevos.video.boxes import Box, box_from_mask
-from lsevos.video.inference import torch_device
-from lsevos.video.scan_folder import scan_metadata, write_scan
+from lsevos.video.inference import on_device, torch_device
+from lsevos.video.scan_folder import read_boxes, scan_metadata, write_scan
 from lsevos.video.settings import VideoSettings
 from lsevos.video.training import ScanLabelCrops
 
@@ -91,7 +99,7 @@ def _load(
     from lsevos.train.checkpoint import model_from_checkpoint, require_fp_head
 
     payload = require_fp_head(checkpoint, payload)
-    return model_from_checkpoint(payload, checkpoint).eval().to(torch_device(settings))
+    return on_device(model_from_checkpoint(payload, checkpoint).eval(), settings)
 
 
 def _save(
@@ -184,10 +192,12 @@ def scan(
     out: str | os.PathLike,
     prompt: Prompt | None = None,
     gt_masks: str | os.PathLike | None = None,
+    prior_from: str | os.PathLike | None = None,
 ) -> int:
     """Segment every frame with `checkpoint` into the scan folder `out`, streamed (one frame in memory);
     returns the frame count. With `gt_masks` the scan is Table 1's GT-box mode; otherwise zoom or no-zoom
-    by family."""
+    by family. `prior_from`: scan 1's folder, when this is scan 2 and `prior_reuse_iou` > 0 (scan 1's
+    prior maps are computed again on its search crops, as the chain's scan 2 reuses them)."""
     mode = adaptation.mode(gtbox=gt_masks is not None)
     source = FrameSource(frames)
     if mode == "zoom" and prompt is None:
@@ -201,9 +211,13 @@ def scan(
     if scan_uses_first_frame(adaptation.settings) and "first_frame_labels" in (payload.get("extra") or {}):
         first = first_frame_of(payload, checkpoint, source)
     metadata = {**scan_metadata(adaptation.settings, mode), "family": adaptation.family}
-    tracked = track_frames(model, source, prompt, adaptation, mode, gt_boxes, first)
-    results = (result for _, result in tracked)
-    return write_scan(results, out, metadata, total=len(source), progress=adaptation.progress)
+    with tempfile.TemporaryDirectory(prefix="lsevos-prior-") as scratch:
+        prior = None if prior_from is None else kept_prior(source, adaptation.settings, Path(scratch))
+        if prior is not None:
+            prior.reuse(read_boxes(prior_from).get("search", {}))
+        tracked = track_frames(model, source, prompt, adaptation, mode, gt_boxes, first, prior)
+        results = (result for _, result in tracked)
+        return write_scan(results, out, metadata, total=len(source), progress=adaptation.progress)
 
 
 def first_frame_of(payload: dict, checkpoint: str | os.PathLike, frames: FrameSource) -> FirstFrame:

@@ -68,6 +68,9 @@ from lsevos.video.boxes import (
 from lsevos.video.settings import VideoSettings
 
 Predict = Callable[[np.ndarray], np.ndarray]
+FramePrior = Callable[[str, np.ndarray, Box, np.ndarray, np.ndarray], np.ndarray]
+"""`prior(name, frame, box, crop, predicted) -> prob`: what the search crop's prediction becomes when a
+prior that knows the frame and the box is mixed in (`lsevos.video.saliency.ScanPrior`)."""
 MODES = ("zoom", "nozoom", "gtbox")
 MAX_REJECTED = 3
 """Consecutive frames `box_area_jump` may reject before the larger object is accepted."""
@@ -255,9 +258,16 @@ def cap_size(
     return x0, y0, x1, y1
 
 
-def predict_in(predict: Predict, frame: np.ndarray, box: Box, shape) -> np.ndarray:
-    """The probability [H,W] of `frame`: `box` cropped and resized to `shape`, predicted, pasted back."""
-    return paste_probability(predict(crop_and_resize(frame, box, shape)), box, frame.shape[:2])
+def predict_in(
+    predict: Predict, frame: np.ndarray, box: Box, shape, prior: FramePrior | None = None, name: str = ""
+) -> np.ndarray:
+    """The probability [H,W] of `frame`: `box` cropped and resized to `shape`, predicted (and mixed with
+    `prior` when given), pasted back."""
+    crop = crop_and_resize(frame, box, shape)
+    prob = predict(crop)
+    if prior is not None:
+        prob = prior(name, frame, box, crop, prob)
+    return paste_probability(prob, box, frame.shape[:2])
 
 
 def track(
@@ -268,11 +278,13 @@ def track(
     mode: str = "zoom",
     gt_boxes: Mapping[str, Box | None] | None = None,
     refind: Predict | None = None,
+    prior: FramePrior | None = None,
 ) -> Iterator[FrameResult]:
     """Segment frames one at a time; yields a `FrameResult` per frame (nothing else is kept in memory).
 
     `refind`: the predictor the recovery runs on the whole frame (default `predict`), e.g. the appearance
-    finder of `lsevos.video.inference`, which looks for what the first frame looked like."""
+    finder of `lsevos.video.inference`, which looks for what the first frame looked like. `prior`: mixed
+    into each search crop's prediction (not into the recovery's, which `refind` or `predict` makes)."""
     if mode not in MODES:
         raise ConfigError(f"tracker mode {mode!r} is unknown; use one of {', '.join(MODES)}")
     if mode == "gtbox" and gt_boxes is None:
@@ -299,7 +311,7 @@ def track(
             prob = np.zeros(size, dtype=np.float32)
         else:
             shape = whole_frame_shape(size, settings.crop_size) if mode == "nozoom" else settings.crop_size
-            prob = predict_in(predict, frame, search, shape)
+            prob = predict_in(predict, frame, search, shape, prior, name)
         mask = (prob > settings.threshold).astype(np.uint8)
         recovery = ""
         collapse = None if boxes is None else boxes.collapsed(mask)

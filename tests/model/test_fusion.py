@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lsevos.errors import ConfigError
-from lsevos.model.fusion import foreground_probability, fuse, representative
+from lsevos.model.fusion import _median, foreground_probability, fuse, representative
 from lsevos.model.lse_net import LSENet
 
 
@@ -92,3 +92,20 @@ def test_foreground_probability_heads():
     assert fused.shape == (1, 1, 24, 24) and 0 <= fused.min() and fused.max() <= 1
     with pytest.raises(ConfigError, match="head"):
         foreground_probability(output, "lse")
+
+
+@pytest.mark.parametrize("count", [7, 8, 301, 2874])
+def test_the_training_median_sends_its_gradient_where_the_quantile_does_tied_rows_included(count):
+    """Training takes the median by selection too; rows whose middle value is tied (several pixels with
+    that value) go through the quantile, so every pixel gets the gradient it got before, bit for bit."""
+    generator = torch.Generator().manual_seed(count)
+    values = torch.rand(6, count, generator=generator)
+    values[1] = torch.randint(0, 3, (count,), generator=generator).float()  # ties everywhere
+    values[4, : count // 2] = values[4, count // 2]  # half the row one value
+    weights = torch.rand(6, generator=generator)
+    ours, theirs = values.clone().requires_grad_(), values.clone().requires_grad_()
+    median, reference = _median(ours), torch.quantile(theirs, 0.5, dim=1)
+    assert torch.equal(median, reference)
+    (median * weights).sum().backward()
+    (reference * weights).sum().backward()
+    assert torch.equal(ours.grad, theirs.grad)

@@ -355,3 +355,25 @@ def test_training_crops_take_the_train_crop_size_and_scans_keep_crop_size(disk_v
     assert training.input_shape((48, 64), settings, whole_frame=True, training=True) == (17, 23)
     unset = VideoSettings(crop_size=33)
     assert FirstFrameCrops(frame, masks[0], (0, 0, 63, 47), unset).sample(0, rng)[0].shape == (33, 33, 3)
+
+
+def test_fast_kernels_lay_the_weights_out_channels_last_and_fuse_adam_with_outputs_equal_to_rounding():
+    from lsevos.video.inference import on_device
+
+    settings = VideoSettings(device="cpu", fast_kernels=True)
+    torch.manual_seed(0)
+    plain = LSENet("tiny", embed_dim=8).eval()
+    fast = on_device(LSENet("tiny", embed_dim=8).eval(), settings)
+    fast.load_state_dict(plain.state_dict())
+    kernels = [m.weight for m in fast.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size != (1, 1)]
+    assert kernels and all(w.is_contiguous(memory_format=torch.channels_last) for w in kernels)
+    on_device(plain, VideoSettings(device="cpu"))  # off: the layout as it was
+    assert all(m.weight.is_contiguous() for m in plain.modules() if isinstance(m, torch.nn.Conv2d))
+    crop = np.random.default_rng(0).integers(0, 256, (33, 33, 3), dtype=np.uint8)
+    ours = make_predictor(fast, "fused", torch.device("cpu"))(crop)
+    theirs = make_predictor(plain, "fused", torch.device("cpu"))(crop)
+    np.testing.assert_allclose(ours, theirs, atol=1e-5)
+    parameters = list(plain.parameters())
+    adam = make_optimizer(parameters, 1e-3, VideoSettings(optimizer="adam", fast_kernels=True))
+    assert adam.defaults["fused"] is True
+    assert make_optimizer(parameters, 1e-3, VideoSettings(optimizer="adam")).defaults["fused"] is None

@@ -17,6 +17,7 @@ from lsevos.errors import DataError
 from lsevos.video import chain
 from lsevos.video.adaptation import Adaptation, Prompt
 from lsevos.video.boxes import box_from_mask
+from lsevos.video.scan_folder import read_boxes
 from lsevos.video.settings import load_settings
 
 FAST = '{"crop_size": 33, "finetune_epochs": 1, "retrain_epochs": 1, "batch": 2, "finetune_lr": 0.001}'
@@ -47,8 +48,8 @@ def adapt_options(root, folder, first_mask, checkpoint):
     }  # fmt: skip
 
 
-def masks_of(scan_dir):
-    return {path.name: read_mask(path) for path in sorted((scan_dir / "masks").glob("*.png"))}
+def masks_of(scan_dir, kind="masks"):
+    return {path.name: read_mask(path) for path in sorted((scan_dir / kind).glob("*.png"))}
 
 
 def chain_inputs(tmp_path, disk_video):
@@ -231,3 +232,51 @@ def test_adapt_refuses_a_resume_folder_holding_an_output_before_any_work(
     error = capsys.readouterr().err
     assert "--resume-dir" in error and "holds or sits inside the output" in error
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_scan_2_reusing_scan_1s_prior_is_the_same_in_the_chain_resumed_and_as_a_step(
+    tmp_path, disk_video, tiny_checkpoint, monkeypatch
+):
+    """With `prior_reuse_iou`, scan 2 takes the prior where its crops overlap scan 1's: the chain keeps
+    scan 1's maps; a chain resumed after scan 1 and `lsevos scan --prior-from` compute them again on scan
+    1's crops, and all three write the same scan 2."""
+    from lsevos.video import saliency
+
+    folder, box, _, out, resume = chain_inputs(tmp_path, disk_video)
+    text = FAST[:-1] + ', "saliency_weight": 0.7, "saliency_size": 64, "prior_reuse_iou": 0.5}'
+    settings = load_settings(text)
+    runs = []
+    real_map = saliency.Saliency.map
+    monkeypatch.setattr(saliency.Saliency, "map", lambda self, crop: runs.append(1) or real_map(self, crop))
+    chain.run_chain(folder, Prompt(box), tiny_checkpoint, Adaptation("ours", settings), out, resume)
+    assert len(runs) < 1 + 6 + 6  # first-frame labels, scan 1, and scan 2 only where it did not reuse
+    whole = {kind: masks_of(out.scan2, kind) for kind in ("masks", "probs")}
+
+    again, resume_again = outputs(tmp_path / "again"), tmp_path / "again" / ".resume"
+    real_retrain = chain.retrain
+    monkeypatch.setattr(chain, "retrain", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+    job = Adaptation("ours", settings)
+    with pytest.raises(KeyboardInterrupt):
+        chain.run_chain(folder, Prompt(box), tiny_checkpoint, job, again, resume_again)
+    monkeypatch.setattr(chain, "retrain", real_retrain)
+    chain.run_chain(folder, Prompt(box), tiny_checkpoint, job, again, resume_again)
+
+    step = tmp_path / "step-scan2"
+    options = {"frames": folder, "checkpoint": out.retrain, "box": ",".join(map(str, box)), "family": "ours"}
+    assert lsevos("scan", **options, prior_from=out.scan1, settings=text, out=step) == 0
+    # scan 1's crops 2 px to the right (within the IoU): scan 2's prior comes from there, moved back
+    shifted = tmp_path / "shifted-scan1"
+    shutil.copytree(out.scan1, shifted)
+    document = read_boxes(shifted)
+    document["search"] = {name: [b[0] + 2, b[1], b[2] + 2, b[3]] for name, b in document["search"].items()}
+    (shifted / "boxes.json").write_text(json.dumps(document))
+    moved = tmp_path / "moved-scan2"
+    assert lsevos("scan", **options, prior_from=shifted, settings=text, out=moved) == 0
+    assert any(not np.array_equal(p, whole["probs"][k]) for k, p in masks_of(moved, "probs").items())
+    for scan2 in (again.scan2, step):
+        for kind, maps in whole.items():
+            ours = masks_of(scan2, kind)
+            assert ours.keys() == maps.keys()
+            assert all(np.array_equal(ours[key], maps[key]) for key in ours), (scan2, kind)
+        assert read_boxes(scan2) == read_boxes(out.scan2)

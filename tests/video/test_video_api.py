@@ -152,7 +152,7 @@ def test_an_object_boxed_on_a_later_frame_is_tracked_forward_and_backward(tmp_pa
     centres = [None, None, *((20 + 3 * t, 30) for t in range(6))]
     frames = ArrayFrames([disk_frame(centre) for centre in centres])
     truth = [red_oracle(frames.read(index)) > 0 for index in range(len(frames))]
-    monkeypatch.setattr(adaptation, "video_predictor", lambda *a: red_oracle)
+    monkeypatch.setattr(adaptation, "make_predictor", lambda *a: red_oracle)
     job = Adaptation("ours", VideoSettings(crop_size=32, enlarge=1.5))
     found = scan(torch.nn.Identity(), frames, Prompt(box_from_mask(truth[4]), 4), job, tmp_path / "scan")
     masks = [found.masks.read(index) > 0 for index in range(len(frames))]

@@ -72,10 +72,10 @@ def test_scan_predictors_are_the_plain_predictor_unless_the_settings_ask_for_the
     first = FirstFrame(0, labels, search)
     crop = frame[4:36, 8:40]
     plain = Adaptation("ours", VideoSettings(crop_size=32, redetect_below=0.3))
-    predict, refind = scan_predictors(model, frames, plain, first)
+    predict, refind, _ = scan_predictors(model, frames, plain, first)
     assert refind is None
     looking = Adaptation("ours", VideoSettings(crop_size=32, redetect_below=0.3, redetect_appearance=True))
-    predict_too, refind = scan_predictors(model, frames, looking, first)
+    predict_too, refind, _ = scan_predictors(model, frames, looking, first)
     np.testing.assert_array_equal(predict(crop), predict_too(crop))  # the scan's predictor is unchanged
     template = appearance_template(model, crop, labels[4:36, 8:40], torch.device("cpu"))
     expected = appearance_finder(model, template, torch.device("cpu"))(crop)
@@ -101,11 +101,11 @@ def test_the_prior_weight_follows_its_agreement_with_the_first_frame_labels(monk
     frame, labels, search = _scene()
     crop = frame[4:36, 8:40]
     settings = VideoSettings(crop_size=32, saliency_weight=0.8, saliency_evidence=True)
-    predict, _ = scan_predictors(model, ArrayFrames([frame]), Adaptation("ours", settings), None)
+    predict, _, _ = scan_predictors(model, ArrayFrames([frame]), Adaptation("ours", settings), None)
     network = make_predictor(model, "fused", torch.device("cpu"))(crop)
     np.testing.assert_allclose(predict(crop), 0.2 * network + 0.8 * prior(crop), rtol=1e-5)  # no labels
     first = FirstFrame(0, labels, search)
-    predict, _ = scan_predictors(model, ArrayFrames([frame]), Adaptation("ours", settings), first)
+    predict, _, _ = scan_predictors(model, ArrayFrames([frame]), Adaptation("ours", settings), first)
     # in the crop the object is rows 8..23 x columns 8..23, the prior every row x columns 0..15
     weight = 0.8 * (8 * 16) / (16 * 32 + 16 * 16 - 8 * 16)
     np.testing.assert_allclose(predict(crop), (1 - weight) * network + weight * prior(crop), rtol=1e-5)

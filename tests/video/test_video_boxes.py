@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
 from lsevos.errors import ConfigError
 from lsevos.video.boxes import (
     box_from_mask,
+    box_iou,
     clip_box,
     crop_and_resize,
     enlarge_box,
+    move_crop_map,
     parse_box,
     paste_probability,
     whole_frame_shape,
@@ -90,3 +93,25 @@ def test_parse_and_clip_box_errors_name_the_fix():
     assert clip_box((5, 5, 500, 30), (20, 40)) == (5, 5, 39, 19)
     with pytest.raises(ConfigError, match="outside"):
         clip_box((50, 50, 60, 60), (20, 40))
+
+
+def test_box_iou_of_hand_counted_boxes():
+    assert box_iou((0, 0, 9, 9), (0, 0, 9, 9)) == 1.0
+    assert box_iou((0, 0, 9, 9), (5, 0, 14, 9)) == pytest.approx(50 / 150)  # 5x10 shared of 100 + 100 - 50
+    assert box_iou((0, 0, 9, 9), (10, 0, 19, 9)) == 0.0  # touching, not overlapping
+
+
+def test_a_crop_map_moved_to_another_box_keeps_each_frame_pixels_value():
+    """A map whose value is the frame column of each pixel's centre stays that after the move (bilinear
+    is exact on a linear ramp); outside the source box the edge value is kept."""
+    source, side = (10, 0, 29, 19), 40  # 20 px wide box, map at 2x its resolution
+    centres = 10 + (np.arange(side) + 0.5) * 20 / side - 0.5
+    ramp = np.tile(centres, (side, 1)).astype(np.float32)
+    moved = move_crop_map(ramp, source, (14, 2, 25, 13), (6, 6))  # 12 px box at 6 px: 2 px per pixel
+    np.testing.assert_allclose(moved[3], [14.5, 16.5, 18.5, 20.5, 22.5, 24.5], atol=1e-4)
+    beyond = move_crop_map(ramp, source, (24, 0, 35, 11), (6, 6))  # half of it right of the source
+    np.testing.assert_allclose(beyond[0, :3], [24.5, 26.5, 28.5], atol=1e-4)
+    assert np.allclose(beyond[0, 3:], ramp[0, -1])  # columns 30..35: the source's last column
+    # the same box: exactly cv2.resize, as a crop's own map is resized back to the crop
+    same = move_crop_map(ramp, source, source, (7, 9))
+    assert np.array_equal(same, cv2.resize(ramp, (9, 7), interpolation=cv2.INTER_LINEAR))

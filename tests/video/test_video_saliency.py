@@ -143,3 +143,53 @@ def test_shared_sessions_are_one_per_size_and_all_released(monkeypatch):
     saliency.shared_saliency(320)
     saliency.release_shared()
     assert made == [224, 320] and len(released) == 2
+
+
+class CountingPrior:
+    """A stand-in for U^2-Net-p at side 8: the crop's red channel / 255, counting its runs."""
+
+    size = 8
+
+    def __init__(self):
+        self.runs = 0
+
+    def map(self, crop):
+        self.runs += 1
+        return cv2.resize(crop[..., 0].astype(np.float32) / 255.0, (8, 8), interpolation=cv2.INTER_AREA)
+
+    def __call__(self, crop):
+        return cv2.resize(self.map(crop), crop.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+
+
+def test_scan_1s_prior_is_reused_by_scan_2_where_the_crops_overlap_and_computed_again_elsewhere(tmp_path):
+    from lsevos.video.boxes import crop_and_resize, move_crop_map
+
+    frame = np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    network = np.full((16, 16), 0.5, np.float32)
+    fake = CountingPrior()
+    prior = saliency.ScanPrior(0.7, ["a", "b", "c"], tmp_path, 0.8, saliency=fake)
+    first = {"a": (0, 0, 19, 19), "b": (20, 10, 39, 29), "c": (30, 0, 59, 39)}
+    for name, box in first.items():  # scan 1: the plain mixture, every map kept
+        crop = crop_and_resize(frame, box, 16)
+        mixed = prior(name, frame, box, crop, network)
+        assert np.array_equal(mixed, saliency.mix(lambda _: network, 0.7, fake)(crop))
+    assert fake.runs == 6  # 3 kept + 3 by the mix() reference
+    kept = fake.map(crop_and_resize(frame, first["a"], 16))
+    prior.reuse({**first, "c": None})
+    fake.runs = 0
+    near = (1, 0, 20, 19)  # IoU 19/21 with a's crop: a's kept map, moved
+    crop = crop_and_resize(frame, near, 16)
+    expected = 0.3 * network + 0.7 * move_crop_map(kept, first["a"], near, (16, 16))
+    np.testing.assert_allclose(prior("a", frame, near, crop, network), expected, rtol=1e-6)
+    assert fake.runs == 0 and prior.reused == 1
+    far = (25, 10, 44, 29)  # IoU 15/25 with b's crop: run again on this crop
+    crop = crop_and_resize(frame, far, 16)
+    assert np.array_equal(prior("b", frame, far, crop, network), saliency.blend(network, fake(crop), 0.7))
+    assert fake.runs == 2 and prior.reused == 1
+    fake.runs = 0
+    prior("c", frame, first["c"], crop_and_resize(frame, first["c"], 16), network)  # no crop in scan 1
+    assert fake.runs == 1 and prior.reused == 1
+    # a map that was not kept (a resumed chain) is computed again on scan 1's crop: the same values
+    again = saliency.ScanPrior(0.7, ["a", "b", "c"], tmp_path / "again", 0.8, saliency=fake).reuse(first)
+    crop = crop_and_resize(frame, near, 16)
+    assert np.array_equal(again("a", frame, near, crop, network), prior("a", frame, near, crop, network))
