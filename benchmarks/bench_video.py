@@ -2,7 +2,7 @@
 
 Speed (one fresh process per configuration, 2 torch threads, a generated 854x480 mp4 of a textured disk
 moving over noise; random weights: speed does not depend on them):
-- `predictor`: the per-frame predictor a scan calls (`lsevos.video.inference.video_predictor`: the network
+- `predictor`: the per-frame predictor a scan calls (`lsevos.video.saliency.mix` of the network
   with only the heads its family reads, plus the saliency prior when the configuration mixes it in), timed
   call by call inside the scan (per frame), and alone on one crop of the configuration's size (median of
   the timed calls after two warm-ups); `network`: the same without the prior, alone;

@@ -32,9 +32,9 @@ def representative(fg_prob: torch.Tensor, lse: torch.Tensor) -> torch.Tensor:
     """`fg_prob [B,1,H,W]`, `lse [B,E,H,W]` -> `r [B,E]`: per-dimension median of LSE where `fg_prob >= 0.5`.
 
     The median of an even count is the mean of the two middle values. Empty foreground: the LSE of the
-    pixel of maximum `fg_prob`. Without gradients (scans, first-frame labels) the two middle values come
-    from `torch.kthvalue`: a selection, not a sort, 3x faster than `torch.quantile(..., 0.5)` on a crop's
-    pixels and equal to it bit for bit, gradients included (`_median`).
+    pixel of maximum `fg_prob`. The two middle values come from `torch.kthvalue`: a selection, not a sort,
+    3x faster than `torch.quantile(..., 0.5)` on a crop's pixels and equal to it bit for bit; in training
+    the gradient reaches the same pixels as through the quantile (`_median`).
     """
     batch, dims = lse.shape[:2]
     flat_prob = fg_prob.reshape(batch, -1)

@@ -301,7 +301,7 @@ def scan(
         meter.close(summary=False)
         seconds = time.perf_counter() - started
         rate = len(frames) / max(seconds, 1e-9)
-        reused = "" if prior is None or prior.earlier is None else f"; scan 1's prior on {prior.reused}"
+        reused = "" if prior is None else prior.summary()
         progress(f"{stage}: {len(frames)} frames in {seconds:.1f} s ({rate:.1f} frames/s{reused})")
     return result
 
@@ -358,9 +358,13 @@ def two_scan(
     if static:
         return scan1
     retrain(model, scan1.crops(frames, adaptation.settings), first, frames, adaptation)
-    if prior is not None:
-        prior.reuse(scan1.search)
-    return scan(model, frames, prompt, adaptation, scratch / "scan2", "scan 2", first, prior)
+    if prior is None:
+        return scan(model, frames, prompt, adaptation, scratch / "scan2", "scan 2", first)
+    prior.reuse(scan1.search)
+    try:
+        return scan(model, frames, prompt, adaptation, scratch / "scan2", "scan 2", first, prior)
+    finally:
+        prior.discard()
 
 
 def kept_prior(frames: Frames, settings: VideoSettings, folder: Path) -> ScanPrior | None:

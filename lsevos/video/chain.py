@@ -4,11 +4,12 @@ Why one process (`lsevos adapt`, the workflow's rule `adapt`): as five jobs, eve
 start, a torch import (~2 s on a CPU) and CUDA's start on a GPU, for 20 fine-tune steps or one 50-frame
 scan; on a cluster each was a queued job. The steps and their outputs are those of the single-step
 commands (`lsevos finetune`, `scan`, `pseudo-labels`, `retrain`, which stay for users) and equal theirs
-bit for bit, but the chain passes the model and scan 1 from step to step in memory
-(`lsevos.video.adaptation`): the pretrained checkpoint is read once, the fine-tuned model is not read
-back, and the pseudo-labels are made from scan 1's probabilities in a scratch folder beside the resume
-folder (`.<resume>.scratch-*`, removed at the end), not from its PNGs. Only a resumed run reads a
-finished step's output back (the fine-tuned or retrained checkpoint, the scan-1 or label folder).
+bit for bit (with `prior_reuse_iou`, when scan 2's `lsevos scan` is given `--prior-from` scan 1), but the
+chain passes the model and scan 1 from step to step in memory (`lsevos.video.adaptation`): the pretrained
+checkpoint is read once, the fine-tuned model is not read back, and the pseudo-labels are made from scan
+1's probabilities in a scratch folder beside the resume folder (`.<resume>.scratch-*`, removed at the end),
+not from its PNGs. Only a resumed run reads a finished step's output back (the fine-tuned or retrained
+checkpoint, the scan-1 or label folder).
 
 Resume where it was killed: each step writes its output atomically into a resume folder beside a record
 of the chain's inputs (`chain.json`: the frames' and the pretrained checkpoint's paths with a digest of
@@ -47,7 +48,7 @@ from lsevos.video.adaptation import (
     track_frames,
 )
 from lsevos.video.boxes import Box
-from lsevos.video.scan_folder import read_boxes, scan_metadata, write_scan, write_scan_labels
+from lsevos.video.scan_folder import scan_crops, scan_metadata, write_scan, write_scan_labels
 from lsevos.video.settings import VideoSettings
 from lsevos.video.steps import _load, first_frame_of, save_finetuned, save_retrained
 from lsevos.video.training import ScanLabelCrops
@@ -57,6 +58,8 @@ CHAIN_STEPS = ("finetune", "scan1", "labels", "retrain", "scan2")
 """The two-scan adaptation's steps in order (§5.2): first-frame fine-tune, scan 1, its pseudo-labels,
 retraining once, scan 2."""
 SCRATCH = "scratch"
+SCRATCH_PARTS = ("scan1", "prior")
+"""What a chain's scratch folder holds: scan 1's maps and the prior's kept maps (`prior_reuse_iou`)."""
 
 
 @dataclass(frozen=True)
@@ -132,14 +135,14 @@ def _is_ours(entry: Path) -> bool:
 
 def _remove_leftovers(folder: Path) -> None:
     """Remove what a killed creation (`.new-*`) or removal (`.old-*`) of this resume folder left, and the
-    scratch folders of killed runs (`.scratch-*`, holding scan 1's maps); a sibling with those names that
-    holds anything else is not ours and is kept."""
+    scratch folders of killed runs (`.scratch-*`, holding scan 1's maps and its prior's, `SCRATCH_PARTS`); a
+    sibling with those names that holds anything else is not ours and is kept."""
     for pattern in (f"{folder.name}.old-*", f"{folder.name}.new-*"):
         for entry in folder.parent.glob(pattern):
             if _is_ours(entry):
                 shutil.rmtree(entry, ignore_errors=True)
     for entry in folder.parent.glob(f"{folder.name}.{SCRATCH}-*"):
-        if entry.is_dir() and all(child.name == "scan1" for child in entry.iterdir()):
+        if entry.is_dir() and all(child.name in SCRATCH_PARTS for child in entry.iterdir()):
             shutil.rmtree(entry, ignore_errors=True)
 
 
@@ -256,11 +259,10 @@ def run_steps(
         save_finetuned(staged["finetune"], model, tuned, prompt, adaptation)
         first = tuned
     scan1 = None
-    prior = kept_prior(source, settings, scratch / "prior")
+    prior = None if "scan2" in done else kept_prior(source, settings, scratch / SCRATCH_PARTS[1])
     if "scan1" not in done:
-        scan1 = scan(
-            model, source, prompt, adaptation, scratch / "scan1", "scan 1", _first(first, settings), prior
-        )
+        folder = scratch / SCRATCH_PARTS[0]
+        scan1 = scan(model, source, prompt, adaptation, folder, "scan 1", _first(first, settings), prior)
         write_scan(scan1.results(), staged["scan1"], scan1.metadata, total=len(source), progress=progress)
     if "labels" not in done:
         labels = None
@@ -277,7 +279,7 @@ def run_steps(
         save_retrained(staged["retrain"], model, steps, adaptation)
     if "scan2" not in done:
         if prior is not None:  # a resumed chain computes scan 1's maps again where scan 2 reuses them
-            prior.reuse(scan1.search if scan1 is not None else read_boxes(staged["scan1"])["search"])
+            prior.reuse(scan1.search if scan1 is not None else scan_crops(staged["scan1"], source.names))
         tracked = track_frames(model, source, prompt, adaptation, first=_first(first, settings), prior=prior)
         results = (result for _, result in tracked)
         metadata = {**scan_metadata(settings, adaptation.mode()), "family": adaptation.family}

@@ -10,7 +10,8 @@ random order). `open_frames` turns a user's source into one:
 - any other iterable (a generator, a camera): `StoredFrames`, each frame written as it comes into one raw
   file of the scratch folder, losslessly, so the source is read once and one frame is in memory at a time.
 
-`MapStore` keeps N uint8 maps [H,W] (a scan's quantised probabilities or masks) in a raw file of the
+`MapStore` keeps N maps [H,W] (uint8: a scan's quantised probabilities or masks; float32: the prior's
+maps kept for scan 2) in a raw file of the
 scratch folder, written and read one frame at a time (`os.pwrite`/`os.pread`): memory stays flat in the
 number of frames, and the page cache, not the process, holds what the disk is slow to give back.
 """

@@ -2,9 +2,10 @@
 
 `make_predictor` wraps a model as the tracker's `predict(crop uint8 [h,w,3]) -> prob float32 [h,w]`
 (`lsevos.video.tracker.Predict`), the only way a scan sees the network; the model computes only the
-outputs the head reads (`lsevos.model.fusion.outputs_needed`). `video_predictor` adds the CPU
-configurations' saliency prior. Fine-tuning and retraining
-(`lsevos.video.training`) use the same device and tensor conversion.
+outputs the head reads (`lsevos.model.fusion.outputs_needed`). A scan mixes the CPU configurations'
+saliency prior in (`lsevos.video.saliency.mix`, or `ScanPrior` in scan 2); `video_predictor`, the
+predictor with the prior, labels the first frame. `on_device` places a model for the video stage.
+Fine-tuning and retraining (`lsevos.video.training`) use the same device and tensor conversion.
 """
 
 from __future__ import annotations

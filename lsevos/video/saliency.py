@@ -185,7 +185,10 @@ class ScanPrior:
     `min_iou`, scan 1's saliency map is resampled onto scan 2's crop (`lsevos.video.boxes.move_crop_map`)
     instead of running U^2-Net-p again; elsewhere it runs on the crop. What scan 2 gets is defined by scan
     1's search boxes alone (its `boxes.json`): a map that was not kept (a resumed chain, the single-step
-    `lsevos scan --prior-from`) is computed again on scan 1's crop, the same map.
+    `lsevos scan --prior-from`) is computed again on scan 1's crop, the same map. A frame scan 1's recovery
+    re-found in the whole frame ("redetected") records the whole image as its crop (its prior ran on the
+    zoomed crop before): there the map is computed on the whole image at scan 2's crop shape, in every
+    path alike, and only where scan 2's crop covers that much of the frame.
 
     Used as the tracker's `prior(name, frame, box, crop, network) -> mixed probability`. Recording (scan
     1): every crop's map is kept in `folder` (float32 raw, one map per frame: memory stays flat), and its
@@ -210,13 +213,25 @@ class ScanPrior:
         self.store = MapStore(Path(folder) / "prior.f32", len(names), (side, side), np.float32)
         self.kept: dict[str, tuple[int, int, int, int]] = {}
         self.earlier: dict | None = None
-        self.reused = 0
+        self.reused: set[str] = set()  # frames whose kept map scan 2 took
+        self.recomputed: set[str] = set()  # frames whose scan-1 map was not kept and was computed again
 
     def reuse(self, boxes: dict) -> ScanPrior:
         """From now on, reuse the maps of the crops `boxes` ({frame name: search box or None}, scan 1's)."""
         self.earlier = {name: None if box is None else tuple(box) for name, box in boxes.items()}
-        self.reused = 0
+        self.reused, self.recomputed = set(), set()
         return self
+
+    def summary(self) -> str:
+        """What scan 2 took from scan 1, for its progress line ("" while recording)."""
+        if self.earlier is None:
+            return ""
+        again = f", computed again on scan 1's crop on {len(self.recomputed)}" if self.recomputed else ""
+        return f"; scan 1's prior on {len(self.reused) + len(self.recomputed)}{again}"
+
+    def discard(self) -> None:
+        """Remove the kept maps' file (after scan 2)."""
+        self.store.path.unlink(missing_ok=True)
 
     def __call__(
         self, name: str, frame: np.ndarray, box, crop: np.ndarray, network: np.ndarray
@@ -235,26 +250,8 @@ class ScanPrior:
             return blend(network, self.saliency(crop), self.weight)
         if self.kept.get(name) == source:
             values = self.store.read(self.index[name])
+            self.reused.add(name)
         else:
             values = self.saliency.map(crop_and_resize(frame, source, shape))
-        self.reused += 1
+            self.recomputed.add(name)
         return blend(network, move_crop_map(values, source, box, shape), self.weight)
-
-
-def evidence_weight(
-    weight: float, crop: np.ndarray, labels: np.ndarray, saliency=None, size: int = INPUT_SIZE
-) -> float:
-    """`weight` scaled by how well the prior explains the first frame's labels: the IoU of the prior's
-    foreground (saliency > 0.5) with the labels' foreground (label 1) on the first frame's search crop
-    (`crop` uint8 [h,w,3], `labels` uint8 [h,w] with 0/1/255; 255 is left out of both). A target that is
-    the salient thing of its crop keeps nearly all of `weight`; one that is not (a rider under the bike
-    the prior picks, a surfer under a kite) gets little of it, and the fine-tuned network leads."""
-    if weight <= 0.0:
-        return 0.0
-    prior = (shared_saliency(size) if saliency is None else saliency)(crop) > 0.5
-    known = labels != 255
-    target = (labels == 1) & known
-    union = np.count_nonzero((prior & known) | target)
-    if union == 0:
-        return 0.0
-    return weight * np.count_nonzero(prior & target) / union

@@ -61,6 +61,19 @@ def read_boxes(scan_dir: str | os.PathLike) -> dict:
         raise DataError(f"{path}: invalid JSON ({error}); re-run the scan") from None
 
 
+def scan_crops(scan_dir: str | os.PathLike, names: Iterable[str]) -> dict:
+    """A scan's search boxes ({frame name: [x0, y0, x1, y1] or None}) from its `boxes.json`, checked to
+    cover the frames `names`."""
+    document = read_boxes(scan_dir)
+    search = document.get("search")
+    if not isinstance(search, dict) or set(search) != set(names):
+        raise DataError(
+            f"{Path(scan_dir) / 'boxes.json'}: its frames are not those of the video being scanned; give the "
+            "scan-1 folder of these frames"
+        )
+    return search
+
+
 def write_scan(
     results: Iterable[tracker.FrameResult],
     out_dir: str | os.PathLike,

@@ -29,7 +29,7 @@ from lsevos.video.adaptation import (
 )
 from lsevos.video.boxes import Box, box_from_mask
 from lsevos.video.inference import on_device, torch_device
-from lsevos.video.scan_folder import read_boxes, scan_metadata, write_scan
+from lsevos.video.scan_folder import scan_crops, scan_metadata, write_scan
 from lsevos.video.settings import VideoSettings
 from lsevos.video.training import ScanLabelCrops
 
@@ -203,6 +203,15 @@ def scan(
     if mode == "zoom" and prompt is None:
         raise ConfigError("scan: the first frame's box is needed (--box x0,y0,x1,y1 or --first-mask PNG)")
     gt_boxes = None if gt_masks is None else gt_mask_boxes(source, gt_masks)
+    earlier = None
+    if prior_from is not None:
+        settings = adaptation.settings
+        if settings.prior_reuse_iou <= 0.0 or settings.saliency_weight <= 0.0:
+            raise ConfigError(
+                "scan: --prior-from needs the video settings prior_reuse_iou > 0 and saliency_weight > 0 "
+                "(scan 2 reusing scan 1's prior); drop --prior-from or set them"
+            )
+        earlier = scan_crops(prior_from, source.names)
     from lsevos.train.checkpoint import require_fp_head
 
     payload = require_fp_head(checkpoint)
@@ -212,9 +221,9 @@ def scan(
         first = first_frame_of(payload, checkpoint, source)
     metadata = {**scan_metadata(adaptation.settings, mode), "family": adaptation.family}
     with tempfile.TemporaryDirectory(prefix="lsevos-prior-") as scratch:
-        prior = None if prior_from is None else kept_prior(source, adaptation.settings, Path(scratch))
+        prior = None if earlier is None else kept_prior(source, adaptation.settings, Path(scratch))
         if prior is not None:
-            prior.reuse(read_boxes(prior_from).get("search", {}))
+            prior.reuse(earlier)
         tracked = track_frames(model, source, prompt, adaptation, mode, gt_boxes, first, prior)
         results = (result for _, result in tracked)
         return write_scan(results, out, metadata, total=len(source), progress=adaptation.progress)

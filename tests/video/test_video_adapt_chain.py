@@ -164,9 +164,16 @@ def test_leftovers_of_a_killed_creation_or_removal_are_removed_and_nothing_else(
     foreign = tmp_path / ".resume.old-mine"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("mine")
+    scratch = tmp_path / ".resume.scratch-x1"  # a killed run's scan 1 and kept prior maps
+    (scratch / "scan1").mkdir(parents=True)
+    (scratch / "prior").mkdir()
+    (scratch / "prior" / "prior.f32").write_bytes(b"\0" * 16)
+    kept = tmp_path / ".resume.scratch-x2"  # holds something a chain never writes: not ours
+    (kept / "prior").mkdir(parents=True)
+    (kept / "notes.txt").write_text("mine")
     assert chain.open_resume_folder(folder, {"settings": 1}, None) == []
-    assert not created.exists() and not removed.exists()
-    assert (foreign / "notes.txt").read_text() == "mine"
+    assert not created.exists() and not removed.exists() and not scratch.exists()
+    assert (foreign / "notes.txt").read_text() == "mine" and (kept / "notes.txt").exists()
 
 
 def test_a_later_step_without_its_predecessors_is_not_trusted(tmp_path):
@@ -236,7 +243,7 @@ def test_adapt_refuses_a_resume_folder_holding_an_output_before_any_work(
 
 @pytest.mark.slow
 def test_scan_2_reusing_scan_1s_prior_is_the_same_in_the_chain_resumed_and_as_a_step(
-    tmp_path, disk_video, tiny_checkpoint, monkeypatch
+    tmp_path, disk_video, tiny_checkpoint, monkeypatch, capsys
 ):
     """With `prior_reuse_iou`, scan 2 takes the prior where its crops overlap scan 1's: the chain keeps
     scan 1's maps; a chain resumed after scan 1 and `lsevos scan --prior-from` compute them again on scan
@@ -262,9 +269,20 @@ def test_scan_2_reusing_scan_1s_prior_is_the_same_in_the_chain_resumed_and_as_a_
     monkeypatch.setattr(chain, "retrain", real_retrain)
     chain.run_chain(folder, Prompt(box), tiny_checkpoint, job, again, resume_again)
 
+    elsewhere = tmp_path / "chained-elsewhere"
+    shutil.copytree(out.scan1, elsewhere)
+    document = read_boxes(elsewhere)
+    document["search"] = {f"x{name}": box for name, box in document["search"].items()}
+    (elsewhere / "boxes.json").write_text(json.dumps(document))
     step = tmp_path / "step-scan2"
     options = {"frames": folder, "checkpoint": out.retrain, "box": ",".join(map(str, box)), "family": "ours"}
     assert lsevos("scan", **options, prior_from=out.scan1, settings=text, out=step) == 0
+    capsys.readouterr()
+    # without reuse --prior-from would do nothing; another video's scan 1 does not fit: both refused
+    assert lsevos("scan", **options, prior_from=out.scan1, settings=FAST, out=tmp_path / "refused") != 0
+    assert "--prior-from needs the video settings prior_reuse_iou > 0" in capsys.readouterr().err
+    assert lsevos("scan", **options, prior_from=elsewhere, settings=text, out=tmp_path / "refused") != 0
+    assert "frames are not those of the video" in capsys.readouterr().err
     # scan 1's crops 2 px to the right (within the IoU): scan 2's prior comes from there, moved back
     shifted = tmp_path / "shifted-scan1"
     shutil.copytree(out.scan1, shifted)

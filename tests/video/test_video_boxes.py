@@ -102,16 +102,20 @@ def test_box_iou_of_hand_counted_boxes():
 
 
 def test_a_crop_map_moved_to_another_box_keeps_each_frame_pixels_value():
-    """A map whose value is the frame column of each pixel's centre stays that after the move (bilinear
-    is exact on a linear ramp); outside the source box the edge value is kept."""
-    source, side = (10, 0, 29, 19), 40  # 20 px wide box, map at 2x its resolution
-    centres = 10 + (np.arange(side) + 0.5) * 20 / side - 0.5
-    ramp = np.tile(centres, (side, 1)).astype(np.float32)
-    moved = move_crop_map(ramp, source, (14, 2, 25, 13), (6, 6))  # 12 px box at 6 px: 2 px per pixel
-    np.testing.assert_allclose(moved[3], [14.5, 16.5, 18.5, 20.5, 22.5, 24.5], atol=1e-4)
-    beyond = move_crop_map(ramp, source, (24, 0, 35, 11), (6, 6))  # half of it right of the source
-    np.testing.assert_allclose(beyond[0, :3], [24.5, 26.5, 28.5], atol=1e-4)
-    assert np.allclose(beyond[0, 3:], ramp[0, -1])  # columns 30..35: the source's last column
+    """A map whose value is x + 100 y of each pixel's centre in the frame stays that after the move
+    (bilinear is exact on a linear function); outside the source box the edge value is kept."""
+    source, width, height = (10, 4, 29, 13), 40, 30  # a 20x10 box, its map 40 wide and 30 high
+    xs = 10 + (np.arange(width) + 0.5) * 20 / width - 0.5
+    ys = 4 + (np.arange(height) + 0.5) * 10 / height - 0.5
+    plane = (xs[None, :] + 100 * ys[:, None]).astype(np.float32)
+    moved = move_crop_map(plane, source, (14, 6, 25, 11), (3, 6))  # 12x6 box at 6x3: 2 px per pixel
+    expected_x = 14 + (np.arange(6) + 0.5) * 2 - 0.5
+    expected_y = 6 + (np.arange(3) + 0.5) * 2 - 0.5
+    np.testing.assert_allclose(moved, expected_x[None, :] + 100 * expected_y[:, None], atol=1e-3)
+    beyond = move_crop_map(plane, source, (24, 4, 35, 13), (5, 6))  # half of it right of the source
+    rows = 100 * (4 + (np.arange(5) + 0.5) * 2 - 0.5)[:, None]
+    np.testing.assert_allclose(beyond[:, :3], np.array([[24.5, 26.5, 28.5]]) + rows, atol=1e-3)
+    np.testing.assert_allclose(beyond[:, 3:], np.broadcast_to(xs[-1] + rows, (5, 3)), atol=1e-3)
     # the same box: exactly cv2.resize, as a crop's own map is resized back to the crop
-    same = move_crop_map(ramp, source, source, (7, 9))
-    assert np.array_equal(same, cv2.resize(ramp, (9, 7), interpolation=cv2.INTER_LINEAR))
+    same = move_crop_map(plane, source, source, (7, 9))
+    assert np.array_equal(same, cv2.resize(plane, (9, 7), interpolation=cv2.INTER_LINEAR))

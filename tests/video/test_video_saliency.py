@@ -181,15 +181,18 @@ def test_scan_1s_prior_is_reused_by_scan_2_where_the_crops_overlap_and_computed_
     crop = crop_and_resize(frame, near, 16)
     expected = 0.3 * network + 0.7 * move_crop_map(kept, first["a"], near, (16, 16))
     np.testing.assert_allclose(prior("a", frame, near, crop, network), expected, rtol=1e-6)
-    assert fake.runs == 0 and prior.reused == 1
+    assert fake.runs == 0 and prior.reused == {"a"}
     far = (25, 10, 44, 29)  # IoU 15/25 with b's crop: run again on this crop
     crop = crop_and_resize(frame, far, 16)
     assert np.array_equal(prior("b", frame, far, crop, network), saliency.blend(network, fake(crop), 0.7))
-    assert fake.runs == 2 and prior.reused == 1
+    assert fake.runs == 2 and prior.reused == {"a"}
     fake.runs = 0
     prior("c", frame, first["c"], crop_and_resize(frame, first["c"], 16), network)  # no crop in scan 1
-    assert fake.runs == 1 and prior.reused == 1
+    assert fake.runs == 1 and prior.reused == {"a"} and prior.summary() == "; scan 1's prior on 1"
     # a map that was not kept (a resumed chain) is computed again on scan 1's crop: the same values
     again = saliency.ScanPrior(0.7, ["a", "b", "c"], tmp_path / "again", 0.8, saliency=fake).reuse(first)
     crop = crop_and_resize(frame, near, 16)
     assert np.array_equal(again("a", frame, near, crop, network), prior("a", frame, near, crop, network))
+    assert again.recomputed == {"a"} and "computed again on scan 1's crop on 1" in again.summary()
+    prior.discard()
+    assert not (tmp_path / "prior.f32").exists()
