@@ -255,3 +255,22 @@ class ScanPrior:
             values = self.saliency.map(crop_and_resize(frame, source, shape))
             self.recomputed.add(name)
         return blend(network, move_crop_map(values, source, box, shape), self.weight)
+
+
+def evidence_weight(
+    weight: float, crop: np.ndarray, labels: np.ndarray, saliency=None, size: int = INPUT_SIZE
+) -> float:
+    """`weight` scaled by how well the prior explains the first frame's labels: the IoU of the prior's
+    foreground (saliency > 0.5) with the labels' foreground (label 1) on the first frame's search crop
+    (`crop` uint8 [h,w,3], `labels` uint8 [h,w] with 0/1/255; 255 is left out of both). A target that is
+    the salient thing of its crop keeps nearly all of `weight`; one that is not (a rider under the bike
+    the prior picks, a surfer under a kite) gets little of it, and the fine-tuned network leads."""
+    if weight <= 0.0:
+        return 0.0
+    prior = (shared_saliency(size) if saliency is None else saliency)(crop) > 0.5
+    known = labels != 255
+    target = (labels == 1) & known
+    union = np.count_nonzero((prior & known) | target)
+    if union == 0:
+        return 0.0
+    return weight * np.count_nonzero(prior & target) / union
