@@ -367,10 +367,15 @@ def two_scan(
         prior.discard()
 
 
+def reuses_prior(settings: VideoSettings) -> bool:
+    """Whether scan 2 takes scan 1's prior maps: `prior_reuse_iou` > 0 with the prior on."""
+    return settings.prior_reuse_iou > 0.0 and settings.saliency_weight > 0.0
+
+
 def kept_prior(frames: Frames, settings: VideoSettings, folder: Path) -> ScanPrior | None:
     """The `ScanPrior` that keeps scan 1's saliency for scan 2 when the settings ask for it
-    (`prior_reuse_iou` > 0 with the prior on), else None."""
-    if settings.prior_reuse_iou <= 0.0 or settings.saliency_weight <= 0.0:
+    (`reuses_prior`), else None."""
+    if not reuses_prior(settings):
         return None
     return ScanPrior(
         settings.saliency_weight, frames.names, folder, settings.prior_reuse_iou, size=settings.saliency_size

@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from lsevos.errors import ConfigError, DataError
+from lsevos.video.boxes import box_iou, crop_and_resize, move_crop_map
 
 INPUT_SIZE = 320
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
@@ -236,8 +237,6 @@ class ScanPrior:
     def __call__(
         self, name: str, frame: np.ndarray, box, crop: np.ndarray, network: np.ndarray
     ) -> np.ndarray:
-        from lsevos.video.boxes import box_iou, crop_and_resize, move_crop_map
-
         box = tuple(box)
         shape = crop.shape[:2]
         if self.earlier is None:

@@ -24,6 +24,7 @@ from lsevos.video.adaptation import (
     FirstFrame,
     Prompt,
     kept_prior,
+    reuses_prior,
     scan_uses_first_frame,
     track_frames,
 )
@@ -205,8 +206,7 @@ def scan(
     gt_boxes = None if gt_masks is None else gt_mask_boxes(source, gt_masks)
     earlier = None
     if prior_from is not None:
-        settings = adaptation.settings
-        if settings.prior_reuse_iou <= 0.0 or settings.saliency_weight <= 0.0:
+        if not reuses_prior(adaptation.settings):
             raise ConfigError(
                 "scan: --prior-from needs the video settings prior_reuse_iou > 0 and saliency_weight > 0 "
                 "(scan 2 reusing scan 1's prior); drop --prior-from or set them"
