@@ -4,13 +4,13 @@ First frame (from the pretrained model and the user's box): inside the box, pixe
 probability is >= `pseudo_fg_threshold` (0.6) are foreground and the others are ignored; every pixel
 outside the box is background.
 
-First frame with GrabCut (`first_frame_grabcut` > 0 iterations; off in the paper configuration): the
+First frame with GrabCut (`first_frame_grabcut` > 0 iterations; off in every shipped configuration): the
 same rule seeds OpenCV GrabCut on the frame instead of leaving the box's unsure pixels unlabelled:
 confident pixels are certain foreground (GC_FGD), pixels outside the box certain background (GC_BGD),
 the rest of the box probable foreground where the model says >= 1 - `pseudo_fg_threshold` and probable
-background below. GrabCut's foreground is 1, everything else 0. It stands in for the objectness a
-VOC/SBD-pretrained model brings to the box (the `cpu` configuration pretrains without VOC/SBD); when
-OpenCV cannot fit its colour models (too few pixels on one side) the plain rule's labels are used.
+background below. GrabCut's foreground is 1, everything else 0. It stands in for the objectness a model
+pretrained without VOC/SBD may lack (measured: docs/experiments.md, E4, E28); when OpenCV cannot fit its
+colour models (too few pixels on one side) the plain rule's labels are used.
 
 Scan 1 (from its probability maps): probability > threshold + margin is foreground, <= threshold - margin
 is background, the band in between is ignored (`pseudo_ignore_margin`). Margin 0 (the default and the

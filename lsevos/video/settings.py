@@ -150,6 +150,14 @@ class VideoSettings(Settings):
         gt=1.0,
         off=0.0,
     )
+    flow_weight: float = setting(
+        0.0,
+        "zoom tracker: share of each frame's probability that is the previous frame's final probability "
+        "carried by optical flow (`lsevos.video.propagation`); below 0.5, so motion alone never makes a "
+        "pixel foreground; 0: off (the paper)",
+        ge=0.0,
+        lt=0.5,
+    )
     motion_prediction: float = setting(
         0.0,
         "zoom tracker: the next search box is centred where the object would be if it kept this share of "

@@ -27,6 +27,10 @@ which stays `prob > threshold`) is made from
 - `box_max_growth` / `box_max_shrink` >= 1: width and height grow / shrink by at most this factor per
   frame (around the new box's centre).
 
+Motion (zoom mode, `flow_weight` > 0): each frame's probability is mixed with the previous frame's final
+probability carried onto it by optical flow (`lsevos.video.propagation.FlowCarry`), before the threshold
+and the recovery.
+
 Recovery (zoom mode, `redetect_below` > 0): every next crop is made from the last mask, so a box that has
 shrunk onto a part of the object, or a crop that has lost it, has no way back. When the mask of frame t
 covers less than `redetect_below` times the largest mask area of the last `REDETECT_WINDOW` frames (an
@@ -65,6 +69,7 @@ from lsevos.video.boxes import (
     whole_frame_shape,
     whole_image_box,
 )
+from lsevos.video.propagation import FlowCarry
 from lsevos.video.settings import VideoSettings
 
 Predict = Callable[[np.ndarray], np.ndarray]
@@ -292,6 +297,7 @@ def track(
     if mode == "zoom" and first_box is None:
         raise ConfigError("zoom mode needs the first frame's box (--box or --first-mask)")
     boxes: SearchBoxes | None = None
+    motion = FlowCarry(settings.flow_weight) if mode == "zoom" and settings.flow_weight > 0.0 else None
     for name, frame in frames:
         size = frame.shape[:2]
         if mode == "zoom":
@@ -312,6 +318,8 @@ def track(
         else:
             shape = whole_frame_shape(size, settings.crop_size) if mode == "nozoom" else settings.crop_size
             prob = predict_in(predict, frame, search, shape, prior, name)
+        if motion is not None:
+            prob = motion.mix(frame, prob)
         mask = (prob > settings.threshold).astype(np.uint8)
         recovery = ""
         collapse = None if boxes is None else boxes.collapsed(mask)
@@ -326,6 +334,8 @@ def track(
                 prob, search = found, whole_box
                 mask = (prob > settings.threshold).astype(np.uint8)
         object_box = box_from_mask(mask)
+        if motion is not None:
+            motion.remember(prob)
         if boxes is not None:
             boxes.update(prob, mask, object_box, recovery)
         yield FrameResult(name, search, object_box, prob, mask, recovery)
