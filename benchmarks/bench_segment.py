@@ -6,8 +6,10 @@ Configurations (each a fresh `lsevos segment` process, the machine's torch threa
   early layers kept as pretrained, the prior at `saliency_size`, scan 1's prior reused by scan 2,
   channels-last weights and the fused Adam step);
 - `cpu, full-size adaptation`: the same with `train_crop_size: 0`, `freeze_early_layers: false`,
-  `saliency_size: 320`, `prior_reuse_iou: 0` and `fast_kernels: false` (training on 241-px crops, every
-  layer trained, U^2-Net-p at its training size on every crop of both scans, the default kernels).
+  `saliency_size: 320`, `prior_reuse_iou: 0`, `fast_kernels: false` and `first_frame_grabcut: 5`
+  (training on 241-px crops, every layer trained, U^2-Net-p at its training size on every crop of both
+  scans, the default kernels, GrabCut-completed first-frame labels: the cpu configuration of 2026-12-05
+  before E24).
 Figures: wall time of the command, frames/s with adaptation (frames / wall time), peak resident memory of
 the command's process (ru_maxrss), and the phases' own figures from its progress lines (fine-tune and
 retraining steps/s, the scans' frames/s).
@@ -43,6 +45,7 @@ FULL_SIZE = {
     "saliency_size": 320,
     "prior_reuse_iou": 0.0,
     "fast_kernels": False,
+    "first_frame_grabcut": 5,
 }
 # Peak memory of the command, measured by a parent that runs nothing else.
 MEASURE = (
