@@ -1,8 +1,9 @@
 """J of the first-frame labels each labelling rule makes from a model's first-frame prediction, per
 sequence and on average: the paper's rule (probability >= 0.6 inside the ground truth's box,
 `first_frame_grabcut: 0`) and the GrabCut-completed labels (`first_frame_grabcut: 5`). The prediction is
-what `lsevos segment` labels with: the network alone on the box enlarged by `enlarge`, at `crop_size`
-(config/cpu.yaml's `video` block). The rule's unlabelled pixels count as background here. No training,
+what `lsevos segment` labels with (`video_predictor`): the network with the salient-object prior mixed
+in at `saliency_weight`, on the box enlarged by `enlarge`, at `crop_size` (config/cpu.yaml's `video`
+block). The rule's unlabelled pixels count as background here. No training,
 about a second a sequence.
 
     python benchmarks/first_frame_labels.py --checkpoint stage3.pt --root DAVIS --sequences a,b
