@@ -30,14 +30,23 @@ import numpy as np
 
 from lsevos.labels import IGNORE
 from lsevos.video.boxes import Box
+from lsevos.video.components import inside_box
 
 
-def first_frame_labels(prob: np.ndarray, box: Box, fg_threshold: float) -> np.ndarray:
-    """prob float [H,W] of the pretrained model, the user's box -> labels uint8 [H,W] in {0,1,255}."""
+def first_frame_labels(
+    prob: np.ndarray, box: Box, fg_threshold: float, connected: bool = False
+) -> np.ndarray:
+    """prob float [H,W] of the pretrained model, the user's box -> labels uint8 [H,W] in {0,1,255}.
+
+    `connected` (`VideoSettings.connected_object`): a confident region with less than half of its pixels
+    inside the box is another object that the box cuts (`lsevos.video.components.inside_box`); its part
+    in the box is ignored instead of foreground."""
     labels = np.zeros(prob.shape, dtype=np.uint8)
+    confident = prob >= fg_threshold
+    if connected:
+        confident = inside_box(confident, box)
     x0, y0, x1, y1 = box
-    inside = prob[y0 : y1 + 1, x0 : x1 + 1]
-    labels[y0 : y1 + 1, x0 : x1 + 1] = np.where(inside >= fg_threshold, 1, IGNORE)
+    labels[y0 : y1 + 1, x0 : x1 + 1] = np.where(confident[y0 : y1 + 1, x0 : x1 + 1], 1, IGNORE)
     return labels
 
 

@@ -158,6 +158,14 @@ class VideoSettings(Settings):
         ge=0.0,
         lt=0.5,
     )
+    connected_object: bool = setting(
+        False,
+        "zoom tracker: the mask keeps only the connected components that belong to the object "
+        "(`lsevos/video/components.py`): in the first frame those with at least half of their pixels in "
+        "the user's box (the first-frame labels too), then those that share a pixel with the previous "
+        "frame's mask; a component dropped is background in the probability; off: every component (the "
+        "paper)",
+    )
     motion_prediction: float = setting(
         0.0,
         "zoom tracker: the next search box is centred where the object would be if it kept this share of "

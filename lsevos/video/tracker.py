@@ -69,6 +69,7 @@ from lsevos.video.boxes import (
     whole_frame_shape,
     whole_image_box,
 )
+from lsevos.video.components import inside_box, sharing_pixels
 from lsevos.video.propagation import FlowCarry
 from lsevos.video.settings import VideoSettings
 
@@ -298,6 +299,8 @@ def track(
         raise ConfigError("zoom mode needs the first frame's box (--box or --first-mask)")
     boxes: SearchBoxes | None = None
     motion = FlowCarry(settings.flow_weight) if mode == "zoom" and settings.flow_weight > 0.0 else None
+    connect = mode == "zoom" and settings.connected_object
+    previous: np.ndarray | None = None  # the last frame's final mask (`connected_object`)
     for name, frame in frames:
         size = frame.shape[:2]
         if mode == "zoom":
@@ -321,6 +324,10 @@ def track(
         if motion is not None:
             prob = motion.mix(frame, prob)
         mask = (prob > settings.threshold).astype(np.uint8)
+        if connect:
+            kept = inside_box(mask, first_box) if previous is None else sharing_pixels(mask, previous)
+            prob = np.where(mask.astype(bool) & ~kept, np.float32(0.0), prob).astype(np.float32)
+            mask = kept.astype(np.uint8)
         recovery = ""
         collapse = None if boxes is None else boxes.collapsed(mask)
         if collapse is not None:
@@ -334,6 +341,8 @@ def track(
                 prob, search = found, whole_box
                 mask = (prob > settings.threshold).astype(np.uint8)
         object_box = box_from_mask(mask)
+        if connect:
+            previous = mask.astype(bool)
         if motion is not None:
             motion.remember(prob)
         if boxes is not None:

@@ -1,0 +1,58 @@
+"""The object as connected regions (`VideoSettings.connected_object`): which connected components
+(8-connectivity) of a foreground map belong to the tracked object.
+
+- In the first frame, what the user's box tells: the object lies inside the box, so a component with less
+  than half of its pixels inside the box is something else that the box happens to cut.
+- In every later frame, what the previous frame tells: the object moves less than its own size between
+  two frames, so its components share a pixel with the previous frame's mask; a component that shares
+  none is something else that entered the search crop.
+
+Both return the kept pixels, or the map unchanged when nothing would be kept (an object that moved by more
+than its own size, or none found: the tracker's recovery then decides).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lsevos.video.boxes import Box
+
+INSIDE_SHARE = 0.5
+"""A first-frame component belongs to the object when at least this share of its pixels is in the box."""
+
+
+def _components(foreground: np.ndarray) -> tuple[int, np.ndarray]:
+    import cv2
+
+    count, labels = cv2.connectedComponents(foreground.astype(np.uint8), connectivity=8)
+    return count, labels
+
+
+def inside_box(foreground: np.ndarray, box: Box, share: float = INSIDE_SHARE) -> np.ndarray:
+    """The components of bool `foreground` [H,W] with at least `share` of their pixels inside `box`
+    (x0, y0, x1, y1, inclusive); `foreground` itself when none has."""
+    count, labels = _components(foreground)
+    if count <= 1:
+        return foreground.astype(bool)
+    x0, y0, x1, y1 = box
+    total = np.bincount(labels.ravel(), minlength=count)
+    inside = np.bincount(labels[y0 : y1 + 1, x0 : x1 + 1].ravel(), minlength=count)
+    keep = inside >= share * np.maximum(total, 1)
+    keep[0] = False
+    if not keep.any():
+        return foreground.astype(bool)
+    return keep[labels]
+
+
+def sharing_pixels(foreground: np.ndarray, previous: np.ndarray) -> np.ndarray:
+    """The components of bool `foreground` [H,W] that share a pixel with bool `previous` [H,W];
+    `foreground` itself when none does."""
+    count, labels = _components(foreground)
+    if count <= 1:
+        return foreground.astype(bool)
+    keep = np.zeros(count, dtype=bool)
+    keep[np.unique(labels[previous.astype(bool)])] = True
+    keep[0] = False
+    if not keep.any():
+        return foreground.astype(bool)
+    return keep[labels]

@@ -1,0 +1,91 @@
+"""The object as connected regions (`lsevos.video.components`, `connected_object`): hand-made maps and a
+tracked red disk beside a red bar."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lsevos.labels import IGNORE
+from lsevos.video.boxes import box_from_mask
+from lsevos.video.components import inside_box, sharing_pixels
+from lsevos.video.pseudo_labels import first_frame_labels
+from lsevos.video.tracker import track
+from tests.video.test_video_tracker import SETTINGS, SIZE, disk_frame, disk_mask, iou, red_oracle
+
+# two components: A (rows 1-2, columns 0-1: 4 px) and B (rows 1-3, columns 5-7: 9 px)
+TWO = np.zeros((6, 8), dtype=bool)
+TWO[1:3, 0:2] = True
+TWO[1:4, 5:8] = True
+
+
+def test_inside_box_keeps_the_components_mostly_in_the_box():
+    # box columns 0-5: A 4 of 4 px inside, B 3 of 9 (column 5) -> only A
+    kept = inside_box(TWO, (0, 0, 5, 5))
+    assert kept.sum() == 4 and kept[1:3, 0:2].all()
+    # box columns 0-6: B has 6 of 9 inside (>= one half) -> both
+    assert (inside_box(TWO, (0, 0, 6, 5)) == TWO).all()
+
+
+def test_inside_box_leaves_the_map_alone_when_no_component_is_mostly_inside():
+    assert (inside_box(TWO, (3, 0, 4, 5)) == TWO).all()
+    empty = np.zeros_like(TWO)
+    assert not inside_box(empty, (0, 0, 7, 5)).any()
+
+
+def test_sharing_pixels_keeps_the_components_the_previous_mask_touches():
+    previous = np.zeros_like(TWO)
+    previous[3, 7] = True  # one pixel of B
+    kept = sharing_pixels(TWO, previous)
+    assert kept.sum() == 9 and kept[1:4, 5:8].all()
+    previous[0, 0] = True  # no pixel of A (row 0): still only B
+    assert sharing_pixels(TWO, previous).sum() == 9
+    # nothing shared (the object moved by more than its size): the map as it is
+    far = np.zeros_like(TWO)
+    far[5, 3] = True
+    assert (sharing_pixels(TWO, far) == TWO).all()
+
+
+def test_first_frame_labels_ignore_the_part_of_another_object_the_box_cuts():
+    prob = np.zeros((6, 8), dtype=np.float32)
+    prob[TWO] = 0.9
+    box = (0, 0, 5, 5)
+    plain = first_frame_labels(prob, box, 0.6)
+    assert (plain[1:4, 5] == 1).all()  # B's column in the box is foreground
+    labels = first_frame_labels(prob, box, 0.6, connected=True)
+    assert (labels[1:4, 5] == IGNORE).all()
+    assert (labels[1:3, 0:2] == 1).all()
+    assert (labels[:, 6:] == 0).all()  # outside the box: background either way
+    assert (labels == plain).sum() == labels.size - 3
+
+
+def bar_frames(first_bar: int, frames: int = 8):
+    """A red disk (radius 6) resting at (30, 30), and from frame `first_bar` on a red bar (rows 27-33,
+    columns 38 onward) one column away from it: the disk ends at column 36, so the two never touch."""
+    for t in range(frames):
+        frame = disk_frame(SIZE, (30, 30), 6)
+        if t >= first_bar:
+            frame[27:34, 38:] = (220, 20, 20)
+        yield f"{t:05d}", frame
+
+
+def test_the_tracker_keeps_the_object_and_drops_a_bar_that_enters_its_crop():
+    target = disk_mask(SIZE, (30, 30), 6)
+    first_box = box_from_mask(target)
+    plain = list(track(bar_frames(2), red_oracle, first_box, SETTINGS))
+    # without the rule the bar joins the mask, the box widens onto it, and the crop runs along it
+    assert iou(plain[-1].mask, target) < 0.5
+    connected = SETTINGS.model_copy(update={"connected_object": True})
+    results = list(track(bar_frames(2), red_oracle, first_box, connected))
+    for t, result in enumerate(results):
+        assert iou(result.mask, target) == 1.0, t
+        assert result.prob[27:34, 38:].max() == 0.0  # the dropped bar is background in the probability
+
+
+def test_in_the_first_frame_a_component_mostly_outside_the_box_is_dropped():
+    target = disk_mask(SIZE, (30, 30), 6)
+    first_box = box_from_mask(target)
+    connected = SETTINGS.model_copy(update={"connected_object": True})
+    first = next(iter(track(bar_frames(0), red_oracle, first_box, connected)))
+    plain = next(iter(track(bar_frames(0), red_oracle, first_box, SETTINGS)))
+    assert plain.mask[27:34, 38:].any()  # the search crop (1.5x the box) reaches the bar
+    assert iou(first.mask, target) == 1.0
