@@ -376,9 +376,7 @@ def finetune_first_frame(
                 settings.first_frame_span,
             )
         else:
-            labels = first_frame_labels(
-                prob, box, settings.pseudo_fg_threshold, settings.connected_object
-            )
+            labels = first_frame_labels(prob, box, settings.pseudo_fg_threshold, settings.connected_object)
     if progress is not None:
         inside = labels[box[1] : box[3] + 1, box[0] : box[2] + 1]
         progress(f"fine-tune: {float((inside == 1).mean()):.1%} of the box labelled foreground")
