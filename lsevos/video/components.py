@@ -2,13 +2,14 @@
 (8-connectivity) of a foreground map belong to the tracked object.
 
 - In the first frame, what the user's box tells: the object lies inside the box, so a component with less
-  than half of its pixels inside the box is something else that the box happens to cut.
+  than half of its pixels inside the box is something else that the box happens to cut, unless it holds
+  more of the box than any other component.
 - In every later frame, what the previous frame tells: the object moves less than its own size between
   two frames, so its components share a pixel with the previous frame's mask; a component that shares
   none is something else that entered the search crop.
 
 Both return the kept pixels, or the map unchanged when nothing would be kept (an object that moved by more
-than its own size, or none found: the tracker's recovery then decides).
+than its own size, or no pixel in the box); the tracker's recovery still looks at a mask that collapsed.
 """
 
 from __future__ import annotations
@@ -30,17 +31,21 @@ def _components(foreground: np.ndarray) -> tuple[int, np.ndarray]:
 
 def inside_box(foreground: np.ndarray, box: Box, share: float = INSIDE_SHARE) -> np.ndarray:
     """The components of bool `foreground` [H,W] with at least `share` of their pixels inside `box`
-    (x0, y0, x1, y1, inclusive); `foreground` itself when none has."""
+    (x0, y0, x1, y1, inclusive), and always the one with the most pixels inside it (a spill that fills
+    the crop around the object is still the box's main content, not a fragment beside it); `foreground`
+    itself when no pixel is inside."""
     count, labels = _components(foreground)
     if count <= 1:
         return foreground.astype(bool)
     x0, y0, x1, y1 = box
     total = np.bincount(labels.ravel(), minlength=count)
     inside = np.bincount(labels[y0 : y1 + 1, x0 : x1 + 1].ravel(), minlength=count)
-    keep = inside >= share * np.maximum(total, 1)
-    keep[0] = False
-    if not keep.any():
+    inside[0] = 0
+    if not inside.any():
         return foreground.astype(bool)
+    keep = inside >= share * np.maximum(total, 1)
+    keep[int(np.argmax(inside))] = True
+    keep[0] = False
     return keep[labels]
 
 

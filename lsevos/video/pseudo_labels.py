@@ -2,7 +2,8 @@
 
 First frame (from the pretrained model and the user's box): inside the box, pixels whose foreground
 probability is >= `pseudo_fg_threshold` (0.6) are foreground and the others are ignored; every pixel
-outside the box is background.
+outside the box is background. With `connected_object`, a confident region mostly outside the box (and
+not the one holding most of the box) is ignored inside it too (`lsevos.video.components.inside_box`).
 
 First frame with GrabCut (`first_frame_grabcut` > 0 iterations; off in every shipped configuration): the
 same rule seeds OpenCV GrabCut on the frame instead of leaving the box's unsure pixels unlabelled:

@@ -162,9 +162,10 @@ class VideoSettings(Settings):
         False,
         "zoom tracker: the mask keeps only the connected components that belong to the object "
         "(`lsevos/video/components.py`): in the first frame those with at least half of their pixels in "
-        "the user's box (the first-frame labels too), then those that share a pixel with the previous "
-        "frame's mask; a component dropped is background in the probability; off: every component (the "
-        "paper)",
+        "the user's box (and the one holding most of the box), then those that share a pixel with the "
+        "previous frame's mask; a component dropped is background in the probability; the 0.6 rule's "
+        "first-frame labels (every mode) ignore the box's part of the others; off: every component (the "
+        "paper) (`cpu`: true; docs/experiments.md, E29)",
     )
     motion_prediction: float = setting(
         0.0,

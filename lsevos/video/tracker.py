@@ -31,6 +31,11 @@ Motion (zoom mode, `flow_weight` > 0): each frame's probability is mixed with th
 probability carried onto it by optical flow (`lsevos.video.propagation.FlowCarry`), before the threshold
 and the recovery.
 
+The object as connected regions (zoom mode, `connected_object`; `lsevos.video.components`): after the
+flow mix and before the recovery, the mask keeps the components mostly inside the first box (first frame)
+or sharing a pixel with the previous frame's mask; the dropped ones get probability 0. A re-found mask
+is taken as the recovery finds it.
+
 Recovery (zoom mode, `redetect_below` > 0): every next crop is made from the last mask, so a box that has
 shrunk onto a part of the object, or a crop that has lost it, has no way back. When the mask of frame t
 covers less than `redetect_below` times the largest mask area of the last `REDETECT_WINDOW` frames (an

@@ -89,3 +89,38 @@ def test_in_the_first_frame_a_component_mostly_outside_the_box_is_dropped():
     plain = next(iter(track(bar_frames(0), red_oracle, first_box, SETTINGS)))
     assert plain.mask[27:34, 38:].any()  # the search crop (1.5x the box) reaches the bar
     assert iou(first.mask, target) == 1.0
+
+
+def test_inside_box_keeps_the_component_holding_most_of_the_box():
+    # a spill over the whole 10x10 map but for a 1-px ring around a 2x2 fragment (rows and columns 4-5);
+    # box rows and columns 2-7 (36 px): the spill has 20 of its 84 px inside (under one half) and the
+    # fragment 4 of 4, but the spill holds more of the box: both are kept, the map unchanged
+    spill = np.ones((10, 10), dtype=bool)
+    spill[3:7, 3:7] = False
+    spill[4:6, 4:6] = True
+    assert (inside_box(spill, (2, 2, 7, 7)) == spill).all()
+
+
+def test_the_fine_tune_labels_the_first_frame_with_the_setting(monkeypatch):
+    import torch
+
+    from lsevos.model.lse_net import LSENet
+    from lsevos.video import training
+    from lsevos.video.settings import VideoSettings
+
+    # the first-frame prediction: A (rows and columns 12-27) inside the box (10, 10, 29, 29), B (rows
+    # 12-27, columns 29-45) one column away, with 16 of its 272 px in the box (column 29)
+    prob = np.zeros((48, 64), dtype=np.float32)
+    prob[12:28, 12:28] = 0.9
+    prob[12:28, 29:46] = 0.9
+    monkeypatch.setattr(training, "video_predictor", lambda *args: None)
+    monkeypatch.setattr(training, "predict_in", lambda *args: prob)
+    frame = np.zeros((48, 64, 3), dtype=np.uint8)
+    box = (10, 10, 29, 29)
+    torch.manual_seed(0)
+    model = LSENet("tiny", embed_dim=8)
+    for connected, column in ((False, 1), (True, IGNORE)):
+        settings = VideoSettings(crop_size=33, finetune_epochs=0, device="cpu", connected_object=connected)
+        labels, _ = training.finetune_first_frame(model, frame, box, settings, "fp", zoom=True)
+        assert (labels[12:28, 29] == column).all()
+        assert (labels[12:28, 12:28] == 1).all()
