@@ -1,5 +1,7 @@
-"""The object as connected regions (`VideoSettings.connected_object`): which connected components
-(8-connectivity) of a foreground map belong to the tracked object.
+"""Which connected components (8-connectivity) of a foreground map belong to the tracked object.
+
+`components_touching`: those with a pixel in a box (the tracker's `box_component` guard and its recovery).
+The object as connected regions (`VideoSettings.connected_object`):
 
 - In the first frame, what the user's box tells: the object lies inside the box, so a component with less
   than half of its pixels inside the box is something else that the box happens to cut, unless it holds
@@ -27,6 +29,20 @@ def _components(foreground: np.ndarray) -> tuple[int, np.ndarray]:
 
     count, labels = cv2.connectedComponents(foreground.astype(np.uint8), connectivity=8)
     return count, labels
+
+
+def components_touching(pixels: np.ndarray, box: Box, largest_if_none: bool = True) -> np.ndarray:
+    """The connected components of `pixels` [H,W] that have a pixel inside `box`; when none has, the
+    largest component (`largest_if_none`) or nothing. Returns a bool [H,W] (empty when `pixels` is)."""
+    count, labels = _components(pixels)
+    if count <= 1:
+        return np.zeros(pixels.shape, dtype=bool)
+    x0, y0, x1, y1 = box
+    inside = np.unique(labels[y0 : y1 + 1, x0 : x1 + 1])
+    inside = inside[inside > 0]
+    if inside.size == 0 and largest_if_none:
+        inside = np.array([1 + int(np.argmax(np.bincount(labels.ravel())[1:]))])
+    return np.isin(labels, inside)
 
 
 def inside_box(foreground: np.ndarray, box: Box, share: float = INSIDE_SHARE) -> np.ndarray:

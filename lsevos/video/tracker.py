@@ -74,7 +74,7 @@ from lsevos.video.boxes import (
     whole_frame_shape,
     whole_image_box,
 )
-from lsevos.video.components import inside_box, sharing_pixels
+from lsevos.video.components import components_touching, inside_box, sharing_pixels
 from lsevos.video.propagation import FlowCarry
 from lsevos.video.settings import VideoSettings
 
@@ -209,23 +209,6 @@ class SearchBoxes:
             self.recent.append((area, box))
 
 
-def components_touching(pixels: np.ndarray, box: Box, largest_if_none: bool = True) -> np.ndarray:
-    """The connected components (8-connectivity) of `pixels` [H,W] that have a pixel inside `box`; when
-    none has, the largest component (`largest_if_none`) or nothing. Returns a bool [H,W] (empty when
-    `pixels` is)."""
-    import cv2
-
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(pixels.astype(np.uint8), connectivity=8)
-    if count <= 1:
-        return np.zeros(pixels.shape, dtype=bool)
-    x0, y0, x1, y1 = box
-    inside = np.unique(labels[y0 : y1 + 1, x0 : x1 + 1])
-    inside = inside[inside > 0]
-    if inside.size == 0 and largest_if_none:
-        inside = np.array([1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))])
-    return np.isin(labels, inside)
-
-
 def redetect(
     whole: np.ndarray, mask: np.ndarray, region: Box, threshold: float, max_area: int
 ) -> tuple[str, np.ndarray | None]:
@@ -331,8 +314,10 @@ def track(
         mask = (prob > settings.threshold).astype(np.uint8)
         if connect:
             kept = inside_box(mask, first_box) if previous is None else sharing_pixels(mask, previous)
-            prob = np.where(mask.astype(bool) & ~kept, np.float32(0.0), prob).astype(np.float32)
-            mask = kept.astype(np.uint8)
+            dropped = mask.astype(bool) & ~kept
+            if dropped.any():
+                prob = np.where(dropped, np.float32(0.0), prob)
+                mask = kept.astype(np.uint8)
         recovery = ""
         collapse = None if boxes is None else boxes.collapsed(mask)
         if collapse is not None:

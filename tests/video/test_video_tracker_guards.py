@@ -8,8 +8,9 @@ import pytest
 
 from lsevos.errors import ConfigError
 from lsevos.video.boxes import box_from_mask, enlarge_box
+from lsevos.video.components import components_touching
 from lsevos.video.settings import VideoSettings
-from lsevos.video.tracker import cap_size, components_touching, track
+from lsevos.video.tracker import cap_size, track
 
 SIZE = (120, 160)
 BASE = {"crop_size": 48, "enlarge": 1.5}
