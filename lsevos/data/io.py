@@ -455,15 +455,53 @@ def read_frame(path: str | os.PathLike) -> np.ndarray:
     return np.asarray(_displayed(image, orientation), dtype=np.uint8)
 
 
+MASK_MODES = ("P", "1", "L", "LA")
+"""PIL image modes `read_mask` reads (their values are checked when the pixels are read)."""
+
+
+def _mode_error(path: Path, mode: str) -> DataError:
+    return DataError(
+        f"{path}: mask has image mode {mode!r}; save it as an 8-bit indexed (palette) PNG or an 8-bit "
+        "grey PNG with object ids"
+    )
+
+
+def check_mask_header(path: str | os.PathLike) -> None:
+    """Refuse a mask file whose header already tells `read_mask` cannot read it (missing, unreadable, or
+    an image mode outside `MASK_MODES`), without decoding its pixels: for checking a dataset up front."""
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            mode = image.mode
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found; check the path or re-create the dataset") from None
+    except (UnidentifiedImageError, OSError) as error:
+        raise DataError(
+            f"{path}: unreadable image ({error}); replace it with a good copy "
+            "(re-download or re-extract the dataset)"
+        ) from None
+    if mode not in MASK_MODES:
+        raise _mode_error(path, mode)
+
+
 def read_mask(path: str | os.PathLike) -> np.ndarray:
     """Read a mask as object ids `uint8 [H, W]`.
 
     Palette PNGs give their indices; grey (mode L) masks with values in {0, 255} are single-object masks
-    and give {0, 1}; other grey masks give their values as ids. RGB, 16-bit or grey masks that mix 255
-    with other ids raise `DataError`.
+    and give {0, 1}; other grey masks give their values as ids. A grey mask with an alpha channel that is
+    opaque everywhere (mode LA, as DAVIS 2016's bear/00077.png) is read as its grey channel. RGB, 16-bit,
+    partly transparent, or grey masks that mix 255 with other ids raise `DataError`.
     """
     path = Path(path)
     image = open_image(path)
+    if image.mode == "LA":
+        grey, alpha = image.split()
+        if alpha.getextrema() != (255, 255):
+            raise DataError(
+                f"{path}: grey mask has a transparent alpha channel; save it without alpha, as an 8-bit grey "
+                "PNG with object ids (or 0/255 for one object)"
+            )
+        image = grey
     if image.mode in ("P", "1"):
         return np.asarray(image, dtype=np.uint8)
     if image.mode == "L":
@@ -480,10 +518,7 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
                 )
             return (values == 255).astype(np.uint8)
         return values
-    raise DataError(
-        f"{path}: mask has image mode {image.mode!r}; save it as an 8-bit indexed (palette) PNG or an 8-bit "
-        "grey PNG with object ids"
-    )
+    raise _mode_error(path, image.mode)
 
 
 def write_mask(path: str | os.PathLike, mask: np.ndarray) -> None:

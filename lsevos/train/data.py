@@ -80,11 +80,15 @@ class CopyPasteComposites:
             )
         if not sequences:
             raise ConfigError("data: copy_paste needs at least one training sequence in 'sequences'")
+        from lsevos.data.io import check_mask_header
+
         dataset = DavisDataset(root, sequences=sequences, split="train")
         self.frames = []
         for name in sequences:
             sequence = dataset.sequence(name)
             self.frames += list(zip(sequence.frame_paths, sequence.mask_paths, strict=True))
+        for _, mask_path in self.frames:  # a mask in a wrong format fails now, not hours into the run
+            check_mask_header(mask_path)
         self.copies = copies
 
     def __len__(self) -> int:

@@ -65,6 +65,35 @@ def test_real_davis_mask_reads_as_object_1(davis_root):
     assert int(mask.sum()) == int((raw == 255).sum())
 
 
+def test_grey_mask_with_opaque_alpha_reads_its_grey_channel(tmp_path):
+    path = tmp_path / "with_alpha.png"
+    grey = np.array([[0, 255, 255], [0, 0, 255]], dtype=np.uint8)
+    Image.fromarray(np.stack([grey, np.full_like(grey, 255)], axis=-1), mode="LA").save(path)
+    with Image.open(path) as image:
+        assert image.mode == "LA"
+    np.testing.assert_array_equal(read_mask(path), [[0, 1, 1], [0, 0, 1]])
+
+
+def test_grey_mask_with_transparent_pixels_is_refused(tmp_path):
+    path = tmp_path / "see_through.png"
+    grey = np.array([[0, 255, 255]], dtype=np.uint8)
+    Image.fromarray(np.stack([grey, np.array([[255, 0, 255]], dtype=np.uint8)], axis=-1), mode="LA").save(path)
+    with pytest.raises(DataError, match="see_through.png: grey mask has a transparent alpha"):
+        read_mask(path)
+
+
+def test_real_davis_train_mask_with_alpha_reads_as_object_1(shared_root):
+    """DAVIS 2016 train's bear/00077.png is the split's one grey+alpha (LA) mask."""
+    path = shared_root / "data" / "davis2016-train" / "Annotations" / "480p" / "bear" / "00077.png"
+    with Image.open(path) as image:
+        assert image.mode == "LA"
+        grey = np.asarray(image)[..., 0]
+    mask = read_mask(path)
+    assert mask.shape == (480, 854)
+    assert set(np.unique(mask)) == {0, 1}
+    assert int(mask.sum()) == int((grey == 255).sum()) > 0
+
+
 def test_grey_mask_with_small_ids_keeps_them(tmp_path):
     path = tmp_path / "ids.png"
     Image.fromarray(np.array([[0, 1, 2]], dtype=np.uint8)).save(path)

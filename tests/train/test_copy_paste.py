@@ -69,6 +69,18 @@ def test_copy_paste_refuses_excluded_sequences(davis_training_root):
         TrainingData(spec, crop=48)
 
 
+def test_copy_paste_names_a_mask_in_a_wrong_format_before_sampling(davis_training_root):
+    from PIL import Image
+
+    from lsevos.errors import DataError
+
+    bad = davis_training_root / "Annotations" / "480p" / "train-b" / "00001.png"
+    Image.new("RGB", (80, 60)).save(bad)
+    spec = {"sources": [{"kind": "copy_paste", "davis_root": str(davis_training_root), "sequences": "all"}]}
+    with pytest.raises(DataError, match=r"train-b/00001.png: mask has image mode 'RGB'"):
+        TrainingData(spec, crop=48)
+
+
 def test_zoom_crop_fills_the_crop_with_the_enlarged_instance_box():
     image = np.zeros((100, 100, 3), dtype=np.uint8)
     instances = np.zeros((100, 100), dtype=np.uint8)
