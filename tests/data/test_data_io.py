@@ -77,7 +77,8 @@ def test_grey_mask_with_opaque_alpha_reads_its_grey_channel(tmp_path):
 def test_grey_mask_with_transparent_pixels_is_refused(tmp_path):
     path = tmp_path / "see_through.png"
     grey = np.array([[0, 255, 255]], dtype=np.uint8)
-    Image.fromarray(np.stack([grey, np.array([[255, 0, 255]], dtype=np.uint8)], axis=-1), mode="LA").save(path)
+    alpha = np.array([[255, 0, 255]], dtype=np.uint8)
+    Image.fromarray(np.stack([grey, alpha], axis=-1), mode="LA").save(path)
     with pytest.raises(DataError, match="see_through.png: grey mask has a transparent alpha"):
         read_mask(path)
 
