@@ -45,7 +45,7 @@ from lsevos.video.inference import (
     torch_device,
 )
 from lsevos.video.pseudo_labels import scan_labels
-from lsevos.video.saliency import ScanPrior, mix
+from lsevos.video.saliency import ScanPrior, mix, veto_threshold
 from lsevos.video.settings import VideoSettings
 from lsevos.video.tracker import FrameResult, Predict, track
 from lsevos.video.training import (
@@ -231,7 +231,7 @@ def scan_predictors(
         if appearance:
             refind = appearance_finder(model, appearance_template(model, crop, labels, device), device)
     network = make_predictor(model, head, device)
-    predict = mix(network, weight, size=settings.saliency_size)
+    predict = mix(network, weight, size=settings.saliency_size, veto=veto_threshold(settings))
     if prior is None or weight <= 0.0:
         return predict, refind, None
     prior.weight = weight
@@ -378,5 +378,10 @@ def kept_prior(frames: Frames, settings: VideoSettings, folder: Path) -> ScanPri
     if not reuses_prior(settings):
         return None
     return ScanPrior(
-        settings.saliency_weight, frames.names, folder, settings.prior_reuse_iou, size=settings.saliency_size
+        settings.saliency_weight,
+        frames.names,
+        folder,
+        settings.prior_reuse_iou,
+        size=settings.saliency_size,
+        veto=veto_threshold(settings),
     )

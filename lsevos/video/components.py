@@ -65,9 +65,9 @@ def inside_box(foreground: np.ndarray, box: Box, share: float = INSIDE_SHARE) ->
     return keep[labels]
 
 
-def sharing_pixels(foreground: np.ndarray, previous: np.ndarray) -> np.ndarray:
-    """The components of bool `foreground` [H,W] that share a pixel with bool `previous` [H,W];
-    `foreground` itself when none does."""
+def sharing_pixels(foreground: np.ndarray, previous: np.ndarray, keep_if_none: bool = True) -> np.ndarray:
+    """The components of bool `foreground` [H,W] that share a pixel with bool `previous` [H,W]; when none
+    does, `foreground` itself (`keep_if_none`) or nothing."""
     count, labels = _components(foreground)
     if count <= 1:
         return foreground.astype(bool)
@@ -75,5 +75,5 @@ def sharing_pixels(foreground: np.ndarray, previous: np.ndarray) -> np.ndarray:
     keep[np.unique(labels[previous.astype(bool)])] = True
     keep[0] = False
     if not keep.any():
-        return foreground.astype(bool)
+        return foreground.astype(bool) if keep_if_none else np.zeros(foreground.shape, dtype=bool)
     return keep[labels]

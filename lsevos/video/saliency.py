@@ -160,22 +160,36 @@ def release_shared() -> None:
         session.release()
 
 
-def mix(predict, weight: float, saliency=None, size: int = INPUT_SIZE):
-    """The tracker's `predict` with the prior mixed in: (1 - weight) * predict + weight * saliency (the
+def mix(predict, weight: float, saliency=None, size: int = INPUT_SIZE, veto: float = 0.0):
+    """The tracker's `predict` with the prior mixed in: `blend(predict, saliency, weight, veto)` (the
     shared U^2-Net-p at input side `size` unless `saliency` is given)."""
     if weight <= 0.0:
         return predict
     prior = shared_saliency(size) if saliency is None else saliency
 
     def mixed(crop: np.ndarray) -> np.ndarray:
-        return blend(predict(crop), prior(crop), weight)
+        return blend(predict(crop), prior(crop), weight, veto)
 
     return mixed
 
 
-def blend(network: np.ndarray, saliency: np.ndarray, weight: float) -> np.ndarray:
-    """(1 - weight) * network + weight * saliency, the one formula of the mixture."""
-    return (1.0 - weight) * network + weight * saliency
+def veto_threshold(settings) -> float:
+    """The `veto` of `blend` for `VideoSettings` (its foreground threshold with `network_veto`, else 0)."""
+    return settings.threshold if settings.network_veto else 0.0
+
+
+def blend(network: np.ndarray, saliency: np.ndarray, weight: float, veto: float = 0.0) -> np.ndarray:
+    """(1 - weight) * network + weight * saliency, the one formula of the mixture. `veto` > 0 (the
+    foreground threshold; `VideoSettings.network_veto`): a connected component of `mixture > veto` in
+    which the network calls no pixel foreground (`network > veto`) takes the network's probability."""
+    mixture = (1.0 - weight) * network + weight * saliency
+    if veto <= 0.0:
+        return mixture
+    from lsevos.video.components import sharing_pixels
+
+    foreground = mixture > veto
+    dropped = foreground & ~sharing_pixels(foreground, network > veto, keep_if_none=False)
+    return np.where(dropped, network, mixture).astype(mixture.dtype, copy=False)
 
 
 class ScanPrior:
@@ -203,10 +217,11 @@ class ScanPrior:
         min_iou: float,
         saliency: Saliency | None = None,
         size: int = INPUT_SIZE,
+        veto: float = 0.0,
     ):
         from lsevos.video.frames import MapStore
 
-        self.weight, self.min_iou = weight, min_iou
+        self.weight, self.min_iou, self.veto = weight, min_iou, veto
         self.saliency = shared_saliency(size) if saliency is None else saliency
         self.index = {name: position for position, name in enumerate(names)}
         side = self.saliency.size
@@ -243,17 +258,17 @@ class ScanPrior:
             values = self.saliency.map(crop)
             self.store.write(self.index[name], values)
             self.kept[name] = box
-            return blend(network, move_crop_map(values, box, box, shape), self.weight)
+            return blend(network, move_crop_map(values, box, box, shape), self.weight, self.veto)
         source = self.earlier.get(name)
         if source is None or box_iou(source, box) < self.min_iou:
-            return blend(network, self.saliency(crop), self.weight)
+            return blend(network, self.saliency(crop), self.weight, self.veto)
         if self.kept.get(name) == source:
             values = self.store.read(self.index[name])
             self.reused.add(name)
         else:
             values = self.saliency.map(crop_and_resize(frame, source, shape))
             self.recomputed.add(name)
-        return blend(network, move_crop_map(values, source, box, shape), self.weight)
+        return blend(network, move_crop_map(values, source, box, shape), self.weight, self.veto)
 
 
 def evidence_weight(

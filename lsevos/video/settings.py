@@ -196,6 +196,13 @@ class VideoSettings(Settings):
         ge=0.0,
         le=1.0,
     )
+    network_veto: bool = setting(
+        False,
+        "with the prior, a connected component of a crop's foreground is kept only where the network "
+        "alone calls one of its pixels foreground; the others take the network's probability "
+        "(background): the prior draws the outline, the network decides which salient things are the "
+        "object (`lsevos.video.saliency.blend`)",
+    )
     saliency_size: int = setting(
         320,
         "side of the square input U^2-Net-p sees each crop at (320: its training size; smaller is faster, "

@@ -43,6 +43,7 @@ def test_sharing_pixels_keeps_the_components_the_previous_mask_touches():
     far = np.zeros_like(TWO)
     far[5, 3] = True
     assert (sharing_pixels(TWO, far) == TWO).all()
+    assert not sharing_pixels(TWO, far, keep_if_none=False).any()  # or nothing, when asked
 
 
 def test_first_frame_labels_ignore_the_part_of_another_object_the_box_cuts():

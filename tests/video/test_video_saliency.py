@@ -44,6 +44,43 @@ def test_mix_is_the_weighted_average_and_weight_zero_is_the_network_alone():
     assert saliency.mix(network, 0.0, prior) is network
 
 
+def test_the_veto_drops_a_salient_component_where_the_network_sees_nothing():
+    """Two salient blobs; the network calls one pixel of the left one foreground. At weight 0.7 both are
+    foreground (0.7 * 1 + 0.3 * n >= 0.7); with the veto the right blob takes the network's 0.1
+    (background) and the left one keeps the 0.7 mixture everywhere, its outline included."""
+    network = np.full((4, 8), 0.1, np.float32)
+    prior = np.zeros((4, 8), np.float32)
+    prior[:, :3] = 1.0
+    prior[:, 5:] = 1.0
+    network[:, :3] = 0.4
+    network[0, 0] = 0.9
+    plain = saliency.blend(network, prior, 0.7)
+    vetoed = saliency.blend(network, prior, 0.7, veto=0.5)
+    np.testing.assert_allclose(plain[:, 5:], 0.73)
+    np.testing.assert_allclose(vetoed[:, 5:], 0.1)
+    np.testing.assert_allclose(vetoed[:, :5], plain[:, :5])  # 0.97 at (0, 0), 0.82 elsewhere on the blob
+    assert vetoed[0, 0] == pytest.approx(0.97) and vetoed[1, 1] == pytest.approx(0.82)
+    assert vetoed.dtype == np.float32
+    # when the network sees the object nowhere, every component is vetoed: the crop holds no foreground
+    nothing = saliency.blend(np.zeros_like(network), prior, 0.7, veto=0.5)
+    assert not (nothing > 0.5).any()
+
+
+def test_the_veto_follows_the_settings_threshold_and_reaches_the_mix():
+    assert saliency.veto_threshold(VideoSettings()) == 0.0
+    assert saliency.veto_threshold(VideoSettings(network_veto=True, threshold=0.4)) == 0.4
+
+    def network(crop):
+        return np.zeros(crop.shape[:2], np.float32)
+
+    def prior(crop):
+        return np.ones(crop.shape[:2], np.float32)
+
+    crop = np.zeros((3, 3, 3), np.uint8)
+    np.testing.assert_allclose(saliency.mix(network, 0.7, prior)(crop), 0.7)
+    np.testing.assert_allclose(saliency.mix(network, 0.7, prior, veto=0.5)(crop), 0.0)
+
+
 def test_a_missing_model_file_is_one_line_naming_the_variable(tmp_path, monkeypatch):
     monkeypatch.setenv("LSEVOS_U2NETP", str(tmp_path / "nothing.onnx"))
     with pytest.raises(ConfigError, match="LSEVOS_U2NETP") as error:
@@ -196,3 +233,19 @@ def test_scan_1s_prior_is_reused_by_scan_2_where_the_crops_overlap_and_computed_
     assert again.recomputed == {"a"} and "computed again on scan 1's crop on 1" in again.summary()
     prior.discard()
     assert not (tmp_path / "prior.f32").exists()
+
+
+def test_both_scans_mix_with_the_veto_when_asked(tmp_path):
+    """A red crop is salient everywhere; a network that sees nothing vetoes it in scan 1 and in scan 2's
+    reused map alike, and the plain ScanPrior keeps it."""
+    frame = np.zeros((20, 20, 3), np.uint8)
+    frame[..., 0] = 255
+    box = (0, 0, 19, 19)
+    crop = frame.copy()
+    network = np.zeros((20, 20), np.float32)
+    for veto, expected in ((0.0, 0.7), (0.5, 0.0)):
+        prior = saliency.ScanPrior(0.7, ["a"], tmp_path / str(veto), 0.8, saliency=CountingPrior(), veto=veto)
+        np.testing.assert_allclose(prior("a", frame, box, crop, network), expected, atol=1e-6)
+        prior.reuse({"a": box})
+        np.testing.assert_allclose(prior("a", frame, box, crop, network), expected, atol=1e-6)
+        assert prior.reused == {"a"}
