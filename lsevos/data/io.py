@@ -387,14 +387,12 @@ def _open_stored(path: Path) -> Image.Image:
     return image
 
 
-def image_size(path: str | os.PathLike) -> tuple[int, int]:
-    """(H, W) of an image file as displayed (EXIF orientation applied), read from its header only."""
-    path = Path(path)
+def _header(path: Path) -> tuple[str, tuple[int, int], int]:
+    """(mode, (W, H) as stored, EXIF orientation) of an image file, from its header only; a missing or
+    unreadable file raises `DataError`."""
     try:
         with Image.open(path) as image:
-            width, height = image.size
-            if _orientation(image) in (5, 6, 7, 8):
-                width, height = height, width
+            return image.mode, image.size, _orientation(image)
     except FileNotFoundError:
         raise DataError(f"{path}: file not found; check the path or re-create the dataset") from None
     except (UnidentifiedImageError, OSError) as error:
@@ -402,7 +400,12 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
             f"{path}: unreadable image ({error}); replace it with a good copy "
             "(re-download or re-extract the dataset)"
         ) from None
-    return height, width
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(H, W) of an image file as displayed (EXIF orientation applied), read from its header only."""
+    _, (width, height), orientation = _header(Path(path))
+    return (width, height) if orientation in (5, 6, 7, 8) else (height, width)
 
 
 def _png_bit_depth(path: Path) -> int | None:
@@ -456,7 +459,8 @@ def read_frame(path: str | os.PathLike) -> np.ndarray:
 
 
 MASK_MODES = ("P", "1", "L", "LA")
-"""PIL image modes `read_mask` reads (their values are checked when the pixels are read)."""
+"""PIL image modes `read_mask` reads (their values are checked when the pixels are read); the one list of
+them, which `check_mask_header` checks up front."""
 
 
 def _mode_error(path: Path, mode: str) -> DataError:
@@ -470,16 +474,7 @@ def check_mask_header(path: str | os.PathLike) -> None:
     """Refuse a mask file whose header already tells `read_mask` cannot read it (missing, unreadable, or
     an image mode outside `MASK_MODES`), without decoding its pixels: for checking a dataset up front."""
     path = Path(path)
-    try:
-        with Image.open(path) as image:
-            mode = image.mode
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found; check the path or re-create the dataset") from None
-    except (UnidentifiedImageError, OSError) as error:
-        raise DataError(
-            f"{path}: unreadable image ({error}); replace it with a good copy "
-            "(re-download or re-extract the dataset)"
-        ) from None
+    mode = _header(path)[0]
     if mode not in MASK_MODES:
         raise _mode_error(path, mode)
 
@@ -494,6 +489,8 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
     """
     path = Path(path)
     image = open_image(path)
+    if image.mode not in MASK_MODES:
+        raise _mode_error(path, image.mode)
     if image.mode == "LA":
         grey, alpha = image.split()
         if alpha.getextrema() != (255, 255):
@@ -502,8 +499,6 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
                 "PNG with object ids (or 0/255 for one object)"
             )
         image = grey
-    if image.mode in ("P", "1"):
-        return np.asarray(image, dtype=np.uint8)
     if image.mode == "L":
         values = np.asarray(image, dtype=np.uint8)
         present = np.unique(values)
@@ -518,7 +513,7 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
                 )
             return (values == 255).astype(np.uint8)
         return values
-    raise _mode_error(path, image.mode)
+    return np.asarray(image, dtype=np.uint8)  # "P" or "1": palette indices, or 0/1
 
 
 def write_mask(path: str | os.PathLike, mask: np.ndarray) -> None:

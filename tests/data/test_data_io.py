@@ -9,6 +9,7 @@ from PIL import Image
 from lsevos.data.io import (
     FrameSource,
     atomic_output,
+    check_mask_header,
     davis_palette,
     list_frames,
     read_frame,
@@ -89,10 +90,19 @@ def test_real_davis_train_mask_with_alpha_reads_as_object_1(shared_root):
     with Image.open(path) as image:
         assert image.mode == "LA"
         grey = np.asarray(image)[..., 0]
+    check_mask_header(path)  # the copy-paste source's check before training accepts it too
     mask = read_mask(path)
     assert mask.shape == (480, 854)
     assert set(np.unique(mask)) == {0, 1}
     assert int(mask.sum()) == int((grey == 255).sum()) > 0
+
+
+def test_the_mask_header_check_names_a_missing_or_unreadable_file(tmp_path):
+    with pytest.raises(DataError, match="gone.png: file not found"):
+        check_mask_header(tmp_path / "gone.png")
+    (tmp_path / "junk.png").write_bytes(b"not a png")
+    with pytest.raises(DataError, match="junk.png: unreadable image"):
+        check_mask_header(tmp_path / "junk.png")
 
 
 def test_grey_mask_with_small_ids_keeps_them(tmp_path):

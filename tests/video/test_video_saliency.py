@@ -249,3 +249,28 @@ def test_both_scans_mix_with_the_veto_when_asked(tmp_path):
         prior.reuse({"a": box})
         np.testing.assert_allclose(prior("a", frame, box, crop, network), expected, atol=1e-6)
         assert prior.reused == {"a"}
+
+
+def test_the_setting_reaches_the_scan_and_label_predictor_and_the_kept_prior(tmp_path, monkeypatch):
+    """`network_veto` in the settings turns the veto on where the workflow builds its predictors: a
+    network that sees nothing empties a crop the prior finds salient everywhere."""
+    from types import SimpleNamespace
+
+    from lsevos.video import adaptation, inference
+
+    class Everywhere:  # a prior that finds the whole crop salient
+        size = 8
+
+        def __call__(self, crop):
+            return np.ones(crop.shape[:2], np.float32)
+
+    monkeypatch.setattr(saliency, "shared_saliency", lambda size=320: Everywhere())
+    monkeypatch.setattr(inference, "make_predictor", lambda *_: lambda crop: np.zeros(crop.shape[:2]))
+    crop = np.zeros((5, 5, 3), np.uint8)
+    plain = VideoSettings(saliency_weight=0.7)
+    vetoed = VideoSettings(saliency_weight=0.7, network_veto=True)
+    np.testing.assert_allclose(inference.video_predictor(None, "fp", plain)(crop), 0.7)
+    np.testing.assert_allclose(inference.video_predictor(None, "fp", vetoed)(crop), 0.0)
+    frames = SimpleNamespace(names=["a"])
+    kept = adaptation.kept_prior(frames, vetoed.model_copy(update={"prior_reuse_iou": 0.8}), tmp_path)
+    assert kept.veto == 0.5
