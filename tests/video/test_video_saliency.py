@@ -265,7 +265,11 @@ def test_the_setting_reaches_the_scan_and_label_predictor_and_the_kept_prior(tmp
             return np.ones(crop.shape[:2], np.float32)
 
     monkeypatch.setattr(saliency, "shared_saliency", lambda size=320: Everywhere())
-    monkeypatch.setattr(inference, "make_predictor", lambda *_: lambda crop: np.zeros(crop.shape[:2]))
+    def sees_nothing(*_):
+        return lambda crop: np.zeros(crop.shape[:2], np.float32)
+
+    monkeypatch.setattr(inference, "make_predictor", sees_nothing)
+    monkeypatch.setattr(adaptation, "make_predictor", sees_nothing)
     crop = np.zeros((5, 5, 3), np.uint8)
     plain = VideoSettings(saliency_weight=0.7)
     vetoed = VideoSettings(saliency_weight=0.7, network_veto=True)
@@ -274,3 +278,9 @@ def test_the_setting_reaches_the_scan_and_label_predictor_and_the_kept_prior(tmp
     frames = SimpleNamespace(names=["a"])
     kept = adaptation.kept_prior(frames, vetoed.model_copy(update={"prior_reuse_iou": 0.8}), tmp_path)
     assert kept.veto == 0.5
+    # the scan's own predictor (what `segment` and the workflow's scans track with)
+    for settings, expected in ((plain, 0.7), (vetoed, 0.0)):
+        run = SimpleNamespace(settings=settings, chosen=SimpleNamespace(head="fp", zoom=True))
+        predict, refind, none = adaptation.scan_predictors(None, frames, run, first=None)
+        assert refind is None and none is None
+        np.testing.assert_allclose(predict(crop), expected)
