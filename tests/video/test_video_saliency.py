@@ -265,6 +265,7 @@ def test_the_setting_reaches_the_scan_and_label_predictor_and_the_kept_prior(tmp
             return np.ones(crop.shape[:2], np.float32)
 
     monkeypatch.setattr(saliency, "shared_saliency", lambda size=320: Everywhere())
+
     def sees_nothing(*_):
         return lambda crop: np.zeros(crop.shape[:2], np.float32)
 
