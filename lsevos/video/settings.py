@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Literal, get_args
 
+from pydantic import model_validator
+
 from lsevos.devices import Device
 from lsevos.settings_base import Settings, setting
 from lsevos.settings_text import read_mapping
@@ -19,6 +21,12 @@ Optimizer = Literal["sgd", "adam"]
 EpochDefinition = Literal["frames", "full_batches"]
 OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
 EPOCH_DEFINITIONS: tuple[str, ...] = get_args(EpochDefinition)
+
+# A switch that acts only through another: (switch, the setting it needs, how to turn that on).
+NEEDS: tuple[tuple[str, str, str], ...] = (
+    ("first_frame_span", "first_frame_grabcut", "GrabCut iterations, e.g. 5"),
+    ("redetect_appearance", "redetect_below", "the recovery's threshold, e.g. 0.3"),
+)
 
 
 class VideoSettings(Settings):
@@ -254,6 +262,17 @@ class VideoSettings(Settings):
     device: Device = setting(
         "auto", "where the video commands compute; set by the workflow from the top-level `device`"
     )
+
+    @model_validator(mode="after")
+    def _check_needs(self) -> VideoSettings:
+        """A switch set on while the setting it acts through is off would change nothing: refused, so
+        that a run never reports a switch that did not act."""
+        for switch, needed, how in NEEDS:
+            if getattr(self, switch) and not getattr(self, needed):
+                raise ValueError(
+                    f"{switch!r} acts only with {needed!r} > 0 ({how}); set {needed!r} or turn {switch!r} off"
+                )
+        return self
 
     @classmethod
     def from_dict(cls, values: object, where: str = "video setting") -> VideoSettings:

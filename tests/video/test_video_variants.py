@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 
 import pytest
@@ -107,3 +108,17 @@ def test_settings_defaults_and_strict_keys(tmp_path):
     assert load_settings(str(yaml_file)) == VideoSettings(crop_size=97, retrain_epochs=3)
     with pytest.raises(ConfigError, match="neither"):
         load_settings(str(tmp_path / "missing.yaml"))
+
+
+@pytest.mark.parametrize(
+    ("switch", "needed", "on"),
+    [("first_frame_span", "first_frame_grabcut", 5), ("redetect_appearance", "redetect_below", 0.3)],
+)
+def test_a_switch_without_the_setting_it_acts_through_is_refused(switch, needed, on):
+    """With its setting off the switch would change nothing (`first_frame_span` completes GrabCut labels
+    only): refused in one line naming both keys; accepted once the setting is on, and off is always fine."""
+    value = 0.9 if switch == "first_frame_span" else True
+    with pytest.raises(ConfigError, match=rf"'{switch}' acts only with '{needed}' > 0.*turn '{switch}' off"):
+        load_settings(json.dumps({switch: value}))
+    assert getattr(load_settings(json.dumps({switch: value, needed: on})), switch) == value
+    assert load_settings(json.dumps({needed: on})) == VideoSettings(**{needed: on})

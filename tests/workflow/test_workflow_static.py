@@ -80,6 +80,7 @@ def test_lint_reports_nothing(workflow, repo_root):
         ({"threads": "two"}, "threads"),
         ({"data": {"source": "ftp"}}, "source"),
         ({"pretrain": {"sources": ["imagenet"]}}, "imagenet"),
+        ({"video": {"first_frame_span": 0.9}}, "'first_frame_span' acts only with 'first_frame_grabcut'"),
     ],
 )
 @pytest.mark.slow
