@@ -110,7 +110,7 @@ class VideoSettings(Settings):
         "with GrabCut first-frame labels: a box touches its object on all four sides, so labels whose "
         "foreground crosses less than this share of the box's rows or columns cover a part of the object "
         "and GrabCut runs again with the missed rows and columns as probable foreground "
-        "(`lsevos.video.pseudo_labels.box_span`); 0: off",
+        "(`lsevos.video.pseudo_labels.box_span`); 0: off; > 0 needs `first_frame_grabcut` > 0",
         ge=0.0,
         le=1.0,
     )
@@ -245,7 +245,7 @@ class VideoSettings(Settings):
         "the recovery (`redetect_below`) looks for the object in the whole frame by the mean of FP and the "
         "similarity of each pixel's appearance embedding to the first frame's (its median over the "
         "first-frame labels; `lsevos.video.inference.appearance_finder`) instead of by the scan's own "
-        "prediction (the prior included)",
+        "prediction (the prior included); needs `redetect_below` > 0",
     )
     aug_scale: float = setting(0.15, "crop augmentation: box scale jitter", ge=0.0, lt=1.0)
     aug_shift: float = setting(
@@ -265,8 +265,8 @@ class VideoSettings(Settings):
 
     @model_validator(mode="after")
     def _check_needs(self) -> VideoSettings:
-        """A switch set on while the setting it acts through is off would change nothing: refused, so
-        that a run never reports a switch that did not act."""
+        """A switch of `NEEDS` set on while the setting it acts through is off would change nothing:
+        refused, so that a run does not report it as acting."""
         for switch, needed, how in NEEDS:
             if getattr(self, switch) and not getattr(self, needed):
                 raise ValueError(

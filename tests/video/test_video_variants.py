@@ -118,7 +118,10 @@ def test_a_switch_without_the_setting_it_acts_through_is_refused(switch, needed,
     """With its setting off the switch would change nothing (`first_frame_span` completes GrabCut labels
     only): refused in one line naming both keys; accepted once the setting is on, and off is always fine."""
     value = 0.9 if switch == "first_frame_span" else True
-    with pytest.raises(ConfigError, match=rf"'{switch}' acts only with '{needed}' > 0.*turn '{switch}' off"):
+    with pytest.raises(
+        ConfigError, match=rf"'{switch}' acts only with '{needed}' > 0.*turn '{switch}' off"
+    ) as refused:
         load_settings(json.dumps({switch: value}))
+    assert "\n" not in str(refused.value)
     assert getattr(load_settings(json.dumps({switch: value, needed: on})), switch) == value
     assert load_settings(json.dumps({needed: on})) == VideoSettings(**{needed: on})
