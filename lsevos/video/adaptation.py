@@ -191,7 +191,7 @@ class Scan:
 def scan_uses_first_frame(settings: VideoSettings) -> bool:
     """Whether a scan's predictors read the fine-tune's frame and labels (`scan_predictors`)."""
     evidence = settings.saliency_weight > 0 and settings.saliency_evidence
-    return evidence or (settings.redetect_appearance and settings.redetect_below > 0)
+    return evidence or settings.redetect_appearance
 
 
 def scan_predictors(
@@ -213,7 +213,7 @@ def scan_predictors(
     settings, head = adaptation.settings, adaptation.chosen.head
     device = torch_device(settings)
     evidence = first is not None and settings.saliency_weight > 0 and settings.saliency_evidence
-    appearance = first is not None and settings.redetect_appearance and settings.redetect_below > 0
+    appearance = first is not None and settings.redetect_appearance
     weight, refind = settings.saliency_weight, None
     if evidence or appearance:
         shape = input_shape(frames.size, settings, whole_frame=not adaptation.chosen.zoom)

@@ -32,6 +32,7 @@ import numpy as np
 
 from lsevos.errors import ConfigError, DataError
 from lsevos.video.boxes import box_iou, crop_and_resize, move_crop_map
+from lsevos.video.components import sharing_pixels
 
 INPUT_SIZE = 320
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
@@ -187,8 +188,6 @@ def blend(network: np.ndarray, saliency: np.ndarray, weight: float, veto: float 
     mixture = (1.0 - weight) * network + weight * saliency
     if veto <= 0.0:
         return mixture
-    from lsevos.video.components import sharing_pixels
-
     foreground = mixture > veto
     dropped = foreground & ~sharing_pixels(foreground, network > veto, keep_if_none=False)
     return np.where(dropped, network, mixture).astype(mixture.dtype, copy=False)
