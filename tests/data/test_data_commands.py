@@ -85,3 +85,10 @@ def test_load_settings(tmp_path):
         load_settings(str(path))
     with pytest.raises(ConfigError, match="neither an existing file nor valid JSON"):
         load_settings("{not json")
+    # inline YAML longer than a file name may be (255 bytes): the same one-line error, not an OSError
+    inline = "\n".join(f"setting_{index}: {index}" for index in range(40))
+    assert len(inline) > 255
+    with pytest.raises(ConfigError, match="neither an existing file nor valid JSON"):
+        load_settings(inline)
+    with pytest.raises(ConfigError, match="neither an existing file nor valid JSON"):
+        load_settings("a\0b")

@@ -229,6 +229,13 @@ def test_package_model_stores_its_video_settings_and_card(tmp_path):
     with pytest.raises(ConfigError, match="video setting 'crop': unknown key"):
         package_model(stage3, {"crop": 3}, {}, tmp_path / "bad.pt")
     assert not (tmp_path / "bad.pt").exists()
+    # a model file whose stored settings this version refuses (written by another version: a pair the
+    # settings now refuse) is named in the one-line error, with the fix
+    payload["extra"]["video_settings"].update(first_frame_span=0.9, first_frame_grabcut=0)
+    torch.save(payload, tmp_path / "old.pt")
+    refused = r"old\.pt: the video settings stored .*first_frame_span.*make model"
+    with pytest.raises(ConfigError, match=refused):
+        pretraining_defaults(tmp_path / "old.pt")
 
 
 def test_the_merged_boxes_keep_each_objects_recovery(tmp_path):
