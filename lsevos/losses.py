@@ -141,3 +141,28 @@ def foreground_loss(prediction: torch.Tensor, labels: torch.Tensor, from_logits:
     if from_logits:
         return F.binary_cross_entropy_with_logits(prediction[valid], target)
     return F.binary_cross_entropy(prediction[valid].clamp(1e-7, 1 - 1e-7), target)
+
+
+def tightness_loss(prob: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The box-tightness prior of weakly supervised segmentation from boxes, as multiple-instance
+    learning: a box drawn around an object touches it on all four sides, so each row and each column of
+    the box crosses the object, and its largest foreground probability should be 1.
+
+    `prob [B,H,W]` foreground probabilities, `labels [B,H,W]` with the box as every pixel not labelled
+    background (0): under the first-frame rule the box holds only foreground (1) and ignored (255) pixels
+    and everything outside it is background. Returns the mean over the images with a box of the mean, over
+    the box's rows and columns, of -log(the line's largest probability inside the box); 0 (with a graph)
+    when no image has one."""
+    prob = prob.reshape(labels.shape)
+    terms = []
+    for image_prob, image_labels in zip(prob, labels, strict=True):
+        inside = image_labels != 0
+        rows, columns = inside.any(dim=1), inside.any(dim=0)
+        if not bool(rows.any()):
+            continue
+        box = image_prob[rows][:, columns]
+        largest = torch.cat([box.amax(dim=1), box.amax(dim=0)])
+        terms.append(-torch.log(largest.clamp(1e-7, 1.0)).mean())
+    if not terms:
+        return prob.sum() * 0.0
+    return torch.stack(terms).mean()

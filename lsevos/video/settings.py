@@ -114,6 +114,15 @@ class VideoSettings(Settings):
         ge=0.0,
         le=1.0,
     )
+    box_tightness: float = setting(
+        0.0,
+        "first-frame fine-tune: weight of a box-tightness loss added to the foreground loss; a box touches "
+        "its object on all four sides, so every row and column of the labelled region (the user's box "
+        "under the 0.6 rule) must hold a foreground pixel: the mean over them of -log(their largest "
+        "foreground probability) (`lsevos.losses.tightness_loss`); 0: off (the paper); the network alone "
+        "(no prior): development videos +2.7 J, check +9.7 (docs/experiments.md, E33)",
+        ge=0.0,
+    )
     pseudo_ignore_margin: float = setting(
         0.0,
         "scan-1 rule: probabilities within this margin of `threshold` are ignored (255); 0 (the paper): "

@@ -224,15 +224,21 @@ class AnchoredCrops:
         return self.first.sample(0, rng)
 
 
-def head_loss(output, labels: torch.Tensor, head: str) -> torch.Tensor:
+def head_loss(output, labels: torch.Tensor, head: str, tightness: float = 0.0) -> torch.Tensor:
     """Foreground loss of the `fp` head, or of both the FP and the fused output for `fused` (`output`:
-    an `LSEOutput` with at least the outputs `outputs_needed(head)`)."""
-    from lsevos.losses import foreground_loss
+    an `LSEOutput` with at least the outputs `outputs_needed(head)`); with `tightness` > 0, plus that
+    weight times the box-tightness loss of each (`lsevos.losses.tightness_loss`, `box_tightness`)."""
+    from lsevos.losses import foreground_loss, tightness_loss
     from lsevos.model.fusion import foreground_probability
 
     loss = foreground_loss(output.fg_logit, labels)
+    if tightness > 0.0:
+        loss = loss + tightness * tightness_loss(torch.sigmoid(output.fg_logit), labels)
     if head == "fused":
-        loss = loss + foreground_loss(foreground_probability(output, "fused"), labels, from_logits=False)
+        fused = foreground_probability(output, "fused")
+        loss = loss + foreground_loss(fused, labels, from_logits=False)
+        if tightness > 0.0:
+            loss = loss + tightness * tightness_loss(fused, labels)
     return loss
 
 
@@ -270,9 +276,11 @@ def train_on_crops(
     settings: VideoSettings,
     progress: Progress | None = None,
     stage: str = "adapt",
+    tightness: float = 0.0,
 ) -> int:
     """Train `model` in place for `epochs` passes over `crops` (`epoch_definition`) with the settings'
-    `optimizer`; returns the number of steps."""
+    `optimizer`; returns the number of steps. `tightness`: the weight of the box-tightness loss
+    (`head_loss`), for crops whose labels mark the box as every pixel not background (the first frame)."""
     from lsevos.model.fusion import outputs_needed
 
     heads = outputs_needed(head)
@@ -291,7 +299,7 @@ def train_on_crops(
                 pairs = [crops.sample(int(index), rng) for index in indices]
                 images = crops_to_tensor(np.stack([image for image, _ in pairs]), device)
                 labels = torch.from_numpy(np.stack([label for _, label in pairs])).to(device).long()
-                loss = head_loss(model(images, heads=heads), labels, head)
+                loss = head_loss(model(images, heads=heads), labels, head, tightness)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -389,5 +397,6 @@ def finetune_first_frame(
         settings=settings,
         progress=progress,
         stage="fine-tune",
+        tightness=settings.box_tightness,
     )
     return labels, search

@@ -11,6 +11,7 @@ from lsevos.losses import (
     instance_centres,
     location_loss,
     location_targets,
+    tightness_loss,
 )
 
 
@@ -101,3 +102,26 @@ def test_foreground_loss_ignores_255_and_accepts_probabilities():
     probs = torch.sigmoid(logits)
     assert foreground_loss(probs, labels, from_logits=False).item() == pytest.approx(expected, rel=1e-5)
     assert foreground_loss(logits, torch.full_like(labels, 255)).item() == 0.0
+
+
+def test_tightness_loss_by_hand():
+    # the box: rows 0-1, columns 1-2 (every pixel not labelled background); outside it nothing counts
+    labels = torch.tensor([[[0, 1, 255, 0], [0, 255, 255, 0], [0, 0, 0, 0]]])
+    prob = torch.tensor(
+        [[[0.9, 0.8, 0.5, 1.0], [1.0, 0.25, 0.5, 1.0], [1.0, 1.0, 1.0, 1.0]]], requires_grad=True
+    )
+    # rows: max(0.8, 0.5) = 0.8, max(0.25, 0.5) = 0.5; columns: max(0.8, 0.25) = 0.8, max(0.5, 0.5) = 0.5
+    expected = -(2 * math.log(0.8) + 2 * math.log(0.5)) / 4
+    loss = tightness_loss(prob, labels)
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+    loss.backward()
+    # only each line's largest probability in the box gets a gradient (towards 1: negative)
+    assert prob.grad[0, 0, 1] < 0 and prob.grad[0, 1, 1] == 0 and prob.grad[0, 1, 2] < 0
+    assert prob.grad[0, 0, [0, 3]].abs().sum() == 0 and prob.grad[0, 2].abs().sum() == 0
+    # a batch image without a box adds no term; none with a box: 0
+    batch_labels = torch.cat([labels, torch.zeros_like(labels)])
+    batch_prob = torch.cat([prob.detach(), torch.full_like(prob.detach(), 0.5)])
+    assert tightness_loss(batch_prob, batch_labels).item() == pytest.approx(expected, rel=1e-6)
+    assert tightness_loss(batch_prob, torch.zeros_like(batch_labels)).item() == 0.0
+    # a line whose object the network misses entirely costs -log(1e-7), not infinity
+    assert tightness_loss(torch.zeros(1, 3, 4), labels).item() == pytest.approx(-math.log(1e-7))

@@ -75,6 +75,47 @@ def test_training_on_one_labelled_frame_learns_the_object(disk_video):
     assert prob[truth].mean() > 0.4 and prob[~truth].mean() < 0.1
 
 
+def test_the_box_tightness_loss_teaches_the_part_of_the_box_the_labels_leave_out():
+    """A red-over-blue disk (a rider on a bike) whose first-frame labels cover its red top half, the rest
+    of the box ignored (the 0.6 rule when the network is sure of a part): every row of the box must cross
+    the object, so with `box_tightness` the fine-tuned network calls the blue half foreground too."""
+    import cv2
+
+    disk = cv2.circle(np.zeros((48, 64), np.uint8), (24, 24), 8, 1, thickness=-1).astype(bool)
+    frame = np.full((48, 64, 3), 30, dtype=np.uint8)
+    frame[disk] = (220, 20, 20)
+    bottom = disk.copy()
+    bottom[:25] = False
+    frame[bottom] = (20, 20, 220)
+    labels = np.zeros((48, 64), dtype=np.uint8)
+    labels[16:33, 16:33] = 255  # the user's box (16, 16, 32, 32)
+    labels[disk & ~bottom] = 1
+    search = enlarge_box((16, 16, 32, 32), 1.5, (48, 64))
+    settings = VideoSettings(crop_size=33, batch=2, optimizer="adam", epoch_definition="full_batches")
+    blue = crop_and_resize(bottom.astype(np.uint8), search, 33, nearest=True).astype(bool)
+    outside = ~crop_and_resize(disk.astype(np.uint8), search, 33, nearest=True).astype(bool)
+    means = {}
+    for weight in (0.0, 1.0):
+        torch.manual_seed(0)
+        model = LSENet("tiny", embed_dim=8)
+        crops = FirstFrameCrops(frame, labels, search, settings)
+        train_on_crops(model, crops, epochs=20, lr=3e-3, head="fp", settings=settings, tightness=weight)
+        prob = make_predictor(model, "fp", torch.device("cpu"))(crop_and_resize(frame, search, 33))
+        means[weight] = (prob[blue].mean(), prob[outside].mean())
+    assert means[1.0][0] > 0.8 and means[1.0][0] > means[0.0][0] + 0.15, means
+    assert means[1.0][1] < 0.1  # the background outside the object stays background
+
+
+def test_the_fine_tune_trains_with_the_settings_box_tightness(monkeypatch, disk_video, fast_settings):
+    folder, masks = disk_video
+    seen = []
+    monkeypatch.setattr(training, "train_on_crops", lambda *args, **kwargs: seen.append(kwargs))
+    settings = fast_settings.model_copy(update={"box_tightness": 0.5})
+    frame = FrameSource(folder).read(0)
+    finetune_first_frame(LSENet("tiny", embed_dim=8), frame, box_from_mask(masks[0]), settings, "fp", True)
+    assert seen[0]["tightness"] == 0.5 and seen[0]["stage"] == "fine-tune"
+
+
 def test_first_frame_finetune_labels_only_inside_the_box(disk_video, fast_settings):
     folder, masks = disk_video
     frame = FrameSource(folder).read(0)
