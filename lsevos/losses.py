@@ -143,26 +143,34 @@ def foreground_loss(prediction: torch.Tensor, labels: torch.Tensor, from_logits:
     return F.binary_cross_entropy(prediction[valid].clamp(1e-7, 1 - 1e-7), target)
 
 
-def tightness_loss(prob: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """The box-tightness prior of weakly supervised segmentation from boxes, as multiple-instance
-    learning: a box drawn around an object touches it on all four sides, so each row and each column of
-    the box crosses the object, and its largest foreground probability should be 1.
+def tightness_loss(prediction: torch.Tensor, labels: torch.Tensor, from_logits: bool = True) -> torch.Tensor:
+    """The box-tightness prior of weakly supervised segmentation from boxes (Hsu et al., NeurIPS 2019) as
+    multiple-instance learning: a box drawn around an object touches it on all four sides, so each row and
+    each column of the box crosses the object, and its largest foreground probability should be 1.
 
-    `prob [B,H,W]` foreground probabilities, `labels [B,H,W]` with the box as every pixel not labelled
-    background (0): under the first-frame rule the box holds only foreground (1) and ignored (255) pixels
-    and everything outside it is background. Returns the mean over the images with a box of the mean, over
-    the box's rows and columns, of -log(the line's largest probability inside the box); 0 (with a graph)
-    when no image has one."""
-    prob = prob.reshape(labels.shape)
-    terms = []
-    for image_prob, image_labels in zip(prob, labels, strict=True):
+    `prediction [B,1,H,W]` or `[B,H,W]` (logits, or probabilities when `from_logits=False`), `labels
+    [B,H,W]` with the box as every pixel not labelled background (0): under the first-frame rule the box
+    holds only foreground (1) and ignored (255) pixels and everything outside it is background. A crop that
+    cuts the box leaves its lines cut too: the rows count only when the box reaches neither the left nor
+    the right edge of the crop, the columns only when it reaches neither the top nor the bottom. Returns
+    the mean over the counted lines of every image of -log(the line's largest probability inside the box)
+    (from logits: softplus(-largest logit), which keeps a gradient however low); 0 (with a graph) when no
+    line counts."""
+    prediction = prediction.reshape(labels.shape)
+    lines = []
+    for image, image_labels in zip(prediction, labels, strict=True):
         inside = image_labels != 0
         rows, columns = inside.any(dim=1), inside.any(dim=0)
         if not bool(rows.any()):
             continue
-        box = image_prob[rows][:, columns]
-        largest = torch.cat([box.amax(dim=1), box.amax(dim=0)])
-        terms.append(-torch.log(largest.clamp(1e-7, 1.0)).mean())
-    if not terms:
-        return prob.sum() * 0.0
-    return torch.stack(terms).mean()
+        box = image[rows][:, columns]
+        if not (bool(columns[0]) or bool(columns[-1])):
+            lines.append(box.amax(dim=1))
+        if not (bool(rows[0]) or bool(rows[-1])):
+            lines.append(box.amax(dim=0))
+    if not lines:
+        return prediction.sum() * 0.0
+    largest = torch.cat(lines)
+    if from_logits:
+        return F.softplus(-largest).mean()
+    return -torch.log(largest.clamp(1e-7, 1.0)).mean()

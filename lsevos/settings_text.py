@@ -38,11 +38,11 @@ def read_mapping(text: str, option: str) -> dict:
 
 
 def _is_file(path: Path) -> bool:
-    """`path.is_file()`, False for a text no file system takes as a path (a name over the length limit,
+    """`path.is_file()`, False for a text no file system takes as a path (a name over the length limit:
     inline YAML pasted on the command line), which `Path.is_file` raises `OSError` for."""
     try:
         return path.is_file()
-    except (OSError, ValueError):
+    except OSError:
         return False
 
 

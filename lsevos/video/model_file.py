@@ -97,6 +97,25 @@ def stored_video_settings(payload: dict) -> dict | None:
     return dict(settings) if isinstance(settings, dict) else None
 
 
+def refuse_stored_settings(path: str | os.PathLike, payload: dict) -> None:
+    """When the video settings stored in model file `path` are refused by this version on their own (a
+    file written by another version), raise a `ConfigError` that names the file and the fixes; else
+    return (the settings given on top of them are what was refused)."""
+    from lsevos.video.settings import VideoSettings
+
+    stored = stored_video_settings(payload)
+    if stored is None:
+        return
+    try:
+        VideoSettings.from_dict(stored)
+    except ConfigError as error:
+        raise ConfigError(
+            f"{path}: this version refuses the video settings stored in the model file ({error}); give "
+            "the fix with --settings, or package the model again (`lsevos package-model`; "
+            "`make model` for models/lsevos-cpu.pt)"
+        ) from None
+
+
 def card_path(model: str | os.PathLike) -> Path:
     """The model card beside a model file: `<name>.md` for `<name>.pt`."""
     model = Path(model)

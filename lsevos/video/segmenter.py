@@ -122,9 +122,14 @@ class Segmenter:
         progress: Progress | None = None,
     ) -> Segmenter:
         """A `Segmenter` of a checkpoint already read (`lsevos.train.checkpoint.require_fp_head`)."""
+        from lsevos.video.model_file import refuse_stored_settings
         from lsevos.video.steps import pretraining_defaults
 
-        chosen = _settings(settings, pretraining_defaults(checkpoint, payload))
+        try:
+            chosen = _settings(settings, pretraining_defaults(checkpoint, payload))
+        except ConfigError:
+            refuse_stored_settings(checkpoint, payload)
+            raise
         if device is not None:
             chosen = VideoSettings.from_dict({**chosen.to_dict(), "device": device})
         if chosen.saliency_weight > 0:

@@ -27,6 +27,10 @@ NEEDS: tuple[tuple[str, str, str], ...] = (
     ("first_frame_span", "first_frame_grabcut", "GrabCut iterations, e.g. 5"),
     ("redetect_appearance", "redetect_below", "the recovery's threshold, e.g. 0.3"),
 )
+# A switch that acts only while another is off: (switch, the setting that must be 0, why).
+EXCLUDES: tuple[tuple[str, str, str], ...] = (
+    ("box_tightness", "first_frame_grabcut", "GrabCut's labels do not mark the box"),
+)
 
 
 class VideoSettings(Settings):
@@ -116,11 +120,12 @@ class VideoSettings(Settings):
     )
     box_tightness: float = setting(
         0.0,
-        "first-frame fine-tune: weight of a box-tightness loss added to the foreground loss; a box touches "
-        "its object on all four sides, so every row and column of the labelled region (the user's box "
-        "under the 0.6 rule) must hold a foreground pixel: the mean over them of -log(their largest "
-        "foreground probability) (`lsevos.losses.tightness_loss`); 0: off (the paper); the network alone "
-        "(no prior): development videos +2.7 J, check +9.7 (docs/experiments.md, E33)",
+        "first-frame fine-tune under the 0.6 rule: weight of a box-tightness loss added to the foreground "
+        "loss; a box touches its object on all four sides, so every row and column of the user's box must "
+        "hold a foreground pixel: the mean over them of -log(their largest foreground probability) "
+        "(`lsevos.losses.tightness_loss`); with a given first-frame mask the labels already hold it; 0: off "
+        "(the paper); needs `first_frame_grabcut` 0; the network alone (no prior): development videos "
+        "+6.4 J, check +8.1; with the prior (`cpu`) -1.7 J on development videos (docs/experiments.md, E33)",
         ge=0.0,
     )
     pseudo_ignore_margin: float = setting(
@@ -274,12 +279,19 @@ class VideoSettings(Settings):
 
     @model_validator(mode="after")
     def _check_needs(self) -> VideoSettings:
-        """A switch of `NEEDS` set on while the setting it acts through is off would change nothing:
-        refused, so that a run does not report it as acting."""
+        """A switch of `NEEDS` set on while the setting it acts through is off, or of `EXCLUDES` while the
+        setting it excludes is on, would change nothing: refused, so that a run does not report it as
+        acting."""
         for switch, needed, how in NEEDS:
             if getattr(self, switch) and not getattr(self, needed):
                 raise ValueError(
                     f"{switch!r} acts only with {needed!r} > 0 ({how}); set {needed!r} or turn {switch!r} off"
+                )
+        for switch, other, why in EXCLUDES:
+            if getattr(self, switch) and getattr(self, other):
+                raise ValueError(
+                    f"{switch!r} acts only with {other!r} = 0 ({why}); "
+                    f"set {other!r} to 0 or turn {switch!r} off"
                 )
         return self
 

@@ -80,13 +80,6 @@ def pretraining_defaults(checkpoint: str | os.PathLike, payload: dict | None = N
     payload = load_checkpoint(checkpoint) if payload is None else payload
     stored = stored_video_settings(payload)
     if stored is not None:
-        try:
-            VideoSettings.from_dict(stored)
-        except ConfigError as error:
-            raise ConfigError(
-                f"{checkpoint}: the video settings stored in this model file are refused ({error}); "
-                "rebuild it with this version (`make model`)"
-            ) from None
         return stored
     config = payload.get("config") or {}
     crop = (config.get("settings") or {}).get("crop") if isinstance(config, dict) else None

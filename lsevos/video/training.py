@@ -231,14 +231,15 @@ def head_loss(output, labels: torch.Tensor, head: str, tightness: float = 0.0) -
     from lsevos.losses import foreground_loss, tightness_loss
     from lsevos.model.fusion import foreground_probability
 
-    loss = foreground_loss(output.fg_logit, labels)
-    if tightness > 0.0:
-        loss = loss + tightness * tightness_loss(torch.sigmoid(output.fg_logit), labels)
-    if head == "fused":
-        fused = foreground_probability(output, "fused")
-        loss = loss + foreground_loss(fused, labels, from_logits=False)
+    def terms(prediction: torch.Tensor, from_logits: bool) -> torch.Tensor:
+        loss = foreground_loss(prediction, labels, from_logits)
         if tightness > 0.0:
-            loss = loss + tightness * tightness_loss(fused, labels)
+            loss = loss + tightness * tightness_loss(prediction, labels, from_logits)
+        return loss
+
+    loss = terms(output.fg_logit, True)
+    if head == "fused":
+        loss = loss + terms(foreground_probability(output, "fused"), False)
     return loss
 
 

@@ -105,23 +105,41 @@ def test_foreground_loss_ignores_255_and_accepts_probabilities():
 
 
 def test_tightness_loss_by_hand():
-    # the box: rows 0-1, columns 1-2 (every pixel not labelled background); outside it nothing counts
-    labels = torch.tensor([[[0, 1, 255, 0], [0, 255, 255, 0], [0, 0, 0, 0]]])
+    # the box: rows 1-2, columns 1-2 (every pixel not labelled background); outside it nothing counts
+    labels = torch.tensor([[[0, 0, 0, 0], [0, 1, 255, 0], [0, 255, 255, 0], [0, 0, 0, 0]]])
     prob = torch.tensor(
-        [[[0.9, 0.8, 0.5, 1.0], [1.0, 0.25, 0.5, 1.0], [1.0, 1.0, 1.0, 1.0]]], requires_grad=True
+        [[[1.0, 1.0, 1.0, 1.0], [0.9, 0.8, 0.5, 1.0], [1.0, 0.25, 0.5, 1.0], [1.0, 1.0, 1.0, 1.0]]],
+        requires_grad=True,
     )
     # rows: max(0.8, 0.5) = 0.8, max(0.25, 0.5) = 0.5; columns: max(0.8, 0.25) = 0.8, max(0.5, 0.5) = 0.5
     expected = -(2 * math.log(0.8) + 2 * math.log(0.5)) / 4
-    loss = tightness_loss(prob, labels)
+    loss = tightness_loss(prob, labels, from_logits=False)
     assert loss.item() == pytest.approx(expected, rel=1e-6)
     loss.backward()
     # only each line's largest probability in the box gets a gradient (towards 1: negative)
-    assert prob.grad[0, 0, 1] < 0 and prob.grad[0, 1, 1] == 0 and prob.grad[0, 1, 2] < 0
-    assert prob.grad[0, 0, [0, 3]].abs().sum() == 0 and prob.grad[0, 2].abs().sum() == 0
-    # a batch image without a box adds no term; none with a box: 0
+    assert prob.grad[0, 1, 1] < 0 and prob.grad[0, 2, 1] == 0 and prob.grad[0, 2, 2] < 0
+    assert prob.grad[0, 1, [0, 3]].abs().sum() == 0 and prob.grad[0, 3].abs().sum() == 0
+    # from logits the same value, softplus(-largest logit) = -log(sigmoid(largest logit))
+    logits = torch.logit(prob.detach())
+    assert tightness_loss(logits, labels).item() == pytest.approx(expected, rel=1e-5)
+    # a line the network misses entirely still gets a gradient from logits (not cut at a floor)
+    far = torch.full((1, 4, 4), -40.0, requires_grad=True)
+    tightness_loss(far, labels).backward()
+    assert far.grad[0, 1:3, 1:3].abs().sum() > 0
+    # a batch image without a box adds no line; no image with one: 0
     batch_labels = torch.cat([labels, torch.zeros_like(labels)])
     batch_prob = torch.cat([prob.detach(), torch.full_like(prob.detach(), 0.5)])
-    assert tightness_loss(batch_prob, batch_labels).item() == pytest.approx(expected, rel=1e-6)
-    assert tightness_loss(batch_prob, torch.zeros_like(batch_labels)).item() == 0.0
-    # a line whose object the network misses entirely costs -log(1e-7), not infinity
-    assert tightness_loss(torch.zeros(1, 3, 4), labels).item() == pytest.approx(-math.log(1e-7))
+    assert tightness_loss(batch_prob, batch_labels, False).item() == pytest.approx(expected, rel=1e-6)
+    assert tightness_loss(batch_prob, torch.zeros_like(batch_labels), False).item() == 0.0
+
+
+def test_tightness_loss_skips_the_lines_a_crop_cuts():
+    # the box reaches the crop's left edge (column 0): its rows may be cut, only its columns count
+    labels = torch.tensor([[[0, 0, 0], [1, 255, 0], [255, 255, 0], [0, 0, 0]]])
+    prob = torch.tensor([[[1.0, 1.0, 1.0], [0.5, 0.25, 1.0], [0.5, 0.125, 1.0], [1.0, 1.0, 1.0]]])
+    # columns: max(0.5, 0.5) = 0.5, max(0.25, 0.125) = 0.25
+    expected = -(math.log(0.5) + math.log(0.25)) / 2
+    assert tightness_loss(prob, labels, from_logits=False).item() == pytest.approx(expected, rel=1e-6)
+    # a box that reaches both the left and the top edge: no line counts
+    corner = torch.tensor([[[1, 255, 0], [255, 255, 0], [0, 0, 0]]])
+    assert tightness_loss(torch.full((1, 3, 3), 0.5), corner, from_logits=False).item() == 0.0

@@ -106,6 +106,26 @@ def test_the_box_tightness_loss_teaches_the_part_of_the_box_the_labels_leave_out
     assert means[1.0][1] < 0.1  # the background outside the object stays background
 
 
+def test_head_loss_adds_the_weighted_tightness_loss_of_each_output():
+    from lsevos.losses import tightness_loss
+    from lsevos.model.fusion import foreground_probability, outputs_needed
+
+    torch.manual_seed(0)
+    model = LSENet("tiny", embed_dim=8).eval()
+    with torch.no_grad():
+        output = model(torch.rand(2, 3, 33, 33), heads=outputs_needed("fused"))
+    labels = torch.zeros(2, 33, 33, dtype=torch.long)
+    labels[:, 8:25, 10:20] = 255
+    labels[:, 8:16, 12:18] = 1
+    fp_term = tightness_loss(output.fg_logit, labels).item()
+    fused_term = tightness_loss(foreground_probability(output, "fused"), labels, from_logits=False).item()
+    assert fp_term > 0 and fused_term > 0
+    for head, added in (("fp", fp_term), ("fused", fp_term + fused_term)):
+        plain = training.head_loss(output, labels, head).item()
+        weighted = training.head_loss(output, labels, head, 0.5).item()
+        assert weighted == pytest.approx(plain + 0.5 * added, rel=1e-5)
+
+
 def test_the_fine_tune_trains_with_the_settings_box_tightness(monkeypatch, disk_video, fast_settings):
     folder, masks = disk_video
     seen = []

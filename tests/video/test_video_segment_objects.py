@@ -229,13 +229,24 @@ def test_package_model_stores_its_video_settings_and_card(tmp_path):
     with pytest.raises(ConfigError, match="video setting 'crop': unknown key"):
         package_model(stage3, {"crop": 3}, {}, tmp_path / "bad.pt")
     assert not (tmp_path / "bad.pt").exists()
+
     # a model file whose stored settings this version refuses (written by another version: a pair the
-    # settings now refuse) is named in the one-line error, with the fix
-    payload["extra"]["video_settings"].update(first_frame_span=0.9, first_frame_grabcut=0)
-    torch.save(payload, tmp_path / "old.pt")
-    refused = r"old\.pt: the video settings stored .*first_frame_span.*make model"
-    with pytest.raises(ConfigError, match=refused):
-        pretraining_defaults(tmp_path / "old.pt")
+    # settings now refuse) is named in the one-line error, with the fixes; settings that fix it are taken
+    from lsevos.video.segmenter import Segmenter
+
+    payload["extra"]["video_settings"].update(first_frame_span=0.9, first_frame_grabcut=0, saliency_weight=0)
+    old = tmp_path / "old.pt"
+    torch.save(payload, old)
+    with pytest.raises(
+        ConfigError, match=r"old\.pt: this version refuses .*first_frame_span.*--settings"
+    ) as error:
+        Segmenter.load(old)
+    assert "\n" not in str(error.value)
+    assert Segmenter.load(old, settings={"first_frame_span": 0.0}).settings.first_frame_span == 0.0
+    # settings given on top of valid stored ones that are refused: their own error, no model file blamed
+    with pytest.raises(ConfigError, match="'redetect_appearance' acts only with") as error:
+        Segmenter.load(out, settings={"redetect_appearance": True})
+    assert "m.pt" not in str(error.value)
 
 
 def test_the_merged_boxes_keep_each_objects_recovery(tmp_path):

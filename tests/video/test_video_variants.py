@@ -110,6 +110,17 @@ def test_settings_defaults_and_strict_keys(tmp_path):
         load_settings(str(tmp_path / "missing.yaml"))
 
 
+def test_the_box_tightness_loss_with_grabcut_labels_is_refused():
+    """GrabCut's labels are 0 and 1 inside the box, so they do not mark the box the loss needs."""
+    with pytest.raises(
+        ConfigError,
+        match=r"'box_tightness' acts only with 'first_frame_grabcut' = 0.*turn 'box_tightness' off",
+    ) as refused:
+        load_settings(json.dumps({"box_tightness": 1.0, "first_frame_grabcut": 5}))
+    assert "\n" not in str(refused.value)
+    assert load_settings(json.dumps({"box_tightness": 1.0})).box_tightness == 1.0
+
+
 @pytest.mark.parametrize(
     ("switch", "needed", "on"),
     [("first_frame_span", "first_frame_grabcut", 5), ("redetect_appearance", "redetect_below", 0.3)],
