@@ -30,6 +30,33 @@ _repr.maxstring = 40
 _repr.maxother = 40
 
 # pydantic's type errors -> the type named in the message
+_SCALAR_TYPES: dict[str, tuple[type, ...]] = {
+    "int_type": (int,),
+    "int_from_float": (int,),
+    "float_type": (int, float),
+    "bool_type": (bool,),
+}
+_TEXT_HINT = (
+    "; Snakemake's --config reads every value inside 'key={...}' as text: set this key in a --configfile"
+)
+
+
+def _reads_as(value: object, kinds: tuple[type, ...]) -> bool:
+    """Whether `value` is text that YAML reads as one of `kinds` ('1.0' as a number, 'true' as a
+    boolean): what Snakemake's --config leaves of a number inside a mapping."""
+    import yaml
+
+    if not isinstance(value, str):
+        return False
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
+        return False
+    if bool not in kinds and isinstance(parsed, bool):
+        return False
+    return isinstance(parsed, kinds)
+
+
 _TYPE_NAMES = {
     "int_type": "an integer (int)",
     "int_from_float": "an integer (int)",
@@ -224,7 +251,8 @@ def describe(error: ValidationError, model: type[BaseModel], where: str = "") ->
             f"choose one of {', '.join(expected)}"
         )
     if kind in _TYPE_NAMES:
-        return f"{path}: expected {_TYPE_NAMES[kind]}, got {_repr.repr(value)} ({type(value).__name__})"
+        text = _TEXT_HINT if kind in _SCALAR_TYPES and _reads_as(value, _SCALAR_TYPES[kind]) else ""
+        return f"{path}: expected {_TYPE_NAMES[kind]}, got {_repr.repr(value)} ({type(value).__name__}){text}"
     if kind == "value_error" and str(context.get("error", "")).startswith("range:"):
         allowed = str(context["error"])[len("range:") :]
         return f"{path}: invalid value {_repr.repr(value)}; allowed: {allowed}"

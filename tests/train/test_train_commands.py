@@ -15,8 +15,18 @@ def test_settings_defaults_and_key_errors():
     assert settings.batch == 7 and settings.crop == 321  # the paper's values by default
     with pytest.raises(ConfigError, match="'iteration': unknown key \\(did you mean 'iterations'\\?\\)"):
         PretrainSettings.from_dict({"iteration": 5})
-    with pytest.raises(ConfigError, match=r"'batch': expected an integer \(int\), got '7' \(str\)"):
+    with pytest.raises(
+        ConfigError, match=r"'batch': expected an integer \(int\), got '7' \(str\); Snakemake"
+    ):
         PretrainSettings.from_dict({"batch": "7"})
+    with pytest.raises(ConfigError, match=r"'batch': expected an integer \(int\), got 'seven' \(str\)$"):
+        PretrainSettings.from_dict({"batch": "seven"})  # not a number as text: no word of Snakemake
+    with pytest.raises(ConfigError, match=r"'lr': expected a number \(float\), got 'true' \(str\)$"):
+        PretrainSettings.from_dict({"lr": "true"})
+    with pytest.raises(
+        ConfigError, match=r"'pretrained': expected a boolean \(bool\), got 'false' \(str\); "
+    ):
+        PretrainSettings.from_dict({"pretrained": "false"})
     with pytest.raises(ConfigError, match=r"'pretrained': expected a boolean \(bool\), got 1"):
         PretrainSettings.from_dict({"pretrained": 1})
     with pytest.raises(ConfigError, match="'crop': invalid value 0; allowed: > 0"):

@@ -387,6 +387,28 @@ def test_snakemake_dry_run_stops_before_any_job_with_a_short_message(tmp_path, w
     assert len(output.splitlines()) < 15, output
 
 
+@pytest.mark.slow
+def test_a_number_inside_snakemake_config_braces_gets_the_way_out(workflow):
+    """Snakemake's --config reads the values inside 'key={...}' as text: a number there is refused before
+    any job, with the fix."""
+    result = subprocess.run(
+        [
+            *[str(Path(sys.executable).parent / "snakemake"), "-n", "tables"],
+            *["--configfile", "config/demo.yaml", "--config", "video={box_tightness: 1.0}"],
+        ],
+        cwd=REPO,
+        env=workflow.env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    expected = "video.box_tightness: expected a number (float), got '1.0' (str); Snakemake's --config"
+    assert expected in output and "set this key in a --configfile" in output, output
+    assert "Job stats" not in output and "Traceback" not in output, output
+
+
 def test_imagenet_weights_follow_every_default_and_stage_override(repo_root):
     """The local rule imagenet_weights is needed when stage 1 or fp loads ResNet-101's ImageNet weights,
     with the defaults `lsevos pretrain` applies (a model block without `backbone` is ResNet-101)."""
