@@ -30,6 +30,20 @@ _repr.maxstring = 40
 _repr.maxother = 40
 
 # pydantic's type errors -> the type named in the message
+_TYPE_NAMES = {
+    "int_type": "an integer (int)",
+    "int_from_float": "an integer (int)",
+    "float_type": "a number (float)",
+    "bool_type": "a boolean (bool)",
+    "string_type": "a string (str)",
+    "list_type": "a list",
+    "tuple_type": "a list",
+    "dict_type": "a mapping of keys to values",
+    "model_type": "a mapping of keys to values",
+    "model_attributes_type": "a mapping of keys to values",
+}
+
+# pydantic's scalar type errors -> the types a text must read as to be a value Snakemake left as text
 _SCALAR_TYPES: dict[str, tuple[type, ...]] = {
     "int_type": (int,),
     "int_from_float": (int,),
@@ -55,20 +69,6 @@ def _reads_as(value: object, kinds: tuple[type, ...]) -> bool:
     if bool not in kinds and isinstance(parsed, bool):
         return False
     return isinstance(parsed, kinds)
-
-
-_TYPE_NAMES = {
-    "int_type": "an integer (int)",
-    "int_from_float": "an integer (int)",
-    "float_type": "a number (float)",
-    "bool_type": "a boolean (bool)",
-    "string_type": "a string (str)",
-    "list_type": "a list",
-    "tuple_type": "a list",
-    "dict_type": "a mapping of keys to values",
-    "model_type": "a mapping of keys to values",
-    "model_attributes_type": "a mapping of keys to values",
-}
 
 
 def setting(

@@ -364,6 +364,19 @@ END_TO_END = {
 }
 
 
+def dry_run_tables(workflow, *arguments: str) -> tuple[int, str]:
+    """`snakemake -n tables ARGUMENTS` in the checkout: its exit status and its output (stdout + stderr)."""
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "snakemake"), "-n", "tables", *arguments],
+        cwd=REPO,
+        env=workflow.env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return result.returncode, result.stdout + result.stderr
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("change", "path"), list(END_TO_END.values()), ids=list(END_TO_END))
 def test_snakemake_dry_run_stops_before_any_job_with_a_short_message(tmp_path, workflow, change, path):
@@ -371,16 +384,8 @@ def test_snakemake_dry_run_stops_before_any_job_with_a_short_message(tmp_path, w
     change(config)
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(config, sort_keys=False))
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "snakemake"), "-n", "tables", "--configfile", str(bad)],
-        cwd=REPO,
-        env=workflow.env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, output
+    returncode, output = dry_run_tables(workflow, "--configfile", str(bad))
+    assert returncode != 0, output
     assert f"invalid configuration: {path}: " in output, output
     assert "Job stats" not in output and "rule " not in output, output  # no job planned, none ran
     assert "KeyError" not in output and "Traceback" not in output, output
@@ -391,19 +396,10 @@ def test_snakemake_dry_run_stops_before_any_job_with_a_short_message(tmp_path, w
 def test_a_number_inside_snakemake_config_braces_gets_the_way_out(workflow):
     """Snakemake's --config reads the values inside 'key={...}' as text: a number there is refused before
     any job, with the fix."""
-    result = subprocess.run(
-        [
-            *[str(Path(sys.executable).parent / "snakemake"), "-n", "tables"],
-            *["--configfile", "config/demo.yaml", "--config", "video={box_tightness: 1.0}"],
-        ],
-        cwd=REPO,
-        env=workflow.env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
+    returncode, output = dry_run_tables(
+        workflow, "--configfile", "config/demo.yaml", "--config", "video={box_tightness: 1.0}"
     )
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, output
+    assert returncode != 0, output
     expected = "video.box_tightness: expected a number (float), got '1.0' (str); Snakemake's --config"
     assert expected in output and "set this key in a --configfile" in output, output
     assert "Job stats" not in output and "Traceback" not in output, output
