@@ -230,7 +230,7 @@ def scan_predictors(
                 )
         if appearance:
             refind = appearance_finder(model, appearance_template(model, crop, labels, device), device)
-    network = make_predictor(model, head, device)
+    network = make_predictor(model, head, device, settings.test_flip)
     predict = mix(network, weight, size=settings.saliency_size, veto=veto_threshold(settings))
     if prior is None or weight <= 0.0:
         return predict, refind, None

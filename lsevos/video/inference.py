@@ -34,18 +34,21 @@ def crops_to_tensor(crops: np.ndarray, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(crops)).to(device).permute(0, 3, 1, 2).float().div_(255.0)
 
 
-def make_predictor(model: torch.nn.Module, head: str, device: torch.device) -> Predict:
+def make_predictor(model: torch.nn.Module, head: str, device: torch.device, flip: bool = False) -> Predict:
     """Wrap a model as the tracker's `predict(crop uint8 [h,w,3]) -> prob float32 [h,w]`; the model runs
-    only the heads `head` reads."""
+    only the heads `head` reads. `flip`: the mean of the crop's probability and its mirror image's, mirrored
+    back (one batch of two; the video setting `test_flip`)."""
     from lsevos.model.fusion import foreground_probability, outputs_needed
 
     heads = outputs_needed(head)
     model.eval()
 
     def predict(crop: np.ndarray) -> np.ndarray:
+        crops = np.stack([crop, crop[:, ::-1]]) if flip else crop[None]
         with torch.no_grad():
-            output = model(crops_to_tensor(crop[None], device), heads=heads)
-            return foreground_probability(output, head)[0, 0].float().cpu().numpy()
+            output = model(crops_to_tensor(crops, device), heads=heads)
+            prob = foreground_probability(output, head)[:, 0].float().cpu().numpy()
+        return 0.5 * (prob[0] + prob[1, :, ::-1]) if flip else prob[0]
 
     return predict
 
@@ -53,7 +56,7 @@ def make_predictor(model: torch.nn.Module, head: str, device: torch.device) -> P
 def video_predictor(model: torch.nn.Module, head: str, settings: VideoSettings) -> Predict:
     """The predictor of a scan or of the first-frame labels: the model on the settings' device, with the
     saliency prior mixed in when `saliency_weight` > 0 (`lsevos.video.saliency`)."""
-    predict = make_predictor(model, head, torch_device(settings))
+    predict = make_predictor(model, head, torch_device(settings), settings.test_flip)
     if settings.saliency_weight <= 0.0:
         return predict
     from lsevos.video.saliency import mix, veto_threshold

@@ -225,6 +225,12 @@ class VideoSettings(Settings):
         "(background): the prior draws the outline, the network decides which salient things are the "
         "object (`lsevos.video.saliency.blend`)",
     )
+    test_flip: bool = setting(
+        False,
+        "test-time flip: wherever the network predicts a crop (first-frame labels, scans, recovery), it "
+        "predicts its mirror image too and takes the mean of the two probabilities (the second mirrored "
+        "back); the prior sees the crop once; off: one prediction (the paper)",
+    )
     saliency_size: int = setting(
         320,
         "side of the square input U^2-Net-p sees each crop at (320: its training size; smaller is faster, "

@@ -52,6 +52,53 @@ def test_predictor_returns_a_probability_map_for_both_heads():
         make_predictor(model, "fpp", torch.device("cpu"))(crop)
 
 
+class ColumnsAndRed(torch.nn.Module):
+    """A model whose FP logit is `ramp` x (the column index minus the middle column's) + `red` x (the red
+    channel - 0.5)."""
+
+    def __init__(self, ramp: float = 1.0, red: float = 0.0):
+        super().__init__()
+        self.ramp, self.red = ramp, red
+
+    def forward(self, x, heads=("fp",)):
+        from types import SimpleNamespace
+
+        columns = torch.arange(x.shape[-1], dtype=torch.float32) - (x.shape[-1] - 1) / 2
+        return SimpleNamespace(fg_logit=self.ramp * columns + self.red * (x[:, :1] - 0.5))
+
+
+def test_test_flip_averages_the_crop_and_its_mirror_image_mirrored_back():
+    """A column ramp reads 1 - p in the mirror image (sigmoid(-a) = 1 - sigmoid(a)), mirrored back: the
+    mean is 0.5 everywhere; a model that reads only the colours gives the same map with or without."""
+    cpu = torch.device("cpu")
+    crop = np.random.default_rng(0).integers(0, 256, (6, 5, 3), dtype=np.uint8)
+    plain = make_predictor(ColumnsAndRed(), "fp", cpu)(crop)
+    np.testing.assert_allclose(plain[3], 1 / (1 + np.exp(-np.arange(-2.0, 3.0))), rtol=1e-6)
+    flipped = make_predictor(ColumnsAndRed(), "fp", cpu, flip=True)(crop)
+    assert flipped.shape == (6, 5) and flipped.dtype == np.float32
+    np.testing.assert_allclose(flipped, 0.5, atol=1e-6)
+    colour = ColumnsAndRed(ramp=0.0, red=8.0)
+    expected = 1 / (1 + np.exp(-8.0 * (crop[..., 0] / 255.0 - 0.5)))
+    np.testing.assert_allclose(make_predictor(colour, "fp", cpu, flip=True)(crop), expected, rtol=1e-5)
+
+
+def test_test_flip_reaches_the_first_frame_labels_and_the_scans():
+    from types import SimpleNamespace
+
+    from lsevos.video.inference import video_predictor
+
+    crop = np.zeros((4, 7, 3), np.uint8)
+    on, off = VideoSettings(device="cpu", test_flip=True), VideoSettings(device="cpu")
+    np.testing.assert_allclose(video_predictor(ColumnsAndRed(), "fp", on)(crop), 0.5, atol=1e-6)
+    for settings in (on, off):
+        run = SimpleNamespace(settings=settings, chosen=SimpleNamespace(head="fp", zoom=True))
+        predict = adaptation.scan_predictors(ColumnsAndRed(), None, run, first=None)[0]
+        if settings.test_flip:
+            np.testing.assert_allclose(predict(crop), 0.5, atol=1e-6)
+        else:
+            assert predict(crop)[0, 0] < 0.05 and predict(crop)[0, -1] > 0.95
+
+
 @pytest.mark.slow
 def test_training_on_one_labelled_frame_learns_the_object(disk_video):
     folder, masks = disk_video
