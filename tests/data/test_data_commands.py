@@ -90,3 +90,6 @@ def test_load_settings(tmp_path):
     assert len(inline) > 255
     with pytest.raises(ConfigError, match="neither an existing file nor valid JSON"):
         load_settings(inline)
+    # a NUL byte, which no path may hold (`Path.is_file` answers False for it): the same one-line error
+    with pytest.raises(ConfigError, match="neither an existing file nor valid JSON"):
+        load_settings("a\0b")
