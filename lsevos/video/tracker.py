@@ -53,6 +53,11 @@ empty mask included), the whole frame is predicted (one more forward, by `refind
   window.
 The recovery remembers only what the guards accept. `boxes.json` lists the frames it looked at:
 "recovery": {name: "redetected", "confirmed" or "held"}.
+
+Appearance follower (zoom mode, `follow_appearance`, with the recovery; `lsevos.video.follower`): a CSRT
+box tracker runs beside the zoom tracker, kept on the mask's box while the mask is trusted. Where the
+recovery would hold (nothing near the anchor), it looks the same way near the follower's box, enlarged
+like a search box: what it finds there is "redetected" or "confirmed" as above.
 """
 
 from __future__ import annotations
@@ -75,6 +80,7 @@ from lsevos.video.boxes import (
     whole_image_box,
 )
 from lsevos.video.components import components_touching, inside_box, sharing_pixels
+from lsevos.video.follower import Follower
 from lsevos.video.propagation import FlowCarry
 from lsevos.video.settings import VideoSettings
 
@@ -289,11 +295,17 @@ def track(
     motion = FlowCarry(settings.flow_weight) if mode == "zoom" and settings.flow_weight > 0.0 else None
     connect = mode == "zoom" and settings.connected_object
     previous: np.ndarray | None = None  # the last frame's final mask (`connected_object`)
+    follow = mode == "zoom" and settings.follow_appearance
+    follower: Follower | None = None
     for name, frame in frames:
         size = frame.shape[:2]
+        followed = None  # the follower's box of this frame
         if mode == "zoom":
             if boxes is None:
                 boxes = SearchBoxes(first_box, settings, size)
+                follower = Follower(frame, first_box) if follow else None
+            elif follower is not None:
+                followed = follower.update(frame)
             search = boxes.current()
         elif mode == "nozoom":
             search = whole_image_box(size)
@@ -327,10 +339,16 @@ def track(
                 refind or predict, frame, whole_box, whole_frame_shape(size, settings.crop_size)
             )
             recovery, found = redetect(whole, mask, region, settings.threshold, max_area)
+            if recovery == "held" and followed is not None:
+                factor = settings.enlarge * settings.vanish_growth**boxes.empty_run
+                region = enlarge_box(followed, factor, size)
+                recovery, found = redetect(whole, mask, region, settings.threshold, max_area)
             if found is not None:
                 prob, search = found, whole_box
                 mask = (prob > settings.threshold).astype(np.uint8)
         object_box = box_from_mask(mask)
+        if follower is not None and recovery in ("", "redetected"):
+            follower.agree(frame, followed, object_box)
         if connect:
             previous = mask.astype(bool)
         if motion is not None:

@@ -1,0 +1,131 @@
+"""The appearance follower (`lsevos.video.follower`, `follow_appearance`): OpenCV's CSRT tracker on
+hand-made frames, and the zoom tracker's recovery looking near its box where the last good box no longer
+reaches the object."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from lsevos.errors import ConfigError
+from lsevos.video import follower as follower_module
+from lsevos.video.boxes import box_from_mask, box_iou
+from lsevos.video.follower import Follower, check_available
+from lsevos.video.settings import VideoSettings
+from lsevos.video.tracker import track
+
+SIZE = (240, 320)
+RADIUS = 18
+
+
+def background(seed: int = 0) -> np.ndarray:
+    """A dim, smooth, textured background (CSRT needs something to tell the object from)."""
+    noise = np.random.default_rng(seed).integers(0, 60, size=(SIZE[0] // 8, SIZE[1] // 8, 3))
+    return cv2.resize(noise.astype(np.uint8), (SIZE[1], SIZE[0]), interpolation=cv2.INTER_LINEAR)
+
+
+def frame_with(centres, colour=(220, 30, 30)) -> np.ndarray:
+    """The background with a striped disk (its stripes give HOG an edge pattern) at each centre."""
+    frame = background()
+    for x, y in centres:
+        cv2.circle(frame, (x, y), RADIUS, colour, thickness=-1)
+        cv2.line(frame, (x - RADIUS + 4, y), (x + RADIUS - 4, y), (250, 250, 250), thickness=4)
+    return frame
+
+
+def disk_box(x: int, y: int) -> tuple[int, int, int, int]:
+    mask = np.zeros(SIZE, dtype=np.uint8)
+    cv2.circle(mask, (x, y), RADIUS, 1, thickness=-1)
+    return box_from_mask(mask)
+
+
+def test_the_follower_follows_an_object_across_the_frame():
+    follower = Follower(frame_with([(60, 120)]), disk_box(60, 120))
+    for step in range(1, 11):
+        x = 60 + 16 * step
+        followed = follower.update(frame_with([(x, 120)]))
+        assert followed is not None and box_iou(followed, disk_box(x, 120)) > 0.5
+
+
+def test_the_follower_starts_again_from_a_mask_it_disagrees_with():
+    """Two objects: the follower is on the left one; a trusted mask on the right one moves it there, and
+    it then follows the right one; a mask it agrees with changes nothing."""
+    left, right = (70, 120), (240, 120)
+    frame = frame_with([left, right])
+    follower = Follower(frame, disk_box(*left))
+    followed = follower.update(frame)
+    assert box_iou(followed, disk_box(*left)) > 0.5
+    kept = follower._tracker
+    follower.agree(frame, followed, disk_box(*left))  # agrees: the same CSRT model goes on
+    assert follower._tracker is kept
+    follower.agree(frame, followed, disk_box(*right))  # IoU 0 < AGREE_IOU: starts again on the mask
+    assert follower._tracker is not kept
+    moved = follower.update(frame_with([left, (right[0] + 12, right[1])]))
+    assert box_iou(moved, disk_box(right[0] + 12, right[1])) > 0.5
+
+
+def test_a_box_under_the_minimum_side_is_no_template():
+    follower = Follower(frame_with([(60, 120)]), (60, 120, 60 + follower_module.MIN_SIDE - 2, 140))
+    assert follower.update(frame_with([(60, 120)])) is None
+
+
+def test_follow_appearance_needs_the_recovery_and_opencv_contrib(monkeypatch):
+    assert check_available() is None  # the project's OpenCV is the contrib build
+    with pytest.raises(ConfigError, match="'follow_appearance' acts only with 'redetect_below'"):
+        VideoSettings.from_dict({"follow_appearance": True})
+    monkeypatch.delattr(cv2, "TrackerCSRT_create")
+    with pytest.raises(ConfigError) as refused:
+        VideoSettings.from_dict({"follow_appearance": True, "redetect_below": 0.3})
+    message = str(refused.value)
+    assert "\n" not in message
+    assert "'follow_appearance' needs OpenCV's contrib modules" in message
+    assert "pip install opencv-contrib-python-headless" in message
+
+
+# A video of 3 easy frames (the object still) and 6 hard ones: in a hard frame the zoomed square crop
+# sees nothing, the whole frame (a non-square input) sees the object, so every hard frame collapses and
+# the recovery looks for the object in the whole frame. At the first hard frame the object jumps 56 px,
+# farther than the last good box (37 px wide) enlarged 1.5x reaches (46 px from its centre), not farther
+# than CSRT searches; then it moves 24 px a frame, which a re-found box reaches.
+START, JUMP, SHIFT, EASY, HARD = (60, 120), 56, 24, 3, 6
+
+
+def centre(t: int) -> tuple[int, int]:
+    return START[0] + (0 if t < EASY else JUMP + SHIFT * (t - EASY)), START[1]
+
+
+def run(**settings):
+    hard = {"now": False}
+
+    def frames():
+        for t in range(EASY + HARD):
+            hard["now"] = t >= EASY
+            yield f"{t:05d}", frame_with([centre(t)])
+
+    def predict(crop: np.ndarray) -> np.ndarray:
+        red = (crop[..., 0] > 150) & (crop[..., 1] < 120)
+        white = (crop > 200).all(axis=-1)
+        seen = red | white
+        if hard["now"] and crop.shape[0] == crop.shape[1]:
+            seen = np.zeros_like(seen)
+        return seen.astype(np.float32)
+
+    values = {"crop_size": 64, "enlarge": 1.5, "vanish_growth": 1.0, "redetect_below": 0.3, **settings}
+    return list(track(frames(), predict, disk_box(*START), VideoSettings(**values)))
+
+
+def test_the_recovery_looks_near_the_followers_box_when_the_last_good_box_no_longer_reaches():
+    truth = [disk_box(*centre(t)) for t in range(EASY + HARD)]
+    held = run()
+    followed = run(follow_appearance=True)
+    # without the follower the object leaves the last good box's reach: frames are held, then lost
+    assert "held" in [result.recovery for result in held[EASY:]]
+    assert held[-1].object_box is None or box_iou(held[-1].object_box, truth[-1]) < 0.1
+    # with it every hard frame is re-found where the object is
+    assert [result.recovery for result in followed[EASY:]] == ["redetected"] * HARD
+    for result, box in zip(followed, truth, strict=True):
+        assert box_iou(result.object_box, box) > 0.8
+    # the easy frames are the same with and without the follower
+    for a, b in zip(held[:EASY], followed[:EASY], strict=True):
+        assert a.search_box == b.search_box and np.array_equal(a.prob, b.prob)
