@@ -22,6 +22,8 @@ lse-vos); `check_available` tells a run that lacks them before it starts.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from lsevos.video.boxes import Box, box_iou
@@ -37,7 +39,7 @@ def check_available() -> str | None:
     """None when OpenCV's CSRT tracker can be made; else the one-line reason and the fix."""
     import cv2
 
-    if hasattr(cv2, "TrackerCSRT_create"):
+    if hasattr(cv2, "TrackerCSRT"):
         return None
     return (
         f"OpenCV's contrib modules (its CSRT tracker; the OpenCV {cv2.__version__} installed has none): "
@@ -49,7 +51,7 @@ class Follower:
     """CSRT on RGB frames [H,W,3] uint8 with inclusive-end boxes (x0, y0, x1, y1) clipped to the frame."""
 
     def __init__(self, frame: np.ndarray, box: Box):
-        self._tracker = None
+        self._tracker: Any = None  # cv2.TrackerCSRT once a box is learnt
         self.start(frame, box)
 
     def start(self, frame: np.ndarray, box: Box) -> None:
@@ -59,7 +61,7 @@ class Follower:
         x0, y0, x1, y1 = (int(value) for value in box)
         if x1 + 1 - x0 < MIN_SIDE or y1 + 1 - y0 < MIN_SIDE:
             return
-        tracker = cv2.TrackerCSRT_create()
+        tracker = cv2.TrackerCSRT.create()
         tracker.init(_bgr(frame), (x0, y0, x1 + 1 - x0, y1 + 1 - y0))
         self._tracker = tracker
 

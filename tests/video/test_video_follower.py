@@ -74,7 +74,7 @@ def test_follow_appearance_needs_the_recovery_and_opencv_contrib(monkeypatch):
     assert check_available() is None  # the project's OpenCV is the contrib build
     with pytest.raises(ConfigError, match="'follow_appearance' acts only with 'redetect_below'"):
         VideoSettings.from_dict({"follow_appearance": True})
-    monkeypatch.delattr(cv2, "TrackerCSRT_create")
+    monkeypatch.delattr(cv2, "TrackerCSRT")
     with pytest.raises(ConfigError) as refused:
         VideoSettings.from_dict({"follow_appearance": True, "redetect_below": 0.3})
     message = str(refused.value)
