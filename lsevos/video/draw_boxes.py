@@ -5,8 +5,8 @@ ESC when done). The boxes are printed in the `--box` form, so the run can be rep
 
 Where no window can be opened the command refuses with its usual message (give --box, --boxes or --mask)
 and says why: no display (`DISPLAY`/`WAYLAND_DISPLAY` unset on Linux), or an OpenCV built without a GUI
-(the `opencv-contrib-python-headless` wheel this project installs: `cv2.getBuildInformation()` lists no
-GUI backend). Installing `opencv-contrib-python` instead of the headless wheel enables drawing.
+(the `opencv-contrib-python-headless` wheel this project declares: `cv2.getBuildInformation()` lists no
+GUI backend). `opencv-contrib-python` instead of the headless wheel (as `make venv` installs) draws.
 """
 
 from __future__ import annotations

@@ -8,13 +8,14 @@ correlation filter with channel and spatial reliability over HOG and colour-name
 al., CVPR 2017), which learns the object's look from its box and searches a wide window around its last
 position in every frame, without saliency and without the network.
 
-- It starts from the first frame's box and is updated on every frame.
+- It starts from the first frame's mask's box (the user's box where that mask is empty) and is updated
+  on every later frame.
 - While the mask is trusted (a frame the recovery did not look at, or one it re-found), the mask's box
   is the reference: where the follower's box overlaps it by less than `AGREE_IOU` (or the follower has
   lost the object), the follower starts again from the mask's box, so it follows what the mask follows
   and drifts no further than one frame from it.
-- When the recovery finds nothing near the last good box ("held"), the tracker looks again near the
-  follower's box (`lsevos.video.tracker`).
+- Where the recovery would hold the last good box (nothing near it, or a spill over its cap), it looks
+  again near the follower's box and takes what it re-finds there (`lsevos.video.tracker`).
 
 OpenCV's CSRT is in the contrib modules (the `opencv-contrib-python-headless` wheel, a dependency of
 lse-vos); `check_available` tells a run that lacks them before it starts.
@@ -42,8 +43,9 @@ def check_available() -> str | None:
     if hasattr(cv2, "TrackerCSRT"):
         return None
     return (
-        f"OpenCV's contrib modules (its CSRT tracker; the OpenCV {cv2.__version__} installed has none): "
-        "pip install opencv-contrib-python-headless"
+        f"OpenCV's contrib modules (its CSRT tracker; the OpenCV {cv2.__version__} installed has none, "
+        "e.g. another OpenCV wheel overwrote them): pip install --force-reinstall --no-deps "
+        "opencv-contrib-python-headless==<the version of the OpenCV installed>"
     )
 
 
@@ -55,14 +57,18 @@ class Follower:
         self.start(frame, box)
 
     def start(self, frame: np.ndarray, box: Box) -> None:
-        """Learn the object's look from `box` in `frame` (a box under `MIN_SIDE` is ignored)."""
+        """Learn the object's look from `box` in `frame`. A box under `MIN_SIDE`, or one CSRT cannot
+        learn (about 40:1 and flatter: a cable, a pole), is ignored: the follower keeps what it has."""
         import cv2
 
         x0, y0, x1, y1 = (int(value) for value in box)
         if x1 + 1 - x0 < MIN_SIDE or y1 + 1 - y0 < MIN_SIDE:
             return
         tracker = cv2.TrackerCSRT.create()
-        tracker.init(_bgr(frame), (x0, y0, x1 + 1 - x0, y1 + 1 - y0))
+        try:
+            tracker.init(_bgr(frame), (x0, y0, x1 + 1 - x0, y1 + 1 - y0))
+        except cv2.error:
+            return
         self._tracker = tracker
 
     def update(self, frame: np.ndarray) -> Box | None:
@@ -77,7 +83,7 @@ class Follower:
         x0, y0 = max(0, int(x)), max(0, int(y))
         x1 = min(frame_width - 1, int(x + width) - 1)
         y1 = min(frame_height - 1, int(y + height) - 1)
-        if x1 <= x0 or y1 <= y0:
+        if x1 < x0 or y1 < y0:
             return None
         return x0, y0, x1, y1
 

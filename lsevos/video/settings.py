@@ -193,9 +193,10 @@ class VideoSettings(Settings):
     follow_appearance: bool = setting(
         False,
         "zoom tracker recovery: a CSRT box tracker (OpenCV's contrib modules) follows the object by its "
-        "look, kept on the mask's box while the mask is trusted; where the recovery finds nothing near "
-        "the last good box, it looks near the follower's box (`lsevos/video/follower.py`); off: the "
-        "recovery holds the last good box (the paper has no recovery)",
+        "look, kept on the mask's box while the mask is trusted; where the recovery would hold the last "
+        "good box (nothing near it, or a spill), it looks near the follower's box and takes what it "
+        "re-finds there (`lsevos/video/follower.py`); off: the recovery holds the last good box (the "
+        "paper has no recovery) (`cpu`: true; docs/experiments.md, E36)",
     )
     motion_prediction: float = setting(
         0.0,

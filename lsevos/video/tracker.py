@@ -55,9 +55,11 @@ The recovery remembers only what the guards accept. `boxes.json` lists the frame
 "recovery": {name: "redetected", "confirmed" or "held"}.
 
 Appearance follower (zoom mode, `follow_appearance`, with the recovery; `lsevos.video.follower`): a CSRT
-box tracker runs beside the zoom tracker, kept on the mask's box while the mask is trusted. Where the
-recovery would hold (nothing near the anchor), it looks the same way near the follower's box, enlarged
-like a search box: what it finds there is "redetected" or "confirmed" as above.
+box tracker runs beside the zoom tracker, started from the first mask's box and kept on the mask's box
+while the mask is trusted (a frame the recovery did not look at, or re-found). Where the recovery would
+hold, it looks the same way near the follower's box, enlarged like a search box: what it re-finds there
+is "redetected" as above; anything else leaves the frame "held" (a "confirmed" there would compare the
+zoomed mask with components somewhere else).
 """
 
 from __future__ import annotations
@@ -303,7 +305,6 @@ def track(
         if mode == "zoom":
             if boxes is None:
                 boxes = SearchBoxes(first_box, settings, size)
-                follower = Follower(frame, first_box) if follow else None
             elif follower is not None:
                 followed = follower.update(frame)
             search = boxes.current()
@@ -341,13 +342,17 @@ def track(
             recovery, found = redetect(whole, mask, region, settings.threshold, max_area)
             if recovery == "held" and followed is not None:
                 factor = settings.enlarge * settings.vanish_growth**boxes.empty_run
-                region = enlarge_box(followed, factor, size)
-                recovery, found = redetect(whole, mask, region, settings.threshold, max_area)
+                near = enlarge_box(followed, factor, size)
+                again, found_near = redetect(whole, mask, near, settings.threshold, max_area)
+                if again == "redetected":
+                    recovery, found = again, found_near
             if found is not None:
                 prob, search = found, whole_box
                 mask = (prob > settings.threshold).astype(np.uint8)
         object_box = box_from_mask(mask)
-        if follower is not None and recovery in ("", "redetected"):
+        if follow and follower is None:
+            follower = Follower(frame, object_box or first_box)
+        elif follower is not None and recovery in ("", "redetected"):
             follower.agree(frame, followed, object_box)
         if connect:
             previous = mask.astype(bool)
