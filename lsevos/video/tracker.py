@@ -124,8 +124,12 @@ class SearchBoxes:
         self.velocity = (0.0, 0.0)  # the last box's centre shift per frame (`motion_prediction`)
 
     def current(self) -> Box:
+        return self.reach(self.predicted())
+
+    def reach(self, box: Box) -> Box:
+        """`box` enlarged like a search box: by `enlarge`, and by `vanish_growth` per empty frame."""
         factor = self.settings.enlarge * self.settings.vanish_growth**self.empty_run
-        return enlarge_box(self.predicted(), factor, self.image_size)
+        return enlarge_box(box, factor, self.image_size)
 
     def predicted(self) -> Box:
         """The last box moved by `motion_prediction` times the last centre shift (unchanged when off)."""
@@ -159,8 +163,7 @@ class SearchBoxes:
         self.anchor = next(
             box for area, box in reversed(self.recent) if box is not None and area >= below * largest
         )
-        factor = self.settings.enlarge * self.settings.vanish_growth**self.empty_run
-        return enlarge_box(self.anchor, factor, self.image_size), math.floor(largest / below)
+        return self.reach(self.anchor), math.floor(largest / below)
 
     def update(self, prob: np.ndarray, mask: np.ndarray, mask_box: Box | None, recovery: str = "") -> None:
         """Propagate from frame t's probability [H,W], mask [H,W] (`prob > threshold`) and the mask's box
@@ -341,8 +344,7 @@ def track(
             )
             recovery, found = redetect(whole, mask, region, settings.threshold, max_area)
             if recovery == "held" and followed is not None:
-                factor = settings.enlarge * settings.vanish_growth**boxes.empty_run
-                near = enlarge_box(followed, factor, size)
+                near = boxes.reach(followed)
                 again, found_near = redetect(whole, mask, near, settings.threshold, max_area)
                 if again == "redetected":
                     recovery, found = again, found_near
