@@ -111,13 +111,24 @@ def centre(t: int) -> tuple[int, int]:
     return START[0] + (0 if t < EASY else JUMP + SHIFT * (t - EASY)), START[1]
 
 
-def run(**settings):
+SPILL = (0, 40, 40, 200)  # a green block (x0, y0, x1, y1) left of the start, away from the object's new place
+
+
+def run(zoomed_blob: int = 0, whole_sees_top: float = 1.0, spill: bool = False, **settings):
+    """The video above. In a hard frame the zoomed crop sees nothing, or a square blob of `zoomed_blob` crop
+    pixels a side at its centre (the mask's collapsed remnant); the whole frame sees the object's top
+    `whole_sees_top` share of rows, and with `spill` also the green block (a salient background region
+    beside the last good box, larger than the recovery's cap)."""
     hard = {"now": False}
 
     def frames():
         for t in range(EASY + HARD):
             hard["now"] = t >= EASY
-            yield f"{t:05d}", frame_with([centre(t)])
+            frame = frame_with([centre(t)])
+            if spill and hard["now"]:
+                x0, y0, x1, y1 = SPILL
+                frame[y0 : y1 + 1, x0 : x1 + 1] = (30, 200, 30)
+            yield f"{t:05d}", frame
 
     def predict(crop: np.ndarray) -> np.ndarray:
         red = (crop[..., 0] > 150) & (crop[..., 1] < 120)
@@ -125,6 +136,13 @@ def run(**settings):
         seen = red | white
         if hard["now"] and crop.shape[0] == crop.shape[1]:
             seen = np.zeros_like(seen)
+            low = crop.shape[0] // 2 - zoomed_blob // 2
+            seen[low : low + zoomed_blob, low : low + zoomed_blob] = True
+        elif hard["now"]:
+            rows = np.nonzero(seen.any(axis=1))[0]
+            if rows.size:
+                seen[rows[0] + max(1, round(whole_sees_top * (rows[-1] + 1 - rows[0]))) :] = False
+            seen |= (crop[..., 1] > 150) & (crop[..., 0] < 120)
         return seen.astype(np.float32)
 
     values = {"crop_size": 64, "enlarge": 1.5, "vanish_growth": 1.0, "redetect_below": 0.3, **settings}
@@ -170,3 +188,58 @@ def test_the_recovery_looks_near_the_followers_box_when_the_last_good_box_no_lon
     # the easy frames are the same with and without the follower
     for a, b in zip(held[:EASY], followed[:EASY], strict=True):
         assert a.search_box == b.search_box and np.array_equal(a.prob, b.prob)
+
+
+def test_a_small_find_near_the_followers_box_leaves_the_frame_held():
+    """Near the follower's box the whole frame sees only the object's top rows, less than the zoomed
+    mask's remnant: "confirmed" there would compare the remnant with a component elsewhere, so the frame
+    stays "held" with the zoomed mask it has without the follower; seeing the whole object there, the
+    same frames are re-found."""
+    truth = [disk_box(*centre(t)) for t in range(EASY + HARD)]
+    plain = run(zoomed_blob=18, whole_sees_top=0.15)
+    looked = [t for t, result in enumerate(plain) if result.recovery == "held"]
+    assert len(looked) >= 4 and min(looked) == EASY
+    small = run(zoomed_blob=18, whole_sees_top=0.15, follow_appearance=True)
+    for t in looked:
+        assert small[t].recovery == "held"
+        assert np.array_equal(small[t].mask, plain[t].mask) and small[t].mask.any()
+    whole = run(zoomed_blob=18, follow_appearance=True)
+    for t in looked:
+        assert whole[t].recovery == "redetected" and box_iou(whole[t].object_box, truth[t]) > 0.8
+
+
+def test_after_a_spill_near_the_last_good_box_the_recovery_looks_near_the_followers_box():
+    """A green block beside the last good box, larger than the recovery's cap, is all the whole frame sees
+    near it (a spill: held); the second look, near the follower's box, re-finds the object without it."""
+    truth = [disk_box(*centre(t)) for t in range(EASY + HARD)]
+    held = run(spill=True)
+    assert held[EASY].recovery == "held"
+    followed = run(spill=True, follow_appearance=True)
+    assert [result.recovery for result in followed[EASY:]] == ["redetected"] * HARD
+    x0, y0, x1, y1 = SPILL
+    for result, box in zip(followed, truth, strict=True):
+        assert box_iou(result.object_box, box) > 0.8
+        assert not result.mask[y0 : y1 + 1, x0 : x1 + 1].any()
+
+
+def test_csrt_learns_and_searches_the_frames_in_opencvs_channel_order(monkeypatch):
+    """The video's frames are RGB; OpenCV's trackers take BGR (CSRT's colour names depend on it): the
+    frame every init and update receives is the RGB frame with its channels reversed."""
+    received = []
+
+    class Recorder:
+        def init(self, frame, rect):
+            received.append(frame)
+
+        def update(self, frame):
+            received.append(frame)
+            return True, (60, 100, 37, 37)
+
+    monkeypatch.setattr(cv2.TrackerCSRT, "create", staticmethod(lambda: Recorder()))
+    rgb = [frame_with([(60, 120)]), frame_with([(70, 120)], colour=(30, 60, 220))]
+    follower = Follower(rgb[0], disk_box(60, 120))
+    assert follower.update(rgb[1]) == (60, 100, 96, 136)
+    assert len(received) == 2
+    for got, frame in zip(received, rgb, strict=True):
+        assert got.flags["C_CONTIGUOUS"]
+        assert np.array_equal(got, frame[..., ::-1])
