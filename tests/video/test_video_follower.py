@@ -10,7 +10,7 @@ import pytest
 
 from lsevos.errors import ConfigError
 from lsevos.video import follower as follower_module
-from lsevos.video.boxes import box_from_mask, box_iou
+from lsevos.video.boxes import box_from_mask, box_iou, enlarge_box
 from lsevos.video.follower import Follower, check_available
 from lsevos.video.settings import VideoSettings
 from lsevos.video.tracker import track
@@ -214,9 +214,13 @@ def test_after_a_spill_near_the_last_good_box_the_recovery_looks_near_the_follow
     truth = [disk_box(*centre(t)) for t in range(EASY + HARD)]
     held = run(spill=True)
     assert held[EASY].recovery == "held"
+    x0, y0, x1, y1 = SPILL
+    reach = enlarge_box(held[EASY - 1].object_box, 1.5, SIZE)
+    assert reach[0] <= x1 and y0 <= reach[1] and reach[3] <= y1  # the block is near the last good box
+    cap = max(np.count_nonzero(result.mask) for result in held[:EASY]) / 0.3
+    assert (x1 + 1 - x0) * (y1 + 1 - y0) > cap  # and larger than the recovery takes
     followed = run(spill=True, follow_appearance=True)
     assert [result.recovery for result in followed[EASY:]] == ["redetected"] * HARD
-    x0, y0, x1, y1 = SPILL
     for result, box in zip(followed, truth, strict=True):
         assert box_iou(result.object_box, box) > 0.8
         assert not result.mask[y0 : y1 + 1, x0 : x1 + 1].any()
