@@ -11,7 +11,8 @@ or values. Every rule has one home, and this module only calls it:
 - `pretrain.folds`: every evaluated sequence in exactly one fold, none both evaluated and cut for
   copy-paste pretraining by the same model (`lsevos.workflow_plan.folds`);
 - something to evaluate: at least one sequence, and a variant run on its dataset (unless the
-  configuration only builds a model: `shipped_model`).
+  configuration only builds a model: `shipped_model`);
+- the salient-object prior installed when a job runs it (`lsevos.video.saliency.check_available`).
 
 No Snakemake import: the workflow calls it from `workflow/rules/common.smk`, tests call it directly.
 """
@@ -48,6 +49,7 @@ def check_config(config: object, base_dir: str | Path | None = None) -> None:
     base = Path.cwd() if base_dir is None else Path(base_dir)
     WorkflowConfig.from_dict(config, "")
     _check_evaluated(config)
+    _check_prior(config)
     _check_data(config, base)
     _check_sequences(config, base)
     _check_folds(config)
@@ -69,6 +71,18 @@ def _check_evaluated(config: dict) -> None:
             "segtrack_variants: the configuration evaluates nothing (only SegTrack sequences, and no variant "
             "run on them); add a variant (e.g. ours) or DAVIS sequences"
         )
+
+
+def _check_prior(config: dict) -> None:
+    """The salient-object prior installed when a job will run it (`video.saliency_weight` > 0, or the
+    `prior` variant), so that a run missing it stops here, not at its first video job after pretraining."""
+    uses = config["video"].get("saliency_weight", 0.0) > 0 or any(
+        variant == "prior" for dataset, variant in evaluated(config)
+    )
+    if uses:
+        from lsevos.video.saliency import check_available
+
+        check_available()
 
 
 def _check_data(config: dict, base: Path) -> None:

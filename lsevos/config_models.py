@@ -248,7 +248,10 @@ class WorkflowConfig(Settings):
     data: Data = setting(REQUIRED, "where the videos and images come from")
     sequences: Sequences = setting(REQUIRED, "the evaluated sequences")
     variants: list[VariantName] = setting(  # type: ignore[valid-type]
-        REQUIRED, "variants run on DAVIS (Tables 1-4)", example="[fp_nozoom, fp, fplse, ours, ours_crf]"
+        REQUIRED,
+        "variants run on DAVIS (Tables 1-4; `prior`, the tracker driven by the salient-object prior alone, "
+        "in no paper table: the metrics summary and the figures)",
+        example="[fp_nozoom, fp, fplse, ours, ours_crf]",
     )
     segtrack_variants: list[VariantName] = setting(  # type: ignore[valid-type]
         REQUIRED, "variants run on SegTrack v2 (Table 5)", example="[ours]"

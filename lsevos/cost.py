@@ -10,7 +10,8 @@ rather than guessed. Every record under the folder counts, including those of an
 are no longer in the workflow: to measure one run alone, move `benchmarks/` aside before it.
 
 A step is named from its file (the names `workflow/rules/*.smk` give): `stage*.tsv` -> pretrain,
-`adapt.tsv`, `gtbox.tsv` -> scan_gtbox, `*_crf.tsv` -> crf, `grabcut.tsv`, `evaluate_*.tsv` -> evaluate.
+`adapt.tsv`, `gtbox.tsv` -> scan_gtbox, `prior.tsv` -> scan_prior, `*_crf.tsv` -> crf, `grabcut.tsv`,
+`evaluate_*.tsv` -> evaluate.
 """
 
 from __future__ import annotations
@@ -47,8 +48,8 @@ def step_of(path: Path) -> str:
         return "evaluate"
     if stem.endswith("_crf"):
         return "crf"
-    if stem == "gtbox":
-        return "scan_gtbox"
+    if stem in ("gtbox", "prior"):
+        return f"scan_{stem}"
     return stem
 
 

@@ -176,6 +176,15 @@ def video_settings_values(config: dict) -> dict:
     return {**config["video"], "device": config["device"]}
 
 
+def prior_settings_values(config: dict) -> dict:
+    """The settings of the `prior` variant's scan: the video settings with
+    `lsevos.video.variants.PRIOR_ALONE` over them, on the CPU (the prior runs there; the network is loaded
+    but never run, so the job needs no GPU)."""
+    from lsevos.video.variants import prior_alone
+
+    return {**prior_alone(video_settings_values(config)), "device": "cpu"}
+
+
 def checkpoint(config: dict, fold: str, stage: str) -> str:
     """The pretrained model of one fold and stage (rule pretrain)."""
     return f"{results_dir(config)}/pretrain/{fold}/stage{stage}.pt"
@@ -335,8 +344,11 @@ def table_left_out(config: dict, number: int | str) -> str:
 
 
 def all_metrics_inputs(config: dict) -> list[str]:
-    """Every metrics file any table reads, once."""
-    return sorted({path for number in table_numbers() for path in table_inputs(config, number)})
+    """The metrics files of every variant the configuration evaluates (`evaluated`): those the tables read
+    and the others (`prior`, in no paper table: the metrics summary and the figures), once."""
+    return sorted(
+        {path for dataset, variant in evaluated(config) for path in metrics_files(config, dataset, variant)}
+    )
 
 
 def evaluated(config: dict) -> list[tuple[str, str]]:

@@ -33,9 +33,17 @@ def results(tmp_path) -> Path:
 
 
 def test_steps_are_named_from_the_workflow_file_names():
-    names = ["stage3.tsv", "stagefp.tsv", "adapt.tsv", "gtbox.tsv", "scan1_crf.tsv", "evaluate_fp.tsv"]
+    names = [
+        "stage3.tsv",
+        "stagefp.tsv",
+        "adapt.tsv",
+        "gtbox.tsv",
+        "prior.tsv",
+        "scan1_crf.tsv",
+        "evaluate_fp.tsv",
+    ]
     steps = [step_of(Path(name)) for name in names]
-    assert steps == ["pretrain", "pretrain", "adapt", "scan_gtbox", "crf", "evaluate"]
+    assert steps == ["pretrain", "pretrain", "adapt", "scan_gtbox", "scan_prior", "crf", "evaluate"]
 
 
 def test_sums_per_step_by_hand(results):

@@ -41,6 +41,8 @@ CONFIG_TITLES = {
 }
 # Datasets by their metrics key; any other key is shown as it is written.
 DATASET_NAMES = {"davis": "DAVIS", "segtrack": "SegTrack"}
+# The row of the `prior` variant (lsevos.video.variants), which no paper table holds.
+PRIOR_LABEL = "prior alone (same tracker)"
 # Keys of a metrics file that are not datasets.
 NON_DATASET_KEYS = ("run", "status")
 MEASURES = ("J_M", "J_R", "J_D", "F_M", "F_R", "F_D")
@@ -62,6 +64,7 @@ def _labels() -> tuple[dict[str, str], dict[str, tuple[float, float]], float]:
     for variant, label, measures in PAPER_TABLE2:
         labels[variant] = label
         paper[variant] = (measures[0], measures[3])
+    labels["prior"] = PRIOR_LABEL
     return labels, paper, dict(PAPER_TABLE5)["Ours"]
 
 

@@ -351,7 +351,12 @@ def two_scan(
     static: bool = False,
 ) -> Scan:
     """Fine-tune, scan 1, pseudo-labels, retrain once, scan 2 (static: stop after scan 1); `model` is
-    adapted in place, the scans' maps live under `scratch`. Returns the last scan."""
+    adapted in place, the scans' maps live under `scratch`. Returns the last scan. A static run whose scan
+    never runs the network (`runs_network`) skips the fine-tune."""
+    if static and not runs_network(adaptation.settings):
+        if adaptation.progress is not None:
+            adaptation.progress("fine-tune: skipped (the prior alone segments every crop)")
+        return scan(model, frames, prompt, adaptation, scratch / "scan1", "scan 1")
     first = finetune(model, frames, prompt, adaptation)
     prior = None if static else kept_prior(frames, adaptation.settings, scratch / "prior")
     scan1 = scan(model, frames, prompt, adaptation, scratch / "scan1", "scan 1", first, prior)
@@ -365,6 +370,13 @@ def two_scan(
         return scan(model, frames, prompt, adaptation, scratch / "scan2", "scan 2", first, prior)
     finally:
         prior.discard()
+
+
+def runs_network(settings: VideoSettings) -> bool:
+    """Whether a scan runs the network. Not when the prior alone segments every crop: its weight 1, no veto,
+    no weight scaled by evidence, no re-finding by appearance (`lsevos.video.variants.PRIOR_ALONE`)."""
+    switches = settings.network_veto or settings.saliency_evidence or settings.redetect_appearance
+    return settings.saliency_weight < 1.0 or switches
 
 
 def reuses_prior(settings: VideoSettings) -> bool:

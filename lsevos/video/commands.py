@@ -262,7 +262,7 @@ def _segment(args: argparse.Namespace) -> int:
     from lsevos.video.model_file import choose_checkpoint, refuse_builtin_model
     from lsevos.video.overlay import video_fps, write_alpha, write_overlay
     from lsevos.video.segmenter import Segmenter
-    from lsevos.video.variants import family
+    from lsevos.video.variants import PRIOR_ALONE, family
 
     family(args.family)  # an unknown family is refused before anything is read
     if args.overlay is not None and args.overlay.suffix.lower() != ".mp4":
@@ -305,12 +305,17 @@ def _segment(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         _progress(f"segment: model {checkpoint} ({how}), family {args.family}, {len(objects)} object(s)")
+        # --prior-alone: the `prior` variant's baseline, one scan with the prior's settings over the others
+        run = {
+            "static": args.static or args.prior_alone,
+            "settings": PRIOR_ALONE if args.prior_alone else None,
+        }
         if args.mask is not None:
             masks = {object_id: labels for object_id, _, labels, _ in objects}
-            result = segmenter.segment(args.input, masks=masks, static=args.static, scratch=work)
+            result = segmenter.segment(args.input, masks=masks, scratch=work, **run)
         else:
             boxes = {object_id: (frame, box) for object_id, box, _, frame in objects}
-            result = segmenter.segment(args.input, boxes=boxes, static=args.static, scratch=work)
+            result = segmenter.segment(args.input, boxes=boxes, scratch=work, **run)
         result.save(out)
         seconds = time.perf_counter() - started
         if args.overlay is not None:
@@ -474,6 +479,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--family", default="ours", help=f"{FAMILY_HELP}; default ours")
     parser.add_argument("--static", action="store_true", help="skip the retraining (one scan only)")
+    parser.add_argument(
+        "--prior-alone",
+        action="store_true",
+        help="the baseline the method must beat (the workflow's `prior` variant): one scan of the same "
+        "tracker with every crop segmented by the salient-object prior alone, the network never run",
+    )
     parser.add_argument("--settings", help=SETTINGS_HELP)
     _register_package_model(subparsers)
 

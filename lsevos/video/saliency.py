@@ -165,10 +165,13 @@ def release_shared() -> None:
 
 def mix(predict, weight: float, saliency=None, size: int = INPUT_SIZE, veto: float = 0.0):
     """The tracker's `predict` with the prior mixed in: `blend(predict, saliency, weight, veto)` (the
-    shared U^2-Net-p at input side `size` unless `saliency` is given)."""
+    shared U^2-Net-p at input side `size` unless `saliency` is given). At weight 1 without a veto the
+    blend is the prior's map exactly, so `predict` (the network) is not run."""
     if weight <= 0.0:
         return predict
     prior = shared_saliency(size) if saliency is None else saliency
+    if weight >= 1.0 and veto <= 0.0:
+        return prior
 
     def mixed(crop: np.ndarray) -> np.ndarray:
         return blend(predict(crop), prior(crop), weight, veto)

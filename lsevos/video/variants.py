@@ -5,7 +5,9 @@ stages with the embedding losses), the output head used for fine-tuning and mask
 `fused`: the fusion of FP and LSE) and zoom (crop around the propagated box, or the whole frame).
 A *variant* picks a family and an output: `scan1` (static: fine-tune only), `scan2` (two-scan adaptation),
 `gtbox` (Table 1: the first-frame fine-tuned model applied inside the ground-truth box of every frame,
-no propagation, no retraining), and whether the dense CRF post-processes the masks. A variant's masks
+no propagation, no retraining), `prior` (the baseline the method must beat where a salient-object prior
+drives it: the zoom tracker of scan 1 from the same first box, every crop segmented by the prior alone,
+`PRIOR_ALONE`), and whether the dense CRF post-processes the masks. A variant's masks
 are those of one scan folder of the workflow's results, `<dataset>/<seq>/<family>/<scan>` (`scan_folder`).
 """
 
@@ -46,7 +48,24 @@ VARIANTS: dict[str, Variant] = {
     "ours_static": Variant(family="ours", output="scan1", crf=False),
     "fp_gtbox": Variant(family="fp", output="gtbox", crf=False),
     "ours_gtbox": Variant(family="ours", output="gtbox", crf=False),
+    "prior": Variant(family="ours", output="prior", crf=False),
 }
+
+# The video settings the `prior` variant replaces: the prior's weight 1 and every switch that reads the
+# network off, so the network is never run (`lsevos.video.saliency.mix`). The tracker (search box,
+# recovery, follower, connected regions) stays the configuration's.
+PRIOR_ALONE = {
+    "saliency_weight": 1.0,
+    "network_veto": False,
+    "test_flip": False,
+    "saliency_evidence": False,
+    "redetect_appearance": False,
+}
+
+
+def prior_alone(settings: dict) -> dict:
+    """Video settings (a mapping) with `PRIOR_ALONE` over them: what the `prior` variant runs with."""
+    return {**settings, **PRIOR_ALONE}
 
 
 def family(name: str) -> Family:
@@ -62,7 +81,7 @@ def variant(name: str) -> Variant:
 
 
 def scan_mode(family_name: str, output: str) -> str:
-    """Tracker mode of a scan: `gtbox` for Table 1, else zoom or no-zoom by family."""
+    """Tracker mode of a scan: `gtbox` for Table 1, else zoom or no-zoom by family (`prior`: zoom)."""
     if output == "gtbox":
         return "gtbox"
     return "zoom" if family(family_name).zoom else "nozoom"
@@ -70,6 +89,6 @@ def scan_mode(family_name: str, output: str) -> str:
 
 def scan_folder(name: str) -> tuple[str, str]:
     """The folder of a variant's result inside a sequence's results, as path parts: `(family, scan)`,
-    scan = the output (`scan1`, `scan2`, `gtbox`) with `_crf` appended for the CRF variants."""
+    scan = the output (`scan1`, `scan2`, `gtbox`, `prior`) with `_crf` appended for the CRF variants."""
     chosen = variant(name)
     return chosen.family, chosen.output + ("_crf" if chosen.crf else "")

@@ -33,7 +33,11 @@ def metrics(tmp_path: Path) -> Path:
         json.dumps(
             {
                 # a variant unknown to the code, written first: it comes after the paper's rows
-                "davis": {"ours_check": _measures(0.5, 0.25, 3), "ours": _measures(0.812, 0.8245)},
+                "davis": {
+                    "ours_check": _measures(0.5, 0.25, 3),
+                    "prior": _measures(0.6, 0.55),
+                    "ours": _measures(0.812, 0.8245),
+                },
                 "segtrack": {"ours": _measures(0.784, 0.7, 3)},
                 "davis_heldout": {"ours": _measures(0.7, 0.6, 10)},
                 "run": run,
@@ -52,8 +56,12 @@ def test_one_table_per_file_and_one_row_per_dataset_and_variant(metrics: Path):
     # the paper's J / F mean of Ours (Table 2: 81.0 / 80.3) beside ours
     rows = [line for line in lines if line.startswith(("| DAVIS |", "| SegTrack |"))]
     assert rows[0] == "| DAVIS | Ours | 2 | 81.2 | 100.0 | -4.6 | 82.5 | 50.0 | 0.0 | 81.0 / 80.3 |"
-    assert rows[1] == "| DAVIS | ours_check | 3 | 50.0 | 100.0 | -4.6 | 25.0 | 50.0 | 0.0 |  |"
-    assert rows[2] == "| SegTrack | Ours | 3 | 78.4 | 100.0 | -4.6 | 70.0 | 50.0 | 0.0 | mIoU 69.7 |"
+    # the `prior` variant: its label, after the paper's rows, no paper value
+    assert (
+        rows[1] == "| DAVIS | prior alone (same tracker) | 2 | 60.0 | 100.0 | -4.6 | 55.0 | 50.0 | 0.0 |  |"
+    )
+    assert rows[2] == "| DAVIS | ours_check | 3 | 50.0 | 100.0 | -4.6 | 25.0 | 50.0 | 0.0 |  |"
+    assert rows[3] == "| SegTrack | Ours | 3 | 78.4 | 100.0 | -4.6 | 70.0 | 50.0 | 0.0 | mIoU 69.7 |"
     assert "| davis_heldout | Ours | 10 | 70.0 |" in block
     assert "Measured 2026-12-05 10:00 UTC, commit `abc1234`, machine: 2 cores" in block
     assert "### `demo` configuration" in block and "### `paper` configuration" in block

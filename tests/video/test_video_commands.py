@@ -208,3 +208,30 @@ def test_figure_lse_writes_a_three_panel_png(tmp_path):
     assert code == 0
     width, height = Image.open(out).size
     assert width > 2 * height  # three panels side by side
+
+
+def test_segment_prior_alone_is_the_workflows_prior_scan_without_a_fine_tune(
+    tmp_path, disk_video, tiny_checkpoint, capsys
+):
+    """`lsevos segment --prior-alone` and the workflow's `prior` step (`lsevos scan` with the settings of
+    `workflow_plan.prior_settings_values`) write the same masks from the same first box; no fine-tune runs,
+    and the real U^2-Net-p finds the red disk the random network could not."""
+    from lsevos.video.variants import prior_alone
+
+    folder, masks = disk_video
+    box = box_text(box_from_mask(masks[0]))
+    settings = json.loads(FAST)
+    alone = tmp_path / "alone"
+    options = ["--box", box, "--checkpoint", str(tiny_checkpoint), "--settings", FAST, "--out", str(alone)]
+    assert main(["segment", str(folder), *options, "--prior-alone"]) == 0
+    assert "fine-tune: skipped (the prior alone segments every crop)" in capsys.readouterr().err
+    scanned = tmp_path / "scan"
+    step = json.dumps({**prior_alone(settings), "device": "cpu"})
+    common = {"checkpoint": tiny_checkpoint, "box": box, "family": "ours", "settings": step}
+    assert lsevos("scan", frames=folder, out=scanned, **common) == 0
+    for index, truth in enumerate(masks):
+        name = f"{index:05d}.png"
+        segmented, scan = read_mask(alone / "masks" / name), read_mask(scanned / "masks" / name)
+        assert np.array_equal(segmented > 0, scan > 0), name
+        found = scan > 0
+        assert (found & (truth > 0)).sum() / (found | (truth > 0)).sum() > 0.7, name

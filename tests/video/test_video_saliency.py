@@ -285,3 +285,37 @@ def test_the_setting_reaches_the_scan_and_label_predictor_and_the_kept_prior(tmp
         predict, refind, none = adaptation.scan_predictors(None, frames, run, first=None)
         assert refind is None and none is None
         np.testing.assert_allclose(predict(crop), expected)
+
+
+def test_the_prior_alone_is_its_map_exactly_and_never_runs_the_network():
+    """At weight 1 without a veto the mixture is 0 * network + 1 * prior: `mix` returns the prior itself
+    and the network is not called; with a veto, or below weight 1, the network is still asked."""
+    calls = []
+
+    def network(crop):
+        calls.append(crop.shape)
+        return np.full(crop.shape[:2], 0.9, np.float32)
+
+    def prior(crop):
+        return np.linspace(0.0, 1.0, crop.shape[0] * crop.shape[1], dtype=np.float32).reshape(crop.shape[:2])
+
+    crop = np.zeros((4, 6, 3), np.uint8)
+    alone = saliency.mix(network, 1.0, prior)
+    assert alone is prior and calls == []
+    assert np.array_equal(saliency.blend(network(crop), prior(crop), 1.0), prior(crop))  # the same values
+    calls.clear()
+    saliency.mix(network, 1.0, prior, veto=0.5)(crop)
+    saliency.mix(network, 0.99, prior)(crop)
+    assert calls == [(4, 6, 3), (4, 6, 3)]
+
+
+def test_runs_network_is_false_only_for_the_prior_alone():
+    from lsevos.video.adaptation import runs_network
+    from lsevos.video.variants import prior_alone
+
+    cpu = {"saliency_weight": 0.7, "network_veto": True, "test_flip": True, "redetect_below": 0.3}
+    assert runs_network(VideoSettings.from_dict(cpu))
+    assert not runs_network(VideoSettings.from_dict(prior_alone(cpu)))
+    for switch in ("network_veto", "saliency_evidence", "redetect_appearance"):
+        assert runs_network(VideoSettings.from_dict({**prior_alone(cpu), switch: True})), switch
+    assert runs_network(VideoSettings.from_dict({**prior_alone(cpu), "saliency_weight": 0.95}))

@@ -271,6 +271,22 @@ def test_data_not_there_yet_is_not_checked(tmp_path):
     check_config(config, base_dir=tmp_path)
 
 
+def test_a_run_that_needs_the_prior_without_it_stops_at_the_check(monkeypatch, tmp_path):
+    """The prior's model file missing: refused before any job when the cpu video settings mix it in, or
+    when the `prior` variant runs it; the demo configuration (no prior) passes."""
+    missing = tmp_path / "u2netp.onnx"
+    monkeypatch.setenv("LSEVOS_U2NETP", str(missing))
+    demo = load("demo")
+    check_config(demo, base_dir=tmp_path)
+    for config in (
+        {**demo, "variants": [*demo["variants"], "prior"]},
+        {**demo, "video": load("cpu")["video"]},
+    ):
+        with pytest.raises(ConfigError, match=rf"LSEVOS_U2NETP={missing}: no such file") as refused:
+            check_config(config, base_dir=tmp_path)
+        assert "\n" not in str(refused.value)
+
+
 # ------------------------------------------------------------------------------- the models and their files
 def test_a_model_only_configuration_evaluates_nothing_and_passes():
     """config/model.yaml over config/cpu.yaml builds the shipped model and evaluates nothing."""

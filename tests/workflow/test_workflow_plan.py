@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from lsevos import workflow_plan as plan
+from lsevos.video.variants import PRIOR_ALONE
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -154,6 +155,25 @@ def test_tables_read_the_metrics_the_configuration_produces(demo):
     )
     demo["sequences"]["davis"] = []
     assert plan.evaluated(demo) == []
+
+
+def test_the_prior_variant_is_evaluated_outside_the_paper_tables_with_its_own_settings(demo):
+    """`prior` is in no paper table: its metrics are still made (summary, figures); its scan folder sits
+    beside Ours' and runs the configuration's video settings with PRIOR_ALONE, on the CPU."""
+    demo["variants"] = ["ours", "prior"]
+    demo["segtrack_variants"] = []
+    demo["device"] = "cuda"
+    assert ("davis", "prior") in plan.evaluated(demo)
+    assert not any(
+        "prior" in path for number in plan.table_numbers() for path in plan.table_inputs(demo, number)
+    )
+    assert "results/demo/metrics/davis/prior.csv" in plan.all_metrics_inputs(demo)
+    assert (
+        plan.variant_masks(demo, "davis", "dash-fm", "prior") == "results/demo/davis/dash-fm/ours/prior/masks"
+    )
+    values = plan.prior_settings_values(demo)
+    assert values == {**demo["video"], **PRIOR_ALONE, "device": "cpu"}
+    assert plan.video_settings_values(demo)["device"] == "cuda"  # the other steps keep the GPU
 
 
 def test_results_layout_and_wildcard_of_sequences(demo):

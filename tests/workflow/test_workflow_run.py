@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -32,7 +33,8 @@ ITERATIONS = {"stage1": 20, "stage2": 10, "stage3": 20, "fp": 20}
 
 
 def small_config(workflow, path: Path) -> Path:
-    """config/demo.yaml shrunk to one DAVIS-like video, one SegTrack-like object and a few steps."""
+    """config/demo.yaml shrunk to one DAVIS-like video, one SegTrack-like object and a few steps, with the
+    `prior` variant beside the paper's."""
     import yaml
 
     demo = yaml.safe_load((workflow.repo / "config" / "demo.yaml").read_text())
@@ -44,6 +46,7 @@ def small_config(workflow, path: Path) -> Path:
         results_dir="results/small",
         pretrain=pretrain,
         video={**demo["video"], "finetune_epochs": 3},
+        variants=[*demo["variants"], "prior"],
         **SMALL,
     )
 
@@ -67,6 +70,12 @@ def test_tables_hold_every_variant_and_the_paper(finished_run):
         assert f"| {variant} |" in table2
     assert "| 81.0 |" in table2  # the paper's J mean of Ours beside ours
     assert "| grabcut |" in (tables / "table1.md").read_text()
+    summary = json.loads((tables / "metrics.json").read_text())
+    assert set(summary["davis"]) == set(VARIANTS)  # `prior` too, though no paper table holds it
+    assert summary["davis"]["prior"]["count"] == 1
+    prior = work / "results" / "small" / "davis" / "lookalike-cross" / "ours" / "prior"
+    assert json.loads((prior / "boxes.json").read_text())["mode"] == "zoom"
+    assert len(list((prior / "masks").glob("*.png"))) == 10
     for number in range(1, 6):
         for suffix in ("csv", "md", "tex"):
             assert (tables / f"table{number}.{suffix}").stat().st_size > 0

@@ -128,6 +128,33 @@ def test_cpu_copy_paste_comes_from_the_train_split_and_excludes_every_evaluated_
         assert source["sequences"] == "all" and set(source["exclude"]) == evaluated
 
 
+@pytest.mark.slow
+def test_cpu_runs_the_prior_alone_once_per_davis_sequence_from_the_pretrained_model(
+    tmp_path, workflow, repo_root
+):
+    """config/cpu.yaml's `prior` variant: one `lsevos scan` per DAVIS sequence, on the stage-3 model, from
+    the first mask's box, with the video block and PRIOR_ALONE over it, on the CPU."""
+    import json
+    import shlex
+
+    import yaml
+
+    from lsevos.video.variants import PRIOR_ALONE
+
+    cpu = yaml.safe_load((repo_root / "config" / "cpu.yaml").read_text())
+    result = workflow.run(tmp_path, "-n", "-p", "tables", configfile=repo_root / "config" / "cpu.yaml")
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert job_counts(result.stdout)["scan_prior"] == len(cpu["sequences"]["davis"])
+    scans = [line for line in _commands(result.stdout, "scan") if "/ours/prior" in line]
+    assert len(scans) == len(cpu["sequences"]["davis"])
+    for line in scans:
+        words = shlex.split(line[line.index("lsevos scan") :].split(" > ")[0])
+        assert words[words.index("--checkpoint") + 1] == "results/cpu/pretrain/all/stage3.pt"
+        assert words[words.index("--first-mask") + 1].endswith("/00000.png")
+        settings = json.loads(words[words.index("--settings") + 1])
+        assert settings == {**cpu["video"], **PRIOR_ALONE, "device": "cpu"}
+
+
 def _commands(output: str, name: str) -> list[str]:
     return [line for line in output.splitlines() if re.search(rf"\blsevos {name} ", line)]
 
@@ -200,7 +227,7 @@ def test_gpu_steps_are_whole_jobs_and_cpu_steps_stay_out_of_them(repo_root):
     gpu = {name for name in blocks if _rule_property(blocks, name, r"resources:\s*\n\s*(gpu)=GPU")}
     assert gpu == {"pretrain", "adapt", "scan_gtbox"}
     assert all(group[name] is None for name in gpu), {name: group[name] for name in gpu}
-    assert {name for name, value in group.items() if value} == {"crf", "evaluate", "grabcut"}
+    assert {name for name, value in group.items() if value} == {"crf", "evaluate", "grabcut", "scan_prior"}
 
 
 @pytest.mark.slow

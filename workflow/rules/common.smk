@@ -86,6 +86,7 @@ def gt_masks_dir(wildcards):
 FOLDS = plan.folds(config)  # fold name -> evaluated sequences; one fold `all` unless the config splits
 FOLD_OF = plan.fold_of(config)
 VIDEO_SETTINGS = plan.settings_json(plan.video_settings_values(config))
+PRIOR_SETTINGS = plan.settings_json(plan.prior_settings_values(config))
 settings_json = plan.settings_json
 
 

@@ -65,6 +65,34 @@ rule scan_gtbox:
         "--settings {params.settings:q} --out {output} > {log} 2>&1"
 
 
+# The `prior` variant: scan 1's tracker from the same first box, every crop segmented by the salient-object
+# prior alone (lsevos.video.variants.PRIOR_ALONE); the pretrained model is loaded but never run, so the job
+# is CPU only (group cpu_post).
+rule scan_prior:
+    input:
+        data=dataset_dependency,
+        checkpoint=pretrained_checkpoint,
+    output:
+        directory(f"{FAMILY_DIR}/prior"),
+    log:
+        f"{LOG_DIR}/prior.log",
+    benchmark:
+        f"{BENCH_DIR}/prior.tsv"
+    group:
+        "cpu_post"
+    conda:
+        CONDA_ENV
+    threads: THREADS
+    params:
+        frames=frames_dir,
+        first_mask=first_mask,
+        settings=PRIOR_SETTINGS,
+    shell:
+        "OMP_NUM_THREADS={threads} lsevos scan --frames {params.frames} --checkpoint {input.checkpoint} "
+        "--family {wildcards.family} --first-mask {params.first_mask} --settings {params.settings:q} "
+        "--out {output} > {log} 2>&1"
+
+
 # Dense CRF: CPU only (group cpu_post): no GPU job holds its GPU through it.
 rule crf:
     input:
