@@ -74,12 +74,17 @@ def _check_evaluated(config: dict) -> None:
 
 
 def _check_prior(config: dict) -> None:
-    """The salient-object prior installed when a job will run it (`video.saliency_weight` > 0, or the
-    `prior` variant), so that a run missing it stops here, not at its first video job after pretraining."""
-    uses = config["video"].get("saliency_weight", 0.0) > 0 or any(
-        variant == "prior" for dataset, variant in evaluated(config)
-    )
-    if uses:
+    """The salient-object prior installed when a job will run it, so that a run missing it stops here, not
+    at its first video job after pretraining: a video variant with `video.saliency_weight` > 0, or `prior`,
+    among those evaluated or as `main_variant` (whose masks every sequence gets). A configuration that
+    only builds a model (`config/model.yaml`) runs no video job."""
+    from lsevos.video.settings import VideoSettings
+
+    variants = {variant for _, variant in evaluated(config)}
+    if any(config["sequences"].values()):
+        variants.add(config["main_variant"])
+    weight = VideoSettings.from_dict(config["video"]).saliency_weight
+    if "prior" in variants or (weight > 0 and variants - {GRABCUT}):
         from lsevos.video.saliency import check_available
 
         check_available()

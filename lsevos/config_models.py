@@ -254,7 +254,7 @@ class WorkflowConfig(Settings):
         example="[fp_nozoom, fp, fplse, ours, ours_crf]",
     )
     segtrack_variants: list[VariantName] = setting(  # type: ignore[valid-type]
-        REQUIRED, "variants run on SegTrack v2 (Table 5)", example="[ours]"
+        REQUIRED, "variants run on SegTrack v2 (Table 5 reads `ours`)", example="[ours]"
     )
     main_variant: VariantName = setting(  # type: ignore[valid-type]
         REQUIRED, "its masks are copied to `<results_dir>/<dataset>/<seq>/masks`", example="ours"

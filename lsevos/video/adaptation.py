@@ -45,7 +45,7 @@ from lsevos.video.inference import (
     torch_device,
 )
 from lsevos.video.pseudo_labels import scan_labels
-from lsevos.video.saliency import ScanPrior, mix, veto_threshold
+from lsevos.video.saliency import ScanPrior, mix, prior_only, veto_threshold
 from lsevos.video.settings import VideoSettings
 from lsevos.video.tracker import FrameResult, Predict, track
 from lsevos.video.training import (
@@ -351,11 +351,12 @@ def two_scan(
     static: bool = False,
 ) -> Scan:
     """Fine-tune, scan 1, pseudo-labels, retrain once, scan 2 (static: stop after scan 1); `model` is
-    adapted in place, the scans' maps live under `scratch`. Returns the last scan. A static run whose scan
-    never runs the network (`runs_network`) skips the fine-tune."""
-    if static and not runs_network(adaptation.settings):
+    adapted in place, the scans' maps live under `scratch`. Returns the last scan. Settings whose scans
+    never run the network (`runs_network`) give scan 1 alone, without a fine-tune: training a network that
+    nothing reads would change no mask."""
+    if not runs_network(adaptation.settings):
         if adaptation.progress is not None:
-            adaptation.progress("fine-tune: skipped (the prior alone segments every crop)")
+            adaptation.progress("the prior alone segments every crop: one scan, no fine-tune, no retraining")
         return scan(model, frames, prompt, adaptation, scratch / "scan1", "scan 1")
     first = finetune(model, frames, prompt, adaptation)
     prior = None if static else kept_prior(frames, adaptation.settings, scratch / "prior")
@@ -373,10 +374,11 @@ def two_scan(
 
 
 def runs_network(settings: VideoSettings) -> bool:
-    """Whether a scan runs the network. Not when the prior alone segments every crop: its weight 1, no veto,
-    no weight scaled by evidence, no re-finding by appearance (`lsevos.video.variants.PRIOR_ALONE`)."""
-    switches = settings.network_veto or settings.saliency_evidence or settings.redetect_appearance
-    return settings.saliency_weight < 1.0 or switches
+    """Whether a scan runs the network. Not when the prior alone segments every crop (`prior_only`: its
+    weight 1, no veto) and neither the prior's weight is scaled by evidence nor the recovery re-finds by
+    the network's appearance (`lsevos.video.variants.PRIOR_ALONE`)."""
+    alone = prior_only(settings.saliency_weight, veto_threshold(settings))
+    return not alone or settings.saliency_evidence or settings.redetect_appearance
 
 
 def reuses_prior(settings: VideoSettings) -> bool:

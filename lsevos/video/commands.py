@@ -273,6 +273,10 @@ def _segment(args: argparse.Namespace) -> int:
     payload = require_fp_head(checkpoint)  # the one read of the model
     refuse_builtin_model(payload, checkpoint, how)
     segmenter = Segmenter.from_payload(payload, checkpoint, args.settings, None, args.family, _progress)
+    if args.prior_alone:
+        from lsevos.video.saliency import check_available
+
+        check_available()
     if not args.input.exists():
         raise ConfigError(f"{args.input}: no such video file or frame folder")
     source = FrameSource(args.input)
@@ -305,17 +309,18 @@ def _segment(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         _progress(f"segment: model {checkpoint} ({how}), family {args.family}, {len(objects)} object(s)")
-        # --prior-alone: the `prior` variant's baseline, one scan with the prior's settings over the others
-        run = {
-            "static": args.static or args.prior_alone,
-            "settings": PRIOR_ALONE if args.prior_alone else None,
-        }
+        # --prior-alone: the `prior` variant's settings over the others (one scan: `two_scan`)
+        prior = PRIOR_ALONE if args.prior_alone else None
         if args.mask is not None:
             masks = {object_id: labels for object_id, _, labels, _ in objects}
-            result = segmenter.segment(args.input, masks=masks, scratch=work, **run)
+            result = segmenter.segment(
+                args.input, masks=masks, static=args.static, settings=prior, scratch=work
+            )
         else:
             boxes = {object_id: (frame, box) for object_id, box, _, frame in objects}
-            result = segmenter.segment(args.input, boxes=boxes, scratch=work, **run)
+            result = segmenter.segment(
+                args.input, boxes=boxes, static=args.static, settings=prior, scratch=work
+            )
         result.save(out)
         seconds = time.perf_counter() - started
         if args.overlay is not None:
@@ -483,7 +488,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--prior-alone",
         action="store_true",
         help="the baseline the method must beat (the workflow's `prior` variant): one scan of the same "
-        "tracker with every crop segmented by the salient-object prior alone, the network never run",
+        "zoom tracker with every crop segmented by the salient-object prior alone (over --settings), no "
+        "fine-tune, the network never run; a --mask gives its box only",
     )
     parser.add_argument("--settings", help=SETTINGS_HELP)
     _register_package_model(subparsers)

@@ -165,18 +165,24 @@ def release_shared() -> None:
 
 def mix(predict, weight: float, saliency=None, size: int = INPUT_SIZE, veto: float = 0.0):
     """The tracker's `predict` with the prior mixed in: `blend(predict, saliency, weight, veto)` (the
-    shared U^2-Net-p at input side `size` unless `saliency` is given). At weight 1 without a veto the
-    blend is the prior's map exactly, so `predict` (the network) is not run."""
+    shared U^2-Net-p at input side `size` unless `saliency` is given). Where the blend is the prior's map
+    exactly (`prior_only`), `predict` (the network) is not run."""
     if weight <= 0.0:
         return predict
     prior = shared_saliency(size) if saliency is None else saliency
-    if weight >= 1.0 and veto <= 0.0:
+    if prior_only(weight, veto):
         return prior
 
     def mixed(crop: np.ndarray) -> np.ndarray:
         return blend(predict(crop), prior(crop), weight, veto)
 
     return mixed
+
+
+def prior_only(weight: float, veto: float) -> bool:
+    """Whether `blend` at this weight and veto is the prior's map whatever the network says: weight 1
+    without a veto (0 * network + 1 * prior)."""
+    return weight >= 1.0 and veto <= 0.0
 
 
 def veto_threshold(settings) -> float:

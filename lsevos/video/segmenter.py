@@ -153,6 +153,10 @@ class Segmenter:
         if settings is None:
             return self.adaptation
         merged = VideoSettings.from_dict({**self.settings.to_dict(), **dict(settings)})
+        if merged.saliency_weight > 0:  # e.g. PRIOR_ALONE over a model without the prior: before any work
+            from lsevos.video.saliency import check_available
+
+            check_available()
         return Adaptation(self.family, merged, self.progress)
 
     def segment(

@@ -13,7 +13,9 @@ are those of one scan folder of the workflow's results, `<dataset>/<seq>/<family
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from lsevos.errors import ConfigError
 
@@ -54,13 +56,15 @@ VARIANTS: dict[str, Variant] = {
 # The video settings the `prior` variant replaces: the prior's weight 1 and every switch that reads the
 # network off, so the network is never run (`lsevos.video.saliency.mix`). The tracker (search box,
 # recovery, follower, connected regions) stays the configuration's.
-PRIOR_ALONE = {
-    "saliency_weight": 1.0,
-    "network_veto": False,
-    "test_flip": False,
-    "saliency_evidence": False,
-    "redetect_appearance": False,
-}
+PRIOR_ALONE: Mapping[str, object] = MappingProxyType(
+    {
+        "saliency_weight": 1.0,
+        "network_veto": False,
+        "test_flip": False,
+        "saliency_evidence": False,
+        "redetect_appearance": False,
+    }
+)
 
 
 def prior_alone(settings: dict) -> dict:

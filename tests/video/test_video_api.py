@@ -229,3 +229,50 @@ def test_alpha_equal_to_out_is_refused_before_any_work(tmp_path, tiny_checkpoint
     ]
     assert cli.main(list(map(str, argv))) != 0
     assert "--alpha" in capsys.readouterr().err and not out.exists()
+
+
+def test_the_prior_alone_through_the_api_never_trains_nor_runs_the_network(
+    tmp_path, tiny_checkpoint, monkeypatch
+):
+    """`segment(..., settings=PRIOR_ALONE)`, two scans asked: one scan of the prior, no fine-tune or
+    retraining, and the network is never called (its forward raises); each disk is found by the prior."""
+    from lsevos.model.lse_net import LSENet
+    from lsevos.video import training
+    from lsevos.video.variants import PRIOR_ALONE
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the network ran")
+
+    monkeypatch.setattr(LSENet, "forward", refuse)
+    monkeypatch.setattr(training, "train_on_crops", refuse)
+    monkeypatch.setattr(adaptation, "retrain", refuse)
+    said = []
+    segmenter = Segmenter.load(tiny_checkpoint, settings={**FAST, "threshold": 0.5}, progress=said.append)
+    frames = two_disk_frames()
+    result = segmenter.segment(frames, boxes=BOXES, settings=PRIOR_ALONE)
+    assert "the prior alone segments every crop: one scan, no fine-tune, no retraining" in said
+    for frame in result:
+        for object_id, (x0, y0, x1, y1) in BOXES.items():
+            truth = np.zeros((48, 64), bool)
+            truth[y0 : y1 + 1, x0 + frame.index : x1 + 1 + frame.index] = True  # the disk's box, moved
+            found = frame.masks[object_id]
+            assert (found & truth).sum() / found.sum() > 0.8 and found.sum() > 0.4 * truth.sum()
+
+
+def test_the_prior_alone_without_the_prior_installed_stops_before_reading_a_frame(
+    tiny_checkpoint, monkeypatch
+):
+    """A model without the prior (weight 0) asked for PRIOR_ALONE: one line naming the fix, and the
+    frame generator is never touched."""
+    from lsevos.errors import ConfigError
+    from lsevos.video.variants import PRIOR_ALONE
+
+    monkeypatch.setenv("LSEVOS_U2NETP", "/nonexistent/u2netp.onnx")
+    segmenter = Segmenter.load(tiny_checkpoint, settings={**FAST, "saliency_weight": 0.0})
+
+    def frames():
+        raise AssertionError("a frame was read")
+        yield
+
+    with pytest.raises(ConfigError, match="LSEVOS_U2NETP=/nonexistent/u2netp.onnx: no such file"):
+        segmenter.segment(frames(), boxes={1: BOXES[1]}, settings=PRIOR_ALONE)

@@ -224,7 +224,7 @@ def test_segment_prior_alone_is_the_workflows_prior_scan_without_a_fine_tune(
     alone = tmp_path / "alone"
     options = ["--box", box, "--checkpoint", str(tiny_checkpoint), "--settings", FAST, "--out", str(alone)]
     assert main(["segment", str(folder), *options, "--prior-alone"]) == 0
-    assert "fine-tune: skipped (the prior alone segments every crop)" in capsys.readouterr().err
+    assert "the prior alone segments every crop: one scan, no fine-tune" in capsys.readouterr().err
     scanned = tmp_path / "scan"
     step = json.dumps({**prior_alone(settings), "device": "cpu"})
     common = {"checkpoint": tiny_checkpoint, "box": box, "family": "ours", "settings": step}

@@ -95,7 +95,9 @@ def test_the_prior_variant_keeps_the_tracker_and_turns_every_reader_of_the_netwo
         0.3,
         True,
     )
-    assert prior_alone(cpu) == {**cpu, **PRIOR_ALONE} and cpu["saliency_weight"] == 0.7  # a copy
+    assert cpu["saliency_weight"] == 0.7 and not PRIOR_ALONE["network_veto"]  # neither is changed
+    with pytest.raises(TypeError):
+        PRIOR_ALONE["saliency_weight"] = 0.5  # type: ignore[index]
 
 
 def test_no_two_variants_share_a_result_folder():

@@ -272,19 +272,26 @@ def test_data_not_there_yet_is_not_checked(tmp_path):
 
 
 def test_a_run_that_needs_the_prior_without_it_stops_at_the_check(monkeypatch, tmp_path):
-    """The prior's model file missing: refused before any job when the cpu video settings mix it in, or
-    when the `prior` variant runs it; the demo configuration (no prior) passes."""
+    """The prior's model file missing: refused before any job when the cpu video settings mix it in, when
+    the `prior` variant runs it, or when it is the main variant (every sequence's masks); passed when no
+    video job runs it: the demo (no prior), GrabCut alone with the cpu settings, a model-only build."""
     missing = tmp_path / "u2netp.onnx"
     monkeypatch.setenv("LSEVOS_U2NETP", str(missing))
-    demo = load("demo")
-    check_config(demo, base_dir=tmp_path)
+    demo, cpu_video = load("demo"), load("cpu")["video"]
     for config in (
         {**demo, "variants": [*demo["variants"], "prior"]},
-        {**demo, "video": load("cpu")["video"]},
+        {**demo, "video": cpu_video},
+        {**demo, "variants": ["ours"], "segtrack_variants": [], "main_variant": "prior"},
     ):
         with pytest.raises(ConfigError, match=rf"LSEVOS_U2NETP={missing}: no such file") as refused:
             check_config(config, base_dir=tmp_path)
         assert "\n" not in str(refused.value)
+    check_config(demo, base_dir=tmp_path)
+    grabcut = {**demo, "video": cpu_video, "variants": [], "segtrack_variants": [], "main_variant": "grabcut"}
+    check_config(grabcut, base_dir=tmp_path)
+    model_only = {**load("cpu"), **load("model")}
+    model_only["pretrain"] = {**load("cpu")["pretrain"], **load("model")["pretrain"]}
+    check_config(model_only)
 
 
 # ------------------------------------------------------------------------------- the models and their files

@@ -89,9 +89,6 @@ VIDEO_SETTINGS = plan.settings_json(plan.video_settings_values(config))
 PRIOR_SETTINGS = plan.settings_json(plan.prior_settings_values(config))
 settings_json = plan.settings_json
 
-
-FINAL_MASKS = plan.final_masks(config)
-
 # ---------------------------------------------------------------- output layout
 SEQ_DIR = f"{RESULTS}/{{dataset}}/{{seq}}"
 FAMILY_DIR = f"{SEQ_DIR}/{{family}}"
@@ -104,6 +101,7 @@ TABLES_DIR = f"{RESULTS}/tables"
 FIGURES_DIR = f"{RESULTS}/figures"
 TABLE_NUMBERS = plan.table_numbers()  # lsevos.evaluation.tables.TABLE_NEEDS
 ALL_METRICS = plan.all_metrics_inputs(config)
+FINAL_MASKS = plan.final_masks(config)
 
 # ---------------------------------------------------------------- pretraining
 # ImageNet weights that torch would download: fetched by the local rule imagenet_weights before the first

@@ -1,5 +1,5 @@
 # Per sequence and family: the chain (first-frame fine-tune -> scan 1 -> pseudo-labels -> retrain -> scan 2)
-# in one job, then CRF; the Table-1 GT-box scan; GrabCut; the final masks of the main variant. GPU jobs
+# in one job, then CRF; the Table-1 GT-box scan; the prior alone; GrabCut; the final masks. GPU jobs
 # (adapt, scan_gtbox) hold no CPU-only step but the seconds of pseudo-labels; CPU-only rules share the
 # group `cpu_post`, which the SLURM profile bundles into fewer jobs.
 
@@ -82,13 +82,12 @@ rule scan_prior:
         "cpu_post"
     conda:
         CONDA_ENV
-    threads: THREADS
     params:
         frames=frames_dir,
         first_mask=first_mask,
         settings=PRIOR_SETTINGS,
     shell:
-        "OMP_NUM_THREADS={threads} lsevos scan --frames {params.frames} --checkpoint {input.checkpoint} "
+        "OMP_NUM_THREADS=1 lsevos scan --frames {params.frames} --checkpoint {input.checkpoint} "
         "--family {wildcards.family} --first-mask {params.first_mask} --settings {params.settings:q} "
         "--out {output} > {log} 2>&1"
 
