@@ -47,9 +47,9 @@ def check_config(config: object, base_dir: str | Path | None = None) -> None:
     if not isinstance(config, dict):
         raise ConfigError(f"config: expected a mapping of keys to values, got {type(config).__name__}")
     base = Path.cwd() if base_dir is None else Path(base_dir)
-    WorkflowConfig.from_dict(config, "")
+    checked = WorkflowConfig.from_dict(config, "")
     _check_evaluated(config)
-    _check_prior(config)
+    _check_prior(config, checked.video.saliency_weight)
     _check_data(config, base)
     _check_sequences(config, base)
     _check_folds(config)
@@ -73,17 +73,14 @@ def _check_evaluated(config: dict) -> None:
         )
 
 
-def _check_prior(config: dict) -> None:
+def _check_prior(config: dict, weight: float) -> None:
     """The salient-object prior installed when a job will run it, so that a run missing it stops here, not
-    at its first video job after pretraining: a video variant with `video.saliency_weight` > 0, or `prior`,
-    among those evaluated or as `main_variant` (whose masks every sequence gets). A configuration that
-    only builds a model (`config/model.yaml`) runs no video job."""
-    from lsevos.video.settings import VideoSettings
-
+    at its first video job after pretraining: a video variant with `video.saliency_weight` (`weight`) > 0,
+    or `prior`, among those evaluated or as `main_variant` (whose masks every sequence gets). A
+    configuration that only builds a model (`config/model.yaml`) runs no video job."""
     variants = {variant for _, variant in evaluated(config)}
     if any(config["sequences"].values()):
         variants.add(config["main_variant"])
-    weight = VideoSettings.from_dict(config["video"]).saliency_weight
     if "prior" in variants or (weight > 0 and variants - {GRABCUT}):
         from lsevos.video.saliency import check_available
 

@@ -180,9 +180,9 @@ def prior_settings_values(config: dict) -> dict:
     """The settings of the `prior` variant's scan: the video settings with
     `lsevos.video.variants.PRIOR_ALONE` over them, on the CPU (the prior runs there; the network is loaded
     but never run, so the job needs no GPU)."""
-    from lsevos.video.variants import prior_alone
+    from lsevos.video.variants import PRIOR_ALONE
 
-    return {**prior_alone(video_settings_values(config)), "device": "cpu"}
+    return {**video_settings_values(config), **PRIOR_ALONE, "device": "cpu"}
 
 
 def checkpoint(config: dict, fold: str, stage: str) -> str:

@@ -273,10 +273,8 @@ def _segment(args: argparse.Namespace) -> int:
     payload = require_fp_head(checkpoint)  # the one read of the model
     refuse_builtin_model(payload, checkpoint, how)
     segmenter = Segmenter.from_payload(payload, checkpoint, args.settings, None, args.family, _progress)
-    if args.prior_alone:
-        from lsevos.video.saliency import check_available
-
-        check_available()
+    if args.prior_alone:  # the `prior` variant's settings over the others (one scan: `two_scan`)
+        segmenter = segmenter.with_settings(PRIOR_ALONE)
     if not args.input.exists():
         raise ConfigError(f"{args.input}: no such video file or frame folder")
     source = FrameSource(args.input)
@@ -309,18 +307,12 @@ def _segment(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         _progress(f"segment: model {checkpoint} ({how}), family {args.family}, {len(objects)} object(s)")
-        # --prior-alone: the `prior` variant's settings over the others (one scan: `two_scan`)
-        prior = PRIOR_ALONE if args.prior_alone else None
         if args.mask is not None:
             masks = {object_id: labels for object_id, _, labels, _ in objects}
-            result = segmenter.segment(
-                args.input, masks=masks, static=args.static, settings=prior, scratch=work
-            )
+            result = segmenter.segment(args.input, masks=masks, static=args.static, scratch=work)
         else:
             boxes = {object_id: (frame, box) for object_id, box, _, frame in objects}
-            result = segmenter.segment(
-                args.input, boxes=boxes, static=args.static, settings=prior, scratch=work
-            )
+            result = segmenter.segment(args.input, boxes=boxes, static=args.static, scratch=work)
         result.save(out)
         seconds = time.perf_counter() - started
         if args.overlay is not None:

@@ -90,6 +90,10 @@ class Segmenter:
         self.payload, self.checkpoint = payload, Path(checkpoint)
         self.settings, self.family, self.progress = settings, family, progress
         family_of(family)  # an unknown family is refused here
+        if settings.saliency_weight > 0:  # settings that need the prior find it here, before any work
+            from lsevos.video.saliency import check_available
+
+            check_available()
 
     @classmethod
     def load(
@@ -132,10 +136,6 @@ class Segmenter:
             raise
         if device is not None:
             chosen = VideoSettings.from_dict({**chosen.to_dict(), "device": device})
-        if chosen.saliency_weight > 0:
-            from lsevos.video.saliency import check_available
-
-            check_available()
         return cls(payload, checkpoint, chosen, family, progress)
 
     @property
@@ -149,15 +149,14 @@ class Segmenter:
 
         return on_device(model_from_checkpoint(self.payload, self.checkpoint).eval(), self.settings)
 
-    def _with(self, settings) -> Adaptation:
-        if settings is None:
-            return self.adaptation
+    def with_settings(self, settings: Mapping[str, object]) -> Segmenter:
+        """The same model with `settings` (video settings) over this one's, e.g.
+        `lsevos.video.variants.PRIOR_ALONE`; nothing is read again."""
         merged = VideoSettings.from_dict({**self.settings.to_dict(), **dict(settings)})
-        if merged.saliency_weight > 0:  # e.g. PRIOR_ALONE over a model without the prior: before any work
-            from lsevos.video.saliency import check_available
+        return Segmenter(self.payload, self.checkpoint, merged, self.family, self.progress)
 
-            check_available()
-        return Adaptation(self.family, merged, self.progress)
+    def _with(self, settings) -> Adaptation:
+        return self.adaptation if settings is None else self.with_settings(settings).adaptation
 
     def segment(
         self,

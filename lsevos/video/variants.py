@@ -67,11 +67,6 @@ PRIOR_ALONE: Mapping[str, object] = MappingProxyType(
 )
 
 
-def prior_alone(settings: dict) -> dict:
-    """Video settings (a mapping) with `PRIOR_ALONE` over them: what the `prior` variant runs with."""
-    return {**settings, **PRIOR_ALONE}
-
-
 def family(name: str) -> Family:
     if name not in FAMILIES:
         raise ConfigError(f"unknown family {name!r}; choose one of {', '.join(FAMILIES)}")

@@ -216,7 +216,7 @@ def test_segment_prior_alone_is_the_workflows_prior_scan_without_a_fine_tune(
     """`lsevos segment --prior-alone` and the workflow's `prior` step (`lsevos scan` with the settings of
     `workflow_plan.prior_settings_values`) write the same masks from the same first box; no fine-tune runs,
     and the real U^2-Net-p finds the red disk the random network could not."""
-    from lsevos.video.variants import prior_alone
+    from lsevos.video.variants import PRIOR_ALONE
 
     folder, masks = disk_video
     box = box_text(box_from_mask(masks[0]))
@@ -226,7 +226,7 @@ def test_segment_prior_alone_is_the_workflows_prior_scan_without_a_fine_tune(
     assert main(["segment", str(folder), *options, "--prior-alone"]) == 0
     assert "the prior alone segments every crop: one scan, no fine-tune" in capsys.readouterr().err
     scanned = tmp_path / "scan"
-    step = json.dumps({**prior_alone(settings), "device": "cpu"})
+    step = json.dumps({**settings, **PRIOR_ALONE, "device": "cpu"})
     common = {"checkpoint": tiny_checkpoint, "box": box, "family": "ours", "settings": step}
     assert lsevos("scan", frames=folder, out=scanned, **common) == 0
     for index, truth in enumerate(masks):

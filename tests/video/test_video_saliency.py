@@ -311,11 +311,11 @@ def test_the_prior_alone_is_its_map_exactly_and_never_runs_the_network():
 
 def test_runs_network_is_false_only_for_the_prior_alone():
     from lsevos.video.adaptation import runs_network
-    from lsevos.video.variants import prior_alone
+    from lsevos.video.variants import PRIOR_ALONE
 
     cpu = {"saliency_weight": 0.7, "network_veto": True, "test_flip": True, "redetect_below": 0.3}
     assert runs_network(VideoSettings.from_dict(cpu))
-    assert not runs_network(VideoSettings.from_dict(prior_alone(cpu)))
+    assert not runs_network(VideoSettings.from_dict({**cpu, **PRIOR_ALONE}))
     for switch in ("network_veto", "saliency_evidence", "redetect_appearance"):
-        assert runs_network(VideoSettings.from_dict({**prior_alone(cpu), switch: True})), switch
-    assert runs_network(VideoSettings.from_dict({**prior_alone(cpu), "saliency_weight": 0.95}))
+        assert runs_network(VideoSettings.from_dict({**cpu, **PRIOR_ALONE, switch: True})), switch
+    assert runs_network(VideoSettings.from_dict({**cpu, **PRIOR_ALONE, "saliency_weight": 0.95}))

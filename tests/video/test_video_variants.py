@@ -83,10 +83,10 @@ def test_each_variant_changes_only_what_it_should():
 
 
 def test_the_prior_variant_keeps_the_tracker_and_turns_every_reader_of_the_network_off():
-    from lsevos.video.variants import PRIOR_ALONE, prior_alone
+    from lsevos.video.variants import PRIOR_ALONE
 
     cpu = {"saliency_weight": 0.7, "network_veto": True, "test_flip": True, "crop_size": 241, "enlarge": 1.5}
-    alone = VideoSettings.from_dict(prior_alone({**cpu, "redetect_below": 0.3, "follow_appearance": True}))
+    alone = VideoSettings.from_dict({**cpu, "redetect_below": 0.3, "follow_appearance": True, **PRIOR_ALONE})
     assert alone.saliency_weight == 1.0 and not alone.network_veto and not alone.test_flip
     assert not alone.saliency_evidence and not alone.redetect_appearance
     assert (alone.crop_size, alone.enlarge, alone.redetect_below, alone.follow_appearance) == (
