@@ -281,6 +281,18 @@ class VideoSettings(Settings):
         0.1, "crop augmentation: centre shift as a share of the box size", ge=0.0, lt=1.0
     )
     aug_flip: bool = setting(True, "crop augmentation: horizontal flip")
+    finetune_context_share: float = setting(
+        0.0,
+        "share of the first frame's training crops (the fine-tune's, and retraining's with "
+        "`retrain_first_frame_share`) cut at a random place of the frame instead of around the search "
+        "box (the search box's size, then the same jitter): outside the user's box everything is "
+        "background, so the network learns this video's background wherever the search box may drift; "
+        "zoom only; 0: off (the paper and every configuration); at 0.5 with the prior (`cpu`): "
+        "development videos +0.1 and +8.0 J at fine-tune seeds 0 and 1, check -0.5, unseen folds -0.4 "
+        "and -2.4 (docs/experiments.md, E41)",
+        ge=0.0,
+        le=1.0,
+    )
     crf_iterations: int = setting(5, "dense CRF iterations", ge=1)
     crf_gaussian_sxy: float = setting(3.0, "dense CRF Gaussian kernel width", unit="px")
     crf_gaussian_weight: float = setting(3.0, "dense CRF Gaussian kernel weight")

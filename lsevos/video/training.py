@@ -124,7 +124,22 @@ class FirstFrameCrops:
         return 1
 
     def sample(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        return augmented_crop(self.frame, self.labels, self.box, self.settings, rng, self.whole_frame)
+        box = self.box
+        share = self.settings.finetune_context_share
+        if share > 0 and not self.whole_frame and rng.random() < share:
+            box = context_box(box, self.frame.shape[:2], rng)
+        return augmented_crop(self.frame, self.labels, box, self.settings, rng, self.whole_frame)
+
+
+def context_box(box: Box, image_size: tuple[int, int], rng: np.random.Generator) -> Box:
+    """A box of `box`'s size (clipped to the image) at a uniformly random place inside the image
+    (`finetune_context_share`)."""
+    height, width = image_size
+    w = min(box[2] - box[0] + 1, width)
+    h = min(box[3] - box[1] + 1, height)
+    x0 = int(rng.integers(0, width - w + 1))
+    y0 = int(rng.integers(0, height - h + 1))
+    return (x0, y0, x0 + w - 1, y0 + h - 1)
 
 
 def retrain_crop_boxes(

@@ -485,3 +485,67 @@ def test_fast_kernels_lay_the_weights_out_channels_last_and_fuse_adam_with_outpu
     adam = make_optimizer(parameters, 1e-3, VideoSettings(optimizer="adam", fast_kernels=True))
     assert adam.defaults["fused"] is True
     assert make_optimizer(parameters, 1e-3, VideoSettings(optimizer="adam")).defaults["fused"] is None
+
+
+def test_context_boxes_keep_the_size_stay_in_the_frame_and_reach_every_place():
+    rng = np.random.default_rng(0)
+    boxes = [training.context_box((10, 10, 29, 19), (48, 64), rng) for _ in range(400)]
+    assert {(x1 - x0, y1 - y0) for x0, y0, x1, y1 in boxes} == {(19, 9)}
+    assert min(b[0] for b in boxes) == 0 and max(b[2] for b in boxes) == 63
+    assert min(b[1] for b in boxes) == 0 and max(b[3] for b in boxes) == 47
+    # a box larger than the frame: the whole frame
+    assert training.context_box((-5, -5, 99, 70), (48, 64), rng) == (0, 0, 63, 47)
+
+
+def test_without_context_crops_the_fine_tune_draws_the_same_crops_as_before(disk_video):
+    """`finetune_context_share` 0 draws nothing more from the generator: the same crops as the plain
+    augmentation of the search box, so configurations without it keep their results."""
+    folder, masks = disk_video
+    frame = FrameSource(folder).read(0)
+    settings = VideoSettings(crop_size=33)
+    crops = FirstFrameCrops(frame, masks[0], (0, 0, 40, 30), settings)
+    for seed in range(5):
+        got = crops.sample(0, np.random.default_rng(seed))
+        plain = training.augmented_crop(
+            frame, masks[0], (0, 0, 40, 30), settings, np.random.default_rng(seed)
+        )
+        assert all(np.array_equal(a, b) for a, b in zip(got, plain, strict=True))
+
+
+def test_context_crops_teach_the_background_outside_the_search_box():
+    """A red disk in the user's box on the left and a white square on the right, outside the search
+    box: fine-tuned on the search box alone the network never sees the square; with context crops it
+    learns that the square is background (outside the user's box everything is)."""
+    import cv2
+
+    frame = np.full((48, 96, 3), 30, dtype=np.uint8)
+    disk = cv2.circle(np.zeros((48, 96), np.uint8), (20, 24), 9, 1, thickness=-1).astype(bool)
+    frame[disk] = (220, 20, 20)
+    frame[14:35, 66:87] = (240, 240, 240)
+    labels = np.zeros((48, 96), dtype=np.uint8)
+    labels[disk] = 1
+    search = enlarge_box((11, 15, 29, 33), 1.5, (48, 96))
+    square_box = (56, 4, 95, 43)
+    square = crop_and_resize(frame, square_box, 33)
+    white = (square == 240).all(axis=2)
+    inner = crop_and_resize(disk.astype(np.uint8), search, 33, nearest=True).astype(bool)
+    means = {}
+    for share in (0.0, 0.5):
+        settings = VideoSettings(
+            crop_size=33,
+            batch=2,
+            optimizer="adam",
+            epoch_definition="full_batches",
+            finetune_context_share=share,
+        )
+        torch.manual_seed(0)
+        model = LSENet("tiny", embed_dim=8)
+        crops = FirstFrameCrops(frame, labels, search, settings)
+        train_on_crops(model, crops, epochs=40, lr=3e-3, head="fp", settings=settings)
+        predict = make_predictor(model, "fp", torch.device("cpu"))
+        means[share] = (
+            predict(square)[white].mean(),
+            predict(crop_and_resize(frame, search, 33))[inner].mean(),
+        )
+    assert means[0.0][0] > 0.5 and means[0.5][0] < 0.1, means  # the square: unseen, then background
+    assert means[0.0][1] > 0.6 and means[0.5][1] > 0.6, means  # the object stays foreground
