@@ -178,8 +178,8 @@ def video_settings_values(config: dict) -> dict:
 
 def prior_settings_values(config: dict) -> dict:
     """The settings of the `prior` variant's scan: the video settings with
-    `lsevos.video.variants.PRIOR_ALONE` over them, on the CPU (the prior runs there; the network is loaded
-    but never run, so the job needs no GPU)."""
+    `lsevos.video.variants.PRIOR_ALONE` over them, on the CPU (the prior runs there; no model is read, so
+    the job needs neither a GPU nor pretraining)."""
     from lsevos.video.variants import PRIOR_ALONE
 
     return {**video_settings_values(config), **PRIOR_ALONE, "device": "cpu"}

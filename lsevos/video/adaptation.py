@@ -195,7 +195,7 @@ def scan_uses_first_frame(settings: VideoSettings) -> bool:
 
 
 def scan_predictors(
-    model: torch.nn.Module,
+    model: torch.nn.Module | None,
     frames: Frames,
     adaptation: Adaptation,
     first: FirstFrame | None,
@@ -209,8 +209,14 @@ def scan_predictors(
     `lsevos.video.saliency.evidence_weight`), and the appearance template the recovery looks for
     (`redetect_appearance`, `lsevos.video.inference.appearance_finder`). With a `prior` (scan 1's maps
     kept for scan 2, `prior_reuse_iou`) and a weight > 0, the predictor is the network alone, the prior
-    gets the weight, and the recovery keeps the plain mixture."""
+    gets the weight, and the recovery keeps the plain mixture. Without a `model` (settings that never
+    run the network, `runs_network`: the prior alone), the network's map is zeros that nothing reads."""
     settings, head = adaptation.settings, adaptation.chosen.head
+    if model is None and runs_network(settings):
+        raise ConfigError(
+            "a scan without a model needs the prior alone (lsevos.video.variants.PRIOR_ALONE); these "
+            "video settings run the network: give a checkpoint"
+        )
     device = torch_device(settings)
     evidence = first is not None and settings.saliency_weight > 0 and settings.saliency_evidence
     appearance = first is not None and settings.redetect_appearance
@@ -230,7 +236,7 @@ def scan_predictors(
                 )
         if appearance:
             refind = appearance_finder(model, appearance_template(model, crop, labels, device), device)
-    network = make_predictor(model, head, device, settings.test_flip)
+    network = unread_network if model is None else make_predictor(model, head, device, settings.test_flip)
     predict = mix(network, weight, size=settings.saliency_size, veto=veto_threshold(settings))
     if prior is None or weight <= 0.0:
         return predict, refind, None
@@ -238,8 +244,14 @@ def scan_predictors(
     return network, refind or predict, prior
 
 
+def unread_network(crop: np.ndarray) -> np.ndarray:
+    """The network's map of a scan without a model: zeros, which a blend of the prior alone (weight 1,
+    no veto) multiplies by 0."""
+    return np.zeros(crop.shape[:2], dtype=np.float32)
+
+
 def track_frames(
-    model: torch.nn.Module,
+    model: torch.nn.Module | None,
     frames: Frames,
     prompt: Prompt | None,
     adaptation: Adaptation,
@@ -268,7 +280,7 @@ def track_frames(
 
 
 def scan(
-    model: torch.nn.Module,
+    model: torch.nn.Module | None,
     frames: Frames,
     prompt: Prompt | None,
     adaptation: Adaptation,

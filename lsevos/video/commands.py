@@ -117,13 +117,14 @@ def _finetune(args: argparse.Namespace) -> int:
 
 def _scan(args: argparse.Namespace) -> int:
     from lsevos.data.io import prepare_output_folder
-    from lsevos.video.steps import scan
+    from lsevos.video.steps import check_scan_model, scan
 
-    extra = [path for path in (args.gt_masks, args.prior_from) if path is not None]
-    prepare_output_folder(args.out, "scan", [args.frames, args.checkpoint, *extra])
+    adaptation = _adaptation(args)
+    check_scan_model(args.checkpoint, adaptation.settings)
+    extra = [path for path in (args.checkpoint, args.gt_masks, args.prior_from) if path is not None]
+    prepare_output_folder(args.out, "scan", [args.frames, *extra])
     box = _first_box(args, _frames_size(args.frames), args.frames)
-    adaptation, prompt = _adaptation(args), _prompt(box)
-    scan(args.frames, args.checkpoint, adaptation, args.out, prompt, args.gt_masks, args.prior_from)
+    scan(args.frames, args.checkpoint, adaptation, args.out, _prompt(box), args.gt_masks, args.prior_from)
     return 0
 
 
@@ -377,7 +378,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_settings_and_out(parser, "PNG file to write", SETTINGS_HELP + " (crop_size and enlarge are used)")
 
     parser = add_command(subparsers, "scan", _scan, "segment every frame with a checkpoint (one scan)")
-    add_paths(parser, frames=FRAMES_HELP, checkpoint="fine-tuned or retrained checkpoint")
+    add_paths(parser, frames=FRAMES_HELP)
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="fine-tuned or retrained checkpoint; not needed by settings that never run the network "
+        "(the prior alone: the workflow's `prior` variant)",
+    )
     parser.add_argument("--family", required=True, help=FAMILY_HELP)
     _add_box_arguments(parser, required=False)
     parser.add_argument("--gt-masks", type=Path, help="ground-truth mask folder: GT-box mode (Table 1)")

@@ -25,6 +25,7 @@ from lsevos.video.adaptation import (
     Prompt,
     kept_prior,
     reuses_prior,
+    runs_network,
     scan_uses_first_frame,
     track_frames,
 )
@@ -186,9 +187,18 @@ def gt_mask_boxes(frames: FrameSource, gt_masks: str | os.PathLike) -> dict[str,
     return gt_boxes
 
 
+def check_scan_model(checkpoint: str | os.PathLike | None, settings: VideoSettings) -> None:
+    """Refuse a scan without a checkpoint whose settings run the network (`runs_network`)."""
+    if checkpoint is None and runs_network(settings):
+        raise ConfigError(
+            "scan: --checkpoint is needed: these video settings run the network (only the prior alone, "
+            "lsevos.video.variants.PRIOR_ALONE, scans without a model)"
+        )
+
+
 def scan(
     frames: str | os.PathLike,
-    checkpoint: str | os.PathLike,
+    checkpoint: str | os.PathLike | None,
     adaptation: Adaptation,
     out: str | os.PathLike,
     prompt: Prompt | None = None,
@@ -198,7 +208,10 @@ def scan(
     """Segment every frame with `checkpoint` into the scan folder `out`, streamed (one frame in memory);
     returns the frame count. With `gt_masks` the scan is Table 1's GT-box mode; otherwise zoom or no-zoom
     by family. `prior_from`: scan 1's folder, when this is scan 2 and `prior_reuse_iou` > 0 (scan 1's
-    prior maps are computed again on its search crops, as the chain's scan 2 reuses them)."""
+    prior maps are computed again on its search crops, as the chain's scan 2 reuses them). Without a
+    `checkpoint` the settings must never run the network (`runs_network`: the prior alone, the workflow's
+    `prior` variant); no model is read."""
+    check_scan_model(checkpoint, adaptation.settings)
     mode = adaptation.mode(gtbox=gt_masks is not None)
     source = FrameSource(frames)
     if mode == "zoom" and prompt is None:
@@ -214,11 +227,14 @@ def scan(
         earlier = scan_crops(prior_from, source.names)
     from lsevos.train.checkpoint import require_fp_head
 
-    payload = require_fp_head(checkpoint)
-    model = _load(checkpoint, adaptation.settings, payload)
-    first = None
-    if scan_uses_first_frame(adaptation.settings) and "first_frame_labels" in (payload.get("extra") or {}):
-        first = first_frame_of(payload, checkpoint, source)
+    model, first = None, None
+    if checkpoint is not None:
+        payload = require_fp_head(checkpoint)
+        model = _load(checkpoint, adaptation.settings, payload)
+        if scan_uses_first_frame(adaptation.settings) and "first_frame_labels" in (
+            payload.get("extra") or {}
+        ):
+            first = first_frame_of(payload, checkpoint, source)
     metadata = {**scan_metadata(adaptation.settings, mode), "family": adaptation.family}
     with tempfile.TemporaryDirectory(prefix="lsevos-prior-") as scratch:
         prior = None if earlier is None else kept_prior(source, adaptation.settings, Path(scratch))

@@ -210,12 +210,12 @@ def test_figure_lse_writes_a_three_panel_png(tmp_path):
     assert width > 2 * height  # three panels side by side
 
 
-def test_segment_prior_alone_is_the_workflows_prior_scan_without_a_fine_tune(
+def test_segment_prior_alone_is_the_workflows_prior_scan_without_a_model(
     tmp_path, disk_video, tiny_checkpoint, capsys
 ):
-    """`lsevos segment --prior-alone` and the workflow's `prior` step (`lsevos scan` with the settings of
-    `workflow_plan.prior_settings_values`) write the same masks from the same first box; no fine-tune runs,
-    and the real U^2-Net-p finds the red disk the random network could not."""
+    """`lsevos segment --prior-alone` and the workflow's `prior` step (`lsevos scan` without a model, with
+    the settings of `workflow_plan.prior_settings_values`) write the same masks from the same first box; no
+    fine-tune runs, and the real U^2-Net-p finds the red disk the random network could not."""
     from lsevos.video.variants import PRIOR_ALONE
 
     folder, masks = disk_video
@@ -227,11 +227,25 @@ def test_segment_prior_alone_is_the_workflows_prior_scan_without_a_fine_tune(
     assert "the prior alone segments every crop: one scan, no fine-tune" in capsys.readouterr().err
     scanned = tmp_path / "scan"
     step = json.dumps({**settings, **PRIOR_ALONE, "device": "cpu"})
-    common = {"checkpoint": tiny_checkpoint, "box": box, "family": "ours", "settings": step}
-    assert lsevos("scan", frames=folder, out=scanned, **common) == 0
+    assert lsevos("scan", frames=folder, out=scanned, box=box, family="ours", settings=step) == 0
     for index, truth in enumerate(masks):
         name = f"{index:05d}.png"
         segmented, scan = read_mask(alone / "masks" / name), read_mask(scanned / "masks" / name)
         assert np.array_equal(segmented > 0, scan > 0), name
         found = scan > 0
         assert (found & (truth > 0)).sum() / (found | (truth > 0)).sum() > 0.7, name
+
+
+def test_scan_without_a_model_is_refused_for_settings_that_run_the_network(tmp_path, disk_video, capsys):
+    """Only the prior alone scans without a checkpoint: the plain settings, or the prior alone with its
+    weight scaled by evidence, are refused in one line before the output folder is made."""
+    from lsevos.video.variants import PRIOR_ALONE
+
+    folder, masks = disk_video
+    box = box_text(box_from_mask(masks[0]))
+    network_settings = [FAST, json.dumps({**json.loads(FAST), **PRIOR_ALONE, "saliency_evidence": True})]
+    for settings in network_settings:
+        out = tmp_path / "scan"
+        assert lsevos("scan", frames=folder, out=out, box=box, family="ours", settings=settings) == 2
+        assert "scan: --checkpoint is needed" in capsys.readouterr().err
+        assert not out.exists()

@@ -282,7 +282,8 @@ def test_the_setting_reaches_the_scan_and_label_predictor_and_the_kept_prior(tmp
     # the scan's own predictor (what `segment` and the workflow's scans track with)
     for settings, expected in ((plain, 0.7), (vetoed, 0.0)):
         run = SimpleNamespace(settings=settings, chosen=SimpleNamespace(head="fp", zoom=True))
-        predict, refind, none = adaptation.scan_predictors(None, frames, run, first=None)
+        model = object()  # never touched: the predictor is patched (None would mean no model at all)
+        predict, refind, none = adaptation.scan_predictors(model, frames, run, first=None)
         assert refind is None and none is None
         np.testing.assert_allclose(predict(crop), expected)
 

@@ -66,12 +66,11 @@ rule scan_gtbox:
 
 
 # The `prior` variant: scan 1's tracker from the same first box, every crop segmented by the salient-object
-# prior alone (lsevos.video.variants.PRIOR_ALONE); the pretrained model is loaded but never run, so the job
-# is CPU only (group cpu_post).
+# prior alone (lsevos.video.variants.PRIOR_ALONE); no model is read, so the job needs no pretraining and is
+# CPU only (group cpu_post).
 rule scan_prior:
     input:
         data=dataset_dependency,
-        checkpoint=pretrained_checkpoint,
     output:
         directory(f"{FAMILY_DIR}/prior"),
     log:
@@ -87,9 +86,8 @@ rule scan_prior:
         first_mask=first_mask,
         settings=PRIOR_SETTINGS,
     shell:
-        "OMP_NUM_THREADS=1 lsevos scan --frames {params.frames} --checkpoint {input.checkpoint} "
-        "--family {wildcards.family} --first-mask {params.first_mask} --settings {params.settings:q} "
-        "--out {output} > {log} 2>&1"
+        "OMP_NUM_THREADS=1 lsevos scan --frames {params.frames} --family {wildcards.family} "
+        "--first-mask {params.first_mask} --settings {params.settings:q} --out {output} > {log} 2>&1"
 
 
 # Dense CRF: CPU only (group cpu_post): no GPU job holds its GPU through it.
