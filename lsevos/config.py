@@ -50,6 +50,7 @@ def check_config(config: object, base_dir: str | Path | None = None) -> None:
     checked = WorkflowConfig.from_dict(config, "")
     _check_evaluated(config)
     _check_prior(config, checked.video.saliency_weight)
+    _check_network_read(config, checked.video)
     _check_data(config, base)
     _check_sequences(config, base)
     _check_folds(config)
@@ -73,18 +74,40 @@ def _check_evaluated(config: dict) -> None:
         )
 
 
+def _run_variants(config: dict) -> set[str]:
+    """The variants a run segments: those evaluated, and `main_variant` (whose masks every sequence
+    gets) when there are sequences."""
+    variants = {variant for _, variant in evaluated(config)}
+    if any(config["sequences"].values()):
+        variants.add(config["main_variant"])
+    return variants
+
+
 def _check_prior(config: dict, weight: float) -> None:
     """The salient-object prior installed when a job will run it, so that a run missing it stops here, not
     at its first video job after pretraining: a video variant with `video.saliency_weight` (`weight`) > 0,
     or `prior`, among those evaluated or as `main_variant` (whose masks every sequence gets). A
     configuration that only builds a model (`config/model.yaml`) runs no video job."""
-    variants = {variant for _, variant in evaluated(config)}
-    if any(config["sequences"].values()):
-        variants.add(config["main_variant"])
+    variants = _run_variants(config)
     if "prior" in variants or (weight > 0 and variants - {GRABCUT}):
         from lsevos.video.saliency import check_available
 
         check_available()
+
+
+def _check_network_read(config: dict, video) -> None:
+    """Video settings whose scans never run the network (`lsevos.video.saliency.runs_network`: the prior
+    alone) leave every family's fine-tune and retraining unread (`lsevos adapt` refuses them): refused
+    here, before pretraining, when a variant other than `prior` or GrabCut is run."""
+    if video.saliency_weight < 1.0:  # the network is read (the check below needs OpenCV)
+        return
+    from lsevos.video.saliency import runs_network
+
+    if _run_variants(config) - {GRABCUT, "prior"} and not runs_network(video):
+        raise ConfigError(
+            "video.saliency_weight: 1.0 without network_veto never runs the network, so no family's "
+            "fine-tune would be read; lower it, or evaluate the prior alone as the variant `prior`"
+        )
 
 
 def _check_data(config: dict, base: Path) -> None:

@@ -45,7 +45,7 @@ from lsevos.video.inference import (
     torch_device,
 )
 from lsevos.video.pseudo_labels import scan_labels
-from lsevos.video.saliency import ScanPrior, mix, prior_only, veto_threshold
+from lsevos.video.saliency import ScanPrior, mix, runs_network, veto_threshold
 from lsevos.video.settings import VideoSettings
 from lsevos.video.tracker import FrameResult, Predict, track
 from lsevos.video.training import (
@@ -383,14 +383,6 @@ def two_scan(
         return scan(model, frames, prompt, adaptation, scratch / "scan2", "scan 2", first, prior)
     finally:
         prior.discard()
-
-
-def runs_network(settings: VideoSettings) -> bool:
-    """Whether a scan runs the network. Not when the prior alone segments every crop (`prior_only`: its
-    weight 1, no veto) and neither the prior's weight is scaled by evidence nor the recovery re-finds by
-    the network's appearance (`lsevos.video.variants.PRIOR_ALONE`)."""
-    alone = prior_only(settings.saliency_weight, veto_threshold(settings))
-    return not alone or settings.saliency_evidence or settings.redetect_appearance
 
 
 def reuses_prior(settings: VideoSettings) -> bool:

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from lsevos import __version__
 from lsevos.data.io import FrameSource, atomic_output
-from lsevos.errors import DataError
+from lsevos.errors import ConfigError, DataError
 from lsevos.progress import Progress
 from lsevos.video.adaptation import (
     Adaptation,
@@ -48,6 +48,7 @@ from lsevos.video.adaptation import (
     track_frames,
 )
 from lsevos.video.boxes import Box
+from lsevos.video.saliency import runs_network
 from lsevos.video.scan_folder import scan_crops, scan_metadata, write_scan, write_scan_labels
 from lsevos.video.settings import VideoSettings
 from lsevos.video.steps import _load, first_frame_of, save_finetuned, save_retrained
@@ -207,6 +208,16 @@ def _first(first, settings: VideoSettings) -> FirstFrame | None:
     return first() if callable(first) else first
 
 
+def check_adaptable(settings: VideoSettings) -> None:
+    """Refuse settings whose scans never run the network (`runs_network`: the prior alone): the chain
+    would fine-tune and retrain a network that no mask reads."""
+    if not runs_network(settings):
+        raise ConfigError(
+            "adapt: these video settings never run the network (the prior alone), so there is nothing to "
+            "fine-tune or retrain; scan once with `lsevos scan` without --checkpoint (the `prior` variant)"
+        )
+
+
 def run_chain(
     frames: str | os.PathLike,
     prompt: Prompt,
@@ -219,6 +230,7 @@ def run_chain(
     last step's first: a kill while moving leaves the resume folder with an unbroken run of steps."""
     import tempfile
 
+    check_adaptable(adaptation.settings)
     frames, checkpoint, folder = Path(frames), Path(checkpoint), Path(resume_folder)
     record = _record(frames, prompt.box, checkpoint, adaptation.family, adaptation.settings)
     done = open_resume_folder(folder, record, adaptation.progress)

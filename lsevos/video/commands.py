@@ -148,8 +148,10 @@ def _retrain(args: argparse.Namespace) -> int:
 
 def _adapt(args: argparse.Namespace) -> int:
     from lsevos.data.io import check_not_overlapping, check_writable, prepare_output_folder
-    from lsevos.video.chain import ChainOutputs, run_chain
+    from lsevos.video.chain import ChainOutputs, check_adaptable, run_chain
 
+    adaptation = _adaptation(args)
+    check_adaptable(adaptation.settings)
     inputs = (args.frames, args.checkpoint)
     outputs = ChainOutputs(
         args.finetune_out, args.scan1_out, args.labels_out, args.retrain_out, args.scan2_out
@@ -180,7 +182,7 @@ def _adapt(args: argparse.Namespace) -> int:
     ):
         prepare_output_folder(folder, owner, inputs, option)
     box = _first_box(args, _frames_size(args.frames), args.frames)
-    run_chain(args.frames, _prompt(box), args.checkpoint, _adaptation(args), outputs, args.resume_dir)
+    run_chain(args.frames, _prompt(box), args.checkpoint, adaptation, outputs, args.resume_dir)
     _progress(f"adapt: finished; scan 2 in {outputs.scan2}")
     return 0
 

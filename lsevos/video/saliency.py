@@ -185,6 +185,14 @@ def prior_only(weight: float, veto: float) -> bool:
     return weight >= 1.0 and veto <= 0.0
 
 
+def runs_network(settings) -> bool:
+    """Whether a scan with `VideoSettings` runs the network. Not when the prior alone segments every crop
+    (`prior_only`: its weight 1, no veto) and neither the prior's weight is scaled by evidence nor the
+    recovery re-finds by the network's appearance (`lsevos.video.variants.PRIOR_ALONE`)."""
+    alone = prior_only(settings.saliency_weight, veto_threshold(settings))
+    return not alone or settings.saliency_evidence or settings.redetect_appearance
+
+
 def veto_threshold(settings) -> float:
     """The `veto` of `blend` for `VideoSettings` (its foreground threshold with `network_veto`, else 0)."""
     return settings.threshold if settings.network_veto else 0.0

@@ -25,12 +25,12 @@ from lsevos.video.adaptation import (
     Prompt,
     kept_prior,
     reuses_prior,
-    runs_network,
     scan_uses_first_frame,
     track_frames,
 )
 from lsevos.video.boxes import Box, box_from_mask
 from lsevos.video.inference import on_device, torch_device
+from lsevos.video.saliency import runs_network
 from lsevos.video.scan_folder import scan_crops, scan_metadata, write_scan
 from lsevos.video.settings import VideoSettings
 from lsevos.video.training import ScanLabelCrops

@@ -298,3 +298,30 @@ def test_scan_2_reusing_scan_1s_prior_is_the_same_in_the_chain_resumed_and_as_a_
             assert ours.keys() == maps.keys()
             assert all(np.array_equal(ours[key], maps[key]) for key in ours), (scan2, kind)
         assert read_boxes(scan2) == read_boxes(out.scan2)
+
+
+def test_adapt_refuses_the_prior_alone_before_any_work(
+    tmp_path, disk_video, tiny_checkpoint, first_mask, capsys
+):
+    """Settings whose scans never run the network (the `prior` variant's) leave nothing to fine-tune or
+    retrain: `lsevos adapt` and `run_chain` refuse them in one line naming `lsevos scan`, writing nothing."""
+    from lsevos.errors import ConfigError
+    from lsevos.video.variants import PRIOR_ALONE
+
+    options = adapt_options(tmp_path / "out", disk_video[0], first_mask, tiny_checkpoint)
+    options["settings"] = json.dumps({**json.loads(FAST), **PRIOR_ALONE})
+    assert lsevos("adapt", **options) == 2
+    assert "never run the network" in capsys.readouterr().err and not (tmp_path / "out").exists()
+    settings = load_settings(options["settings"])
+    with pytest.raises(ConfigError, match="lsevos scan"):
+        chain.run_chain(
+            disk_video[0],
+            Prompt((0, 0, 9, 9)),
+            tiny_checkpoint,
+            Adaptation("ours", settings),
+            outputs(tmp_path / "api"),
+            tmp_path / "api" / ".resume",
+        )
+    assert not (tmp_path / "api").exists()
+    # with the prior's weight scaled by evidence the network is read: not refused here
+    chain.check_adaptable(load_settings(json.dumps({**PRIOR_ALONE, "saliency_evidence": True})))

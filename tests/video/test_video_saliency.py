@@ -311,7 +311,7 @@ def test_the_prior_alone_is_its_map_exactly_and_never_runs_the_network():
 
 
 def test_runs_network_is_false_only_for_the_prior_alone():
-    from lsevos.video.adaptation import runs_network
+    from lsevos.video.saliency import runs_network
     from lsevos.video.variants import PRIOR_ALONE
 
     cpu = {"saliency_weight": 0.7, "network_veto": True, "test_flip": True, "redetect_below": 0.3}

@@ -294,6 +294,20 @@ def test_a_run_that_needs_the_prior_without_it_stops_at_the_check(monkeypatch, t
     check_config(model_only)
 
 
+def test_video_settings_that_never_run_the_network_are_refused_unless_only_the_prior_runs(tmp_path):
+    """`saliency_weight` 1.0 without the veto: no family's fine-tune would be read (`lsevos adapt` refuses
+    such settings), so a run of Ours is refused at the check, in one line naming the key; a run of the
+    `prior` variant (and GrabCut) alone passes, and so does the veto, which reads the network."""
+    demo, cpu_video = load("demo"), load("cpu")["video"]
+    alone = {**cpu_video, "saliency_weight": 1.0, "network_veto": False}
+    with pytest.raises(ConfigError, match=r"^video.saliency_weight: 1.0 without network_veto") as refused:
+        check_config({**demo, "video": alone}, base_dir=tmp_path)
+    assert "\n" not in str(refused.value)
+    prior_only = {**demo, "video": alone, "variants": ["grabcut", "prior"], "segtrack_variants": []}
+    check_config({**prior_only, "main_variant": "prior"}, base_dir=tmp_path)
+    check_config({**demo, "video": {**alone, "network_veto": True}}, base_dir=tmp_path)
+
+
 # ------------------------------------------------------------------------------- the models and their files
 def test_a_model_only_configuration_evaluates_nothing_and_passes():
     """config/model.yaml over config/cpu.yaml builds the shipped model and evaluates nothing."""
