@@ -97,16 +97,16 @@ def _check_prior(config: dict, weight: float) -> None:
 
 def _check_network_read(config: dict, video) -> None:
     """Video settings whose scans never run the network (`lsevos.video.saliency.runs_network`: the prior
-    alone) leave every family's fine-tune and retraining unread (`lsevos adapt` refuses them): refused
-    here, before pretraining, when a variant other than `prior` or GrabCut is run."""
-    if video.saliency_weight < 1.0:  # the network is read (the check below needs OpenCV)
-        return
+    alone) leave every family's fine-tune and retraining unread, and the chain refuses them
+    (`lsevos adapt`, `lsevos.video.chain.run_chain`): refused here, before pretraining, when a variant
+    other than `prior` or GrabCut is run."""
     from lsevos.video.saliency import runs_network
 
     if _run_variants(config) - {GRABCUT, "prior"} and not runs_network(video):
         raise ConfigError(
-            "video.saliency_weight: 1.0 without network_veto never runs the network, so no family's "
-            "fine-tune would be read; lower it, or evaluate the prior alone as the variant `prior`"
+            f"video.saliency_weight: {video.saliency_weight} without network_veto never runs the network, "
+            "so no variant's fine-tune would be read; lower it, or evaluate the prior alone as the variant "
+            "`prior`"
         )
 
 

@@ -194,6 +194,16 @@ def scan_uses_first_frame(settings: VideoSettings) -> bool:
     return evidence or settings.redetect_appearance
 
 
+def check_model_given(model: object | None, settings: VideoSettings) -> None:
+    """Refuse a scan without a model (`model`: a network or a checkpoint path, or None) whose settings
+    run the network (`runs_network`); only the prior alone scans without one."""
+    if model is None and runs_network(settings):
+        raise ConfigError(
+            "a checkpoint (--checkpoint) is needed: these video settings run the network (only the prior "
+            "alone, lsevos.video.variants.PRIOR_ALONE, scans without a model)"
+        )
+
+
 def scan_predictors(
     model: torch.nn.Module | None,
     frames: Frames,
@@ -212,11 +222,7 @@ def scan_predictors(
     gets the weight, and the recovery keeps the plain mixture. Without a `model` (settings that never
     run the network, `runs_network`: the prior alone), the network's map is zeros that nothing reads."""
     settings, head = adaptation.settings, adaptation.chosen.head
-    if model is None and runs_network(settings):
-        raise ConfigError(
-            "a scan without a model needs the prior alone (lsevos.video.variants.PRIOR_ALONE); these "
-            "video settings run the network: give a checkpoint"
-        )
+    check_model_given(model, settings)
     device = torch_device(settings)
     evidence = first is not None and settings.saliency_weight > 0 and settings.saliency_evidence
     appearance = first is not None and settings.redetect_appearance

@@ -213,8 +213,8 @@ def check_adaptable(settings: VideoSettings) -> None:
     would fine-tune and retrain a network that no mask reads."""
     if not runs_network(settings):
         raise ConfigError(
-            "adapt: these video settings never run the network (the prior alone), so there is nothing to "
-            "fine-tune or retrain; scan once with `lsevos scan` without --checkpoint (the `prior` variant)"
+            "these video settings never run the network (the prior alone), so there is nothing to fine-tune "
+            "or retrain; scan once with `lsevos scan` without --checkpoint (the `prior` variant)"
         )
 
 

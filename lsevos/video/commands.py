@@ -117,10 +117,11 @@ def _finetune(args: argparse.Namespace) -> int:
 
 def _scan(args: argparse.Namespace) -> int:
     from lsevos.data.io import prepare_output_folder
-    from lsevos.video.steps import check_scan_model, scan
+    from lsevos.video.adaptation import check_model_given
+    from lsevos.video.steps import scan
 
     adaptation = _adaptation(args)
-    check_scan_model(args.checkpoint, adaptation.settings)
+    check_model_given(args.checkpoint, adaptation.settings)
     extra = [path for path in (args.checkpoint, args.gt_masks, args.prior_from) if path is not None]
     prepare_output_folder(args.out, "scan", [args.frames, *extra])
     box = _first_box(args, _frames_size(args.frames), args.frames)
@@ -379,7 +380,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_paths(parser, checkpoint="model checkpoint (.pt)")
     _add_settings_and_out(parser, "PNG file to write", SETTINGS_HELP + " (crop_size and enlarge are used)")
 
-    parser = add_command(subparsers, "scan", _scan, "segment every frame with a checkpoint (one scan)")
+    parser = add_command(
+        subparsers, "scan", _scan, "segment every frame with a checkpoint, or the prior alone (one scan)"
+    )
     add_paths(parser, frames=FRAMES_HELP)
     parser.add_argument(
         "--checkpoint",

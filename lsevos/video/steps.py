@@ -23,6 +23,7 @@ from lsevos.video.adaptation import (
     Adaptation,
     FirstFrame,
     Prompt,
+    check_model_given,
     kept_prior,
     reuses_prior,
     scan_uses_first_frame,
@@ -30,7 +31,6 @@ from lsevos.video.adaptation import (
 )
 from lsevos.video.boxes import Box, box_from_mask
 from lsevos.video.inference import on_device, torch_device
-from lsevos.video.saliency import runs_network
 from lsevos.video.scan_folder import scan_crops, scan_metadata, write_scan
 from lsevos.video.settings import VideoSettings
 from lsevos.video.training import ScanLabelCrops
@@ -187,15 +187,6 @@ def gt_mask_boxes(frames: FrameSource, gt_masks: str | os.PathLike) -> dict[str,
     return gt_boxes
 
 
-def check_scan_model(checkpoint: str | os.PathLike | None, settings: VideoSettings) -> None:
-    """Refuse a scan without a checkpoint whose settings run the network (`runs_network`)."""
-    if checkpoint is None and runs_network(settings):
-        raise ConfigError(
-            "scan: --checkpoint is needed: these video settings run the network (only the prior alone, "
-            "lsevos.video.variants.PRIOR_ALONE, scans without a model)"
-        )
-
-
 def scan(
     frames: str | os.PathLike,
     checkpoint: str | os.PathLike | None,
@@ -211,7 +202,7 @@ def scan(
     prior maps are computed again on its search crops, as the chain's scan 2 reuses them). Without a
     `checkpoint` the settings must never run the network (`runs_network`: the prior alone, the workflow's
     `prior` variant); no model is read."""
-    check_scan_model(checkpoint, adaptation.settings)
+    check_model_given(checkpoint, adaptation.settings)
     mode = adaptation.mode(gtbox=gt_masks is not None)
     source = FrameSource(frames)
     if mode == "zoom" and prompt is None:

@@ -311,7 +311,9 @@ def test_adapt_refuses_the_prior_alone_before_any_work(
     options = adapt_options(tmp_path / "out", disk_video[0], first_mask, tiny_checkpoint)
     options["settings"] = json.dumps({**json.loads(FAST), **PRIOR_ALONE})
     assert lsevos("adapt", **options) == 2
-    assert "never run the network" in capsys.readouterr().err and not (tmp_path / "out").exists()
+    error = capsys.readouterr().err.strip()
+    assert "never run the network" in error and "`lsevos scan`" in error and len(error.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
     settings = load_settings(options["settings"])
     with pytest.raises(ConfigError, match="lsevos scan"):
         chain.run_chain(

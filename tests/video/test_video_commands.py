@@ -247,5 +247,6 @@ def test_scan_without_a_model_is_refused_for_settings_that_run_the_network(tmp_p
     for settings in network_settings:
         out = tmp_path / "scan"
         assert lsevos("scan", frames=folder, out=out, box=box, family="ours", settings=settings) == 2
-        assert "scan: --checkpoint is needed" in capsys.readouterr().err
+        error = capsys.readouterr().err.strip()
+        assert "a checkpoint (--checkpoint) is needed" in error and len(error.splitlines()) == 1
         assert not out.exists()

@@ -152,6 +152,11 @@ def test_cpu_runs_the_prior_alone_once_per_davis_sequence_without_a_model(tmp_pa
         assert words[words.index("--first-mask") + 1].endswith("/00000.png")
         settings = json.loads(words[words.index("--settings") + 1])
         assert settings == {**cpu["video"], **PRIOR_ALONE, "device": "cpu"}
+    target = f"results/cpu/davis/{cpu['sequences']['davis'][0]}/ours/prior"
+    one = workflow.run(tmp_path, "-n", target, configfile=repo_root / "config" / "cpu.yaml")
+    assert one.returncode == 0, one.stderr + one.stdout
+    counts = job_counts(one.stdout)
+    assert counts["scan_prior"] == 1 and "pretrain" not in counts  # nothing waits for a model
 
 
 def _commands(output: str, name: str) -> list[str]:
