@@ -49,8 +49,9 @@ def check_config(config: object, base_dir: str | Path | None = None) -> None:
     base = Path.cwd() if base_dir is None else Path(base_dir)
     checked = WorkflowConfig.from_dict(config, "")
     _check_evaluated(config)
-    _check_prior(config, checked.video.saliency_weight)
-    _check_network_read(config, checked.video)
+    variants = _run_variants(config)
+    _check_prior(variants, checked.video.saliency_weight)
+    _check_network_read(variants, checked.video)
     _check_data(config, base)
     _check_sequences(config, base)
     _check_folds(config)
@@ -83,26 +84,26 @@ def _run_variants(config: dict) -> set[str]:
     return variants
 
 
-def _check_prior(config: dict, weight: float) -> None:
+def _check_prior(variants: set[str], weight: float) -> None:
     """The salient-object prior installed when a job will run it, so that a run missing it stops here, not
     at its first video job after pretraining: a video variant with `video.saliency_weight` (`weight`) > 0,
     or `prior`, among those evaluated or as `main_variant` (whose masks every sequence gets). A
-    configuration that only builds a model (`config/model.yaml`) runs no video job."""
-    variants = _run_variants(config)
+    configuration that only builds a model (`config/model.yaml`) runs no video job. `variants`:
+    `_run_variants`."""
     if "prior" in variants or (weight > 0 and variants - {GRABCUT}):
         from lsevos.video.saliency import check_available
 
         check_available()
 
 
-def _check_network_read(config: dict, video) -> None:
+def _check_network_read(variants: set[str], video) -> None:
     """Video settings whose scans never run the network (`lsevos.video.saliency.runs_network`: the prior
     alone) leave every family's fine-tune and retraining unread, and the chain refuses them
     (`lsevos adapt`, `lsevos.video.chain.run_chain`): refused here, before pretraining, when a variant
-    other than `prior` or GrabCut is run."""
+    other than `prior` or GrabCut is run (`variants`: `_run_variants`)."""
     from lsevos.video.saliency import runs_network
 
-    if _run_variants(config) - {GRABCUT, "prior"} and not runs_network(video):
+    if variants - {GRABCUT, "prior"} and not runs_network(video):
         raise ConfigError(
             f"video.saliency_weight: {video.saliency_weight} without network_veto never runs the network, "
             "so no variant's fine-tune would be read; lower it, or evaluate the prior alone as the variant "

@@ -361,7 +361,7 @@ def retrain(
 
 
 def two_scan(
-    model: torch.nn.Module,
+    model: torch.nn.Module | None,
     frames: Frames,
     prompt: Prompt,
     adaptation: Adaptation,
@@ -371,7 +371,8 @@ def two_scan(
     """Fine-tune, scan 1, pseudo-labels, retrain once, scan 2 (static: stop after scan 1); `model` is
     adapted in place, the scans' maps live under `scratch`. Returns the last scan. Settings whose scans
     never run the network (`runs_network`) give scan 1 alone, without a fine-tune: training a network that
-    nothing reads would change no mask."""
+    nothing reads would change no mask (`model` may then be None, `check_model_given`)."""
+    check_model_given(model, adaptation.settings)
     if not runs_network(adaptation.settings):
         if adaptation.progress is not None:
             adaptation.progress("the prior alone segments every crop: one scan, no fine-tune, no retraining")

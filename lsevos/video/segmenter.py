@@ -41,6 +41,7 @@ from lsevos.video.adaptation import Adaptation, Prompt, Scan, finetune, track_fr
 from lsevos.video.boxes import Box, box_from_mask
 from lsevos.video.frames import ArrayFrames, Frames, open_frames
 from lsevos.video.objects import MAX_OBJECTS, merge_probabilities
+from lsevos.video.saliency import runs_network
 from lsevos.video.settings import VideoSettings
 from lsevos.video.variants import family as family_of
 
@@ -186,22 +187,26 @@ class Segmenter:
                     f"segment: object {object_id} of {len(prompts)}, first box {list(prompt.box)}"
                 )
             folder = scratch / f"object{object_id}"
-            scans[object_id] = two_scan(self.model(), source, prompt, adaptation, folder, static)
+            model = self.model() if runs_network(adaptation.settings) else None  # no unread copy
+            scans[object_id] = two_scan(model, source, prompt, adaptation, folder, static)
         return Segmentation(source, scans, adaptation, owned, frames)
 
     def stream(
         self, frames: Iterable[np.ndarray], box: Box, labels: np.ndarray | None = None
     ) -> Iterator[SegmentedFrame]:
         """One object through a live source in one pass: fine-tune on the first frame (in `box`, or on its
-        mask `labels`), then yield each frame's result as the frame comes (object id 1; no retraining)."""
+        mask `labels`), then yield each frame's result as the frame comes (object id 1; no retraining;
+        settings that never run the network, `runs_network`, skip the fine-tune)."""
         adaptation = self.adaptation
         frames = iter(frames)
         try:
             first = np.asarray(next(frames))
         except StopIteration:
             raise ConfigError("stream: the frame source yielded nothing") from None
-        model = self.model()
-        finetune(model, ArrayFrames([first]), Prompt(box, 0, labels), adaptation)
+        model = None
+        if runs_network(adaptation.settings):  # the prior alone: no fine-tune that nothing reads
+            model = self.model()
+            finetune(model, ArrayFrames([first]), Prompt(box, 0, labels), adaptation)
         names = (f"{index:05d}" for index in range(1 << 62))
         live = _LiveFrames(chain([first], frames), first.shape[:2], names)
         for index, result in track_frames(model, live, Prompt(box), adaptation):  # type: ignore[arg-type]

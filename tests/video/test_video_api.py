@@ -234,8 +234,9 @@ def test_alpha_equal_to_out_is_refused_before_any_work(tmp_path, tiny_checkpoint
 def test_the_prior_alone_through_the_api_never_trains_nor_runs_the_network(
     tmp_path, tiny_checkpoint, monkeypatch
 ):
-    """`segment(..., settings=PRIOR_ALONE)`, two scans asked: one scan of the prior, no fine-tune or
-    retraining, and the network is never called (its forward raises); each disk is found by the prior."""
+    """`segment(..., settings=PRIOR_ALONE)`, two scans asked, and `stream`: one scan of the prior, no
+    fine-tune or retraining, no copy of the model made and the network never called (each raises); each
+    disk is found by the prior, and the stream's masks are the segmentation's."""
     from lsevos.model.lse_net import LSENet
     from lsevos.video import training
     from lsevos.video.variants import PRIOR_ALONE
@@ -248,9 +249,12 @@ def test_the_prior_alone_through_the_api_never_trains_nor_runs_the_network(
     monkeypatch.setattr(adaptation, "retrain", refuse)
     said = []
     segmenter = Segmenter.load(tiny_checkpoint, settings={**FAST, "threshold": 0.5}, progress=said.append)
+    monkeypatch.setattr(Segmenter, "model", refuse)
     frames = two_disk_frames()
     result = segmenter.segment(frames, boxes=BOXES, settings=PRIOR_ALONE)
     assert "the prior alone segments every crop: one scan, no fine-tune, no retraining" in said
+    streamed = list(segmenter.with_settings(PRIOR_ALONE).stream(iter(frames), BOXES[1]))
+    assert [item.masks[1].tolist() for item in streamed] == [item.masks[1].tolist() for item in result]
     for frame in result:
         for object_id, (x0, y0, x1, y1) in BOXES.items():
             truth = np.zeros((48, 64), bool)
