@@ -123,8 +123,13 @@ def _check_data(config: dict, base: Path) -> None:
     roots["pretrain.copy_paste.davis_root"] = (config["pretrain"].get("copy_paste") or {}).get("davis_root")
     for where, root in roots.items():
         if root and not (base / root).is_dir():
+            unset = (
+                " (snakemake --config passes its values as text: unset it in a --configfile YAML)"
+                if str(root).lower() in ("null", "none", "~")
+                else ""
+            )
             raise ConfigError(
-                f"{where}: no folder {root} (relative to {base}); fix the path or set it to null"
+                f"{where}: no folder {root} (relative to {base}); fix the path or set it to null{unset}"
             )
 
 

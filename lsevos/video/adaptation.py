@@ -45,7 +45,7 @@ from lsevos.video.inference import (
     torch_device,
 )
 from lsevos.video.pseudo_labels import scan_labels
-from lsevos.video.saliency import ScanPrior, mix, runs_network, veto_threshold
+from lsevos.video.saliency import ScanPrior, blend_options, mix, runs_network
 from lsevos.video.settings import VideoSettings
 from lsevos.video.tracker import FrameResult, Predict, track
 from lsevos.video.training import (
@@ -243,7 +243,7 @@ def scan_predictors(
         if appearance:
             refind = appearance_finder(model, appearance_template(model, crop, labels, device), device)
     network = unread_network if model is None else make_predictor(model, head, device, settings.test_flip)
-    predict = mix(network, weight, size=settings.saliency_size, veto=veto_threshold(settings))
+    predict = mix(network, weight, size=settings.saliency_size, **blend_options(settings))
     if prior is None or weight <= 0.0:
         return predict, refind, None
     prior.weight = weight
@@ -408,5 +408,5 @@ def kept_prior(frames: Frames, settings: VideoSettings, folder: Path) -> ScanPri
         folder,
         settings.prior_reuse_iou,
         size=settings.saliency_size,
-        veto=veto_threshold(settings),
+        **blend_options(settings),
     )

@@ -59,9 +59,9 @@ def video_predictor(model: torch.nn.Module, head: str, settings: VideoSettings) 
     predict = make_predictor(model, head, torch_device(settings), settings.test_flip)
     if settings.saliency_weight <= 0.0:
         return predict
-    from lsevos.video.saliency import mix, veto_threshold
+    from lsevos.video.saliency import blend_options, mix
 
-    return mix(predict, settings.saliency_weight, size=settings.saliency_size, veto=veto_threshold(settings))
+    return mix(predict, settings.saliency_weight, size=settings.saliency_size, **blend_options(settings))
 
 
 def appearance_template(model: torch.nn.Module, crop: np.ndarray, labels: np.ndarray, device) -> torch.Tensor:

@@ -163,10 +163,12 @@ def release_shared() -> None:
         session.release()
 
 
-def mix(predict, weight: float, saliency=None, size: int = INPUT_SIZE, veto: float = 0.0):
-    """The tracker's `predict` with the prior mixed in: `blend(predict, saliency, weight, veto)` (the
-    shared U^2-Net-p at input side `size` unless `saliency` is given). Where the blend is the prior's map
-    exactly (`prior_only`), `predict` (the network) is not run."""
+def mix(
+    predict, weight: float, saliency=None, size: int = INPUT_SIZE, veto: float = 0.0, log_odds: bool = False
+):
+    """The tracker's `predict` with the prior mixed in: `blend(predict, saliency, weight, veto, log_odds)`
+    (the shared U^2-Net-p at input side `size` unless `saliency` is given). Where the blend is the prior's
+    map (`prior_only`), `predict` (the network) is not run."""
     if weight <= 0.0:
         return predict
     prior = shared_saliency(size) if saliency is None else saliency
@@ -174,7 +176,7 @@ def mix(predict, weight: float, saliency=None, size: int = INPUT_SIZE, veto: flo
         return prior
 
     def mixed(crop: np.ndarray) -> np.ndarray:
-        return blend(predict(crop), prior(crop), weight, veto)
+        return blend(predict(crop), prior(crop), weight, veto, log_odds)
 
     return mixed
 
@@ -198,16 +200,42 @@ def veto_threshold(settings) -> float:
     return settings.threshold if settings.network_veto else 0.0
 
 
-def blend(network: np.ndarray, saliency: np.ndarray, weight: float, veto: float = 0.0) -> np.ndarray:
-    """(1 - weight) * network + weight * saliency, the one formula of the mixture. `veto` > 0 (the
-    foreground threshold; `VideoSettings.network_veto`): a connected component of `mixture > veto` in
-    which the network calls no pixel foreground (`network > veto`) takes the network's probability."""
-    mixture = (1.0 - weight) * network + weight * saliency
+def blend_options(settings) -> dict:
+    """`blend`'s `veto` and `log_odds` for `VideoSettings` (`network_veto`, `saliency_blend`)."""
+    return {"veto": veto_threshold(settings), "log_odds": settings.saliency_blend == "log_odds"}
+
+
+LOG_ODDS_CLIP = 1e-3  # probabilities are clipped to [c, 1 - c] before their log-odds: |log-odds| <= 6.9
+
+
+def blend(
+    network: np.ndarray, saliency: np.ndarray, weight: float, veto: float = 0.0, log_odds: bool = False
+) -> np.ndarray:
+    """(1 - weight) * network + weight * saliency, the one formula of the mixture; `log_odds`: the same
+    weighted mean of their log-odds instead (each probability clipped to `LOG_ODDS_CLIP`), so where the
+    prior is unsure (near 0.5) the network decides, while the plain mean leaves the network a say only
+    where the prior lies within (1 - weight) / 2 of 0.5. `veto` > 0 (the foreground threshold;
+    `VideoSettings.network_veto`): a connected component of `mixture > veto` in which the network calls
+    no pixel foreground (`network > veto`) takes the network's probability."""
+    if log_odds:
+        mixture = log_odds_mean(network, saliency, weight)
+    else:
+        mixture = (1.0 - weight) * network + weight * saliency
     if veto <= 0.0:
         return mixture
     foreground = mixture > veto
     dropped = foreground & ~sharing_pixels(foreground, network > veto, keep_if_none=False)
     return np.where(dropped, network, mixture).astype(mixture.dtype, copy=False)
+
+
+def log_odds_mean(network: np.ndarray, saliency: np.ndarray, weight: float) -> np.ndarray:
+    """sigmoid((1 - weight) * logit(network) + weight * logit(saliency)), both clipped to
+    [`LOG_ODDS_CLIP`, 1 - `LOG_ODDS_CLIP`]; float32."""
+    low, high = LOG_ODDS_CLIP, 1.0 - LOG_ODDS_CLIP
+    net = np.clip(network, low, high, dtype=np.float32)
+    sal = np.clip(saliency, low, high, dtype=np.float32)
+    logit = (1.0 - weight) * np.log(net / (1.0 - net)) + weight * np.log(sal / (1.0 - sal))
+    return (1.0 / (1.0 + np.exp(-logit))).astype(np.float32, copy=False)
 
 
 class ScanPrior:
@@ -236,10 +264,11 @@ class ScanPrior:
         saliency: Saliency | None = None,
         size: int = INPUT_SIZE,
         veto: float = 0.0,
+        log_odds: bool = False,
     ):
         from lsevos.video.frames import MapStore
 
-        self.weight, self.min_iou, self.veto = weight, min_iou, veto
+        self.weight, self.min_iou, self.veto, self.log_odds = weight, min_iou, veto, log_odds
         self.saliency = shared_saliency(size) if saliency is None else saliency
         self.index = {name: position for position, name in enumerate(names)}
         side = self.saliency.size
@@ -267,6 +296,10 @@ class ScanPrior:
         """Remove the kept maps' file (after scan 2)."""
         self.store.path.unlink(missing_ok=True)
 
+    def blend(self, network: np.ndarray, saliency: np.ndarray) -> np.ndarray:
+        """`blend` at this prior's weight, veto and log-odds choice."""
+        return blend(network, saliency, self.weight, self.veto, self.log_odds)
+
     def __call__(
         self, name: str, frame: np.ndarray, box, crop: np.ndarray, network: np.ndarray
     ) -> np.ndarray:
@@ -276,17 +309,17 @@ class ScanPrior:
             values = self.saliency.map(crop)
             self.store.write(self.index[name], values)
             self.kept[name] = box
-            return blend(network, move_crop_map(values, box, box, shape), self.weight, self.veto)
+            return self.blend(network, move_crop_map(values, box, box, shape))
         source = self.earlier.get(name)
         if source is None or box_iou(source, box) < self.min_iou:
-            return blend(network, self.saliency(crop), self.weight, self.veto)
+            return self.blend(network, self.saliency(crop))
         if self.kept.get(name) == source:
             values = self.store.read(self.index[name])
             self.reused.add(name)
         else:
             values = self.saliency.map(crop_and_resize(frame, source, shape))
             self.recomputed.add(name)
-        return blend(network, move_crop_map(values, source, box, shape), self.weight, self.veto)
+        return self.blend(network, move_crop_map(values, source, box, shape))
 
 
 def evidence_weight(

@@ -19,6 +19,7 @@ from lsevos.settings_text import read_mapping
 
 Optimizer = Literal["sgd", "adam"]
 EpochDefinition = Literal["frames", "full_batches"]
+SaliencyBlend = Literal["mean", "log_odds"]
 OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
 EPOCH_DEFINITIONS: tuple[str, ...] = get_args(EpochDefinition)
 
@@ -227,6 +228,14 @@ class VideoSettings(Settings):
         ge=0.0,
         le=1.0,
     )
+    saliency_blend: SaliencyBlend = setting(
+        "mean",
+        "how the prior and the network are mixed: `mean`, (1 - w) network + w saliency (the network "
+        "decides only where the prior lies within (1 - w) / 2 of 0.5); `log_odds`, the same weighted mean "
+        "of their log-odds (each clipped to 0.001..0.999), so a sure network overrides an unsure prior "
+        "(`lsevos.video.saliency.blend`); `log_odds` at the `cpu` weight: development videos -8.3 J at "
+        "fine-tune seed 0, a ball lost (docs/experiments.md, E42)",
+    )
     network_veto: bool = setting(
         False,
         "with the prior, a connected component of a crop's foreground is kept only where the network "
@@ -290,6 +299,28 @@ class VideoSettings(Settings):
         "zoom only; 0: off (the paper and every configuration); at 0.5 with the prior (`cpu`): "
         "development videos +0.1 and +8.0 J at fine-tune seeds 0 and 1, check -0.5, unseen folds -0.4 "
         "and -2.4 (docs/experiments.md, E41)",
+        ge=0.0,
+        le=1.0,
+    )
+    weight_average: float = setting(
+        0.0,
+        "fine-tune and retraining end on the mean of the network's weights over this share of their last "
+        "steps (tail averaging, as stochastic weight averaging: `torch.optim.swa_utils.AveragedModel`; "
+        "normalisation statistics are the last step's) instead of the last step's weights, so that a "
+        "video's network depends less on which crops its last few steps drew; 0: off (the paper and "
+        "every configuration); at 0.5 (`cpu`): development videos -0.3 and -0.1 J at fine-tune seeds 0 "
+        "and 1 (docs/experiments.md, E42)",
+        ge=0.0,
+        le=1.0,
+    )
+    finetune_moved_share: float = setting(
+        0.0,
+        "share of the first frame's training crops (the fine-tune's, and retraining's with "
+        "`retrain_first_frame_share`) in which the object (label 1) is moved by up to 0.3 of its box "
+        "onto the frame with its place filled in (inpainting) and labelled background, so the network "
+        "learns the object by its appearance rather than by its place in the crop "
+        "(`lsevos.video.training.moved_object`); 0: off (the paper and every configuration); at 0.5 "
+        "(`cpu`): development videos -0.9 J at fine-tune seed 0 (docs/experiments.md, E42)",
         ge=0.0,
         le=1.0,
     )

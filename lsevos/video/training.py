@@ -119,16 +119,62 @@ class FirstFrameCrops:
     ):
         self.frame, self.labels, self.box, self.settings = frame, labels, box, settings
         self.whole_frame = whole_frame
+        self.vacated: tuple[np.ndarray, np.ndarray] | None = None  # `vacated_frame`, made when first needed
 
     def __len__(self) -> int:
         return 1
 
     def sample(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        box = self.box
+        box, frame, labels = self.box, self.frame, self.labels
         share = self.settings.finetune_context_share
         if share > 0 and not self.whole_frame and rng.random() < share:
             box = context_box(box, self.frame.shape[:2], rng)
-        return augmented_crop(self.frame, self.labels, box, self.settings, rng, self.whole_frame)
+        moved = self.settings.finetune_moved_share
+        if moved > 0 and rng.random() < moved and (self.labels == 1).any():
+            if self.vacated is None:
+                self.vacated = vacated_frame(self.frame, self.labels)
+            frame, labels = moved_object(self.frame, self.labels, *self.vacated, rng)
+        return augmented_crop(frame, labels, box, self.settings, rng, self.whole_frame)
+
+
+MOVE_REACH = 0.3  # `moved_object`: the object moves by up to this share of its box's width and height
+VACATE_MARGIN = 3  # `vacated_frame`: pixels around the object that are filled in with it
+
+
+def vacated_frame(frame: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The first frame without its object: the object's pixels (label 1, grown by `VACATE_MARGIN`) filled
+    in from their surroundings (OpenCV's Telea inpainting), and the labels with that region background
+    (0). For `moved_object`."""
+    import cv2
+
+    size = 2 * VACATE_MARGIN + 1
+    hole = cv2.dilate((labels == 1).astype(np.uint8), np.ones((size, size), np.uint8))
+    background = cv2.inpaint(np.ascontiguousarray(frame), hole, VACATE_MARGIN, cv2.INPAINT_TELEA)
+    return background, np.where(hole > 0, 0, labels).astype(np.uint8)
+
+
+def moved_object(
+    frame: np.ndarray,
+    labels: np.ndarray,
+    background: np.ndarray,
+    vacated: np.ndarray,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first frame with its object (label 1) moved by a random offset of up to `MOVE_REACH` of its box
+    in each direction onto the `vacated_frame` (`background`, `vacated` labels): the object's pixels are
+    pasted at the new place and labelled 1, where it was is background. A network fine-tuned on such
+    frames learns the object by its appearance rather than by where it stands in the crop, and learns
+    the place it leaves as background (`finetune_moved_share`)."""
+    ys, xs = np.nonzero(labels == 1)
+    height, width = labels.shape
+    dx = int(round(rng.uniform(-MOVE_REACH, MOVE_REACH) * (xs.max() + 1 - xs.min())))
+    dy = int(round(rng.uniform(-MOVE_REACH, MOVE_REACH) * (ys.max() + 1 - ys.min())))
+    inside = (xs + dx >= 0) & (xs + dx < width) & (ys + dy >= 0) & (ys + dy < height)
+    ys, xs = ys[inside], xs[inside]
+    image, moved = background.copy(), vacated.copy()
+    image[ys + dy, xs + dx] = frame[ys, xs]
+    moved[ys + dy, xs + dx] = 1
+    return image, moved
 
 
 def context_box(box: Box, image_size: tuple[int, int], rng: np.random.Generator) -> Box:
@@ -306,7 +352,9 @@ def train_on_crops(
     rng = np.random.default_rng(settings.seed)
     step = 0
     per_epoch = math.ceil(len(crops) / settings.batch)  # steps of `epoch_batches`, either definition
-    meter = None if progress is None else Meter(epochs * per_epoch, stage, "step", progress)
+    steps = epochs * per_epoch
+    meter = None if progress is None else Meter(steps, stage, "step", progress)
+    average = WeightAverage(model, steps, settings.weight_average)
     free_memory()
     with frozen(early_parameters(model) if settings.freeze_early_layers else []):
         optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], lr, settings)
@@ -320,13 +368,39 @@ def train_on_crops(
                 loss.backward()
                 optimizer.step()
                 step += 1
+                average.update(model, step)
                 if meter is not None:
                     meter.update(1, f"epoch {epoch + 1}/{epochs} loss {loss.item():.4f}")
     if meter is not None:
         meter.close()
+    average.apply(model)
     model.eval()
     free_memory()
     return step
+
+
+class WeightAverage:
+    """The mean of `model`'s parameters over the last `share` of `steps` optimisation steps (at least
+    one step when `share` > 0), kept by `torch.optim.swa_utils.AveragedModel` (parameters only: the
+    buffers, normalisation statistics, stay the model's). `share` 0: nothing is kept or changed."""
+
+    def __init__(self, model: torch.nn.Module, steps: int, share: float):
+        self.first = steps - max(1, round(share * steps)) + 1 if share > 0 and steps > 0 else None
+        self.kept = None if self.first is None else torch.optim.swa_utils.AveragedModel(model)
+
+    def update(self, model: torch.nn.Module, step: int) -> None:
+        """After step `step` (1-based) of the training."""
+        if self.kept is not None and self.first is not None and step >= self.first:
+            self.kept.update_parameters(model)
+
+    def apply(self, model: torch.nn.Module) -> None:
+        """Write the mean into `model`'s parameters and drop the copy."""
+        if self.kept is None:
+            return
+        with torch.no_grad():
+            for mine, mean in zip(model.parameters(), self.kept.module.parameters(), strict=True):
+                mine.copy_(mean)
+        self.kept = None
 
 
 def free_memory() -> None:

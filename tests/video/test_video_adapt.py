@@ -549,3 +549,97 @@ def test_context_crops_teach_the_background_outside_the_search_box():
         )
     assert means[0.0][0] > 0.5 and means[0.5][0] < 0.1, means  # the square: unseen, then background
     assert means[0.0][1] > 0.6 and means[0.5][1] > 0.6, means  # the object stays foreground
+
+
+def test_weight_average_keeps_the_mean_of_the_last_steps_weights():
+    """Hand values: weights 1, 2, 3, 5 after steps 1-4; a share of 0.5 keeps the mean of steps 3 and 4."""
+    layer = torch.nn.Linear(1, 1, bias=False)
+    average = training.WeightAverage(layer, 4, 0.5)
+    for step, value in enumerate((1.0, 2.0, 3.0, 5.0), start=1):
+        layer.weight.data.fill_(value)
+        average.update(layer, step)
+    average.apply(layer)
+    assert layer.weight.item() == 4.0
+    off = training.WeightAverage(layer, 4, 0.0)
+    layer.weight.data.fill_(7.0)
+    off.update(layer, 4)
+    off.apply(layer)
+    assert layer.weight.item() == 7.0 and off.kept is None
+
+
+def test_training_with_weight_average_ends_on_the_mean_of_its_last_steps(disk_video):
+    """A first-frame fine-tune of 4 one-step epochs with `weight_average: 0.5` ends on the mean of the
+    weights a 3-epoch and a 4-epoch run end on (the same seed draws the same crops, so the shorter run
+    is the longer one's first steps); with the share of one step it ends on the 4-epoch run's weights."""
+    folder, masks = disk_video
+    frame = FrameSource(folder).read(0)
+
+    def trained(epochs: int, share: float) -> list[torch.Tensor]:
+        settings = VideoSettings(
+            crop_size=33, batch=2, optimizer="adam", epoch_definition="full_batches", weight_average=share
+        )
+        torch.manual_seed(0)
+        model = LSENet("tiny", embed_dim=8)
+        crops = FirstFrameCrops(frame, masks[0], (0, 0, 40, 30), settings)
+        assert train_on_crops(model, crops, epochs=epochs, lr=3e-3, head="fp", settings=settings) == epochs
+        return [p.detach().clone() for p in model.parameters()]
+
+    third, fourth = trained(3, 0.0), trained(4, 0.0)
+    moved = [not torch.equal(a, b) for a, b in zip(third, fourth, strict=True)]
+    assert sum(moved) >= 10  # the last step changes the trained weights (the FP head's path)
+    for got, a, b in zip(trained(4, 0.5), third, fourth, strict=True):
+        torch.testing.assert_close(got, (a + b) / 2)
+    for got, b in zip(trained(4, 0.25), fourth, strict=True):
+        assert torch.equal(got, b)
+
+
+def test_a_moved_object_keeps_its_pixels_and_leaves_background_where_it_was():
+    """A red 4x6 object on a green frame, labels with an ignored band: each moved frame holds the
+    object's pixels at one offset within 0.3 of its box (rounded: |dx| <= 2, |dy| <= 1), labelled 1;
+    where it stood and nothing covers it now is background (label 0) and no longer red; the ignored
+    band keeps its label where the object does not land; offsets of both signs occur."""
+    frame = np.zeros((20, 24, 3), np.uint8)
+    frame[..., 1] = 120
+    labels = np.zeros((20, 24), np.uint8)
+    labels[2:18, 3:21] = 255  # the box: ignored where the object is not
+    labels[8:12, 9:15] = 1
+    frame[labels == 1] = (230, 10, 10)
+    background, vacated = training.vacated_frame(frame, labels)
+    assert not (vacated == 1).any() and (background[8:12, 9:15, 0] < 100).all()  # filled in with green
+    assert (vacated[labels == 0] == 0).all() and (vacated[labels == 255] == 255).any()
+    offsets = set()
+    for seed in range(40):
+        image, moved = training.moved_object(frame, labels, background, vacated, np.random.default_rng(seed))
+        ys, xs = np.nonzero(moved == 1)
+        dy, dx = int(ys.min()) - 8, int(xs.min()) - 9
+        assert abs(dx) <= 2 and abs(dy) <= 1 and len(ys) == 24  # the whole object, shifted
+        assert (image[moved == 1] == (230, 10, 10)).all()
+        left = np.zeros((20, 24), bool)
+        left[8:12, 9:15] = True
+        left &= moved != 1
+        assert (moved[left] == 0).all() and (image[left][:, 0] < 100).all()
+        band = (vacated == 255) & (moved != 1)  # the ignored band beyond the filled-in margin
+        assert band.any() and (moved[band] == 255).all()
+        offsets.add((np.sign(dx), np.sign(dy)))
+    assert {(-1, -1), (1, 1)} <= offsets
+
+
+def test_first_frame_crops_move_the_object_in_their_share_only(disk_video):
+    """`finetune_moved_share` 1: every crop is cut from a moved frame (its labels differ from the plain
+    crop's for some seed); 0: the plain crops, seed for seed; the vacated frame is made once."""
+    folder, masks = disk_video
+    frame = FrameSource(folder).read(0)
+    labels = masks[0].astype(np.uint8)
+    box = box_from_mask(labels)
+    search = enlarge_box(box, 1.5, labels.shape)
+    plain = FirstFrameCrops(frame, labels, search, VideoSettings(crop_size=33))
+    moved = FirstFrameCrops(frame, labels, search, VideoSettings(crop_size=33, finetune_moved_share=1.0))
+    differ = 0
+    for seed in range(10):
+        a = plain.sample(0, np.random.default_rng(seed))
+        b = moved.sample(0, np.random.default_rng(seed))
+        differ += not np.array_equal(a[1], b[1])
+    assert differ >= 5 and plain.vacated is None and moved.vacated is not None
+    kept = moved.vacated
+    moved.sample(0, np.random.default_rng(0))
+    assert moved.vacated is kept

@@ -81,6 +81,31 @@ def test_the_veto_follows_the_settings_threshold_and_reaches_the_mix():
     np.testing.assert_allclose(saliency.mix(network, 0.7, prior, veto=0.5)(crop), 0.0)
 
 
+def test_the_log_odds_blend_lets_a_sure_network_override_an_unsure_prior(tmp_path):
+    """Hand values at weight 0.7, sigmoid(0.3 logit(n) + 0.7 logit(s)): a sure background network (0.05)
+    against a prior of 0.7 gives 0.428 (the mean: 0.505); a sure foreground network (0.99) against 0.2
+    gives 0.601 (the mean: 0.437); both saturated and opposed, the heavier prior wins (clipped to 0.001:
+    0.059); equal probabilities stay."""
+    network = np.array([0.05, 0.99, 1.0, 0.3], np.float32)
+    prior = np.array([0.7, 0.2, 0.0, 0.3], np.float32)
+    np.testing.assert_allclose(saliency.blend(network, prior, 0.7), [0.505, 0.437, 0.3, 0.3], atol=1e-6)
+    mixed = saliency.blend(network, prior, 0.7, log_odds=True)
+    np.testing.assert_allclose(mixed, [0.4280, 0.6006, 0.0594, 0.3], atol=1e-4)
+    assert mixed.dtype == np.float32
+    settings = VideoSettings(saliency_weight=0.7, saliency_blend="log_odds", network_veto=True)
+    assert saliency.blend_options(settings) == {"veto": 0.5, "log_odds": True}
+    assert saliency.blend_options(VideoSettings()) == {"veto": 0.0, "log_odds": False}
+    crop = np.zeros((1, 4, 3), np.uint8)
+    got = saliency.mix(lambda _: network[None], 0.7, lambda _: prior[None], log_odds=True)(crop)
+    np.testing.assert_allclose(got[0], mixed)
+    fake = CountingPrior()  # scan 1's kept prior blends the same way
+    frame = np.random.default_rng(0).integers(0, 256, (20, 20, 3), dtype=np.uint8)
+    kept = saliency.ScanPrior(0.7, ["a"], tmp_path, 0.8, saliency=fake, log_odds=True)
+    crop, ramp = frame[:16, :16], np.linspace(0.01, 0.99, 256, dtype=np.float32).reshape(16, 16)
+    expected = saliency.blend(ramp, fake(crop), 0.7, log_odds=True)
+    np.testing.assert_allclose(kept("a", frame, (0, 0, 15, 15), crop, ramp), expected, atol=1e-6)
+
+
 def test_a_missing_model_file_is_one_line_naming_the_variable(tmp_path, monkeypatch):
     monkeypatch.setenv("LSEVOS_U2NETP", str(tmp_path / "nothing.onnx"))
     with pytest.raises(ConfigError, match="LSEVOS_U2NETP") as error:

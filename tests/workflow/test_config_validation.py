@@ -212,6 +212,12 @@ BAD = {
         "data.davis_root",
         ["/no/such/davis"],
     ),
+    "null given as text by snakemake --config": (
+        "cpu",
+        _set("data", "segtrack_root", "null"),
+        "data.segtrack_root",
+        ["no folder null", "passes its values as text", "--configfile"],
+    ),
 }
 
 
