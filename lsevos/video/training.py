@@ -138,7 +138,7 @@ class FirstFrameCrops:
 
 
 MOVE_REACH = 0.3  # `moved_object`: the object moves by up to this share of its box's width and height
-VACATE_MARGIN = 3  # `vacated_frame`: pixels around the object that are filled in with it
+VACATE_MARGIN = 3  # `vacated_frame`: pixels around the object filled in with it; the inpainting radius
 
 
 def vacated_frame(frame: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -386,15 +386,18 @@ class WeightAverage:
 
     def __init__(self, model: torch.nn.Module, steps: int, share: float):
         self.first = steps - max(1, round(share * steps)) + 1 if share > 0 and steps > 0 else None
-        self.kept = None if self.first is None else torch.optim.swa_utils.AveragedModel(model)
+        self.kept: torch.optim.swa_utils.AveragedModel | None = None  # made at the first averaged step
 
     def update(self, model: torch.nn.Module, step: int) -> None:
         """After step `step` (1-based) of the training."""
-        if self.kept is not None and self.first is not None and step >= self.first:
-            self.kept.update_parameters(model)
+        if self.first is None or step < self.first:
+            return
+        if self.kept is None:
+            self.kept = torch.optim.swa_utils.AveragedModel(model)
+        self.kept.update_parameters(model)
 
     def apply(self, model: torch.nn.Module) -> None:
-        """Write the mean into `model`'s parameters and drop the copy."""
+        """Write the mean into `model`'s parameters and drop the copy (nothing when no step was averaged)."""
         if self.kept is None:
             return
         with torch.no_grad():

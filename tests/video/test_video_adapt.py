@@ -625,21 +625,33 @@ def test_a_moved_object_keeps_its_pixels_and_leaves_background_where_it_was():
 
 
 def test_first_frame_crops_move_the_object_in_their_share_only(disk_video):
-    """`finetune_moved_share` 1: every crop is cut from a moved frame (its labels differ from the plain
-    crop's for some seed); 0: the plain crops, seed for seed; the vacated frame is made once."""
+    """`finetune_moved_share` 1: each crop is the plain augmentation of a moved frame (built by hand from
+    the same generator: the share's draw, the move, the crop), the vacated frame made once; the crops
+    differ from the plain ones."""
     folder, masks = disk_video
     frame = FrameSource(folder).read(0)
     labels = masks[0].astype(np.uint8)
-    box = box_from_mask(labels)
-    search = enlarge_box(box, 1.5, labels.shape)
-    plain = FirstFrameCrops(frame, labels, search, VideoSettings(crop_size=33))
-    moved = FirstFrameCrops(frame, labels, search, VideoSettings(crop_size=33, finetune_moved_share=1.0))
+    search = enlarge_box(box_from_mask(labels), 1.5, labels.shape)
+    settings = VideoSettings(crop_size=33, finetune_moved_share=1.0)
+    moved = FirstFrameCrops(frame, labels, search, settings)
+    vacated = training.vacated_frame(frame, labels)
     differ = 0
-    for seed in range(10):
-        a = plain.sample(0, np.random.default_rng(seed))
-        b = moved.sample(0, np.random.default_rng(seed))
-        differ += not np.array_equal(a[1], b[1])
-    assert differ >= 5 and plain.vacated is None and moved.vacated is not None
+    for seed in range(6):
+        got = moved.sample(0, np.random.default_rng(seed))
+        rng = np.random.default_rng(seed)
+        assert rng.random() < 1.0
+        image, moved_labels = training.moved_object(frame, labels, *vacated, rng)
+        expected = training.augmented_crop(image, moved_labels, search, settings, rng)
+        assert all(np.array_equal(a, b) for a, b in zip(got, expected, strict=True))
+        plain = training.augmented_crop(frame, labels, search, settings, np.random.default_rng(seed))
+        differ += not np.array_equal(got[0], plain[0])
+    assert differ == 6
     kept = moved.vacated
     moved.sample(0, np.random.default_rng(0))
     assert moved.vacated is kept
+
+
+def test_moved_crops_and_the_box_tightness_loss_are_refused_together():
+    """The tightness loss reads the box from the labels, which a moved object no longer marks."""
+    with pytest.raises(ConfigError, match=r"'box_tightness' acts only with 'finetune_moved_share' = 0"):
+        VideoSettings.from_dict({"box_tightness": 1.0, "finetune_moved_share": 0.5})
