@@ -354,7 +354,7 @@ def train_on_crops(
     per_epoch = math.ceil(len(crops) / settings.batch)  # steps of `epoch_batches`, either definition
     steps = epochs * per_epoch
     meter = None if progress is None else Meter(steps, stage, "step", progress)
-    average = WeightAverage(model, steps, settings.weight_average)
+    average = WeightAverage(steps, settings.weight_average)
     free_memory()
     with frozen(early_parameters(model) if settings.freeze_early_layers else []):
         optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], lr, settings)
@@ -380,11 +380,11 @@ def train_on_crops(
 
 
 class WeightAverage:
-    """The mean of `model`'s parameters over the last `share` of `steps` optimisation steps (at least
+    """The mean of a model's parameters over the last `share` of `steps` optimisation steps (at least
     one step when `share` > 0), kept by `torch.optim.swa_utils.AveragedModel` (parameters only: the
     buffers, normalisation statistics, stay the model's). `share` 0: nothing is kept or changed."""
 
-    def __init__(self, model: torch.nn.Module, steps: int, share: float):
+    def __init__(self, steps: int, share: float):
         self.first = steps - max(1, round(share * steps)) + 1 if share > 0 and steps > 0 else None
         self.kept: torch.optim.swa_utils.AveragedModel | None = None  # made at the first averaged step
 

@@ -554,13 +554,13 @@ def test_context_crops_teach_the_background_outside_the_search_box():
 def test_weight_average_keeps_the_mean_of_the_last_steps_weights():
     """Hand values: weights 1, 2, 3, 5 after steps 1-4; a share of 0.5 keeps the mean of steps 3 and 4."""
     layer = torch.nn.Linear(1, 1, bias=False)
-    average = training.WeightAverage(layer, 4, 0.5)
+    average = training.WeightAverage(4, 0.5)
     for step, value in enumerate((1.0, 2.0, 3.0, 5.0), start=1):
         layer.weight.data.fill_(value)
         average.update(layer, step)
     average.apply(layer)
     assert layer.weight.item() == 4.0
-    off = training.WeightAverage(layer, 4, 0.0)
+    off = training.WeightAverage(4, 0.0)
     layer.weight.data.fill_(7.0)
     off.update(layer, 4)
     off.apply(layer)
