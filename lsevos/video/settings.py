@@ -320,8 +320,7 @@ class VideoSettings(Settings):
         "share of the first frame's training crops (the fine-tune's, and retraining's with "
         "`retrain_first_frame_share`) in which the object (label 1) is moved by up to `MOVE_REACH` (0.3) "
         "of its box onto the frame with its place filled in (inpainting) and labelled background, so the "
-        "network "
-        "learns the object by its appearance rather than by its place in the crop "
+        "network learns the object by its appearance rather than by its place in the crop "
         "(`lsevos.video.training.moved_object`); 0: off (the paper and every configuration); at 0.5 "
         "(`cpu`): development videos -0.9 J at fine-tune seed 0 (docs/experiments.md, E42)",
         ge=0.0,

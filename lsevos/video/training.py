@@ -130,7 +130,7 @@ class FirstFrameCrops:
         if share > 0 and not self.whole_frame and rng.random() < share:
             box = context_box(box, self.frame.shape[:2], rng)
         moved = self.settings.finetune_moved_share
-        if moved > 0 and rng.random() < moved and (self.labels == 1).any():
+        if moved > 0 and rng.random() < moved:
             if self.vacated is None:
                 self.vacated = vacated_frame(self.frame, self.labels)
             frame, labels = moved_object(self.frame, self.labels, *self.vacated, rng)
@@ -164,8 +164,11 @@ def moved_object(
     in each direction onto the `vacated_frame` (`background`, `vacated` labels): the object's pixels are
     pasted at the new place and labelled 1, where it was is background. A network fine-tuned on such
     frames learns the object by its appearance rather than by where it stands in the crop, and learns
-    the place it leaves as background (`finetune_moved_share`)."""
+    the place it leaves as background (`finetune_moved_share`). Labels without an object: the frame and
+    labels as they are, nothing drawn."""
     ys, xs = np.nonzero(labels == 1)
+    if len(ys) == 0:
+        return frame, labels
     height, width = labels.shape
     dx = int(round(rng.uniform(-MOVE_REACH, MOVE_REACH) * (xs.max() + 1 - xs.min())))
     dy = int(round(rng.uniform(-MOVE_REACH, MOVE_REACH) * (ys.max() + 1 - ys.min())))

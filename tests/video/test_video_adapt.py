@@ -622,6 +622,9 @@ def test_a_moved_object_keeps_its_pixels_and_leaves_background_where_it_was():
         assert band.any() and (moved[band] == 255).all()
         offsets.add((np.sign(dx), np.sign(dy)))
     assert {(-1, -1), (1, 1)} <= offsets
+    empty, rng = np.zeros_like(labels), np.random.default_rng(0)  # no object: as it is, nothing drawn
+    image, moved = training.moved_object(frame, empty, frame, empty, rng)
+    assert image is frame and moved is empty and rng.random() == np.random.default_rng(0).random()
 
 
 def test_first_frame_crops_move_the_object_in_their_share_only(disk_video):
