@@ -1,4 +1,4 @@
-# Every target creates .venv on first use, so a fresh clone needs nothing but Python >= 3.11.
+# Every target creates .venv on first use, so a fresh clone needs nothing but Python >= 3.11.4.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -9,7 +9,7 @@ CORES ?= all
 .PHONY: venv test test-fast demo model bench bench-gpu paper-smoke lint test-slurm clean-demo
 
 $(STAMP): pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "lse-vos needs Python >= 3.11 (set PYTHON=...)")'
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11, 4) else "lse-vos needs Python >= 3.11.4, whose tarfile has the data filter the downloads unpack with (set PYTHON=...)")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[$(EXTRAS)]'
