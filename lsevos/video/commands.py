@@ -263,7 +263,7 @@ def _segment(args: argparse.Namespace) -> int:
         prepare_output_folder,
     )
     from lsevos.train.checkpoint import require_fp_head
-    from lsevos.video.model_file import choose_checkpoint, refuse_builtin_model
+    from lsevos.video.model_file import choose_checkpoint, find_checkpoint, refuse_builtin_model
     from lsevos.video.overlay import video_fps, write_alpha, write_overlay
     from lsevos.video.segmenter import Segmenter
     from lsevos.video.variants import PRIOR_ALONE, family
@@ -273,12 +273,17 @@ def _segment(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"--overlay {args.overlay}: the overlay is written as an mp4 video; give a name ending in .mp4"
         )
-    checkpoint, how = choose_checkpoint(args.checkpoint, Path.cwd())
-    payload = require_fp_head(checkpoint)  # the one read of the model
-    refuse_builtin_model(payload, checkpoint, how)
-    segmenter = Segmenter.from_payload(payload, checkpoint, args.settings, None, args.family, _progress)
-    if args.prior_alone:  # the `prior` variant's settings over the others (one scan: `two_scan`)
-        segmenter = segmenter.with_settings(PRIOR_ALONE)
+    found = find_checkpoint(args.checkpoint, Path.cwd())
+    if found is None and args.prior_alone:  # the baseline needs no model: the default video settings
+        checkpoint, how = None, "none found: the prior alone with the default video settings and --settings"
+        segmenter = Segmenter.prior_alone(args.settings, progress=_progress)
+    else:
+        checkpoint, how = found if found is not None else choose_checkpoint(args.checkpoint, Path.cwd())
+        payload = require_fp_head(checkpoint)  # the one read of the model
+        refuse_builtin_model(payload, checkpoint, how)
+        segmenter = Segmenter.from_payload(payload, checkpoint, args.settings, None, args.family, _progress)
+        if args.prior_alone:  # the `prior` variant's settings over the others (one scan: `two_scan`)
+            segmenter = segmenter.with_settings(PRIOR_ALONE)
     if not args.input.exists():
         raise ConfigError(f"{args.input}: no such video file or frame folder")
     source = FrameSource(args.input)
@@ -286,7 +291,7 @@ def _segment(args: argparse.Namespace) -> int:
     _check_box_frames(objects, source)
     for warning in source.check():  # every frame before the long work
         _progress(f"segment: warning: {warning}")
-    inputs = [args.input, checkpoint, *(path for path in (args.mask, args.boxes) if path is not None)]
+    inputs = [args.input, *(path for path in (checkpoint, args.mask, args.boxes) if path is not None)]
     out = prepare_output_folder(args.out, "scan", inputs).resolve()
     if args.overlay is not None:
         _output_file(args.overlay, tuple(inputs), "--overlay")
@@ -310,7 +315,8 @@ def _segment(args: argparse.Namespace) -> int:
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.work-", dir=out.parent))
     started = time.perf_counter()
     try:
-        _progress(f"segment: model {checkpoint} ({how}), family {args.family}, {len(objects)} object(s)")
+        model = "no model" if checkpoint is None else f"model {checkpoint}"
+        _progress(f"segment: {model} ({how}), family {args.family}, {len(objects)} object(s)")
         if args.mask is not None:
             masks = {object_id: labels for object_id, _, labels, _ in objects}
             result = segmenter.segment(args.input, masks=masks, static=args.static, scratch=work)
@@ -493,7 +499,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="the baseline the method must beat (the workflow's `prior` variant): one scan of the same "
         "zoom tracker with every crop segmented by the salient-object prior alone (over --settings), no "
-        "fine-tune, the network never run; a --mask gives its box only",
+        "fine-tune, the network never run; a --mask gives its box only. Needs no model: with none named or "
+        "found, the default video settings (over --settings)",
     )
     parser.add_argument("--settings", help=SETTINGS_HELP)
     _register_package_model(subparsers)

@@ -41,6 +41,18 @@ def default_model_paths(root: Path) -> list[Path]:
 
 def choose_checkpoint(explicit: Path | None, root: Path) -> tuple[Path, str]:
     """(checkpoint, how it was chosen); `ConfigError` with what to run when there is none."""
+    found = find_checkpoint(explicit, root)
+    if found is None:
+        raise ConfigError(
+            f"no model: {DEFAULT_MODEL} is not built, nothing matches {CHECKPOINT_PATTERN} under {root} and "
+            f"LSEVOS_CHECKPOINT is not set; {MAKE_MODEL_HINT}, or pass --checkpoint CKPT"
+        )
+    return found
+
+
+def find_checkpoint(explicit: Path | None, root: Path) -> tuple[Path, str] | None:
+    """`choose_checkpoint`'s choice, or None where no model is named and none is found; a model that is
+    named (`explicit`, `$LSEVOS_CHECKPOINT`) but missing is refused."""
     if explicit is not None:
         if Path(explicit).is_dir():
             from lsevos.train.checkpoint import folder_hint
@@ -63,10 +75,7 @@ def choose_checkpoint(explicit: Path | None, root: Path) -> tuple[Path, str]:
     found = [path for path in root.glob(CHECKPOINT_PATTERN) if path.is_file()]
     if found:
         return max(found, key=lambda path: path.stat().st_mtime), f"the newest {CHECKPOINT_PATTERN}"
-    raise ConfigError(
-        f"no model: {DEFAULT_MODEL} is not built, nothing matches {CHECKPOINT_PATTERN} under {root} and "
-        f"LSEVOS_CHECKPOINT is not set; {MAKE_MODEL_HINT}, or pass --checkpoint CKPT"
-    )
+    return None
 
 
 def trained_on_builtin_only(payload: dict) -> bool:

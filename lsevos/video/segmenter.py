@@ -82,15 +82,21 @@ class Segmenter:
 
     def __init__(
         self,
-        payload: dict,
-        checkpoint: str | os.PathLike,
+        payload: dict | None,
+        checkpoint: str | os.PathLike | None,
         settings: VideoSettings,
         family: str = "ours",
         progress: Progress | None = None,
     ):
-        self.payload, self.checkpoint = payload, Path(checkpoint)
+        """`payload` None (no model): only settings that never run the network (`prior_alone`)."""
+        self.payload, self.checkpoint = payload, None if checkpoint is None else Path(checkpoint)
         self.settings, self.family, self.progress = settings, family, progress
         family_of(family)  # an unknown family is refused here
+        if payload is None and runs_network(settings):
+            raise ConfigError(
+                "these video settings run the network, so a model is needed; only the prior alone "
+                "(lsevos.video.variants.PRIOR_ALONE) segments without one"
+            )
         if settings.saliency_weight > 0:  # settings that need the prior find it here, before any work
             from lsevos.video.saliency import check_available
 
@@ -139,6 +145,22 @@ class Segmenter:
             chosen = VideoSettings.from_dict({**chosen.to_dict(), "device": device})
         return cls(payload, checkpoint, chosen, family, progress)
 
+    @classmethod
+    def prior_alone(
+        cls, settings=None, device: str | None = None, progress: Progress | None = None
+    ) -> Segmenter:
+        """The baseline the method must beat, without a model: the zoom tracker with every crop segmented
+        by the salient-object prior alone (`lsevos.video.variants.PRIOR_ALONE` over `settings`, which are
+        over the defaults of a model that stores none: `lsevos.video.steps.CPU_ADAPTATION`)."""
+        from lsevos.video.steps import CPU_ADAPTATION
+        from lsevos.video.variants import PRIOR_ALONE
+
+        chosen = _settings(settings, CPU_ADAPTATION).to_dict()
+        chosen.update(PRIOR_ALONE)
+        if device is not None:
+            chosen["device"] = device
+        return cls(None, None, VideoSettings.from_dict(chosen), "ours", progress)
+
     @property
     def adaptation(self) -> Adaptation:
         return Adaptation(self.family, self.settings, self.progress)
@@ -148,6 +170,8 @@ class Segmenter:
         from lsevos.train.checkpoint import model_from_checkpoint
         from lsevos.video.inference import on_device
 
+        if self.payload is None or self.checkpoint is None:  # __init__ allows this for the prior alone only
+            raise ConfigError("no model: this Segmenter runs the prior alone (Segmenter.prior_alone)")
         return on_device(model_from_checkpoint(self.payload, self.checkpoint).eval(), self.settings)
 
     def with_settings(self, settings: Mapping[str, object]) -> Segmenter:

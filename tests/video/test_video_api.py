@@ -280,3 +280,28 @@ def test_the_prior_alone_without_the_prior_installed_stops_before_reading_a_fram
 
     with pytest.raises(ConfigError, match="LSEVOS_U2NETP=/nonexistent/u2netp.onnx: no such file"):
         segmenter.segment(frames(), boxes={1: BOXES[1]}, settings=PRIOR_ALONE)
+
+
+def test_the_prior_alone_needs_no_model(tiny_checkpoint):
+    """`Segmenter.prior_alone` (no checkpoint) gives the masks of a loaded model with PRIOR_ALONE; it has
+    no model to copy, and a Segmenter without a model is refused for settings that run the network."""
+    from lsevos.errors import ConfigError
+    from lsevos.video.variants import PRIOR_ALONE
+
+    settings = {**FAST, "threshold": 0.5}
+    frames = two_disk_frames()
+    alone = Segmenter.prior_alone(settings).segment(frames, boxes=BOXES)
+    loaded = Segmenter.load(tiny_checkpoint, settings=settings).segment(
+        frames, boxes=BOXES, settings=PRIOR_ALONE
+    )
+    assert len(alone) == len(loaded) == len(frames)
+    for mine, theirs in zip(alone, loaded, strict=True):
+        assert mine.masks.keys() == theirs.masks.keys() == BOXES.keys()
+        for object_id in BOXES:
+            assert mine.masks[object_id].any() and np.array_equal(
+                mine.masks[object_id], theirs.masks[object_id]
+            )
+    with pytest.raises(ConfigError, match="no model"):
+        Segmenter.prior_alone(settings).model()
+    with pytest.raises(ConfigError, match="these video settings run the network, so a model is needed"):
+        Segmenter(None, None, VideoSettings.from_dict(settings))

@@ -236,6 +236,40 @@ def test_segment_prior_alone_is_the_workflows_prior_scan_without_a_model(
         assert (found & (truth > 0)).sum() / (found | (truth > 0)).sum() > 0.7, name
 
 
+def test_segment_prior_alone_needs_no_model(tmp_path, disk_video, tiny_checkpoint, capsys, monkeypatch):
+    """With no model named or found, `segment --prior-alone` runs on the default video settings (over
+    --settings) and writes the masks it writes beside a model (whose network it never runs); the plain
+    `segment` is still refused in one line naming `make model`."""
+    from lsevos.video import model_file
+
+    folder, masks = disk_video
+    box = box_text(box_from_mask(masks[0]))
+    with_model, without = tmp_path / "with_model", tmp_path / "without"
+    options = ["--box", box, "--settings", FAST]
+    argv = ["segment", str(folder), *options, "--prior-alone", "--out"]
+    assert main([*argv, str(with_model), "--checkpoint", str(tiny_checkpoint)]) == 0
+    capsys.readouterr()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.chdir(empty)  # no models/, no results*/ here, none in the checkout, no $LSEVOS_CHECKPOINT
+    monkeypatch.delenv("LSEVOS_CHECKPOINT", raising=False)
+    monkeypatch.setattr(model_file, "default_model_paths", lambda root: [root / model_file.DEFAULT_MODEL])
+    assert main([*argv, str(without)]) == 0
+    said = capsys.readouterr().err
+    assert "segment: no model (none found: the prior alone" in said
+    names = sorted(path.name for path in (with_model / "masks").glob("*.png"))
+    assert len(names) == len(masks)
+    for name in names:
+        assert np.array_equal(read_mask(without / "masks" / name), read_mask(with_model / "masks" / name)), (
+            name
+        )
+    refused = tmp_path / "refused"
+    assert main(["segment", str(folder), *options, "--out", str(refused)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "no model:" in error and "make model" in error
+    assert not refused.exists()
+
+
 def test_scan_without_a_model_is_refused_for_settings_that_run_the_network(tmp_path, disk_video, capsys):
     """Only the prior alone scans without a checkpoint: the plain settings, or the prior alone with its
     weight scaled by evidence, are refused in one line before the output folder is made."""
