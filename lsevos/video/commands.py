@@ -263,7 +263,12 @@ def _segment(args: argparse.Namespace) -> int:
         prepare_output_folder,
     )
     from lsevos.train.checkpoint import require_fp_head
-    from lsevos.video.model_file import choose_checkpoint, find_checkpoint, refuse_builtin_model
+    from lsevos.video.model_file import (
+        choose_checkpoint,
+        find_checkpoint,
+        modelless_defaults,
+        refuse_builtin_model,
+    )
     from lsevos.video.overlay import video_fps, write_alpha, write_overlay
     from lsevos.video.segmenter import Segmenter
     from lsevos.video.variants import PRIOR_ALONE, family
@@ -274,9 +279,10 @@ def _segment(args: argparse.Namespace) -> int:
             f"--overlay {args.overlay}: the overlay is written as an mp4 video; give a name ending in .mp4"
         )
     found = find_checkpoint(args.checkpoint, Path.cwd())
-    if found is None and args.prior_alone:  # the baseline needs no model: the default video settings
-        checkpoint, how = None, "none found: the prior alone with the default video settings and --settings"
-        segmenter = Segmenter.prior_alone(args.settings, progress=_progress)
+    if found is None and args.prior_alone:  # the baseline needs no model
+        over = "--settings over " if args.settings else ""
+        checkpoint, how = None, f"none found: the prior alone on {over}{modelless_defaults()[1]}"
+        segmenter = Segmenter.prior_alone(args.settings, family=args.family, progress=_progress)
     else:
         checkpoint, how = found if found is not None else choose_checkpoint(args.checkpoint, Path.cwd())
         payload = require_fp_head(checkpoint)  # the one read of the model
@@ -500,7 +506,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="the baseline the method must beat (the workflow's `prior` variant): one scan of the same "
         "zoom tracker with every crop segmented by the salient-object prior alone (over --settings), no "
         "fine-tune, the network never run; a --mask gives its box only. Needs no model: with none named or "
-        "found, the default video settings (over --settings)",
+        "found, --settings over config/cpu.yaml's video settings (those of the shipped model)",
     )
     parser.add_argument("--settings", help=SETTINGS_HELP)
     _register_package_model(subparsers)

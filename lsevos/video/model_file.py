@@ -30,13 +30,42 @@ MAKE_MODEL_HINT = (
 )
 
 
+# The configuration whose video settings the shipped model stores (`make model`).
+CPU_CONFIG = Path("config") / "cpu.yaml"
+
+
+def checkout() -> Path | None:
+    """The lse-vos checkout the package is installed from (editable), or None."""
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "pyproject.toml").is_file() else None
+
+
 def default_model_paths(root: Path) -> list[Path]:
     """Where the shipped CPU model is looked for: under `root`, then in the checkout of the package."""
-    checkout = Path(__file__).resolve().parents[2]
     places = [root / DEFAULT_MODEL]
-    if (checkout / "pyproject.toml").is_file():
-        places.append(checkout / DEFAULT_MODEL)
+    found = checkout()
+    if found is not None:
+        places.append(found / DEFAULT_MODEL)
     return places
+
+
+def modelless_defaults() -> tuple[dict[str, object], str]:
+    """The video settings a run without a model starts from (the prior alone), and what they are: the
+    `video` block of the checkout's config/cpu.yaml (those the shipped model stores, so the tracker is the
+    one of the README's prior-alone rows); outside a checkout, the settings' own defaults (the paper's
+    tracker)."""
+    from lsevos.settings_text import load_document
+
+    found = checkout()
+    if found is not None and (found / CPU_CONFIG).is_file():
+        document = load_document(found / CPU_CONFIG)
+        video = document.get("video") if isinstance(document, dict) else None
+        if isinstance(video, dict):
+            return dict(video), f"the video settings of {found / CPU_CONFIG}"
+    return (
+        {},
+        "the default video settings (the paper's tracker; no lse-vos checkout to read config/cpu.yaml from)",
+    )
 
 
 def choose_checkpoint(explicit: Path | None, root: Path) -> tuple[Path, str]:

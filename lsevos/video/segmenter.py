@@ -94,7 +94,8 @@ class Segmenter:
         family_of(family)  # an unknown family is refused here
         if payload is None and runs_network(settings):
             raise ConfigError(
-                "these video settings run the network, so a model is needed; only the prior alone "
+                "these video settings run the network (saliency_weight below 1.0, network_veto, "
+                "saliency_evidence or redetect_appearance), so a model is needed; only the prior alone "
                 "(lsevos.video.variants.PRIOR_ALONE) segments without one"
             )
         if settings.saliency_weight > 0:  # settings that need the prior find it here, before any work
@@ -147,19 +148,23 @@ class Segmenter:
 
     @classmethod
     def prior_alone(
-        cls, settings=None, device: str | None = None, progress: Progress | None = None
+        cls,
+        settings=None,
+        device: str | None = None,
+        family: str = "ours",
+        progress: Progress | None = None,
     ) -> Segmenter:
         """The baseline the method must beat, without a model: the zoom tracker with every crop segmented
-        by the salient-object prior alone (`lsevos.video.variants.PRIOR_ALONE` over `settings`, which are
-        over the defaults of a model that stores none: `lsevos.video.steps.CPU_ADAPTATION`)."""
-        from lsevos.video.steps import CPU_ADAPTATION
+        by the salient-object prior alone, `lsevos.video.variants.PRIOR_ALONE` over `settings` over the
+        checkout's config/cpu.yaml video settings (`lsevos.video.model_file.modelless_defaults`)."""
+        from lsevos.video.model_file import modelless_defaults
         from lsevos.video.variants import PRIOR_ALONE
 
-        chosen = _settings(settings, CPU_ADAPTATION).to_dict()
+        chosen = _settings(settings, modelless_defaults()[0]).to_dict()
         chosen.update(PRIOR_ALONE)
         if device is not None:
             chosen["device"] = device
-        return cls(None, None, VideoSettings.from_dict(chosen), "ours", progress)
+        return cls(None, None, VideoSettings.from_dict(chosen), family, progress)
 
     @property
     def adaptation(self) -> Adaptation:

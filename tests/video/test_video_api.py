@@ -282,26 +282,34 @@ def test_the_prior_alone_without_the_prior_installed_stops_before_reading_a_fram
         segmenter.segment(frames(), boxes={1: BOXES[1]}, settings=PRIOR_ALONE)
 
 
-def test_the_prior_alone_needs_no_model(tiny_checkpoint):
-    """`Segmenter.prior_alone` (no checkpoint) gives the masks of a loaded model with PRIOR_ALONE; it has
-    no model to copy, and a Segmenter without a model is refused for settings that run the network."""
+def test_the_prior_alone_needs_no_model(tiny_checkpoint, monkeypatch):
+    """`Segmenter.prior_alone` (no checkpoint): PRIOR_ALONE over `settings` over config/cpu.yaml's video
+    settings (outside a checkout, over the settings' defaults), the masks of a model run with those
+    settings; it has no model to copy, and a Segmenter without a model is refused for settings that run the
+    network."""
+    import yaml
+
     from lsevos.errors import ConfigError
+    from lsevos.video import model_file
     from lsevos.video.variants import PRIOR_ALONE
 
+    cpu_video = yaml.safe_load((model_file.checkout() / model_file.CPU_CONFIG).read_text())["video"]
+    assert Segmenter.prior_alone().settings == VideoSettings.from_dict({**cpu_video, **PRIOR_ALONE})
     settings = {**FAST, "threshold": 0.5}
     frames = two_disk_frames()
     alone = Segmenter.prior_alone(settings).segment(frames, boxes=BOXES)
-    loaded = Segmenter.load(tiny_checkpoint, settings=settings).segment(
-        frames, boxes=BOXES, settings=PRIOR_ALONE
-    )
-    assert len(alone) == len(loaded) == len(frames)
-    for mine, theirs in zip(alone, loaded, strict=True):
-        assert mine.masks.keys() == theirs.masks.keys() == BOXES.keys()
+    loaded = Segmenter.load(tiny_checkpoint, settings={**cpu_video, **settings})
+    theirs = loaded.segment(frames, boxes=BOXES, settings=PRIOR_ALONE)
+    assert len(alone) == len(theirs) == len(frames)
+    for mine, other in zip(alone, theirs, strict=True):
+        assert mine.masks.keys() == other.masks.keys() == BOXES.keys()
         for object_id in BOXES:
-            assert mine.masks[object_id].any() and np.array_equal(
-                mine.masks[object_id], theirs.masks[object_id]
-            )
+            assert mine.masks[object_id].any()
+            assert np.array_equal(mine.masks[object_id], other.masks[object_id])
     with pytest.raises(ConfigError, match="no model"):
         Segmenter.prior_alone(settings).model()
-    with pytest.raises(ConfigError, match="these video settings run the network, so a model is needed"):
+    with pytest.raises(ConfigError, match="these video settings run the network .*, so a model is needed"):
         Segmenter(None, None, VideoSettings.from_dict(settings))
+    monkeypatch.setattr(model_file, "checkout", lambda: None)
+    assert Segmenter.prior_alone().settings == VideoSettings.from_dict(dict(PRIOR_ALONE))
+    assert "the paper's tracker" in model_file.modelless_defaults()[1]

@@ -237,37 +237,49 @@ def test_segment_prior_alone_is_the_workflows_prior_scan_without_a_model(
 
 
 def test_segment_prior_alone_needs_no_model(tmp_path, disk_video, tiny_checkpoint, capsys, monkeypatch):
-    """With no model named or found, `segment --prior-alone` runs on the default video settings (over
-    --settings) and writes the masks it writes beside a model (whose network it never runs); the plain
-    `segment` is still refused in one line naming `make model`."""
+    """With no model named or found, `segment --prior-alone` runs on --settings over config/cpu.yaml's video
+    settings, in the family asked for, and writes the masks a model with those settings gives (whose
+    network it never runs), finding the disk; a missing model that is named is still refused, and so is
+    the plain `segment` without a model, each in one line before the output folder is made."""
+    import yaml
+
     from lsevos.video import model_file
 
     folder, masks = disk_video
     box = box_text(box_from_mask(masks[0]))
-    with_model, without = tmp_path / "with_model", tmp_path / "without"
-    options = ["--box", box, "--settings", FAST]
-    argv = ["segment", str(folder), *options, "--prior-alone", "--out"]
-    assert main([*argv, str(with_model), "--checkpoint", str(tiny_checkpoint)]) == 0
-    capsys.readouterr()
+    cpu_video = yaml.safe_load((model_file.checkout() / model_file.CPU_CONFIG).read_text())["video"]
+    as_cpu = json.dumps({**cpu_video, **json.loads(FAST)})
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.chdir(empty)  # no models/, no results*/ here, none in the checkout, no $LSEVOS_CHECKPOINT
     monkeypatch.delenv("LSEVOS_CHECKPOINT", raising=False)
     monkeypatch.setattr(model_file, "default_model_paths", lambda root: [root / model_file.DEFAULT_MODEL])
-    assert main([*argv, str(without)]) == 0
-    said = capsys.readouterr().err
-    assert "segment: no model (none found: the prior alone" in said
-    names = sorted(path.name for path in (with_model / "masks").glob("*.png"))
-    assert len(names) == len(masks)
-    for name in names:
-        assert np.array_equal(read_mask(without / "masks" / name), read_mask(with_model / "masks" / name)), (
-            name
-        )
-    refused = tmp_path / "refused"
-    assert main(["segment", str(folder), *options, "--out", str(refused)]) == 2
-    error = capsys.readouterr().err.strip()
-    assert error.count("\n") == 0 and "no model:" in error and "make model" in error
-    assert not refused.exists()
+    for family in ("ours", "fp_nozoom"):
+        with_model, without = tmp_path / f"with_model_{family}", tmp_path / f"without_{family}"
+        argv = ["segment", str(folder), "--box", box, "--prior-alone", "--family", family, "--out"]
+        model = ["--checkpoint", str(tiny_checkpoint), "--settings", as_cpu]
+        assert main([*argv, str(with_model), *model]) == 0
+        capsys.readouterr()
+        assert main([*argv, str(without), "--settings", FAST]) == 0
+        said = capsys.readouterr().err
+        assert "the prior alone segments every crop: one scan, no fine-tune" in said
+        cpu_yaml = model_file.checkout() / model_file.CPU_CONFIG
+        how = f"none found: the prior alone on --settings over the video settings of {cpu_yaml}"
+        assert f"segment: no model ({how}), family {family}" in said
+        names = sorted(path.name for path in (with_model / "masks").glob("*.png"))
+        assert len(names) == len(masks)
+        for name, truth in zip(names, masks, strict=True):
+            found = read_mask(without / "masks" / name) > 0
+            assert np.array_equal(found, read_mask(with_model / "masks" / name) > 0), (family, name)
+            assert (found & (truth > 0)).sum() / (found | (truth > 0)).sum() > 0.7, (family, name)
+    for named in (["--checkpoint", str(tmp_path / "missing.pt")], []):
+        refused = tmp_path / "refused"
+        argv = ["segment", str(folder), "--box", box, "--settings", FAST, "--out", str(refused), *named]
+        assert main([*argv, "--prior-alone"] if named else argv) == 2
+        error = capsys.readouterr().err.strip()
+        assert error.count("\n") == 0 and "make model" in error, error
+        assert ("missing.pt does not exist" in error) if named else ("no model:" in error)
+        assert not refused.exists()
 
 
 def test_scan_without_a_model_is_refused_for_settings_that_run_the_network(tmp_path, disk_video, capsys):
