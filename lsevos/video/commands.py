@@ -263,12 +263,7 @@ def _segment(args: argparse.Namespace) -> int:
         prepare_output_folder,
     )
     from lsevos.train.checkpoint import require_fp_head
-    from lsevos.video.model_file import (
-        choose_checkpoint,
-        find_checkpoint,
-        modelless_defaults,
-        refuse_builtin_model,
-    )
+    from lsevos.video.model_file import find_checkpoint, modelless_defaults, no_model, refuse_builtin_model
     from lsevos.video.overlay import video_fps, write_alpha, write_overlay
     from lsevos.video.segmenter import Segmenter
     from lsevos.video.variants import PRIOR_ALONE, family
@@ -284,7 +279,9 @@ def _segment(args: argparse.Namespace) -> int:
         checkpoint, how = None, f"none found: the prior alone on {over}{modelless_defaults()[1]}"
         segmenter = Segmenter.prior_alone(args.settings, family=args.family, progress=_progress)
     else:
-        checkpoint, how = found if found is not None else choose_checkpoint(args.checkpoint, Path.cwd())
+        if found is None:  # the search above is the whole search: refuse without repeating it
+            raise no_model(Path.cwd())
+        checkpoint, how = found
         payload = require_fp_head(checkpoint)  # the one read of the model
         refuse_builtin_model(payload, checkpoint, how)
         segmenter = Segmenter.from_payload(payload, checkpoint, args.settings, None, args.family, _progress)

@@ -72,11 +72,16 @@ def choose_checkpoint(explicit: Path | None, root: Path) -> tuple[Path, str]:
     """(checkpoint, how it was chosen); `ConfigError` with what to run when there is none."""
     found = find_checkpoint(explicit, root)
     if found is None:
-        raise ConfigError(
-            f"no model: {DEFAULT_MODEL} is not built, nothing matches {CHECKPOINT_PATTERN} under {root} and "
-            f"LSEVOS_CHECKPOINT is not set; {MAKE_MODEL_HINT}, or pass --checkpoint CKPT"
-        )
+        raise no_model(root)
     return found
+
+
+def no_model(root: Path) -> ConfigError:
+    """The refusal where `find_checkpoint` found no model under `root`, with what to run."""
+    return ConfigError(
+        f"no model: {DEFAULT_MODEL} is not built, nothing matches {CHECKPOINT_PATTERN} under {root} and "
+        f"LSEVOS_CHECKPOINT is not set; {MAKE_MODEL_HINT}, or pass --checkpoint CKPT"
+    )
 
 
 def find_checkpoint(explicit: Path | None, root: Path) -> tuple[Path, str] | None:
