@@ -247,7 +247,8 @@ def test_segment_prior_alone_needs_no_model(tmp_path, disk_video, tiny_checkpoin
 
     folder, masks = disk_video
     box = box_text(box_from_mask(masks[0]))
-    cpu_video = yaml.safe_load((model_file.checkout() / model_file.CPU_CONFIG).read_text())["video"]
+    cpu_yaml = model_file.checkout() / model_file.CPU_CONFIG
+    cpu_video = yaml.safe_load(cpu_yaml.read_text())["video"]
     as_cpu = json.dumps({**cpu_video, **json.loads(FAST)})
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -263,7 +264,6 @@ def test_segment_prior_alone_needs_no_model(tmp_path, disk_video, tiny_checkpoin
         assert main([*argv, str(without), "--settings", FAST]) == 0
         said = capsys.readouterr().err
         assert "the prior alone segments every crop: one scan, no fine-tune" in said
-        cpu_yaml = model_file.checkout() / model_file.CPU_CONFIG
         how = f"none found: the prior alone on --settings over the video settings of {cpu_yaml}"
         assert f"segment: no model ({how}), family {family}" in said
         names = sorted(path.name for path in (with_model / "masks").glob("*.png"))
