@@ -122,3 +122,17 @@ def demo_models(tmp_path_factory) -> dict:
         "video": config["video"],
         "work": root,
     }
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """A randomly initialised tiny LSENet (embed_dim 8), seeded, saved with `save_checkpoint`."""
+    import torch
+
+    from lsevos.model.lse_net import LSENet
+    from lsevos.train.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("checkpoint") / "tiny.pt"
+    save_checkpoint(path, LSENet("tiny", embed_dim=8), step=0, config={"stage": "test"})
+    return path

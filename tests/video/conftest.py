@@ -1,4 +1,4 @@
-"""Shared fixtures of the video tests: a tiny random LSENet checkpoint, fast settings, drawn videos."""
+"""Shared fixtures of the video tests: fast settings, drawn videos (`tiny_checkpoint`: tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,21 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from lsevos.video.settings import VideoSettings
-
-
-@pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory) -> Path:
-    """A randomly initialised tiny LSENet (embed_dim 8), seeded, saved with `save_checkpoint`."""
-    from lsevos.model.lse_net import LSENet
-    from lsevos.train.checkpoint import save_checkpoint
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("checkpoint") / "tiny.pt"
-    save_checkpoint(path, LSENet("tiny", embed_dim=8), step=0, config={"stage": "test"})
-    return path
 
 
 @pytest.fixture

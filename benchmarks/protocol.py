@@ -1,0 +1,239 @@
+"""The development protocol on whole videos (docs/design.md, "Development protocol"): `lsevos segment` from
+the first mask's box on each sequence of a DAVIS-layout folder, two at a time with one thread each, then
+`lsevos evaluate`; per-sequence J and F, their means and, against an earlier run, what moved.
+
+    python benchmarks/protocol.py --root ../shared/data/davis2016-train --sequences surf,hockey \\
+        --checkpoint stage3.pt --out runs/dev-s1 [--settings '{"seed": 1}'] [--prior-alone] \\
+        [--baseline runs/dev-s0] [--jobs 2]
+
+`--settings` (inline JSON or a .json/.yaml file) goes over config/cpu.yaml's `video` block, the recipe the
+README's development, check and unseen rows measure (Ours); `--prior-alone` runs the baseline the method
+must beat (`lsevos segment --prior-alone`: the same tracker, every crop segmented by the prior alone; no
+model needed). OUT receives `masks/<seq>/<frame>.png`, `boxes/<seq>.json` (the search boxes),
+`logs/<seq>.log`, `settings.json`, `metrics.csv` (`lsevos evaluate`) and `run.json` (command, commit,
+machine, seconds per sequence). Every input is checked before the first video starts; each sequence's
+masks are published by a rename once its run has finished, so a killed run leaves no partial folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+import yaml
+
+from lsevos.data.io import atomic_output, check_not_overlapping, read_mask
+from lsevos.errors import DataError
+from lsevos.evaluation.readme_tables import machine_description
+from lsevos.video.boxes import box_from_mask
+from lsevos.video.settings import VideoSettings
+
+REPO = Path(__file__).resolve().parents[1]
+MOVED = 0.01  # a sequence whose J moved by more than this is listed against the baseline
+
+
+class ProtocolError(Exception):
+    """A bad input, named with its fix (printed as one line, exit status 2)."""
+
+
+def first_box(root: Path, seq: str) -> tuple[str, str]:
+    """(the first annotated frame's name, its mask's box as `x0,y0,x1,y1`)."""
+    annotations = sorted((root / "Annotations" / "480p" / seq).glob("*.png"))
+    if not annotations:
+        raise ProtocolError(f"{root}/Annotations/480p/{seq}: no masks; the first mask gives the box")
+    box = box_from_mask(read_mask(annotations[0]) > 0)
+    if box is None:
+        raise ProtocolError(f"{annotations[0]}: the first mask is empty; the box comes from it")
+    return annotations[0].stem, ",".join(str(value) for value in box)
+
+
+def video_settings(text: str | None) -> dict:
+    """config/cpu.yaml's `video` block with `--settings` over it, validated as `VideoSettings`."""
+    values = yaml.safe_load((REPO / "config" / "cpu.yaml").read_text())["video"]
+    overrides: dict = {}
+    if text:
+        path = Path(text)
+        try:
+            overrides = (
+                yaml.safe_load(path.read_text()) if path.suffix in (".json", ".yaml", ".yml") else None
+            )
+        except OSError as error:
+            raise ProtocolError(f"--settings {text}: cannot read it ({error.strerror})") from None
+        if overrides is None:
+            try:
+                overrides = json.loads(text)
+            except json.JSONDecodeError as error:
+                raise ProtocolError(f"--settings: not JSON nor a .json/.yaml file ({error.msg})") from None
+        if not isinstance(overrides, dict):
+            raise ProtocolError("--settings: give a mapping of video settings, e.g. '{\"seed\": 1}'")
+    merged = {**values, **overrides}
+    try:
+        VideoSettings.from_dict(merged)
+    except Exception as error:  # the settings model names the key and the fix
+        raise ProtocolError(f"--settings: {error}") from None
+    return merged
+
+
+def read_metrics(path: Path) -> dict[str, tuple[float, float]]:
+    """{sequence or "mean": (J mean, F mean)} of an `lsevos evaluate` CSV."""
+    with path.open(newline="") as handle:
+        return {row["sequence"]: (float(row["J_M"]), float(row["F_M"])) for row in csv.DictReader(handle)}
+
+
+def compare(baseline: dict, current: dict) -> list[str]:
+    """Lines: each sequence whose J moved by more than `MOVED`, then the means, baseline -> current (%)."""
+    lines = []
+    for seq, (j, _) in current.items():
+        if seq != "mean" and seq in baseline and abs(j - baseline[seq][0]) > MOVED:
+            lines.append(f"  {seq:24s} J {100 * baseline[seq][0]:5.1f} -> {100 * j:5.1f}")
+    shared = [seq for seq in current if seq != "mean" and seq in baseline]
+    if not shared:
+        return lines + ["  no sequence is in both runs"]
+    old = [baseline[seq] for seq in shared]
+    new = [current[seq] for seq in shared]
+    mean = [sum(values[k] for values in rows) / len(rows) for rows in (old, new) for k in (0, 1)]
+    before, after = f"{100 * mean[0]:.1f} / {100 * mean[1]:.1f}", f"{100 * mean[2]:.1f} / {100 * mean[3]:.1f}"
+    lines.append(f"  mean over the {len(shared)} sequences of both runs: J / F {before} -> {after}")
+    return lines
+
+
+def check_inputs(args) -> tuple[Path, dict[str, str], dict, dict | None]:
+    """Every input checked before any video starts: (root, {sequence: its first box}, settings, the
+    baseline's metrics or None)."""
+    root = Path(args.root)
+    for part in ("JPEGImages/480p", "Annotations/480p"):
+        if not (root / part).is_dir():
+            raise ProtocolError(f"--root {root}: no {part} folder; give a DAVIS-layout folder")
+    sequences = [seq for seq in args.sequences.split(",") if seq]
+    missing = [seq for seq in sequences if not (root / "JPEGImages/480p" / seq).is_dir()]
+    if missing or not sequences:
+        raise ProtocolError(
+            f"--sequences: not in {root}/JPEGImages/480p: {', '.join(missing) or '(none given)'}"
+        )
+    if args.checkpoint is None and not args.prior_alone:
+        raise ProtocolError("--checkpoint: needed for Ours (only --prior-alone runs without a model)")
+    if args.checkpoint is not None and not Path(args.checkpoint).is_file():
+        raise ProtocolError(f"--checkpoint {args.checkpoint}: no such file")
+    baseline = None
+    if args.baseline is not None:
+        path = Path(args.baseline) / "metrics.csv"
+        if not path.is_file():
+            raise ProtocolError(f"--baseline {args.baseline}: no metrics.csv there; give an earlier OUT")
+        baseline = read_metrics(path)
+    inputs = [root] + ([Path(args.baseline)] if args.baseline is not None else [])
+    try:
+        check_not_overlapping(args.out, inputs)
+    except DataError as error:
+        raise ProtocolError(str(error)) from None
+    boxes = {seq: first_box(root, seq)[1] for seq in sequences}
+    return root, boxes, video_settings(args.settings), baseline
+
+
+def run_one(args, root: Path, seq: str, box: str, out: Path, settings_file: Path) -> float:
+    """`lsevos segment` on one sequence from `box`; its masks and boxes published under OUT. Returns its
+    seconds."""
+    work = out / ".work" / seq
+    shutil.rmtree(work, ignore_errors=True)
+    command = [
+        sys.executable, "-m", "lsevos.cli", "segment", str(root / "JPEGImages/480p" / seq), "--box", box,
+        "--out", str(work), "--settings", str(settings_file),
+    ]  # fmt: skip
+    if args.checkpoint is not None:
+        command += ["--checkpoint", str(args.checkpoint)]
+    if args.prior_alone:
+        command.append("--prior-alone")
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    started = time.perf_counter()
+    log = out / "logs" / f"{seq}.log"
+    with log.open("w") as handle:
+        result = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, env=environment)
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        raise ProtocolError(f"{seq}: lsevos segment failed (exit {result.returncode}); see {log}")
+    with atomic_output(out / "masks" / seq) as temporary:
+        os.replace(work / "masks", temporary)
+    with atomic_output(out / "boxes" / f"{seq}.json") as temporary:
+        os.replace(work / "boxes.json", temporary)
+    shutil.rmtree(work, ignore_errors=True)
+    return seconds
+
+
+def commit() -> str:
+    result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    return result.stdout.strip() or "unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--root", required=True, help="DAVIS-layout folder (JPEGImages/480p, Annotations/480p)"
+    )
+    parser.add_argument("--sequences", required=True, help="comma-separated sequence names")
+    parser.add_argument("--out", required=True, help="the run's folder")
+    parser.add_argument("--checkpoint", help="the model (not needed with --prior-alone)")
+    parser.add_argument("--settings", help="video settings over config/cpu.yaml's: inline JSON or a file")
+    parser.add_argument("--prior-alone", action="store_true", help="the baseline: the prior alone, one scan")
+    parser.add_argument("--baseline", help="an earlier run's OUT: list what moved against it")
+    parser.add_argument("--jobs", type=int, default=2, help="videos at a time (default 2, one thread each)")
+    args = parser.parse_args(argv)
+    try:
+        root, boxes, settings, baseline = check_inputs(args)
+        sequences = list(boxes)
+        out = Path(args.out)
+        for folder in ("logs", "masks", "boxes"):
+            (out / folder).mkdir(parents=True, exist_ok=True)
+        settings_file = out / "settings.json"
+        settings_file.write_text(json.dumps(settings, indent=1, sort_keys=True) + "\n")
+        started, seconds = time.perf_counter(), {}
+        with ThreadPoolExecutor(max(1, args.jobs)) as pool:
+            futures = {
+                pool.submit(run_one, args, root, seq, box, out, settings_file): seq
+                for seq, box in boxes.items()
+            }
+            for future in as_completed(futures):
+                seq = futures[future]
+                seconds[seq] = round(future.result(), 1)
+                done, left = len(seconds), len(sequences) - len(seconds)
+                eta = sum(seconds.values()) / done * left / max(1, min(args.jobs, left))
+                print(
+                    f"[{done}/{len(sequences)}] {seq}: {seconds[seq]:.0f} s; about {eta:.0f} s left",
+                    flush=True,
+                )
+        shutil.rmtree(out / ".work", ignore_errors=True)
+        evaluate = [
+            sys.executable, "-m", "lsevos.cli", "evaluate", "--gt", str(root), "--pred", str(out / "masks"),
+            "--sequences", ",".join(sequences), "--out", str(out / "metrics.csv"),
+            "--jobs", str(max(1, args.jobs)),
+        ]  # fmt: skip
+        result = subprocess.run(evaluate, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise ProtocolError(f"lsevos evaluate failed: {result.stderr.strip().splitlines()[-1:]}")
+        print(result.stdout, end="")
+        record = {
+            "command": ["benchmarks/protocol.py", *(sys.argv[1:] if argv is None else argv)],
+            "commit": commit(),
+            "machine": machine_description(),
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "seconds": {"total": round(time.perf_counter() - started, 1), **seconds},
+        }
+        with atomic_output(out / "run.json") as temporary:
+            temporary.write_text(json.dumps(record, indent=1) + "\n")
+        if baseline is not None:
+            print(f"against {args.baseline}:")
+            print("\n".join(compare(baseline, read_metrics(out / "metrics.csv"))))
+    except ProtocolError as error:
+        print(f"protocol: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

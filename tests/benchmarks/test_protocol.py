@@ -1,0 +1,139 @@
+"""`benchmarks/protocol.py`, the development protocol on whole videos: real `lsevos segment` and `lsevos
+evaluate` runs on a tiny DAVIS-layout folder, the comparison with an earlier run, and bad inputs refused in
+one line before any video starts."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+TINY = {"crop_size": 33, "train_crop_size": 33, "finetune_epochs": 1, "retrain_epochs": 1, "batch": 2}
+
+
+@pytest.fixture(scope="module")
+def protocol(repo_root):
+    sys.path.insert(0, str(repo_root / "benchmarks"))
+    try:
+        import protocol as module
+    finally:
+        sys.path.pop(0)
+    return module
+
+
+@pytest.fixture
+def davis(tmp_path):
+    """Two 5-frame sequences (64x48): a red disk moving right, a blue square moving down."""
+    root = tmp_path / "davis"
+    for seq, shape in (("disk", "circle"), ("square", "rectangle")):
+        (root / "JPEGImages/480p" / seq).mkdir(parents=True)
+        (root / "Annotations/480p" / seq).mkdir(parents=True)
+        for index in range(5):
+            frame = np.full((48, 64, 3), 40, np.uint8)
+            mask = np.zeros((48, 64), np.uint8)
+            if shape == "circle":
+                for image, value in ((frame, (20, 20, 220)), (mask, 255)):
+                    cv2.circle(image, (16 + 3 * index, 24), 8, value, thickness=-1)
+            else:
+                for image, value in ((frame, (220, 40, 20)), (mask, 255)):
+                    cv2.rectangle(image, (26, 8 + 3 * index), (40, 22 + 3 * index), value, thickness=-1)
+            cv2.imwrite(str(root / "JPEGImages/480p" / seq / f"{index:05d}.jpg"), frame)
+            cv2.imwrite(str(root / "Annotations/480p" / seq / f"{index:05d}.png"), mask)
+    return root
+
+
+def rows(path) -> dict[str, dict]:
+    with open(path, newline="") as handle:
+        return {row["sequence"]: row for row in csv.DictReader(handle)}
+
+
+def test_first_box_is_the_first_masks_box(protocol, davis):
+    # frame 0's square spans x 26..40, y 8..22 (cv2.rectangle fills both corners)
+    assert protocol.first_box(davis, "square") == ("00000", "26,8,40,22")
+
+
+def test_compare_lists_what_moved_and_the_means_of_both_runs(protocol):
+    baseline = {"a": (0.5, 0.4), "b": (0.8, 0.7), "gone": (0.1, 0.1), "mean": (0.47, 0.4)}
+    current = {"a": (0.6, 0.4), "b": (0.806, 0.7), "mean": (0.703, 0.55)}
+    lines = protocol.compare(baseline, current)
+    assert protocol.compare({"x": (0.5, 0.5)}, {"y": (0.6, 0.6)}) == ["  no sequence is in both runs"]
+    assert lines == [
+        "  a                        J  50.0 ->  60.0",  # b moved by 0.6 J only: not listed
+        "  mean over the 2 sequences of both runs: J / F 65.0 / 55.0 -> 70.3 / 55.0",
+    ]
+
+
+@pytest.mark.slow
+def test_a_run_segments_every_sequence_and_a_second_run_compares_with_it(
+    protocol, davis, tmp_path, tiny_checkpoint, repo_root, capsys
+):
+    first = tmp_path / "ours"
+    common = ["--root", str(davis), "--sequences", "disk,square", "--jobs", "2"]
+    assert protocol.main([*common, "--out", str(first), "--checkpoint", str(tiny_checkpoint),
+                          "--settings", json.dumps(TINY)]) == 0  # fmt: skip
+    said = capsys.readouterr().out
+    assert "[2/2]" in said and "left" in said  # progress with an estimate of what is left
+    for seq in ("disk", "square"):
+        assert sorted(p.name for p in (first / "masks" / seq).glob("*.png")) == [
+            f"{i:05d}.png" for i in range(5)
+        ]
+        assert (first / "boxes" / f"{seq}.json").is_file()
+        assert (first / "logs" / f"{seq}.log").is_file()
+    assert not (first / ".work").exists()
+    cpu_video = yaml.safe_load((repo_root / "config" / "cpu.yaml").read_text())["video"]
+    assert json.loads((first / "settings.json").read_text()) == {**cpu_video, **TINY}
+    run = json.loads((first / "run.json").read_text())
+    assert set(run["seconds"]) == {"total", "disk", "square"} and run["commit"]
+    scores = rows(first / "metrics.csv")
+    assert set(scores) == {"disk", "square", "mean"}
+
+    second = tmp_path / "prior"
+    assert protocol.main([*common, "--out", str(second), "--settings", json.dumps(TINY), "--prior-alone",
+                          "--baseline", str(first)]) == 0  # fmt: skip
+    said = capsys.readouterr().out
+    after = rows(second / "metrics.csv")
+    old = [np.mean([float(scores[s][k]) for s in ("disk", "square")]) for k in ("J_M", "F_M")]
+    new = [np.mean([float(after[s][k]) for s in ("disk", "square")]) for k in ("J_M", "F_M")]
+    expected = (
+        f"mean over the 2 sequences of both runs: J / F {100 * old[0]:.1f} / {100 * old[1]:.1f}"
+        f" -> {100 * new[0]:.1f} / {100 * new[1]:.1f}"
+    )
+    assert f"against {first}:" in said and expected in said
+    assert float(after["disk"]["J_M"]) > 0.5  # the prior alone finds the red disk
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"--sequences": "disk,nothing"}, "--sequences: not in"),
+        ({"--checkpoint": None}, "--checkpoint: needed for Ours"),
+        ({"--checkpoint": "missing.pt"}, "--checkpoint missing.pt: no such file"),
+        ({"--baseline": "no-such-run"}, "--baseline no-such-run: no metrics.csv there"),
+        ({"--settings": '{"crop_sise": 33}'}, "crop_sise"),
+        ({"--settings": "{not json"}, "--settings: not JSON"),
+        ({"--out": "DAVIS/results"}, "is the input"),
+        ({"--sequences": "empty"}, "the first mask is empty"),
+    ],
+)
+def test_bad_inputs_are_refused_in_one_line_before_any_work(
+    protocol, davis, tmp_path, tiny_checkpoint, capsys, change, message
+):
+    empty = davis / "Annotations/480p/empty"  # a sequence whose first mask marks nothing
+    (davis / "JPEGImages/480p/empty").mkdir()
+    empty.mkdir()
+    cv2.imwrite(str(empty / "00000.png"), np.zeros((48, 64), np.uint8))
+    change = {
+        key: str(davis / "results") if value == "DAVIS/results" else value for key, value in change.items()
+    }
+    options = {"--root": str(davis), "--sequences": "disk", "--out": str(tmp_path / "run"),
+               "--checkpoint": str(tiny_checkpoint), **change}  # fmt: skip
+    argv = [item for key, value in options.items() if value is not None for item in (key, value)]
+    assert protocol.main(argv) == 2
+    said = capsys.readouterr().err.strip()
+    assert said.startswith("protocol: ") and message in said and "\n" not in said
+    assert not (tmp_path / "run").exists() and not (davis / "results").exists()
