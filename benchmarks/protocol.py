@@ -11,8 +11,10 @@ README's development, check and unseen rows measure (Ours); `--prior-alone` runs
 must beat (`lsevos segment --prior-alone`: the same tracker, every crop segmented by the prior alone; no
 model needed). OUT receives `masks/<seq>/<frame>.png`, `boxes/<seq>.json` (the search boxes),
 `logs/<seq>.log`, `settings.json`, `metrics.csv` (`lsevos evaluate`) and `run.json` (command, commit,
-machine, seconds per sequence). Every input is checked before the first video starts; each sequence's
-masks are published by a rename once its run has finished, so a killed run leaves no partial folder.
+machine, seconds per sequence). Every input is checked before the first video starts, and OUT must be
+new or an earlier run of this command; an earlier run's metrics are removed before any video starts. Each
+sequence's masks are published by a rename once its run has finished, so a killed run leaves no partial
+folder. A failing video stops the run: no other starts (the one running beside it finishes).
 """
 
 from __future__ import annotations
@@ -30,14 +32,16 @@ from pathlib import Path
 
 import yaml
 
-from lsevos.data.io import atomic_output, check_not_overlapping, read_mask
-from lsevos.errors import DataError
+from lsevos.data.io import OUTPUT_MARKER, atomic_output, prepare_output_folder, read_mask
+from lsevos.errors import LsevosError
 from lsevos.evaluation.readme_tables import machine_description
+from lsevos.settings_text import read_mapping
 from lsevos.video.boxes import box_from_mask
 from lsevos.video.settings import VideoSettings
 
 REPO = Path(__file__).resolve().parents[1]
 MOVED = 0.01  # a sequence whose J moved by more than this is listed against the baseline
+OWNER = "benchmarks/protocol.py"  # the marker of OUT: a rerun may replace only a folder this wrote
 
 
 class ProtocolError(Exception):
@@ -49,7 +53,17 @@ def first_box(root: Path, seq: str) -> tuple[str, str]:
     annotations = sorted((root / "Annotations" / "480p" / seq).glob("*.png"))
     if not annotations:
         raise ProtocolError(f"{root}/Annotations/480p/{seq}: no masks; the first mask gives the box")
-    box = box_from_mask(read_mask(annotations[0]) > 0)
+    images = sorted((root / "JPEGImages" / "480p" / seq).glob("*.jpg"))
+    if not images or images[0].stem != annotations[0].stem:
+        first = images[0].name if images else "none"
+        raise ProtocolError(
+            f"{annotations[0]}: the first mask is not of the first frame ({first}); the protocol starts "
+            "from the first frame's mask"
+        )
+    try:
+        box = box_from_mask(read_mask(annotations[0]) > 0)
+    except LsevosError as error:
+        raise ProtocolError(str(error)) from None
     if box is None:
         raise ProtocolError(f"{annotations[0]}: the first mask is empty; the box comes from it")
     return annotations[0].stem, ",".join(str(value) for value in box)
@@ -58,34 +72,25 @@ def first_box(root: Path, seq: str) -> tuple[str, str]:
 def video_settings(text: str | None) -> dict:
     """config/cpu.yaml's `video` block with `--settings` over it, validated as `VideoSettings`."""
     values = yaml.safe_load((REPO / "config" / "cpu.yaml").read_text())["video"]
-    overrides: dict = {}
-    if text:
-        path = Path(text)
-        try:
-            overrides = (
-                yaml.safe_load(path.read_text()) if path.suffix in (".json", ".yaml", ".yml") else None
-            )
-        except OSError as error:
-            raise ProtocolError(f"--settings {text}: cannot read it ({error.strerror})") from None
-        if overrides is None:
-            try:
-                overrides = json.loads(text)
-            except json.JSONDecodeError as error:
-                raise ProtocolError(f"--settings: not JSON nor a .json/.yaml file ({error.msg})") from None
-        if not isinstance(overrides, dict):
-            raise ProtocolError("--settings: give a mapping of video settings, e.g. '{\"seed\": 1}'")
-    merged = {**values, **overrides}
+    try:
+        merged = {**values, **(read_mapping(text, "--settings") if text else {})}
+    except LsevosError as error:  # names the option or the file, and the fix
+        raise ProtocolError(str(error)) from None
     try:
         VideoSettings.from_dict(merged)
-    except Exception as error:  # the settings model names the key and the fix
+    except LsevosError as error:  # the settings model names the key and the fix
         raise ProtocolError(f"--settings: {error}") from None
     return merged
 
 
 def read_metrics(path: Path) -> dict[str, tuple[float, float]]:
     """{sequence or "mean": (J mean, F mean)} of an `lsevos evaluate` CSV."""
-    with path.open(newline="") as handle:
-        return {row["sequence"]: (float(row["J_M"]), float(row["F_M"])) for row in csv.DictReader(handle)}
+    try:
+        with path.open(newline="") as handle:
+            rows = csv.DictReader(handle)
+            return {row["sequence"]: (float(row["J_M"]), float(row["F_M"])) for row in rows}
+    except (KeyError, ValueError) as error:
+        raise ProtocolError(f"{path}: not a CSV of `lsevos evaluate` ({error!r}); give a run's OUT") from None
 
 
 def compare(baseline: dict, current: dict) -> list[str]:
@@ -128,12 +133,12 @@ def check_inputs(args) -> tuple[Path, dict[str, str], dict, dict | None]:
         if not path.is_file():
             raise ProtocolError(f"--baseline {args.baseline}: no metrics.csv there; give an earlier OUT")
         baseline = read_metrics(path)
+    boxes = {seq: first_box(root, seq)[1] for seq in sequences}
     inputs = [root] + ([Path(args.baseline)] if args.baseline is not None else [])
     try:
-        check_not_overlapping(args.out, inputs)
-    except DataError as error:
+        prepare_output_folder(args.out, OWNER, inputs)
+    except LsevosError as error:
         raise ProtocolError(str(error)) from None
-    boxes = {seq: first_box(root, seq)[1] for seq in sequences}
     return root, boxes, video_settings(args.settings), baseline
 
 
@@ -167,7 +172,12 @@ def run_one(args, root: Path, seq: str, box: str, out: Path, settings_file: Path
 
 
 def commit() -> str:
-    result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+        )
+    except OSError:
+        return "unknown"
     return result.stdout.strip() or "unknown"
 
 
@@ -187,22 +197,32 @@ def main(argv: list[str] | None = None) -> int:
     try:
         root, boxes, settings, baseline = check_inputs(args)
         sequences = list(boxes)
-        out = Path(args.out)
+        out, jobs = Path(args.out), max(1, args.jobs)
         for folder in ("logs", "masks", "boxes"):
             (out / folder).mkdir(parents=True, exist_ok=True)
+        (out / OUTPUT_MARKER).write_text(f"{OWNER}\n")
+        for stale in ("metrics.csv", "run.json"):  # an earlier run's: never beside this run's settings
+            (out / stale).unlink(missing_ok=True)
         settings_file = out / "settings.json"
-        settings_file.write_text(json.dumps(settings, indent=1, sort_keys=True) + "\n")
+        with atomic_output(settings_file) as temporary:
+            temporary.write_text(json.dumps(settings, indent=1, sort_keys=True) + "\n")
+        print(f"{len(sequences)} sequences, {jobs} at a time", flush=True)
         started, seconds = time.perf_counter(), {}
-        with ThreadPoolExecutor(max(1, args.jobs)) as pool:
+        with ThreadPoolExecutor(jobs) as pool:
             futures = {
                 pool.submit(run_one, args, root, seq, box, out, settings_file): seq
                 for seq, box in boxes.items()
             }
             for future in as_completed(futures):
                 seq = futures[future]
-                seconds[seq] = round(future.result(), 1)
-                done, left = len(seconds), len(sequences) - len(seconds)
-                eta = sum(seconds.values()) / done * left / max(1, min(args.jobs, left))
+                try:
+                    seconds[seq] = round(future.result(), 1)
+                except BaseException:
+                    pool.shutdown(wait=False, cancel_futures=True)  # start no other video
+                    raise
+                done = len(seconds)
+                projected = sum(seconds.values()) / done * len(sequences) / jobs
+                eta = max(0.0, projected - (time.perf_counter() - started))
                 print(
                     f"[{done}/{len(sequences)}] {seq}: {seconds[seq]:.0f} s; about {eta:.0f} s left",
                     flush=True,
@@ -211,11 +231,12 @@ def main(argv: list[str] | None = None) -> int:
         evaluate = [
             sys.executable, "-m", "lsevos.cli", "evaluate", "--gt", str(root), "--pred", str(out / "masks"),
             "--sequences", ",".join(sequences), "--out", str(out / "metrics.csv"),
-            "--jobs", str(max(1, args.jobs)),
+            "--jobs", str(jobs),
         ]  # fmt: skip
         result = subprocess.run(evaluate, capture_output=True, text=True)
         if result.returncode != 0:
-            raise ProtocolError(f"lsevos evaluate failed: {result.stderr.strip().splitlines()[-1:]}")
+            last = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1]
+            raise ProtocolError(f"lsevos evaluate failed: {last}")
         print(result.stdout, end="")
         record = {
             "command": ["benchmarks/protocol.py", *(sys.argv[1:] if argv is None else argv)],
@@ -229,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         if baseline is not None:
             print(f"against {args.baseline}:")
             print("\n".join(compare(baseline, read_metrics(out / "metrics.csv"))))
-    except ProtocolError as error:
+    except (ProtocolError, LsevosError, OSError) as error:
         print(f"protocol: {error}", file=sys.stderr)
         return 2
     return 0

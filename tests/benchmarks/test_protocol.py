@@ -106,6 +106,20 @@ def test_a_run_segments_every_sequence_and_a_second_run_compares_with_it(
     assert f"against {first}:" in said and expected in said
     assert float(after["disk"]["J_M"]) > 0.5  # the prior alone finds the red disk
 
+    again = [
+        *common[:2],
+        "--sequences",
+        "disk",
+        "--out",
+        str(first),
+        "--prior-alone",
+        "--settings",
+        json.dumps(TINY),
+    ]
+    assert protocol.main(again) == 0  # a run's own folder may be run into again; its metrics are this run's
+    assert set(rows(first / "metrics.csv")) == {"disk", "mean"}
+    assert rows(first / "metrics.csv")["disk"] == after["disk"]
+
 
 @pytest.mark.parametrize(
     "change, message",
@@ -115,7 +129,8 @@ def test_a_run_segments_every_sequence_and_a_second_run_compares_with_it(
         ({"--checkpoint": "missing.pt"}, "--checkpoint missing.pt: no such file"),
         ({"--baseline": "no-such-run"}, "--baseline no-such-run: no metrics.csv there"),
         ({"--settings": '{"crop_sise": 33}'}, "crop_sise"),
-        ({"--settings": "{not json"}, "--settings: not JSON"),
+        ({"--settings": "{not json"}, "--settings '{not json': neither an existing file nor valid JSON"),
+        ({"--sequences": "late"}, "the first mask is not of the first frame (00000.jpg)"),
         ({"--out": "DAVIS/results"}, "is the input"),
         ({"--sequences": "empty"}, "the first mask is empty"),
     ],
@@ -123,10 +138,12 @@ def test_a_run_segments_every_sequence_and_a_second_run_compares_with_it(
 def test_bad_inputs_are_refused_in_one_line_before_any_work(
     protocol, davis, tmp_path, tiny_checkpoint, capsys, change, message
 ):
-    empty = davis / "Annotations/480p/empty"  # a sequence whose first mask marks nothing
-    (davis / "JPEGImages/480p/empty").mkdir()
-    empty.mkdir()
-    cv2.imwrite(str(empty / "00000.png"), np.zeros((48, 64), np.uint8))
+    for seq, first in (("empty", "00000"), ("late", "00001")):  # a first mask marking nothing; one late
+        (davis / "JPEGImages/480p" / seq).mkdir()
+        (davis / "Annotations/480p" / seq).mkdir()
+        for name in ("00000", "00001"):
+            cv2.imwrite(str(davis / "JPEGImages/480p" / seq / f"{name}.jpg"), np.zeros((48, 64, 3), np.uint8))
+        cv2.imwrite(str(davis / "Annotations/480p" / seq / f"{first}.png"), np.zeros((48, 64), np.uint8))
     change = {
         key: str(davis / "results") if value == "DAVIS/results" else value for key, value in change.items()
     }
@@ -137,3 +154,45 @@ def test_bad_inputs_are_refused_in_one_line_before_any_work(
     said = capsys.readouterr().err.strip()
     assert said.startswith("protocol: ") and message in said and "\n" not in said
     assert not (tmp_path / "run").exists() and not (davis / "results").exists()
+
+
+def test_a_failing_video_stops_the_run_and_an_out_it_did_not_write_is_refused(
+    protocol, davis, tmp_path, tiny_checkpoint, capsys
+):
+    (davis / "JPEGImages/480p/square/00002.jpg").write_bytes(b"not a jpeg")  # lsevos segment refuses it
+    out = tmp_path / "run"
+    argv = ["--root", str(davis), "--sequences", "square", "--checkpoint", str(tiny_checkpoint),
+            "--settings", json.dumps(TINY), "--jobs", "1"]  # fmt: skip
+    assert protocol.main([*argv, "--out", str(out)]) == 2
+    said = capsys.readouterr().err.strip()
+    assert said == f"protocol: square: lsevos segment failed (exit 2); see {out / 'logs' / 'square.log'}"
+    assert "00002.jpg" in (out / "logs" / "square.log").read_text()
+    assert not (out / "masks" / "square").exists() and not (out / "metrics.csv").exists()
+    foreign = tmp_path / "photos"
+    foreign.mkdir()
+    (foreign / "holiday.jpg").write_bytes(b"mine")
+    assert protocol.main([*argv, "--out", str(foreign)]) == 2
+    said = capsys.readouterr().err
+    assert said.startswith(
+        f"protocol: {foreign}: --out is an existing folder that lsevos {protocol.OWNER} did not"
+    )
+    assert "(it holds holiday.jpg)" in said and said.count("\n") == 1
+    assert sorted(p.name for p in foreign.iterdir()) == ["holiday.jpg"]
+
+
+def test_settings_from_a_file_and_a_malformed_baseline(protocol, davis, tmp_path, tiny_checkpoint, capsys):
+    settings = tmp_path / "seed1.yaml"
+    settings.write_text("seed: 1\ncrop_size: 33\n")
+    assert protocol.video_settings(str(settings))["seed"] == 1
+    assert protocol.video_settings(str(settings))["saliency_weight"] == 0.7  # config/cpu.yaml's, kept
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "metrics.csv").write_text("sequence,J\ndisk,0.5\n")
+    argv = ["--root", str(davis), "--sequences", "disk", "--out", str(tmp_path / "run"), "--prior-alone",
+            "--baseline", str(bad)]  # fmt: skip
+    assert protocol.main(argv) == 2
+    said = capsys.readouterr().err.strip()
+    assert (
+        said.startswith(f"protocol: {bad / 'metrics.csv'}: not a CSV of `lsevos evaluate`")
+        and "\n" not in said
+    )
