@@ -1,4 +1,4 @@
-"""Paths shared by the tests: the repository and the read-only real data beside it (`../shared`).
+"""Fixtures shared by the tests: the repository, the real data beside it (`../shared`), a tiny model.
 
 Tests that read the real data ask for the `shared_root` fixture (or one built on it); without the folder
 they are skipped with the reason, and the summary counts them, so a fresh clone runs the rest.
