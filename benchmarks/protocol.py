@@ -20,7 +20,6 @@ folder. A failing video stops the run: no other starts (the one running beside i
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import shutil
@@ -34,6 +33,7 @@ import yaml
 
 from lsevos.data.io import OUTPUT_MARKER, atomic_output, prepare_output_folder, read_mask
 from lsevos.errors import LsevosError
+from lsevos.evaluation.metric_files import Row, read_per_sequence
 from lsevos.evaluation.readme_tables import machine_description
 from lsevos.settings_text import read_mapping
 from lsevos.video.boxes import box_from_mask
@@ -83,28 +83,22 @@ def video_settings(text: str | None) -> dict:
     return merged
 
 
-def read_metrics(path: Path) -> dict[str, tuple[float, float]]:
-    """{sequence or "mean": (J mean, F mean)} of an `lsevos evaluate` CSV."""
-    try:
-        with path.open(newline="") as handle:
-            rows = csv.DictReader(handle)
-            return {row["sequence"]: (float(row["J_M"]), float(row["F_M"])) for row in rows}
-    except (KeyError, ValueError) as error:
-        raise ProtocolError(f"{path}: not a CSV of `lsevos evaluate` ({error!r}); give a run's OUT") from None
-
-
-def compare(baseline: dict, current: dict) -> list[str]:
-    """Lines: each sequence whose J moved by more than `MOVED`, then the means, baseline -> current (%)."""
-    lines = []
-    for seq, (j, _) in current.items():
-        if seq != "mean" and seq in baseline and abs(j - baseline[seq][0]) > MOVED:
-            lines.append(f"  {seq:24s} J {100 * baseline[seq][0]:5.1f} -> {100 * j:5.1f}")
-    shared = [seq for seq in current if seq != "mean" and seq in baseline]
+def compare(baseline: dict[str, Row], current: dict[str, Row]) -> list[str]:
+    """Lines: each sequence whose J moved by more than `MOVED`, then the means of J and F over the
+    sequences of both runs, baseline -> current (%). The arguments are `read_per_sequence` rows."""
+    shared = [seq for seq in current if seq in baseline]
+    lines = [
+        f"  {seq:24s} J {100 * baseline[seq]['J_M']:5.1f} -> {100 * current[seq]['J_M']:5.1f}"
+        for seq in shared
+        if abs(current[seq]["J_M"] - baseline[seq]["J_M"]) > MOVED
+    ]
     if not shared:
-        return lines + ["  no sequence is in both runs"]
-    old = [baseline[seq] for seq in shared]
-    new = [current[seq] for seq in shared]
-    mean = [sum(values[k] for values in rows) / len(rows) for rows in (old, new) for k in (0, 1)]
+        return ["  no sequence is in both runs"]
+    mean = [
+        sum(rows[seq][column] for seq in shared) / len(shared)
+        for rows in (baseline, current)
+        for column in ("J_M", "F_M")
+    ]
     before, after = f"{100 * mean[0]:.1f} / {100 * mean[1]:.1f}", f"{100 * mean[2]:.1f} / {100 * mean[3]:.1f}"
     lines.append(f"  mean over the {len(shared)} sequences of both runs: J / F {before} -> {after}")
     return lines
@@ -132,7 +126,7 @@ def check_inputs(args) -> tuple[Path, dict[str, str], dict, dict | None]:
         path = Path(args.baseline) / "metrics.csv"
         if not path.is_file():
             raise ProtocolError(f"--baseline {args.baseline}: no metrics.csv there; give an earlier OUT")
-        baseline = read_metrics(path)
+        baseline = read_per_sequence(path)
     boxes = {seq: first_box(root, seq)[1] for seq in sequences}
     inputs = [root] + ([Path(args.baseline)] if args.baseline is not None else [])
     try:
@@ -249,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
             temporary.write_text(json.dumps(record, indent=1) + "\n")
         if baseline is not None:
             print(f"against {args.baseline}:")
-            print("\n".join(compare(baseline, read_metrics(out / "metrics.csv"))))
+            print("\n".join(compare(baseline, read_per_sequence(out / "metrics.csv"))))
     except (ProtocolError, LsevosError, OSError) as error:
         print(f"protocol: {error}", file=sys.stderr)
         return 2

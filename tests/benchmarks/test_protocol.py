@@ -58,10 +58,13 @@ def test_first_box_is_the_first_masks_box(protocol, davis):
 
 
 def test_compare_lists_what_moved_and_the_means_of_both_runs(protocol):
-    baseline = {"a": (0.5, 0.4), "b": (0.8, 0.7), "gone": (0.1, 0.1), "mean": (0.47, 0.4)}
-    current = {"a": (0.6, 0.4), "b": (0.806, 0.7), "mean": (0.703, 0.55)}
+    def row(j, f):
+        return {"J_M": j, "J_R": 1.0, "J_D": 0.0, "F_M": f, "F_R": 1.0, "F_D": 0.0}
+
+    baseline = {"a": row(0.5, 0.4), "b": row(0.8, 0.7), "gone": row(0.1, 0.1)}
+    current = {"a": row(0.6, 0.4), "b": row(0.806, 0.7)}
     lines = protocol.compare(baseline, current)
-    assert protocol.compare({"x": (0.5, 0.5)}, {"y": (0.6, 0.6)}) == ["  no sequence is in both runs"]
+    assert protocol.compare({"x": row(0.5, 0.5)}, {"y": row(0.6, 0.6)}) == ["  no sequence is in both runs"]
     assert lines == [
         "  a                        J  50.0 ->  60.0",  # b moved by 0.6 J only: not listed
         "  mean over the 2 sequences of both runs: J / F 65.0 / 55.0 -> 70.3 / 55.0",
@@ -192,7 +195,7 @@ def test_settings_from_a_file_and_a_malformed_baseline(protocol, davis, tmp_path
             "--baseline", str(bad)]  # fmt: skip
     assert protocol.main(argv) == 2
     said = capsys.readouterr().err.strip()
-    assert (
-        said.startswith(f"protocol: {bad / 'metrics.csv'}: not a CSV of `lsevos evaluate`")
-        and "\n" not in said
+    assert said == (
+        f"protocol: {bad / 'metrics.csv'}: header ['sequence', 'J'] is not "
+        "sequence,J_M,J_R,J_D,F_M,F_R,F_D; write it with `lsevos evaluate`"
     )
