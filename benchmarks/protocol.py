@@ -48,8 +48,8 @@ class ProtocolError(Exception):
     """A bad input, named with its fix (printed as one line, exit status 2)."""
 
 
-def first_box(root: Path, seq: str) -> tuple[str, str]:
-    """(the first annotated frame's name, its mask's box as `x0,y0,x1,y1`)."""
+def first_box(root: Path, seq: str) -> str:
+    """The box of the sequence's first mask (that of its first frame) as `x0,y0,x1,y1`."""
     annotations = sorted((root / "Annotations" / "480p" / seq).glob("*.png"))
     if not annotations:
         raise ProtocolError(f"{root}/Annotations/480p/{seq}: no masks; the first mask gives the box")
@@ -66,7 +66,7 @@ def first_box(root: Path, seq: str) -> tuple[str, str]:
         raise ProtocolError(str(error)) from None
     if box is None:
         raise ProtocolError(f"{annotations[0]}: the first mask is empty; the box comes from it")
-    return annotations[0].stem, ",".join(str(value) for value in box)
+    return ",".join(str(value) for value in box)
 
 
 def video_settings(text: str | None) -> dict:
@@ -127,13 +127,14 @@ def check_inputs(args) -> tuple[Path, dict[str, str], dict, dict | None]:
         if not path.is_file():
             raise ProtocolError(f"--baseline {args.baseline}: no metrics.csv there; give an earlier OUT")
         baseline = read_per_sequence(path)
-    boxes = {seq: first_box(root, seq)[1] for seq in sequences}
+    boxes = {seq: first_box(root, seq) for seq in sequences}
+    settings = video_settings(args.settings)
     inputs = [root] + ([Path(args.baseline)] if args.baseline is not None else [])
-    try:
+    try:  # claimed last, once every input is known to be good
         prepare_output_folder(args.out, OWNER, inputs)
     except LsevosError as error:
         raise ProtocolError(str(error)) from None
-    return root, boxes, video_settings(args.settings), baseline
+    return root, boxes, settings, baseline
 
 
 def run_one(args, root: Path, seq: str, box: str, out: Path, settings_file: Path) -> float:

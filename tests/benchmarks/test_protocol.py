@@ -54,7 +54,7 @@ def rows(path) -> dict[str, dict]:
 
 def test_first_box_is_the_first_masks_box(protocol, davis):
     # frame 0's square spans x 26..40, y 8..22 (cv2.rectangle fills both corners)
-    assert protocol.first_box(davis, "square") == ("00000", "26,8,40,22")
+    assert protocol.first_box(davis, "square") == "26,8,40,22"
 
 
 def test_compare_lists_what_moved_and_the_means_of_both_runs(protocol):
