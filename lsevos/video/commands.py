@@ -263,7 +263,13 @@ def _segment(args: argparse.Namespace) -> int:
         prepare_output_folder,
     )
     from lsevos.train.checkpoint import require_fp_head
-    from lsevos.video.model_file import find_checkpoint, modelless_defaults, no_model, refuse_builtin_model
+    from lsevos.video.model_file import (
+        find_checkpoint,
+        modelless_defaults,
+        no_model,
+        refuse_builtin_model,
+        trained_on_builtin_only,
+    )
     from lsevos.video.overlay import video_fps, write_alpha, write_overlay
     from lsevos.video.segmenter import Segmenter
     from lsevos.video.variants import PRIOR_ALONE, family
@@ -274,15 +280,21 @@ def _segment(args: argparse.Namespace) -> int:
             f"--overlay {args.overlay}: the overlay is written as an mp4 video; give a name ending in .mp4"
         )
     found = find_checkpoint(args.checkpoint, Path.cwd())
+    payload, none = None, "none found"
+    if found is not None:
+        payload = require_fp_head(found[0])  # the one read of the model
+        if args.prior_alone and found[1] != "--checkpoint" and trained_on_builtin_only(payload):
+            # found by the search, it knows only `make demo`'s shapes and its settings are the demo's
+            _progress(f"segment: {found[0]} ({found[1]}) knows only the built-in benchmark; not used")
+            found, payload, none = None, None, "none used"
     if found is None and args.prior_alone:  # the baseline needs no model
         over = "--settings over " if args.settings else ""
-        checkpoint, how = None, f"none found: the prior alone on {over}{modelless_defaults()[1]}"
+        checkpoint, how = None, f"{none}: the prior alone on {over}{modelless_defaults()[1]}"
         segmenter = Segmenter.prior_alone(args.settings, family=args.family, progress=_progress)
     else:
-        if found is None:  # the search above is the whole search: refuse without repeating it
+        if found is None or payload is None:  # the search above is the whole search: refuse at once
             raise no_model(Path.cwd())
         checkpoint, how = found
-        payload = require_fp_head(checkpoint)  # the one read of the model
         refuse_builtin_model(payload, checkpoint, how)
         segmenter = Segmenter.from_payload(payload, checkpoint, args.settings, None, args.family, _progress)
         if args.prior_alone:  # the `prior` variant's settings over the others (one scan: `two_scan`)

@@ -211,6 +211,15 @@ def test_a_model_of_the_builtin_benchmark_is_refused_unless_named(tmp_path, caps
     error = capsys.readouterr().err
     assert "make model" in error and "stage3.pt" in error
     assert not (tmp_path / "out").exists()
+    # the baseline needs no model: the one found is passed over (its settings are the demo's), not refused
+    assert segment(frames, "--box", "2,2,9,9", "--prior-alone", "--out", tmp_path / "prior") == 0
+    said = capsys.readouterr().err
+    assert f"{demo} (the newest" in said and "knows only the built-in benchmark; not used" in said
+    assert "segment: no model (none used: the prior alone on" in said
+    assert (tmp_path / "prior" / "masks" / "00000.png").is_file()
+    named = ["--prior-alone", "--checkpoint", str(demo), "--out", str(tmp_path / "named")]
+    assert segment(frames, "--box", "2,2,9,9", *named) == 0  # named, it is used (its settings)
+    assert f"segment: model {demo} (--checkpoint)" in capsys.readouterr().err
 
 
 def test_package_model_stores_its_video_settings_and_card(tmp_path):
