@@ -107,7 +107,7 @@ def compare(baseline: dict[str, Row], current: dict[str, Row]) -> list[str]:
 def check_inputs(args) -> tuple[Path, dict[str, str], dict, dict | None]:
     """Every input checked before any video starts: (root, {sequence: its first box}, settings, the
     baseline's metrics or None)."""
-    root = Path(args.root)
+    root = Path(args.root).resolve()  # the commands run in OUT (`run_one`)
     for part in ("JPEGImages/480p", "Annotations/480p"):
         if not (root / part).is_dir():
             raise ProtocolError(f"--root {root}: no {part} folder; give a DAVIS-layout folder")
@@ -147,14 +147,18 @@ def run_one(args, root: Path, seq: str, box: str, out: Path, settings_file: Path
         "--out", str(work), "--settings", str(settings_file),
     ]  # fmt: skip
     if args.checkpoint is not None:
-        command += ["--checkpoint", str(args.checkpoint)]
+        command += ["--checkpoint", str(Path(args.checkpoint).resolve())]
     if args.prior_alone:
         command.append("--prior-alone")
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if args.checkpoint is None:  # the prior alone: no model from the environment's search either
+        environment.pop("LSEVOS_CHECKPOINT", None)
     started = time.perf_counter()
     log = out / "logs" / f"{seq}.log"
     with log.open("w") as handle:
-        result = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, env=environment)
+        # run in OUT: the model search of `segment` finds no results*/ there, and `python -m lsevos.cli`
+        # imports the installed package (or $PYTHONPATH's), not one in the caller's folder
+        result = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, env=environment, cwd=out)
     seconds = time.perf_counter() - started
     if result.returncode != 0:
         raise ProtocolError(f"{seq}: lsevos segment failed (exit {result.returncode}); see {log}")
@@ -192,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         root, boxes, settings, baseline = check_inputs(args)
         sequences = list(boxes)
-        out, jobs = Path(args.out), max(1, args.jobs)
+        out, jobs = Path(args.out).resolve(), max(1, args.jobs)
         for folder in ("logs", "masks", "boxes"):
             (out / folder).mkdir(parents=True, exist_ok=True)
         (out / OUTPUT_MARKER).write_text(f"{OWNER}\n")
@@ -228,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
             "--sequences", ",".join(sequences), "--out", str(out / "metrics.csv"),
             "--jobs", str(jobs),
         ]  # fmt: skip
-        result = subprocess.run(evaluate, capture_output=True, text=True)
+        result = subprocess.run(evaluate, capture_output=True, text=True, cwd=out)
         if result.returncode != 0:
             last = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1]
             raise ProtocolError(f"lsevos evaluate failed: {last}")
