@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
+
 import cv2
 import numpy as np
 import pytest
@@ -26,3 +29,22 @@ def davis(tmp_path):
             cv2.imwrite(str(root / "JPEGImages/480p" / seq / f"{index:05d}.jpg"), frame)
             cv2.imwrite(str(root / "Annotations/480p" / seq / f"{index:05d}.png"), mask)
     return root
+
+
+def benchmark_script(repo_root, name: str):
+    """`benchmarks/<name>.py` imported as a module (the scripts import each other from that folder)."""
+    sys.path.insert(0, str(repo_root / "benchmarks"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.pop(0)
+
+
+@pytest.fixture(scope="module")
+def protocol(repo_root):
+    return benchmark_script(repo_root, "protocol")
+
+
+@pytest.fixture(scope="module")
+def recipe(repo_root):
+    return benchmark_script(repo_root, "cpu_recipe")

@@ -19,16 +19,6 @@ from lsevos.evaluation.metric_files import read_per_sequence, write_per_sequence
 from lsevos.evaluation.readme_tables import section
 
 
-@pytest.fixture(scope="module")
-def recipe(repo_root):
-    sys.path.insert(0, str(repo_root / "benchmarks"))
-    try:
-        import cpu_recipe as module
-    finally:
-        sys.path.pop(0)
-    return module
-
-
 def merged(base: dict, over: dict) -> dict:
     """Snakemake's merge of a second --configfile: mappings key by key, the rest replaced."""
     result = dict(base)

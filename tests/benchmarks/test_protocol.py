@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 
 import cv2
 import numpy as np
@@ -14,16 +13,6 @@ import pytest
 import yaml
 
 TINY = {"crop_size": 33, "train_crop_size": 33, "finetune_epochs": 1, "retrain_epochs": 1, "batch": 2}
-
-
-@pytest.fixture(scope="module")
-def protocol(repo_root):
-    sys.path.insert(0, str(repo_root / "benchmarks"))
-    try:
-        import protocol as module
-    finally:
-        sys.path.pop(0)
-    return module
 
 
 def rows(path) -> dict[str, dict]:
