@@ -157,9 +157,10 @@ def checkpoint(name: str, work: Path) -> Path:
 def check_inputs(train: Path, val: Path, check: list[str], work: Path, out: Path) -> None:
     """Every sequence each step reads (its first mask gives the box), WORK and the metrics file, before the
     first step starts; WORK is claimed last."""
-    overlap = set(MODELS["dev"]) & set(DEVELOPMENT)
-    if overlap:  # a model never pastes objects of a video it runs (guards an edit of the lists above)
-        raise RecipeError(f"the development model pastes {sorted(overlap)}, which it evaluates")
+    for video_set in video_sets(check):  # a model never pastes objects of a video it runs (guards an edit)
+        overlap = set(MODELS[video_set.model]) & set(video_set.sequences)
+        if overlap:
+            raise RecipeError(f"the {video_set.model} model pastes {sorted(overlap)}, which it evaluates")
     for root, names, option in ((train, DEVELOPMENT + UNSEEN + THIRD, "--train"), (val, check, "--val")):
         for part in ("JPEGImages/480p", "Annotations/480p"):
             missing = [seq for seq in names if not (root / part / seq).is_dir()]
@@ -357,19 +358,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train", required=True, help="the DAVIS 2016 train folder (DAVIS layout)")
     parser.add_argument("--val", required=True, help="the DAVIS 2016 val folder holding the check sequences")
-    parser.add_argument("--work", default="results/cpu-recipe", help="models and runs (default %(default)s)")
-    parser.add_argument("--out", default="metrics/cpu-recipe.json", help="the metrics file to write")
+    parser.add_argument("--work", default=str(REPO / "results/cpu-recipe"), help="models and runs")
+    parser.add_argument("--out", default=str(REPO / "metrics/cpu-recipe.json"), help="the metrics file")
     parser.add_argument("--again", action="store_true", help="rerun every video step (not the pretraining)")
     args = parser.parse_args(argv)
     try:
-        train, val, work = (Path(value).resolve() for value in (args.train, args.val, args.work))
+        train, val, work, out = (
+            Path(value).resolve() for value in (args.train, args.val, args.work, args.out)
+        )
         check = check_sequences()
-        check_inputs(train, val, check, work, Path(args.out))
+        check_inputs(train, val, check, work, out)
         steps, by_set = plan(train, val, work, check)
-        remaining = sum(step.minutes for step in steps)
+        to_run = [step for step in steps if args.again or not step.finished()]
+        remaining = sum(step.minutes for step in to_run)
+        print(f"{len(to_run)} of {len(steps)} steps to run, about {remaining:.0f} min on 2 cores", flush=True)
         measured, estimated, started = 0.0, 0.0, time.perf_counter()
         for number, step in enumerate(steps, 1):
-            remaining -= step.minutes
+            remaining -= step.minutes if step in to_run else 0.0
             if step.finished() and not args.again:
                 print(f"[{number}/{len(steps)}] {step.what}: done by an earlier run", flush=True)
                 continue
@@ -388,9 +393,9 @@ def main(argv: list[str] | None = None) -> int:
             for key, variants in by_set.items()
         }
         content = assemble(rows, work / "stress" / "suite", work / "stress" / "metrics.csv")
-        with atomic_output(Path(args.out)) as temporary:
+        with atomic_output(out) as temporary:
             temporary.write_text(json.dumps(content, indent=1) + "\n")
-        print(f"wrote {args.out}; `lsevos readme-tables --write README.md` puts it into the README")
+        print(f"wrote {out}; `lsevos readme-tables --write README.md` puts it into the README")
     except (RecipeError, LsevosError, OSError) as error:
         print(f"cpu_recipe: {error}", file=sys.stderr)
         return 2

@@ -215,3 +215,13 @@ def test_a_rerun_skips_finished_steps_and_redoes_those_older_than_their_model(re
     ran.clear()
     assert recipe.main([*argv[:4], "--work", str(foreign), "--out", str(out)]) == 2
     assert ran == []
+
+
+def test_a_model_that_would_paste_a_video_it_runs_is_refused_first(recipe, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(
+        recipe.MODELS, "unseen", (*recipe.MODELS["unseen"][1:], "bear")
+    )  # bear: an unseen video
+    work = tmp_path / "work"
+    assert recipe.main(["--train", str(tmp_path), "--val", str(tmp_path), "--work", str(work)]) == 2
+    assert capsys.readouterr().err == "cpu_recipe: the unseen model pastes ['bear'], which it evaluates\n"
+    assert not work.exists()
