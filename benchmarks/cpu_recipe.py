@@ -30,7 +30,7 @@ from functools import partial
 from pathlib import Path
 
 import yaml
-from protocol import ProtocolError, first_box  # benchmarks/protocol.py, beside this file
+from protocol import ProtocolError, first_box, video_settings  # benchmarks/protocol.py, beside this file
 
 from lsevos.data.io import OUTPUT_MARKER, atomic_output, check_writable, prepare_output_folder
 from lsevos.data.stress import read_suite
@@ -224,7 +224,8 @@ def protocol(video_set: VideoSet, root: Path, work: Path, variant: str) -> Path:
 def true_box(video_set: VideoSet, root: Path, work: Path) -> Path:
     """The prior alone given the true box (x1.5) on every frame: `lsevos scan --gt-masks` per sequence."""
     out = work / "runs" / video_set.name / "true-box"
-    settings = {**yaml.safe_load(CONFIG.read_text())["video"], **PRIOR_ALONE}
+    # config/cpu.yaml's video block as protocol.py reads and validates it, the prior alone's settings over it
+    settings = {**video_settings(None), **PRIOR_ALONE}
     (out / "scans").mkdir(parents=True, exist_ok=True)
     settings_file = out / "settings.json"
     settings_file.write_text(json.dumps(settings, indent=1, sort_keys=True) + "\n")
