@@ -42,4 +42,4 @@ def test_freed_small_allocations_leave_the_process_after_the_call():
     freed = process.memory_info().rss
     assert return_freed_memory() is True
     assert process.memory_info().rss < freed - 200 * 2**20
-    assert len(kept) == 50
+    del kept  # the survivors lived through the measurement

@@ -31,7 +31,6 @@ from lsevos.evaluation.metric_files import write_per_sequence
 from lsevos.evaluation.stress_table import stress_table
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED_DAVIS = REPO.parent / "shared" / "data" / "davis2016"
 HEIGHT, WIDTH, FRAMES = 108, 192, 14
 # name -> (start centre x, y; velocity x, y per frame; half axes)
 TOY = {
@@ -262,15 +261,13 @@ def test_stress_table_averages_j_and_f_per_mode(tmp_path, capsys):
         stress_table([ours], suite)
 
 
-def test_cpu_stress_config_lists_the_suite_the_documented_command_builds():
+def test_cpu_stress_config_lists_the_suite_the_documented_command_builds(davis_root):
     """config/cpu-stress.yaml names the sequences `lsevos stress-suite` builds from the ten shared val
     sequences with the defaults (the plan reads the first 30 masks only)."""
-    if not SHARED_DAVIS.is_dir():
-        pytest.skip(f"{SHARED_DAVIS} (the shared DAVIS 2016 sequences) is not here")
     config = yaml.safe_load((REPO / "config" / "cpu-stress.yaml").read_text())
     sources = "blackswan,bmx-trees,breakdance,camel,car-shadow,cows,dance-twirl,dog,goat,parkour".split(",")
     assert f"--sequences {','.join(sources)}" in (REPO / "config" / "cpu-stress.yaml").read_text()
-    specs = plan_suite(load_clips(DavisDataset(SHARED_DAVIS), sources, 30), 4, 0)
+    specs = plan_suite(load_clips(DavisDataset(davis_root), sources, 30), 4, 0)
     assert config["sequences"]["davis"] == [spec.name for spec in specs]
     assert config["sequences"]["segtrack"] == []
 

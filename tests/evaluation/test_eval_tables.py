@@ -6,6 +6,7 @@ import csv
 import json
 import re
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -242,6 +243,16 @@ def test_figures(metrics, davis_root, tmp_path):
     for name in ("attributes.png", "per_frame_J.png"):
         with Image.open(out / name) as image:
             assert image.size[0] > 200 and image.size[1] > 100
+
+
+def test_overlay_tints_each_object_half_way_to_its_davis_colour():
+    from lsevos.evaluation.figures import overlay
+
+    frame = np.full((1, 3, 3), 100, dtype=np.uint8)
+    mask = np.array([[1, 2, 0]], dtype=np.uint8)
+    # DAVIS colours 1 = (128, 0, 0), 2 = (0, 128, 0); alpha 0.5: (100 + 128) / 2 = 114, 100 / 2 = 50
+    assert overlay(frame, mask).tolist() == [[[114, 50, 50], [50, 114, 50], [100, 100, 100]]]
+    assert overlay(frame, mask, alpha=0.25)[0, 0].tolist() == [107, 75, 75]  # 75 + 32, 75
 
 
 def test_qualitative_figure(davis_root, oracle_root, tmp_path):

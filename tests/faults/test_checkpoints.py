@@ -78,9 +78,14 @@ class TestCurrentCheckpointsStillLoad:
         assert state["extra"]["pending_losses"] == [{"total": 1.5, "ae": 0.5}]
         fresh = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
         fresh.load_state_dict(state["optimizer_state"])
+        saved, loaded = optimizer.state_dict()["state"], fresh.state_dict()["state"]
+        assert sorted(loaded) == sorted(saved) and len(saved) > 0
+        assert all(torch.equal(loaded[k]["momentum_buffer"], saved[k]["momentum_buffer"]) for k in saved)
         torch.set_rng_state(state["extra"]["torch_rng_state"])
         assert torch.equal(torch.get_rng_state(), rng)
-        model_from_checkpoint(state)
+        rebuilt = model_from_checkpoint(state).state_dict()
+        assert rebuilt.keys() == model.state_dict().keys()
+        assert all(torch.equal(rebuilt[name], value) for name, value in model.state_dict().items())
 
     def test_a_finetune_checkpoint_with_first_frame_labels(self, tmp_path):
         """What `lsevos.video.steps.finetune` writes: uint8 labels tensor, search box, video settings."""

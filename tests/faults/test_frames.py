@@ -4,12 +4,16 @@ refused, every frame checked before the fine-tune."""
 
 from __future__ import annotations
 
+import json
+
 import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
 from lsevos.data.io import FrameSource, image_size, read_frame, sixteen_to_eight_bits
+from lsevos.video.boxes import enlarge_box
+from lsevos.video.settings import VideoSettings
 
 ROTATED = 6  # EXIF orientation: the stored picture is shown turned 90 degrees clockwise
 
@@ -66,11 +70,15 @@ class TestOrientation:
             shown = cv2.imread(str(path))[:, :, ::-1]
             save_with_orientation(frames / path.name, np.ascontiguousarray(np.rot90(shown, k=1)), ROTATED)
         out = tmp_path / "proj"
-        code, err = tools.run(tools.segment_argv(frames, tiny_checkpoint, out, "--static"))
+        argv = tools.segment_argv(frames, tiny_checkpoint, out, "--static")
+        box = (50, 16, 60, 32)  # x0 = 50 exists only in the displayed frame (stored 48 wide)
+        argv[argv.index("--box") + 1] = ",".join(map(str, box))
+        code, err = tools.run(argv)
         assert code == 0, err
         masks = sorted((out / "masks").iterdir())
         assert [Image.open(path).size for path in masks] == [(64, 48), (64, 48)]  # W x H as displayed
-        assert "lies outside" not in err and "clipped" not in err
+        searched = json.loads((out / "boxes.json").read_text())["search"]["00000"]
+        assert searched == list(enlarge_box(box, VideoSettings().enlarge, (48, 64)))
 
 
 class TestVideoCutShort:

@@ -210,6 +210,31 @@ def test_figure_lse_writes_a_three_panel_png(tmp_path):
     assert width > 2 * height  # three panels side by side
 
 
+def test_lse_panels_are_the_enlarged_box_crop_its_fp_probability_and_lse(tmp_path):
+    import torch
+
+    from lsevos.model.lse_net import LSENet
+    from lsevos.model.projection import embedding_to_rgb
+    from lsevos.train.checkpoint import save_checkpoint
+    from lsevos.video.boxes import crop_and_resize
+    from lsevos.video.lse_figure import lse_panels
+
+    torch.manual_seed(0)
+    model = LSENet("tiny", embed_dim=8).eval()
+    checkpoint = tmp_path / "model.pt"
+    save_checkpoint(checkpoint, model, step=0, config={"stage": "test"})
+    rows, cols = np.mgrid[0:40, 0:60]
+    frame = np.stack([cols * 4, rows * 6, (rows + cols) * 2], axis=-1).astype(np.uint8)  # no two places alike
+    crop, probability, rgb = lse_panels(checkpoint, frame, (10, 10, 30, 25), 32, 1.5)
+    # box 21x16 enlarged 1.5x around its centre (20.5, 18): 31.5 x 24, x 4.75..36.25 -> 4..36, y 6..29
+    assert np.array_equal(crop, crop_and_resize(frame, (4, 6, 36, 29), 32))
+    with torch.no_grad():
+        output = model(torch.from_numpy(crop.copy()).permute(2, 0, 1)[None].float() / 255)
+    assert np.allclose(probability, torch.sigmoid(output.fg_logit)[0, 0].numpy(), atol=1e-6)
+    assert probability.shape == (32, 32) and rgb.shape == (32, 32, 3)
+    assert np.allclose(rgb, embedding_to_rgb(output.lse[0].numpy()), atol=1e-5)
+
+
 def test_segment_prior_alone_is_the_workflows_prior_scan_without_a_model(
     tmp_path, disk_video, tiny_checkpoint, capsys
 ):

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lsevos import workflow_plan
 from lsevos.config import check_config
 from lsevos.errors import ConfigError
 
@@ -320,6 +321,9 @@ def test_a_model_only_configuration_evaluates_nothing_and_passes():
     config = {**load("cpu"), **load("model")}
     config["pretrain"] = {**load("cpu")["pretrain"], **load("model")["pretrain"]}
     check_config(config)
+    assert workflow_plan.evaluated(config) == [] and workflow_plan.all_metrics_inputs(config) == []
+    assert workflow_plan.evaluated(load("cpu")) != []  # the configuration underneath does evaluate
+    assert workflow_plan.model_file(config) == "models/lsevos-cpu.pt"
 
 
 def test_the_generated_schema_and_readme_tables_are_up_to_date():

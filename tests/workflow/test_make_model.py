@@ -7,12 +7,14 @@ import json
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
 
 from lsevos.data.io import read_mask
 from lsevos.train.checkpoint import load_checkpoint
+from lsevos.train.data import CopyPasteComposites
 from lsevos.video.boxes import box_from_mask
 
 SCALE = {
@@ -46,7 +48,11 @@ def test_make_model_then_segment_uses_it_by_default(tmp_path, workflow, davis_ro
     assert payload["config"]["builtin_only"] is False
     card = (tmp_path / "models" / "lsevos-cpu.md").read_text()
     assert "EfficientNet-Lite0" in card and "2 x 2 @ 65" in card
-    # every annotated sequence of the folder was cut for copy-paste
+    # every annotated sequence of the folder is cut for copy-paste
+    assert Path(copy_paste["davis_root"]).resolve() == davis_root.resolve()
+    composites = CopyPasteComposites(copy_paste["davis_root"], "all", exclude=copy_paste["exclude"])
+    cut = {Path(frame).parent.name for frame, _ in composites.frames}
+    assert cut == {path.name for path in (davis_root / "Annotations" / "480p").iterdir()} and len(cut) == 10
     log = (tmp_path / "results" / "model" / "logs" / "pretrain" / "all" / "stage1.log").read_text()
     assert "pretrain stage 1: 2 step" in log
 
