@@ -153,8 +153,8 @@ class VideoSettings(Settings):
     box_max_growth: float = setting(
         0.0,
         "zoom tracker guard: the box's width and height grow by at most this factor per frame; 0: no cap "
-        "(the paper) (off everywhere; `cpu` at 1.15: development videos -0.5 and -2.4 J at fine-tune seeds "
-        "0 and 1, a spill slowed, not stopped; docs/experiments.md, E47)",
+        "(the paper) (off everywhere; `cpu` at 1.15: development videos -0.4 and -2.4 J at fine-tune seeds "
+        "0 and 1, the mask spills inside the capped crop; docs/experiments.md, E47)",
         unit="x",
         ge=1.0,
         off=0.0,

@@ -323,7 +323,6 @@ def test_a_model_only_configuration_evaluates_nothing_and_passes():
     check_config(config)
     assert workflow_plan.evaluated(config) == [] and workflow_plan.all_metrics_inputs(config) == []
     assert workflow_plan.evaluated(load("cpu")) != []  # the configuration underneath does evaluate
-    assert workflow_plan.model_file(config) == "models/lsevos-cpu.pt"
 
 
 def test_the_generated_schema_and_readme_tables_are_up_to_date():
