@@ -30,7 +30,12 @@ from functools import partial
 from pathlib import Path
 
 import yaml
-from protocol import ProtocolError, first_box, video_settings  # benchmarks/protocol.py, beside this file
+from protocol import (  # benchmarks/protocol.py, beside this file
+    ProtocolError,
+    evaluate_command,
+    first_box,
+    video_settings,
+)
 
 from lsevos.data.io import OUTPUT_MARKER, atomic_output, check_writable, prepare_output_folder
 from lsevos.data.stress import read_suite
@@ -256,11 +261,7 @@ def true_box(video_set: VideoSet, root: Path, work: Path) -> Path:
 
 def evaluate(root: Path, masks: Path, sequences, out: Path) -> Path:
     metrics = out / "metrics.csv"
-    command = [
-        sys.executable, "-m", "lsevos.cli", "evaluate", "--gt", str(root), "--pred", str(masks),
-        "--sequences", ",".join(sequences), "--out", str(metrics), "--jobs", "2",
-    ]  # fmt: skip
-    run(command, out / "logs" / "evaluate.log")
+    run(evaluate_command(root, masks, sequences, metrics, 2), out / "logs" / "evaluate.log")
     return metrics
 
 

@@ -170,6 +170,14 @@ def run_one(args, root: Path, seq: str, box: str, out: Path, settings_file: Path
     return seconds
 
 
+def evaluate_command(root: Path, masks: Path, sequences, metrics: Path, jobs: int) -> list[str]:
+    """`lsevos evaluate` of the masks of `sequences` against the ground truth of `root`, into `metrics`."""
+    return [
+        sys.executable, "-m", "lsevos.cli", "evaluate", "--gt", str(root), "--pred", str(masks),
+        "--sequences", ",".join(sequences), "--out", str(metrics), "--jobs", str(jobs),
+    ]  # fmt: skip
+
+
 def commit() -> str:
     try:
         result = subprocess.run(
@@ -227,11 +235,7 @@ def main(argv: list[str] | None = None) -> int:
                     flush=True,
                 )
         shutil.rmtree(out / ".work", ignore_errors=True)
-        evaluate = [
-            sys.executable, "-m", "lsevos.cli", "evaluate", "--gt", str(root), "--pred", str(out / "masks"),
-            "--sequences", ",".join(sequences), "--out", str(out / "metrics.csv"),
-            "--jobs", str(jobs),
-        ]  # fmt: skip
+        evaluate = evaluate_command(root, out / "masks", sequences, out / "metrics.csv", jobs)
         result = subprocess.run(evaluate, capture_output=True, text=True, cwd=out)
         if result.returncode != 0:
             last = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1]
