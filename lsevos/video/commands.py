@@ -289,8 +289,11 @@ def _segment(args: argparse.Namespace) -> int:
             found, payload, none = None, None, "none used"
     if found is None and args.prior_alone:  # the baseline needs no model
         over = "--settings over " if args.settings else ""
-        checkpoint, how = None, f"{none}: the prior alone on {over}{modelless_defaults()[1]}"
-        segmenter = Segmenter.prior_alone(args.settings, family=args.family, progress=_progress)
+        defaults, described = modelless_defaults()
+        checkpoint, how = None, f"{none}: the prior alone on {over}{described}"
+        segmenter = Segmenter.prior_alone(
+            args.settings, family=args.family, progress=_progress, defaults=defaults
+        )
     else:
         if found is None or payload is None:  # the search above is the whole search: refuse at once
             raise no_model(Path.cwd())

@@ -153,14 +153,18 @@ class Segmenter:
         device: str | None = None,
         family: str = "ours",
         progress: Progress | None = None,
+        defaults: dict | None = None,
     ) -> Segmenter:
         """The baseline the method must beat, without a model: the zoom tracker with every crop segmented
-        by the salient-object prior alone, `lsevos.video.variants.PRIOR_ALONE` over `settings` over the
-        checkout's config/cpu.yaml video settings (`lsevos.video.model_file.modelless_defaults`)."""
+        by the salient-object prior alone, `lsevos.video.variants.PRIOR_ALONE` over `settings` over
+        `defaults` (None: the checkout's config/cpu.yaml video settings,
+        `lsevos.video.model_file.modelless_defaults`)."""
         from lsevos.video.model_file import modelless_defaults
         from lsevos.video.variants import PRIOR_ALONE
 
-        chosen = _settings(settings, modelless_defaults()[0]).to_dict()
+        if defaults is None:
+            defaults = modelless_defaults()[0]
+        chosen = _settings(settings, defaults).to_dict()
         chosen.update(PRIOR_ALONE)
         if device is not None:
             chosen["device"] = device

@@ -245,6 +245,52 @@ def test_figures(metrics, davis_root, tmp_path):
             assert image.size[0] > 200 and image.size[1] > 100
 
 
+def _of_colour(image: np.ndarray, colour: str) -> np.ndarray:
+    """bool [H,W]: the pixels of `image` [H,W,3] within 12 levels of matplotlib's `colour`."""
+    from matplotlib.colors import to_rgb
+
+    return np.abs(image.astype(float) - np.array(to_rgb(colour)) * 255).max(axis=2) <= 12
+
+
+def _column_runs(pixels: np.ndarray) -> np.ndarray:
+    """int [W]: the longest vertical run of True in each column of `pixels` [H,W]."""
+    runs = []
+    for column in pixels.T:
+        edges = np.diff(np.concatenate(([0], column.astype(int), [0])))
+        runs.append(int((np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)).max(initial=0)))
+    return np.array(runs)
+
+
+def test_attribute_bars_are_as_tall_as_their_mean_j(tmp_path):
+    """One variant at J 1.0 on AC and 0.5 on BC: the AC bar is twice as tall, in the rendered pixels."""
+    from lsevos.evaluation.figures import attribute_bars
+
+    out = attribute_bars({"Ours": {"AC": (1.0, 2), "BC": (0.5, 1)}}, tmp_path / "bars.png")
+    runs = _column_runs(_of_colour(np.asarray(Image.open(out).convert("RGB")), "C0"))
+    tall = runs.max()
+    short = runs[runs < 0.75 * tall].max()  # the BC bar (the legend's patch is a few pixels tall)
+    assert short > 50 and tall == pytest.approx(2 * short, rel=0.05)
+
+
+def test_per_frame_curves_draw_each_variant_at_its_j(tmp_path):
+    """Three variants at J 0.9, 0.5 and 0.1 (F the reverse) on every frame: in the panel without the legend
+    their lines lie one above the other, evenly spaced (the axis is linear), in the plotting order's
+    colours."""
+    from lsevos.evaluation.figures import per_frame_curves
+
+    frames = np.arange(1, 6)
+    per_variant = {
+        label: {name: (frames, np.full(5, j), np.full(5, 1 - j)) for name in ("a", "b")}
+        for label, j in (("high", 0.9), ("half", 0.5), ("low", 0.1))
+    }
+    out = per_frame_curves(per_variant, tmp_path / "curves.png")
+    panel = np.asarray(Image.open(out).convert("RGB"))
+    panel = panel[:, panel.shape[1] // 2 :]  # sequence b: the legend is in a's panel
+    top, middle, bottom = (np.median(np.nonzero(_of_colour(panel, c))[0]) for c in ("C0", "C1", "C2"))
+    assert top < middle < bottom
+    assert middle - top == pytest.approx(bottom - middle, abs=2)
+
+
 def test_overlay_tints_each_object_half_way_to_its_davis_colour():
     from lsevos.evaluation.figures import overlay
 
@@ -270,3 +316,8 @@ def test_qualitative_figure(davis_root, oracle_root, tmp_path):
     assert code == 0
     with Image.open(out) as image:
         assert image.size[0] > image.size[1] > 100
+        rgb = np.asarray(image.convert("RGB"))
+    # three panels side by side; the yellow box only where boxes.json has one (frame 00000)
+    thirds = np.array_split(rgb, 3, axis=1)
+    yellow = [np.count_nonzero(_of_colour(third, "yellow")) for third in thirds]
+    assert yellow[0] > 100 and yellow[1] == yellow[2] == 0

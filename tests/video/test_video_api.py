@@ -284,9 +284,9 @@ def test_the_prior_alone_without_the_prior_installed_stops_before_reading_a_fram
 
 def test_the_prior_alone_needs_no_model(tiny_checkpoint, monkeypatch):
     """`Segmenter.prior_alone` (no checkpoint): PRIOR_ALONE over `settings` over config/cpu.yaml's video
-    settings (outside a checkout, over the settings' defaults), the masks of a model run with those
-    settings; it has no model to copy, and a Segmenter without a model is refused for settings that run the
-    network."""
+    settings (outside a checkout, over the settings' defaults; or over the `defaults` given), the masks of
+    a model run with those settings; it has no model to copy, and a Segmenter without a model is refused
+    for settings that run the network."""
     import yaml
 
     from lsevos.errors import ConfigError
@@ -313,3 +313,5 @@ def test_the_prior_alone_needs_no_model(tiny_checkpoint, monkeypatch):
     monkeypatch.setattr(model_file, "checkout", lambda: None)
     assert Segmenter.prior_alone().settings == VideoSettings.from_dict(dict(PRIOR_ALONE))
     assert "the paper's tracker" in model_file.modelless_defaults()[1]
+    given = Segmenter.prior_alone({"threshold": 0.4}, defaults={"crop_size": 97, "threshold": 0.6})
+    assert (given.settings.crop_size, given.settings.threshold) == (97, 0.4)  # settings over defaults
