@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_NEGATIVE_VALUE = re.compile(r"-\d[-\d,.\s]*")
+_NEGATIVE_VALUE = re.compile(r"-\d[-\d,.:\s]*")
 
 
 def join_negative_values(argv: list[str]) -> list[str]:

@@ -160,12 +160,15 @@ def prepare_output_folder(
     owner: str,
     inputs: Iterable[str | os.PathLike] = (),
     what: str = "--out",
+    clean: bool = True,
 ) -> Path:
     """Check, before any work, that the output folder `path` of an `owner` command may be (re)written.
 
     Refused with a one-line `DataError`: an existing file, an unwritable location, a folder equal to,
     inside or holding one of `inputs`, and an existing non-empty folder that is not a previous `owner`
-    output (no marker file naming `owner`). Leftover temporaries of killed runs are removed.
+    output (no marker file naming `owner`). With `clean`, leftover temporaries of killed runs are removed
+    (not where this process may be using them: `Segmentation.save` inside `lsevos segment`, whose
+    scratch folder is `.NAME.work-*`).
     """
     path = Path(path)
     check_not_overlapping(path, inputs, what)
@@ -173,7 +176,8 @@ def prepare_output_folder(
     if path.is_dir():
         _refuse_foreign(path, owner, what)
     outputs.lock_output(path, what)
-    remove_stale_temporaries(path)
+    if clean:
+        remove_stale_temporaries(path)
     return path
 
 

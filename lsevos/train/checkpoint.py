@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import zipfile
 from pathlib import Path
 
 import torch
@@ -67,6 +68,11 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         raise DataError(f"{path}: {folder_hint(path)}")
     if not path.is_file():
         raise DataError(f"{path}: checkpoint not found; run `lsevos pretrain` to create it or fix the path")
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; anything else fails to unpickle
+        raise DataError(
+            f"{path}: not a PyTorch checkpoint (no zip archive: another kind of file, or a copy cut short); "
+            "give a .pt written by lsevos (`lsevos pretrain`, `make model`) or copy it again"
+        )
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
@@ -76,7 +82,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         ) from None
     except Exception as error:
         raise DataError(
-            f"{path}: not a readable lsevos checkpoint ({_first_line(error)}); delete it and train again"
+            f"{path}: not a readable lsevos checkpoint ({_first_line(error)}); copy it again or train again"
         ) from None
     missing = [key for key in REQUIRED_KEYS if not isinstance(payload, dict) or key not in payload]
     if missing:

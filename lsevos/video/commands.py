@@ -37,18 +37,12 @@ def _add_box_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
     group.add_argument("--first-mask", type=Path, help="first-frame mask PNG; its object's box is used")
 
 
-MIN_BOX_PIXELS = 16
-"""A first box with fewer pixels gets a warning: the first-frame rule labels almost nothing inside it."""
-
-
 def _warn_small_box(box, command: str) -> None:
-    width, height = box[2] - box[0] + 1, box[3] - box[1] + 1
-    if width * height < MIN_BOX_PIXELS:
-        _progress(
-            f"{command}: warning: the first box {','.join(str(v) for v in box)} is only {width}x{height} "
-            f"pixels (fewer than {MIN_BOX_PIXELS}); the first-frame rule can label almost nothing in it: "
-            "give x0,y0,x1,y1 around the whole object"
-        )
+    from lsevos.video.objects import small_box_warning
+
+    warning = small_box_warning(box)
+    if warning is not None:
+        _progress(f"{command}: warning: {warning}")
 
 
 def _first_box(args: argparse.Namespace, frame_size: tuple[int, int] | None = None, frames=None):
@@ -201,6 +195,8 @@ def _figure_lse(args: argparse.Namespace) -> int:
     from lsevos.data.io import image_size
     from lsevos.video.lse_figure import lse_figure
 
+    if args.out.suffix.lower() != ".png":
+        raise ConfigError(f"--out {args.out}: the figure is written as a PNG; give a name ending in .png")
     _output_file(args.out, (args.frame, args.checkpoint))
     settings = _settings(args)
     box = _first_box(args, image_size(args.frame), args.frame)
@@ -270,15 +266,13 @@ def _segment(args: argparse.Namespace) -> int:
         refuse_builtin_model,
         trained_on_builtin_only,
     )
-    from lsevos.video.overlay import video_fps, write_alpha, write_overlay
+    from lsevos.video.overlay import check_overlay_name, video_fps, write_alpha, write_overlay
     from lsevos.video.segmenter import Segmenter
     from lsevos.video.variants import PRIOR_ALONE, family
 
     family(args.family)  # an unknown family is refused before anything is read
-    if args.overlay is not None and args.overlay.suffix.lower() != ".mp4":
-        raise ConfigError(
-            f"--overlay {args.overlay}: the overlay is written as an mp4 video; give a name ending in .mp4"
-        )
+    if args.overlay is not None:
+        check_overlay_name(args.overlay)
     found = find_checkpoint(args.checkpoint, Path.cwd())
     payload, none = None, "none found"
     if found is not None:
@@ -335,12 +329,13 @@ def _segment(args: argparse.Namespace) -> int:
     try:
         model = "no model" if checkpoint is None else f"model {checkpoint}"
         _progress(f"segment: {model} ({how}), family {args.family}, {len(objects)} object(s)")
+        frames = source if args.input.is_dir() else args.input  # a folder checked above is not read again
         if args.mask is not None:
             masks = {object_id: labels for object_id, _, labels, _ in objects}
-            result = segmenter.segment(args.input, masks=masks, static=args.static, scratch=work)
+            result = segmenter.segment(frames, masks=masks, static=args.static, scratch=work)
         else:
             boxes = {object_id: (frame, box) for object_id, box, _, frame in objects}
-            result = segmenter.segment(args.input, boxes=boxes, static=args.static, scratch=work)
+            result = segmenter.segment(frames, boxes=boxes, static=args.static, scratch=work)
         result.save(out)
         seconds = time.perf_counter() - started
         if args.overlay is not None:

@@ -52,7 +52,7 @@ def frame_names(count: int) -> list[str]:
     return [f"{index:05d}" for index in range(count)]
 
 
-def _checked_frame(frame, index: int, size: tuple[int, int] | None) -> np.ndarray:
+def checked_frame(frame, index: int, size: tuple[int, int] | None) -> np.ndarray:
     frame = np.asarray(frame)
     if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
         raise DataError(
@@ -99,7 +99,7 @@ class ArrayFrames(_IndexedFrames):
         if len(frames) == 0:
             raise DataError("the video has no frames")
         self._frames = frames
-        self._size = _checked_frame(frames[0], 0, None).shape[:2]
+        self._size = checked_frame(frames[0], 0, None).shape[:2]
         self._names = list(names) if names is not None else frame_names(len(frames))
         if len(self._names) != len(frames):
             raise ConfigError(f"{len(self._names)} names for {len(frames)} frames")
@@ -108,7 +108,7 @@ class ArrayFrames(_IndexedFrames):
         return len(self._frames)
 
     def read(self, index: int) -> np.ndarray:
-        return _checked_frame(self._frames[index], index, self._size)
+        return checked_frame(self._frames[index], index, self._size)
 
 
 class StoredFrames(_IndexedFrames):
@@ -120,7 +120,7 @@ class StoredFrames(_IndexedFrames):
         count = 0
         with open(self.path, "wb") as file:
             for index, frame in enumerate(frames):
-                frame = _checked_frame(frame, index, size)
+                frame = checked_frame(frame, index, size)
                 size = frame.shape[:2]
                 file.write(np.ascontiguousarray(frame).tobytes())
                 count += 1
@@ -169,11 +169,23 @@ def open_frames(source, scratch: Path, progress: Progress | None = None) -> Fram
         if path.is_file():
             source = FrameSource(path)  # refuses what is not a video, before decoding
             return extract_frames(path, scratch / "frames", progress)
-        return FrameSource(path)
+        folder = FrameSource(path)
+        for warning in folder.check():  # every frame readable and of one size, before any work
+            if progress is not None:
+                progress(f"segment: warning: {warning}")
+        return folder
     if isinstance(source, FrameSource | ArrayFrames | StoredFrames):
-        return source
+        return source  # as given (`lsevos segment` passes the folder it has checked)
+    if isinstance(source, np.ndarray) and source.ndim == 3:
+        raise DataError(
+            f"frames: one array {source.dtype} {source.shape} is one frame; give a list of frames or an "
+            "array [N, H, W, 3]"
+        )
     if isinstance(source, np.ndarray | Sequence):
-        return ArrayFrames(source)  # type: ignore[arg-type]
+        frames = ArrayFrames(source)  # type: ignore[arg-type]
+        for index in range(1, len(frames)):
+            checked_frame(source[index], index, frames.size)  # dtype and size only: nothing is copied
+        return frames
     if isinstance(source, Iterable):
         return StoredFrames(source, scratch / "frames.raw")
     raise ConfigError(

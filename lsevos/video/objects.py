@@ -51,6 +51,20 @@ def merge_probabilities(probs: Sequence[np.ndarray], threshold: float) -> np.nda
 
 MAX_ID = 254
 """Largest object id: an indexed PNG holds 0..255 and 255 is "void"."""
+MIN_BOX_PIXELS = 16
+"""A first box with fewer pixels gets a warning: the first-frame rule labels almost nothing inside it."""
+
+
+def small_box_warning(box: Box) -> str | None:
+    """What to say about a first box of fewer than `MIN_BOX_PIXELS` pixels; None for a box large enough."""
+    width, height = box[2] - box[0] + 1, box[3] - box[1] + 1
+    if width * height >= MIN_BOX_PIXELS:
+        return None
+    return (
+        f"the first box {','.join(str(v) for v in box)} is only {width}x{height} pixels (fewer than "
+        f"{MIN_BOX_PIXELS}); the first-frame rule can label almost nothing in it: give x0,y0,x1,y1 around "
+        "the whole object"
+    )
 
 
 def parse_boxes(boxes: Sequence[str] | None, boxes_file: str | None) -> list[Box]:

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from lsevos.data.io import FrameSource, atomic_output, read_mask, write_video
+from lsevos.errors import ConfigError
 from lsevos.video.boxes import Box
 from lsevos.video.scan_folder import read_boxes
 
@@ -24,6 +25,14 @@ MASK_COLOUR = np.array([255, 40, 40], dtype=np.float32)
 BOX_COLOUR = (40, 255, 40)
 # Further objects (id 2, 3, ...): mask colour, and its box drawn in the same colour.
 OBJECT_COLOURS = [(40, 120, 255), (255, 200, 0), (200, 60, 255), (0, 220, 200), (255, 120, 0), (120, 255, 60)]
+
+
+def check_overlay_name(path: Path, what: str = "--overlay") -> None:
+    """The overlay is an mp4 video: a `ConfigError` for any other name, before any work."""
+    if path.suffix.lower() != ".mp4":
+        raise ConfigError(
+            f"{what} {path}: the overlay is written as an mp4 video; give a name ending in .mp4"
+        )
 
 
 def object_colour(object_id: int) -> tuple[int, int, int]:

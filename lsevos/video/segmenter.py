@@ -38,9 +38,9 @@ import torch
 from lsevos.errors import ConfigError
 from lsevos.progress import Progress
 from lsevos.video.adaptation import Adaptation, Prompt, Scan, finetune, track_frames, two_scan
-from lsevos.video.boxes import Box, box_from_mask
-from lsevos.video.frames import ArrayFrames, Frames, open_frames
-from lsevos.video.objects import MAX_OBJECTS, merge_probabilities
+from lsevos.video.boxes import Box, box_from_mask, clip_box
+from lsevos.video.frames import ArrayFrames, Frames, checked_frame, open_frames
+from lsevos.video.objects import MAX_ID, merge_probabilities, small_box_warning
 from lsevos.video.saliency import runs_network
 from lsevos.video.settings import VideoSettings
 from lsevos.video.variants import family as family_of
@@ -189,9 +189,6 @@ class Segmenter:
         merged = VideoSettings.from_dict({**self.settings.to_dict(), **dict(settings)})
         return Segmenter(self.payload, self.checkpoint, merged, self.family, self.progress)
 
-    def _with(self, settings) -> Adaptation:
-        return self.adaptation if settings is None else self.with_settings(settings).adaptation
-
     def segment(
         self,
         frames,
@@ -205,14 +202,21 @@ class Segmenter:
         """Segment every object through `frames` (module docstring). `static`: no retraining (one scan).
         `settings`: video settings for this call only. `scratch`: a folder for the result's maps (and a
         generator's frames); by default a temporary folder removed with the result."""
-        adaptation = self._with(settings)
+        runner = self if settings is None else self.with_settings(settings)
+        adaptation = runner.adaptation
+        network = runs_network(adaptation.settings)
+        model = runner.model() if network else None  # weights and device refused before a video is decoded
         owned = None
         if scratch is None:
             owned = tempfile.TemporaryDirectory(prefix="lsevos-")
             scratch = owned.name
         scratch = Path(scratch)
         source = open_frames(frames, scratch, adaptation.progress)
-        prompts = prompts_of(boxes, masks, source.size)
+        prompts = prompts_of(boxes, masks, source.size, source)
+        for object_id, prompt in prompts.items():
+            warning = small_box_warning(prompt.box)
+            if warning is not None and adaptation.progress is not None:
+                adaptation.progress(f"segment: warning: object {object_id}: {warning}")
         scans: dict[int, Scan] = {}
         for object_id, prompt in prompts.items():
             if len(prompts) > 1 and adaptation.progress is not None:
@@ -220,8 +224,10 @@ class Segmenter:
                     f"segment: object {object_id} of {len(prompts)}, first box {list(prompt.box)}"
                 )
             folder = scratch / f"object{object_id}"
-            model = self.model() if runs_network(adaptation.settings) else None  # no unread copy
+            if model is None and network:  # each object adapts its own copy
+                model = runner.model()
             scans[object_id] = two_scan(model, source, prompt, adaptation, folder, static)
+            model = None
         return Segmentation(source, scans, adaptation, owned, frames)
 
     def stream(
@@ -233,9 +239,14 @@ class Segmenter:
         adaptation = self.adaptation
         frames = iter(frames)
         try:
-            first = np.asarray(next(frames))
+            first = checked_frame(next(frames), 0, None)
         except StopIteration:
             raise ConfigError("stream: the frame source yielded nothing") from None
+        box = _api_box(box, "stream: box")
+        try:
+            box = clip_box(box, first.shape[:2])
+        except ConfigError as error:
+            raise ConfigError(f"stream: {error}") from None
         model = None
         if runs_network(adaptation.settings):  # the prior alone: no fine-tune that nothing reads
             model = self.model()
@@ -253,48 +264,115 @@ class _LiveFrames:
         self._frames, self.size, self._names = frames, size, names
 
     def __iter__(self) -> Iterator[tuple[str, np.ndarray]]:
-        for frame in self._frames:
-            yield next(self._names), np.asarray(frame)
+        for index, frame in enumerate(self._frames):
+            yield next(self._names), checked_frame(frame, index, self.size)
 
 
-def prompts_of(boxes, masks, size: tuple[int, int]) -> dict[int, Prompt]:
-    """{id: Prompt} of the `segment` arguments (module docstring)."""
+def _api_box(value, what: str) -> Box:
+    """(x0, y0, x1, y1) of four finite numbers with x0 <= x1 and y0 <= y1; `ConfigError` naming `what`."""
+    try:
+        numbers = [float(v) for v in value]
+    except (TypeError, ValueError):
+        numbers = []
+    if (
+        isinstance(value, str | bytes)
+        or any(isinstance(v, str | bytes) for v in value)
+        or len(numbers) != 4
+        or not all(np.isfinite(numbers))
+        or numbers[0] > numbers[2]
+        or numbers[1] > numbers[3]
+    ):
+        raise ConfigError(
+            f"{what}: a box is four numbers (x0, y0, x1, y1) with x0 <= x1 and y0 <= y1 (left, top, right, "
+            f"bottom pixel, inclusive), got {value!r}"
+        )
+    x0, y0, x1, y1 = (int(v) for v in numbers)
+    return x0, y0, x1, y1
+
+
+def _object_id(key) -> int:
+    if isinstance(key, bool) or not isinstance(key, int | np.integer) or not 1 <= key <= MAX_ID:
+        raise ConfigError(
+            f"object id {key!r}: ids are integers 1..{MAX_ID} (0 is the background, 255 void in an indexed "
+            "PNG), as in boxes={1: (x0, y0, x1, y1)}"
+        )
+    return int(key)
+
+
+def _box_prompt(object_id: int, value) -> Prompt:
+    """Prompt of `(x0, y0, x1, y1)` or `(frame, (x0, y0, x1, y1))`."""
+    what = f"boxes[{object_id}]"
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise ConfigError(f"{what}: a box is (x0, y0, x1, y1) or (frame, (x0, y0, x1, y1)), got {value!r}")
+    value = tuple(value)
+    if len(value) == 2 and isinstance(value[1], Iterable):
+        frame = value[0]
+        if isinstance(frame, bool) or not isinstance(frame, int | np.integer) or frame < 0:
+            raise ConfigError(f"{what}: the frame of (frame, box) is an index 0, 1, ..., got {frame!r}")
+        return Prompt(_api_box(value[1], what), int(frame))
+    return Prompt(_api_box(value, what), 0)
+
+
+def _mask_objects(masks, size: tuple[int, int]) -> dict[int, np.ndarray]:
+    """{id: bool [H,W]} of `masks=`: a PNG path, a map of ids (0 background, 255 void; a 0/255 map is one
+    object, as a 0/255 PNG is to `lsevos segment --mask`) or {id: mask}."""
+    from lsevos.video.objects import objects_of_mask
+
+    if isinstance(masks, str | os.PathLike):
+        return dict(objects_of_mask(masks, size))
+    if isinstance(masks, Mapping):
+        objects = {_object_id(k): np.asarray(v) for k, v in masks.items()}
+    else:
+        ids = np.asarray(masks)
+        if ids.dtype == bool:
+            ids = ids.astype(np.uint8)
+        if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):
+            raise ConfigError(
+                f"masks: a first-frame mask is a map of object ids, integers [H, W], got {ids.dtype} "
+                f"{ids.shape}; or give {{id: bool mask [H, W]}} or the path of a PNG"
+            )
+        values = [int(v) for v in np.unique(ids) if v != 0]
+        if values == [255]:  # a 0/255 mask: one object
+            return {1: ids == 255}
+        objects = {_object_id(v): ids == v for v in values if v != 255}
+    for object_id, mask in objects.items():
+        if mask.shape != tuple(size):
+            raise ConfigError(f"masks: object {object_id}'s mask is {mask.shape}, the frames are {size}")
+    return {object_id: mask.astype(bool) for object_id, mask in objects.items()}
+
+
+def prompts_of(boxes, masks, size: tuple[int, int], frames: Frames | None = None) -> dict[int, Prompt]:
+    """{id: Prompt} of the `segment` arguments (module docstring) for frames of `size` (H, W); with
+    `frames`, each box clipped to them and its frame checked (`Prompt.clipped`). Every refusal is a
+    `ConfigError` naming the argument or the object."""
     if (boxes is None) == (masks is None):
         raise ConfigError("give the objects either as boxes= or as masks= (one of the two)")
     prompts: dict[int, Prompt] = {}
     if boxes is not None:
-        items = boxes.items() if isinstance(boxes, Mapping) else enumerate(boxes, start=1)
+        if isinstance(boxes, str | bytes) or not isinstance(boxes, Mapping | Iterable):
+            raise ConfigError(f"boxes: give {{id: (x0, y0, x1, y1)}} or a list of boxes, got {boxes!r}")
+        items = list(boxes.items() if isinstance(boxes, Mapping) else enumerate(boxes, start=1))
+        if items and all(isinstance(v, int | float | np.number) for _, v in items):
+            raise ConfigError(
+                f"boxes={tuple(v for _, v in items)!r} is one box, not a collection of objects: write "
+                "boxes={1: (x0, y0, x1, y1)} (or a list of boxes)"
+            )
         for object_id, value in items:
-            value = tuple(value)
-            if len(value) == 2 and len(tuple(value[1])) == 4:
-                x0, y0, x1, y1 = (int(v) for v in value[1])
-                frame, box = int(value[0]), (x0, y0, x1, y1)
-            elif len(value) == 4:
-                x0, y0, x1, y1 = (int(v) for v in value)
-                frame, box = 0, (x0, y0, x1, y1)
-            else:
-                raise ConfigError(
-                    f"object {object_id}: a box is (x0, y0, x1, y1) or (frame, (x0, y0, x1, y1)), "
-                    f"got {value!r}"
-                )
-            prompts[int(object_id)] = Prompt(box, frame)
+            prompts[_object_id(object_id)] = _box_prompt(object_id, value)
     else:
-        if isinstance(masks, Mapping):
-            objects = {int(k): np.asarray(v).astype(bool) for k, v in masks.items()}
-        else:
-            ids = np.asarray(masks)
-            objects = {int(v): ids == v for v in np.unique(ids) if v not in (0, 255)}
-        for object_id, mask in objects.items():
-            if mask.shape != tuple(size):
-                raise ConfigError(f"object {object_id}: its mask is {mask.shape}, the frames are {size}")
+        for object_id, mask in _mask_objects(masks, size).items():
             box = box_from_mask(mask)
             if box is None:
-                raise ConfigError(f"object {object_id}: its mask is empty")
+                raise ConfigError(f"masks: object {object_id}'s mask is empty")
             prompts[object_id] = Prompt(box, 0, mask.astype(np.uint8))
     if not prompts:
-        raise ConfigError("no objects given")
-    if any(not 1 <= object_id <= MAX_OBJECTS for object_id in prompts):
-        raise ConfigError(f"object ids must be 1..{MAX_OBJECTS} (0 is the background)")
+        raise ConfigError("no objects given: boxes= or masks= holds none")
+    if frames is not None:
+        for object_id, prompt in prompts.items():
+            try:  # every box before any work (a second object's would otherwise be refused after the first's)
+                prompts[object_id] = prompt.clipped(frames)
+            except ConfigError as error:
+                raise ConfigError(f"object {object_id}: {error}") from None
     return dict(sorted(prompts.items()))
 
 
@@ -305,6 +383,7 @@ class Segmentation:
     def __init__(self, frames: Frames, scans: dict[int, Scan], adaptation: Adaptation, owned, source):
         self.frames, self.scans, self.adaptation = frames, scans, adaptation
         self._owned, self._source = owned, source
+        self._closed = False  # a scratch folder of the caller's stays readable after `close`
         self.names = list(frames.names)
 
     def __len__(self) -> int:
@@ -315,6 +394,7 @@ class Segmentation:
         return list(self.scans)
 
     def frame(self, index: int) -> SegmentedFrame:
+        self._readable()
         name = self.names[index]
         boxes = {i: scan.object_boxes[name] for i, scan in self.scans.items()}
         if len(self.scans) == 1:
@@ -342,12 +422,26 @@ class Segmentation:
         object's own scan);
         `overlay`: an mp4 of the masks and boxes over the frames (`fps`: the video's, else 24); `alpha`: a
         folder of RGBA PNGs of the objects cut out (`lsevos.video.overlay.write_alpha`)."""
-        from lsevos.data.io import atomic_output
+        from lsevos.data.io import atomic_output, prepare_output_file, prepare_output_folder
         from lsevos.video.objects import write_merged
-        from lsevos.video.overlay import video_fps, write_alpha, write_overlay
+        from lsevos.video.overlay import check_overlay_name, video_fps, write_alpha, write_overlay
         from lsevos.video.scan_folder import write_scan
 
+        self._readable()
         out = Path(out)
+        inputs = [self._source] if isinstance(self._source, str | os.PathLike) else []
+        # every output claimed before any is written; the temporaries beside `out` are left to
+        # `lsevos segment`, whose scratch folder (this result's maps) is one of them
+        prepare_output_folder(out, "scan", inputs, "out", clean=False)
+        if overlay is not None:
+            check_overlay_name(Path(overlay), "overlay")
+            prepare_output_file(overlay, [*inputs, out], "overlay")
+        if alpha is not None:
+            if Path(alpha).resolve() == out.resolve():
+                raise ConfigError(
+                    f"alpha {alpha}: is the out folder; give the cut-outs a folder of their own"
+                )
+            prepare_output_folder(alpha, "alpha", [*inputs, out], "alpha")
         progress = self.adaptation.progress
         if list(self.scans) == [1]:  # one object of id 1: its scan folder; other ids: the merged layout
             (scan,) = self.scans.values()
@@ -368,11 +462,15 @@ class Segmentation:
             write_alpha(self.frames, out, alpha)
         return out
 
+    def _readable(self) -> None:
+        if self._closed:
+            raise ConfigError("this Segmentation is closed: its frames were removed with its scratch folder")
+
     def close(self) -> None:
         """Remove the scratch folder (the frames of a result can no longer be read)."""
         if self._owned is not None:
             self._owned.cleanup()
-            self._owned = None
+            self._owned, self._closed = None, True
 
     def __enter__(self) -> Segmentation:
         return self

@@ -7,6 +7,7 @@ import os
 import pytest
 import torch
 
+from lsevos.errors import DataError
 from lsevos.model.lse_net import LSENet
 from lsevos.train.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 
@@ -142,3 +143,17 @@ class TestUnfitCheckpoints:
         assert code == 2
         assert str(bad) in tools.error_line(err, "scan")
         assert len(err.strip().splitlines()) == 1, err
+
+    def test_text_and_a_copy_cut_short_are_named_as_such(self, tools, tmp_path):
+        """Not 'holds Python objects' (the unpickler's view of any non-zip file): what the file is, and
+        the fix for a copied model (copy it again), for a text file and a checkpoint cut in half."""
+        text, cut = tmp_path / "notes.pt", tmp_path / "cut.pt"
+        text.write_text("not a model\n")
+        whole = tools.save_tiny(tmp_path / "whole.pt").read_bytes()
+        cut.write_bytes(whole[: len(whole) // 2])
+        for path in (text, cut):
+            with pytest.raises(DataError) as refused:
+                load_checkpoint(path)
+            message = str(refused.value)
+            assert message.startswith(f"{path}: not a PyTorch checkpoint") and "copy it again" in message
+            assert "Python objects" not in message

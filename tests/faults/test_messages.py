@@ -12,10 +12,22 @@ from lsevos.cli import join_negative_values
 
 class TestNegativeBoxCorners:
     def test_are_passed_to_the_box_option_not_taken_for_options(self):
-        argv = ["segment", "clip.mp4", "--box", "-5,18,30,40", "--box=-1,0,3,3", "--seed", "-2"]
+        argv = ["segment", "clip.mp4", "--box", "-5,18,30,40", "--box=-1,0,3,3", "--seed", "-2", "--box",
+                "-1:5,6,7,8"]  # fmt: skip
         assert join_negative_values(argv) == [
-            "segment", "clip.mp4", "--box=-5,18,30,40", "--box=-1,0,3,3", "--seed=-2",
+            "segment", "clip.mp4", "--box=-5,18,30,40", "--box=-1,0,3,3", "--seed=-2", "--box=-1:5,6,7,8",
         ]  # fmt: skip
+
+    def test_a_negative_frame_index_gets_the_frame_index_message(
+        self, tools, frames, tiny_checkpoint, tmp_path, no_computation
+    ):
+        argv = tools.segment_argv(frames, tiny_checkpoint, tmp_path / "proj")
+        argv[argv.index("--box") + 1] = "-1:5,6,7,8"
+        code, err = tools.run(argv)
+        assert code == 2 and "expected one argument" not in err
+        assert "the part before ':' must be a frame index (0 = first frame)" in tools.error_line(
+            err, "segment"
+        )
 
     def test_a_box_partly_left_of_the_frame_is_clipped(
         self, tools, frames, tiny_checkpoint, tmp_path, monkeypatch

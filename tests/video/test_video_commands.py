@@ -176,7 +176,7 @@ def test_segment_defaults_the_crop_to_the_pretraining_crop(tmp_path, tiny_checkp
     assert pretraining_defaults(pretrained, payload) == {"crop_size": 321}  # the paper's own adaptation
 
 
-def test_figure_lse_writes_a_three_panel_png(tmp_path):
+def test_figure_lse_writes_a_three_panel_png(tmp_path, capsys):
     import torch
     from PIL import Image
 
@@ -208,6 +208,10 @@ def test_figure_lse_writes_a_three_panel_png(tmp_path):
     assert code == 0
     width, height = Image.open(out).size
     assert width > 2 * height  # three panels side by side
+    text = tmp_path / "lse.txt"
+    argv = ["figure-lse", "--frame", str(frame), "--box", "10,10,30,25", "--checkpoint", str(checkpoint)]
+    assert main([*argv, "--out", str(text)]) == 2 and not text.exists()
+    assert f"--out {text}: the figure is written as a PNG" in capsys.readouterr().err
 
 
 def test_lse_panels_are_the_enlarged_box_crop_its_fp_probability_and_lse(tmp_path):

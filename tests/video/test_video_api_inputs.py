@@ -1,0 +1,236 @@
+"""Bad input to the Python API (`lsevos.Segmenter`) gets one `ConfigError`/`DataError` naming the argument,
+before the adaptation starts, as the command line does; `Segmentation.save` claims every output before it
+writes one."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from lsevos import Segmenter
+from lsevos.errors import ConfigError, DataError
+from lsevos.video import segmenter as segmenter_module
+from lsevos.video.segmenter import prompts_of
+
+FAST = {"crop_size": 33, "finetune_epochs": 1, "retrain_epochs": 1, "batch": 2, "threshold": 0.02}
+SIZE = (48, 64)
+BOX = (7, 9, 21, 23)
+
+
+def disk_frames(count: int = 3) -> list[np.ndarray]:
+    """RGB frames (48x64) of a red disk moving right."""
+    frames = []
+    for index in range(count):
+        frame = np.full((*SIZE, 3), 30, dtype=np.uint8)
+        cv2.circle(frame, (14 + index, 16), 7, (220, 20, 20), thickness=-1)
+        frames.append(frame)
+    return frames
+
+
+@pytest.fixture
+def no_adaptation(monkeypatch):
+    """Any start of the adaptation fails the test: a refusal must come before it."""
+
+    def started(*args, **kwargs):
+        raise AssertionError("the adaptation started before the input was refused")
+
+    monkeypatch.setattr(segmenter_module, "two_scan", started)
+    monkeypatch.setattr(segmenter_module, "finetune", started)
+
+
+@pytest.fixture
+def seg(tiny_checkpoint):
+    return Segmenter.load(tiny_checkpoint, settings=FAST)
+
+
+@pytest.mark.parametrize(
+    ("boxes", "message"),
+    [
+        (BOX, r"is one box, not a collection of objects: write boxes=\{1: \(x0, y0, x1, y1\)\}"),
+        ({1: ("7", "9", "21", "23")}, r"boxes\[1\]: a box is four numbers"),
+        ({1: None}, r"boxes\[1\]: a box is \(x0, y0, x1, y1\) or \(frame, \(x0, y0, x1, y1\)\), got None"),
+        ({1: (7, math.nan, 21, 23)}, r"boxes\[1\]: a box is four numbers"),
+        ({1: (21, 23, 7, 9)}, r"boxes\[1\]: .* with x0 <= x1 and y0 <= y1"),
+        ({1: (7, 9, 21)}, r"boxes\[1\]: a box is four numbers"),
+        ({"a": BOX}, r"object id 'a': ids are integers 1\.\.254"),
+        ({255: BOX}, r"object id 255: ids are integers 1\.\.254 \(0 is the background, 255 void"),
+        ({0: BOX}, r"object id 0: ids are integers 1\.\.254"),
+        ({1: (-1, BOX)}, r"boxes\[1\]: the frame of \(frame, box\) is an index 0, 1, \.\.\., got -1"),
+        ({1: (5, BOX)}, r"object 1: an object's box is on frame 5, but the video has frames 0\.\.2"),
+        ({1: (100, 60, 120, 70)}, r"object 1: box \[100, 60, 120, 70\] lies outside the 64x48 image"),
+        ({}, r"no objects given"),
+    ],
+)
+def test_a_bad_box_is_refused_naming_it_before_any_work(seg, no_adaptation, boxes, message):
+    with pytest.raises(ConfigError, match=message):
+        seg.segment(disk_frames(), boxes=boxes)
+
+
+def test_boxes_are_clipped_and_numbers_of_any_kind_taken():
+    """numpy integers and floats are boxes too (floats cut to whole pixels); a box reaching past the frame
+    is clipped to it, as `--box` is."""
+    prompts = prompts_of(
+        {np.int64(3): (np.int32(-5), 9.7, 80, 23)}, None, SIZE, segmenter_module.ArrayFrames(disk_frames())
+    )
+    assert list(prompts) == [3] and prompts[3].box == (0, 9, 63, 23)
+
+
+def test_a_0_255_mask_is_one_object_and_a_png_path_is_read(tmp_path):
+    """A DAVIS-style 0/255 mask (array or PNG file, as `--mask` takes it) is object 1; ids stay ids."""
+    mask = np.zeros(SIZE, dtype=np.uint8)
+    mask[9:24, 7:22] = 255
+    (prompt,) = prompts_of(None, mask, SIZE).values()
+    assert list(prompts_of(None, mask, SIZE)) == [1] and prompt.box == BOX
+    assert int(prompt.labels.sum()) == 15 * 15
+    Image.fromarray(mask).save(tmp_path / "first.png")
+    from_file = prompts_of(None, str(tmp_path / "first.png"), SIZE)
+    assert list(from_file) == [1] and from_file[1].box == BOX
+    ids = np.where(mask > 0, 7, 0).astype(np.uint8)
+    ids[0, 0] = 255  # void, not an object
+    assert list(prompts_of(None, ids, SIZE)) == [7]
+
+
+@pytest.mark.parametrize(
+    ("masks", "message"),
+    [
+        (np.zeros(SIZE, dtype=np.uint8), r"no objects given"),
+        (
+            np.zeros((10, 10), dtype=np.uint8) + 1,
+            r"masks: object 1's mask is \(10, 10\), the frames are \(48, 64\)",
+        ),
+        (
+            np.full(SIZE, 0.5),
+            r"masks: a first-frame mask is a map of object ids, integers \[H, W\], got float64",
+        ),
+        ({1: np.zeros(SIZE, dtype=bool)}, r"masks: object 1's mask is empty"),
+    ],
+)
+def test_a_bad_mask_is_refused_naming_it(masks, message):
+    with pytest.raises(ConfigError, match=message):
+        prompts_of(None, masks, SIZE)
+
+
+def test_a_bad_frame_in_a_folder_is_refused_before_the_adaptation(seg, no_adaptation, tmp_path):
+    """As `lsevos segment` does: every frame of a folder is read before the fine-tune (a cut-short JPEG
+    in the middle, a frame of another size)."""
+    cut, mixed = tmp_path / "cut", tmp_path / "mixed"
+    for folder in (cut, mixed):
+        folder.mkdir()
+        for index, frame in enumerate(disk_frames()):
+            cv2.imwrite(str(folder / f"{index:05d}.jpg"), frame)
+    whole = (cut / "00001.jpg").read_bytes()
+    (cut / "00001.jpg").write_bytes(whole[: len(whole) // 3])
+    cv2.imwrite(str(mixed / "00002.jpg"), np.zeros((40, 64, 3), np.uint8))
+    with pytest.raises(DataError, match=r"00001\.jpg"):
+        seg.segment(cut, boxes={1: BOX})
+    with pytest.raises(DataError, match=r"00002\.jpg: frame size \(40, 64\) differs"):
+        seg.segment(mixed, boxes={1: BOX})
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (
+            np.zeros((40, 64, 3), np.uint8),
+            r"frame 2: size \(40, 64\) differs from the first frame's \(48, 64\)",
+        ),
+        (
+            np.zeros((*SIZE, 4), np.uint8),
+            r"frame 2: a frame must be an RGB array uint8 \[H, W, 3\], got uint8",
+        ),
+        (np.zeros((*SIZE, 3), np.float32), r"frame 2: .* got float32"),
+    ],
+)
+def test_a_list_with_one_bad_frame_is_refused_before_the_adaptation(seg, no_adaptation, bad, message):
+    frames = disk_frames()
+    frames[2] = bad
+    with pytest.raises(DataError, match=message):
+        seg.segment(frames, boxes={1: BOX})
+
+
+def test_one_frame_given_as_the_frames_is_named_as_such(seg, no_adaptation):
+    with pytest.raises(DataError, match=r"one array uint8 \(48, 64, 3\) is one frame; give a list of frames"):
+        seg.segment(disk_frames()[0], boxes={1: BOX})
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_device_that_is_not_there_is_refused_before_a_frame_is_read(seg, no_adaptation, monkeypatch):
+    def read(*args, **kwargs):
+        raise AssertionError("frames were read before the model was built")
+
+    monkeypatch.setattr(segmenter_module, "open_frames", read)
+    with pytest.raises(ConfigError, match="cuda"):
+        seg.segment("video.mp4", boxes={1: BOX}, settings={"device": "cuda"})
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (np.zeros((40, 64, 3), np.uint8), r"frame 2: size \(40, 64\) differs"),
+        (np.zeros((*SIZE, 4), np.uint8), r"frame 2: a frame must be an RGB array uint8"),
+        (np.zeros((*SIZE, 3), np.float64), r"frame 2: .* got float64"),
+    ],
+)
+def test_stream_refuses_a_bad_frame_where_it_comes(seg, bad, message):
+    """A live source is checked frame by frame: the frames before the bad one are yielded."""
+    frames = [*disk_frames(2), bad]
+    results = []
+    with pytest.raises(DataError, match=message):
+        for result in seg.stream(iter(frames), BOX):
+            results.append(result.index)
+    assert results == [0, 1]
+
+
+@pytest.mark.parametrize(
+    ("box", "message"),
+    [
+        ({1: BOX}, r"stream: box: a box is four numbers"),
+        (("7", "9", "21", "23"), r"stream: box: a box is four numbers"),
+        ((100, 60, 120, 70), r"stream: box \[100, 60, 120, 70\] lies outside the 64x48 image"),
+    ],
+)
+def test_stream_refuses_a_bad_box_before_the_fine_tune(seg, no_adaptation, box, message):
+    with pytest.raises(ConfigError, match=message):
+        next(seg.stream(iter(disk_frames()), box))
+
+
+def test_a_small_box_is_warned_about(tiny_checkpoint):
+    said = []
+    seg = Segmenter.load(tiny_checkpoint, settings=FAST, progress=said.append)
+    seg.segment(disk_frames(2), boxes={1: (14, 16, 15, 17)}, static=True)
+    assert any(
+        "segment: warning: object 1: the first box 14,16,15,17 is only 2x2 pixels" in line for line in said
+    )
+
+
+@pytest.mark.slow
+def test_save_claims_every_output_before_writing_one(seg, tmp_path):
+    """A user's own file as the overlay, a non-mp4 overlay name, a user's folder as the cut-outs: refused
+    with nothing written (the user's file intact, no `out`); a closed result is refused by name."""
+    result = seg.segment(disk_frames(), boxes={1: BOX}, static=True)
+    holiday = tmp_path / "holiday.mp4"
+    holiday.write_bytes(b"the user's video")
+    user_folder = tmp_path / "photos"
+    user_folder.mkdir()
+    (user_folder / "cat.jpg").write_bytes(b"a photo")
+    for kwargs, message in (
+        ({"overlay": holiday}, "holiday.mp4"),
+        ({"overlay": tmp_path / "x.avi"}, r"overlay .*x\.avi: the overlay is written as an mp4 video"),
+        ({"alpha": user_folder}, "photos"),
+    ):
+        with pytest.raises((ConfigError, DataError), match=message):
+            result.save(tmp_path / "out", **kwargs)
+        assert not (tmp_path / "out").exists()
+    assert holiday.read_bytes() == b"the user's video" and not (tmp_path / "x.avi").exists()
+    assert sorted(p.name for p in user_folder.iterdir()) == ["cat.jpg"]
+    result.save(tmp_path / "out", overlay=tmp_path / "overlay.mp4")
+    assert len(list((tmp_path / "out" / "masks").glob("*.png"))) == 3
+    assert (tmp_path / "overlay.mp4").stat().st_size > 0
+    result.close()
+    with pytest.raises(ConfigError, match="this Segmentation is closed"):
+        list(result)
