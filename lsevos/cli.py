@@ -97,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(join_negative_values(argv))
     _main_pid = os.getpid()
+    # FFmpeg inside OpenCV prints its own lines for a file it cannot read ("moov atom not found"); the
+    # command says what is wrong in one line of its own (read by OpenCV at its first video, kept if set)
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     previous = None
     try:
         previous = signal.signal(signal.SIGTERM, _raise_terminated)

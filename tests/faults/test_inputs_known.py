@@ -80,6 +80,15 @@ class TestFrameSources:
         assert str(video) in line and "cannot open this video" in line
         assert entries(tmp_path) == ["video.mp4"] and video.read_bytes() == before
 
+    def test_ffmpegs_own_complaint_is_not_printed_beside_the_error(self, tools, tiny_checkpoint, tmp_path):
+        """FFmpeg (inside OpenCV) prints "moov atom not found" for a file that is no mp4; the command's
+        stderr is its one error line."""
+        video = tmp_path / "video.mp4"
+        video.write_text("not a video\n")
+        line, stderr = tools.refused_process(tools.segment_argv(video, tiny_checkpoint, tmp_path / "proj"))
+        assert "cannot open this video" in line and "moov" not in stderr
+        assert len(stderr.strip().splitlines()) == 1, stderr
+
 
 class TestMaskFormats:
     """The rule (lsevos.data.io.read_mask): a mask is an 8-bit indexed or grey PNG; RGB and 16-bit masks
