@@ -18,11 +18,13 @@ process exits.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from lsevos.errors import DataError
@@ -36,7 +38,8 @@ _locks: dict[Path, tuple[int, Path, int]] = {}  # resolved output -> (fd, lock f
 
 
 def _absolute(path: str | os.PathLike) -> Path:
-    return Path(os.path.abspath(path))
+    """The key of an output: its absolute path with symlinks resolved (two spellings, one output)."""
+    return Path(os.path.realpath(path))
 
 
 def record_path(path: str | os.PathLike) -> Path:
@@ -186,14 +189,32 @@ def lock_output(path: str | os.PathLike, what: str = "--out") -> Path:
 def release_outputs() -> None:
     """Drop this process's claims and locks (the lock files are removed)."""
     _claimed.clear()
-    for descriptor, lock, pid in list(_locks.values()):
-        if pid == os.getpid():
-            try:
-                lock.unlink()
-            except FileNotFoundError:
-                pass
+    for key in list(_locks):
+        _release(key)
+
+
+def _release(key: Path) -> None:
+    descriptor, lock, pid = _locks.pop(key)
+    if pid == os.getpid():
         try:
-            os.close(descriptor)
-        except OSError:
+            lock.unlink()
+        except FileNotFoundError:
             pass
-    _locks.clear()
+    try:
+        os.close(descriptor)
+    except OSError:
+        pass
+
+
+@contextlib.contextmanager
+def released_at_exit() -> Iterator[None]:
+    """The claims and locks taken inside the block are dropped when it ends (their lock files removed),
+    those held before it kept: a library call that writes outputs (`Segmentation.save`) holds them only
+    while it writes, where the `lsevos` command holds its own until it exits."""
+    claimed, locked = set(_claimed), set(_locks)
+    try:
+        yield
+    finally:
+        _claimed.intersection_update(claimed)
+        for key in set(_locks) - locked:
+            _release(key)

@@ -313,8 +313,6 @@ def _segment(args: argparse.Namespace) -> int:
                 f"--alpha {args.alpha}: is the --out folder; give the cut-outs a folder of their own"
             )
         prepare_output_folder(args.alpha, "alpha", inputs, "--alpha")
-    for _, box, _, _ in objects:
-        _warn_small_box(box, "segment")
     if args.input.is_dir():
         gaps = frame_name_gaps(source.names)
         if gaps:

@@ -82,7 +82,9 @@ def parse_object_boxes(boxes: Sequence[str] | None, boxes_file: str | None) -> l
         if isinstance(document, list):
             items = [(len(found) + index + 1, item) for index, item in enumerate(document)]
         else:
-            items = [(_id(key, boxes_file), item) for key, item in document.items()]
+            items = [
+                (checked_object_id(key, f"--boxes {boxes_file}"), item) for key, item in document.items()
+            ]
         taken = {object_id: f"--box number {object_id}" for object_id, _ in found}
         for position, (object_id, item) in enumerate(items):
             label = f"box {position + 1}" if isinstance(document, list) else f"object {object_id}"
@@ -125,15 +127,17 @@ def frame_of_box(text: str) -> tuple[int, str]:
     return int(frame), box
 
 
-def _id(key: object, boxes_file: str = "") -> int:
+def checked_object_id(key: object, where: str) -> int:
+    """An object id from `key` (an integer, or its text as a JSON key gives it) in 1..`MAX_ID`;
+    `ConfigError` starting with `where` (the option or argument it came from) otherwise."""
     try:
-        value = int(str(key))
+        value = int(str(key).strip())
     except ValueError:
-        raise ConfigError(f"--boxes {boxes_file}: object id {key!r} is not an integer") from None
+        raise ConfigError(f"{where}: object id {key!r} is not an integer") from None
     if not 1 <= value <= MAX_ID:
         raise ConfigError(
-            f"--boxes {boxes_file}: object id {value} must lie in 1..{MAX_ID} (0 is the background, 255 "
-            "void in an indexed PNG)"
+            f"{where}: object id {value} must lie in 1..{MAX_ID} (0 is the background, 255 void in an "
+            "indexed PNG)"
         )
     return value
 

@@ -13,9 +13,12 @@ read once and kept losslessly in the result's scratch folder, because retraining
 
 Objects: `boxes={id: (x0, y0, x1, y1)}` on the first frame, `{id: (k, (x0, y0, x1, y1))}` for a box on
 frame k (an object that appears later: fine-tuned on frame k, tracked forward and backward from it), or
-`masks=` a first-frame mask of ids uint8 [H,W] (0 background, 255 void) or {id: bool [H,W]}. Each object
-is adapted on its own (`lsevos.video.adaptation.two_scan`, its own copy of the model, no checkpoint read)
-and the objects are merged per pixel as `lsevos segment` merges them (`lsevos.video.objects`).
+`masks=` a first-frame mask of ids uint8 [H,W] (0 background, 255 void; 0 and 255 only: one object), {id:
+bool [H,W]} or the path of a PNG. Ids are 1..254; boxes are checked before a video is read, everything
+against the frames before any object is adapted (`box_prompts`, `mask_prompts`, `clipped_prompts`).
+Each object is adapted on its own (`lsevos.video.adaptation.two_scan`, its own copy of the model, no
+checkpoint read) and the objects are merged per pixel as `lsevos segment` merges them
+(`lsevos.video.objects`).
 
 `segment` runs the whole adaptation (fine-tune, scan 1, retraining, scan 2) and returns a
 `Segmentation` whose frames are read one at a time from its scratch folder: memory stays flat in the number
@@ -40,7 +43,7 @@ from lsevos.progress import Progress
 from lsevos.video.adaptation import Adaptation, Prompt, Scan, finetune, track_frames, two_scan
 from lsevos.video.boxes import Box, box_from_mask, clip_box
 from lsevos.video.frames import ArrayFrames, Frames, checked_frame, open_frames
-from lsevos.video.objects import MAX_ID, merge_probabilities, small_box_warning
+from lsevos.video.objects import checked_object_id, merge_probabilities, small_box_warning
 from lsevos.video.saliency import runs_network
 from lsevos.video.settings import VideoSettings
 from lsevos.video.variants import family as family_of
@@ -211,8 +214,11 @@ class Segmenter:
             owned = tempfile.TemporaryDirectory(prefix="lsevos-")
             scratch = owned.name
         scratch = Path(scratch)
+        if (boxes is None) == (masks is None):
+            raise ConfigError("give the objects either as boxes= or as masks= (one of the two)")
+        given = None if boxes is None else box_prompts(boxes)  # before a video is decoded
         source = open_frames(frames, scratch, adaptation.progress)
-        prompts = prompts_of(boxes, masks, source.size, source)
+        prompts = clipped_prompts(mask_prompts(masks, source.size) if given is None else given, source)
         for object_id, prompt in prompts.items():
             warning = small_box_warning(prompt.box)
             if warning is not None and adaptation.progress is not None:
@@ -270,14 +276,16 @@ class _LiveFrames:
 
 def _api_box(value, what: str) -> Box:
     """(x0, y0, x1, y1) of four finite numbers with x0 <= x1 and y0 <= y1; `ConfigError` naming `what`."""
-    try:
-        numbers = [float(v) for v in value]
-    except (TypeError, ValueError):
-        numbers = []
+    numbers: list[float] = []
+    if not isinstance(value, str | bytes) and isinstance(value, Iterable):
+        items = list(value)
+        if not any(isinstance(v, str | bytes) for v in items):
+            try:
+                numbers = [float(v) for v in items]
+            except (TypeError, ValueError):
+                numbers = []
     if (
-        isinstance(value, str | bytes)
-        or any(isinstance(v, str | bytes) for v in value)
-        or len(numbers) != 4
+        len(numbers) != 4
         or not all(np.isfinite(numbers))
         or numbers[0] > numbers[2]
         or numbers[1] > numbers[3]
@@ -288,15 +296,6 @@ def _api_box(value, what: str) -> Box:
         )
     x0, y0, x1, y1 = (int(v) for v in numbers)
     return x0, y0, x1, y1
-
-
-def _object_id(key) -> int:
-    if isinstance(key, bool) or not isinstance(key, int | np.integer) or not 1 <= key <= MAX_ID:
-        raise ConfigError(
-            f"object id {key!r}: ids are integers 1..{MAX_ID} (0 is the background, 255 void in an indexed "
-            "PNG), as in boxes={1: (x0, y0, x1, y1)}"
-        )
-    return int(key)
 
 
 def _box_prompt(object_id: int, value) -> Prompt:
@@ -313,15 +312,40 @@ def _box_prompt(object_id: int, value) -> Prompt:
     return Prompt(_api_box(value, what), 0)
 
 
-def _mask_objects(masks, size: tuple[int, int]) -> dict[int, np.ndarray]:
-    """{id: bool [H,W]} of `masks=`: a PNG path, a map of ids (0 background, 255 void; a 0/255 map is one
-    object, as a 0/255 PNG is to `lsevos segment --mask`) or {id: mask}."""
+def box_prompts(boxes) -> dict[int, Prompt]:
+    """{id: Prompt} of `boxes=` (module docstring), checked without the frames: ids, box shapes and frame
+    indices are refused before a video is read (`clipped_prompts` checks them against the frames)."""
+    if isinstance(boxes, str | bytes) or not isinstance(boxes, Mapping | Iterable):
+        raise ConfigError(f"boxes: give {{id: (x0, y0, x1, y1)}} or a list of boxes, got {boxes!r}")
+    if isinstance(boxes, Mapping):
+        items = list(boxes.items())
+    else:
+        items = list(enumerate(boxes, start=1))
+        if items and all(isinstance(v, int | float | np.number) for _, v in items):
+            raise ConfigError(
+                f"boxes={tuple(v for _, v in items)!r} is one box, not a collection of objects: write "
+                "boxes={1: (x0, y0, x1, y1)} (or a list of boxes)"
+            )
+    prompts = {}
+    for key, value in items:
+        object_id = checked_object_id(key, "boxes")
+        prompts[object_id] = _box_prompt(object_id, value)
+    if not prompts:
+        raise ConfigError("no objects given: boxes= holds none")
+    return prompts
+
+
+def mask_prompts(masks, size: tuple[int, int]) -> dict[int, Prompt]:
+    """{id: Prompt} of `masks=` for frames of `size` (H, W): a PNG path (read as `lsevos segment --mask`
+    reads it; its refusals are `objects_of_mask`'s `DataError`), a map of ids (0 background, 255 void; a
+    map of 0 and 255 only is one object, as a 0/255 PNG is) or {id: mask [H,W]}; `ConfigError` naming
+    `masks` otherwise."""
     from lsevos.video.objects import objects_of_mask
 
     if isinstance(masks, str | os.PathLike):
-        return dict(objects_of_mask(masks, size))
-    if isinstance(masks, Mapping):
-        objects = {_object_id(k): np.asarray(v) for k, v in masks.items()}
+        objects = dict(objects_of_mask(masks, size))
+    elif isinstance(masks, Mapping):
+        objects = {checked_object_id(k, "masks"): np.asarray(v) for k, v in masks.items()}
     else:
         ids = np.asarray(masks)
         if ids.dtype == bool:
@@ -332,48 +356,34 @@ def _mask_objects(masks, size: tuple[int, int]) -> dict[int, np.ndarray]:
                 f"{ids.shape}; or give {{id: bool mask [H, W]}} or the path of a PNG"
             )
         values = [int(v) for v in np.unique(ids) if v != 0]
-        if values == [255]:  # a 0/255 mask: one object
-            return {1: ids == 255}
-        objects = {_object_id(v): ids == v for v in values if v != 255}
+        if values == [255]:  # 0 and 255 only: one object
+            objects = {1: ids == 255}
+        else:
+            objects = {checked_object_id(v, "masks"): ids == v for v in values if v != 255}
+    prompts: dict[int, Prompt] = {}
     for object_id, mask in objects.items():
         if mask.shape != tuple(size):
             raise ConfigError(f"masks: object {object_id}'s mask is {mask.shape}, the frames are {size}")
-    return {object_id: mask.astype(bool) for object_id, mask in objects.items()}
-
-
-def prompts_of(boxes, masks, size: tuple[int, int], frames: Frames | None = None) -> dict[int, Prompt]:
-    """{id: Prompt} of the `segment` arguments (module docstring) for frames of `size` (H, W); with
-    `frames`, each box clipped to them and its frame checked (`Prompt.clipped`). Every refusal is a
-    `ConfigError` naming the argument or the object."""
-    if (boxes is None) == (masks is None):
-        raise ConfigError("give the objects either as boxes= or as masks= (one of the two)")
-    prompts: dict[int, Prompt] = {}
-    if boxes is not None:
-        if isinstance(boxes, str | bytes) or not isinstance(boxes, Mapping | Iterable):
-            raise ConfigError(f"boxes: give {{id: (x0, y0, x1, y1)}} or a list of boxes, got {boxes!r}")
-        items = list(boxes.items() if isinstance(boxes, Mapping) else enumerate(boxes, start=1))
-        if items and all(isinstance(v, int | float | np.number) for _, v in items):
-            raise ConfigError(
-                f"boxes={tuple(v for _, v in items)!r} is one box, not a collection of objects: write "
-                "boxes={1: (x0, y0, x1, y1)} (or a list of boxes)"
-            )
-        for object_id, value in items:
-            prompts[_object_id(object_id)] = _box_prompt(object_id, value)
-    else:
-        for object_id, mask in _mask_objects(masks, size).items():
-            box = box_from_mask(mask)
-            if box is None:
-                raise ConfigError(f"masks: object {object_id}'s mask is empty")
-            prompts[object_id] = Prompt(box, 0, mask.astype(np.uint8))
+        box = box_from_mask(mask)
+        if box is None:
+            raise ConfigError(f"masks: object {object_id}'s mask is empty")
+        prompts[object_id] = Prompt(box, 0, mask.astype(bool).astype(np.uint8))
     if not prompts:
-        raise ConfigError("no objects given: boxes= or masks= holds none")
-    if frames is not None:
-        for object_id, prompt in prompts.items():
-            try:  # every box before any work (a second object's would otherwise be refused after the first's)
-                prompts[object_id] = prompt.clipped(frames)
-            except ConfigError as error:
-                raise ConfigError(f"object {object_id}: {error}") from None
-    return dict(sorted(prompts.items()))
+        raise ConfigError("no objects given: the mask holds none (0 is the background, 255 void)")
+    return prompts
+
+
+def clipped_prompts(prompts: Mapping[int, Prompt], frames: Frames) -> dict[int, Prompt]:
+    """Every prompt clipped to `frames` with its frame checked (`Prompt.clipped`), before any object is
+    adapted (a second object's box would otherwise be refused after the first object's work), in id
+    order; the `ConfigError` names the object."""
+    clipped = {}
+    for object_id in sorted(prompts):
+        try:
+            clipped[object_id] = prompts[object_id].clipped(frames)
+        except ConfigError as error:
+            raise ConfigError(f"object {object_id}: {error}") from None
+    return clipped
 
 
 class Segmentation:
@@ -421,14 +431,21 @@ class Segmentation:
         0/1, probs/, boxes.json); otherwise: masks/ (the objects' ids), boxes.json and objects/<id>/ (each
         object's own scan);
         `overlay`: an mp4 of the masks and boxes over the frames (`fps`: the video's, else 24); `alpha`: a
-        folder of RGBA PNGs of the objects cut out (`lsevos.video.overlay.write_alpha`)."""
+        folder of RGBA PNGs of the objects cut out (`lsevos.video.overlay.write_alpha`). Every output is
+        claimed before any is written (a file or folder lsevos did not write is refused), and released
+        when the call returns."""
+        from lsevos.outputs import released_at_exit
+
+        self._readable()
+        with released_at_exit():  # what this call locks is free again when it returns
+            return self._write(Path(out), overlay, alpha, fps)
+
+    def _write(self, out: Path, overlay, alpha, fps) -> Path:
         from lsevos.data.io import atomic_output, prepare_output_file, prepare_output_folder
         from lsevos.video.objects import write_merged
         from lsevos.video.overlay import check_overlay_name, video_fps, write_alpha, write_overlay
         from lsevos.video.scan_folder import write_scan
 
-        self._readable()
-        out = Path(out)
         inputs = [self._source] if isinstance(self._source, str | os.PathLike) else []
         # every output claimed before any is written; the temporaries beside `out` are left to
         # `lsevos segment`, whose scratch folder (this result's maps) is one of them

@@ -104,6 +104,11 @@ class TestBoxAndOverlay:
         assert len(warnings) == 1 and "10,10,10,10" in warnings[0] and "1x1" in warnings[0]
         code, err = tools.run(tools.scan_argv(frames, tiny_checkpoint, out))
         assert code == 0 and "warning" not in err
+        argv = tools.segment_argv(frames, tiny_checkpoint, tmp_path / "proj", "--static")
+        argv[argv.index("--box") + 1] = "10,10,10,10"
+        code, err = tools.run(argv)
+        warnings = [line for line in err.splitlines() if "warning" in line]
+        assert code == 0 and len(warnings) == 1 and "1x1" in warnings[0], err  # said once, by the API
 
     def test_overlay_without_mp4_is_refused_before_the_scan(
         self, tools, frames, tiny_checkpoint, tmp_path, no_computation

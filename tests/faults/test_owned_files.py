@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -123,6 +124,18 @@ time.sleep(60)
 
 
 class TestOneRunPerOutput:
+    def test_an_out_reached_through_a_symlink_is_one_output(self, tools, frames, tiny_checkpoint, tmp_path):
+        """The command locks `--out` as typed and saves to it resolved: through a linked folder both
+        spellings name one lock file, which the process must not take twice (it would wait on itself)."""
+        real = tmp_path / "real"
+        real.mkdir()
+        (tmp_path / "link").symlink_to(real)
+        argv = tools.segment_argv(frames, tiny_checkpoint, tmp_path / "link" / "proj", "--static")
+        code, err = tools.run(argv)
+        assert code == 0, err
+        assert len(list((real / "proj" / "masks").glob("*.png"))) == len(list(Path(frames).iterdir()))
+        assert not list(real.glob(".*.lock"))
+
     def test_a_second_run_on_the_same_out_is_refused_naming_the_first(
         self, tools, frames, tiny_checkpoint, tmp_path, no_computation
     ):

@@ -15,7 +15,8 @@ from PIL import Image
 from lsevos import Segmenter
 from lsevos.errors import ConfigError, DataError
 from lsevos.video import segmenter as segmenter_module
-from lsevos.video.segmenter import prompts_of
+from lsevos.video.frames import ArrayFrames
+from lsevos.video.segmenter import box_prompts, clipped_prompts, mask_prompts
 
 FAST = {"crop_size": 33, "finetune_epochs": 1, "retrain_epochs": 1, "batch": 2, "threshold": 0.02}
 SIZE = (48, 64)
@@ -57,13 +58,14 @@ def seg(tiny_checkpoint):
         ({1: (7, math.nan, 21, 23)}, r"boxes\[1\]: a box is four numbers"),
         ({1: (21, 23, 7, 9)}, r"boxes\[1\]: .* with x0 <= x1 and y0 <= y1"),
         ({1: (7, 9, 21)}, r"boxes\[1\]: a box is four numbers"),
-        ({"a": BOX}, r"object id 'a': ids are integers 1\.\.254"),
-        ({255: BOX}, r"object id 255: ids are integers 1\.\.254 \(0 is the background, 255 void"),
-        ({0: BOX}, r"object id 0: ids are integers 1\.\.254"),
+        ({"a": BOX}, r"boxes: object id 'a' is not an integer"),
+        ({255: BOX}, r"boxes: object id 255 must lie in 1\.\.254 \(0 is the background, 255 void"),
+        ({0: BOX}, r"boxes: object id 0 must lie in 1\.\.254"),
         ({1: (-1, BOX)}, r"boxes\[1\]: the frame of \(frame, box\) is an index 0, 1, \.\.\., got -1"),
         ({1: (5, BOX)}, r"object 1: an object's box is on frame 5, but the video has frames 0\.\.2"),
         ({1: (100, 60, 120, 70)}, r"object 1: box \[100, 60, 120, 70\] lies outside the 64x48 image"),
         ({}, r"no objects given"),
+        ({1: 5, 2: 6}, r"boxes\[1\]: a box is \(x0, y0, x1, y1\) or \(frame, \(x0, y0, x1, y1\)\), got 5"),
     ],
 )
 def test_a_bad_box_is_refused_naming_it_before_any_work(seg, no_adaptation, boxes, message):
@@ -71,28 +73,41 @@ def test_a_bad_box_is_refused_naming_it_before_any_work(seg, no_adaptation, boxe
         seg.segment(disk_frames(), boxes=boxes)
 
 
-def test_boxes_are_clipped_and_numbers_of_any_kind_taken():
-    """numpy integers and floats are boxes too (floats cut to whole pixels); a box reaching past the frame
-    is clipped to it, as `--box` is."""
-    prompts = prompts_of(
-        {np.int64(3): (np.int32(-5), 9.7, 80, 23)}, None, SIZE, segmenter_module.ArrayFrames(disk_frames())
-    )
-    assert list(prompts) == [3] and prompts[3].box == (0, 9, 63, 23)
+def test_a_malformed_box_is_refused_before_a_video_is_read(seg, monkeypatch):
+    """What needs no frame (ids, box shapes, frame indices) is checked before a video is decoded or a
+    generator consumed."""
+
+    def read(*args, **kwargs):
+        raise AssertionError("the frames were read before the boxes were checked")
+
+    monkeypatch.setattr(segmenter_module, "open_frames", read)
+    for boxes in (BOX, {0: BOX}, {1: (-1, BOX)}, {1: (21, 23, 7, 9)}):
+        with pytest.raises(ConfigError):
+            seg.segment("clip.mp4", boxes=boxes)
+
+
+def test_boxes_are_clipped_and_numbers_and_ids_of_any_kind_taken():
+    """numpy integers and floats are boxes too (floats cut to whole pixels), an id may be its JSON text;
+    a box reaching past the frame is clipped to it, as `--box` is."""
+    given = box_prompts({np.int64(3): (np.int32(-5), 9.7, 80, 23), "4": [1, 2, 3, 4]})
+    prompts = clipped_prompts(given, ArrayFrames(disk_frames()))
+    assert list(prompts) == [3, 4] and prompts[3].box == (0, 9, 63, 23) and prompts[4].box == (1, 2, 3, 4)
+    assert list(box_prompts([BOX, (2, BOX)])) == [1, 2] and box_prompts([BOX, (2, BOX)])[2].frame == 2
 
 
 def test_a_0_255_mask_is_one_object_and_a_png_path_is_read(tmp_path):
     """A DAVIS-style 0/255 mask (array or PNG file, as `--mask` takes it) is object 1; ids stay ids."""
     mask = np.zeros(SIZE, dtype=np.uint8)
     mask[9:24, 7:22] = 255
-    (prompt,) = prompts_of(None, mask, SIZE).values()
-    assert list(prompts_of(None, mask, SIZE)) == [1] and prompt.box == BOX
-    assert int(prompt.labels.sum()) == 15 * 15
+    prompts = mask_prompts(mask, SIZE)
+    assert list(prompts) == [1] and prompts[1].box == BOX and int(prompts[1].labels.sum()) == 15 * 15
     Image.fromarray(mask).save(tmp_path / "first.png")
-    from_file = prompts_of(None, str(tmp_path / "first.png"), SIZE)
+    from_file = mask_prompts(str(tmp_path / "first.png"), SIZE)
     assert list(from_file) == [1] and from_file[1].box == BOX
     ids = np.where(mask > 0, 7, 0).astype(np.uint8)
     ids[0, 0] = 255  # void, not an object
-    assert list(prompts_of(None, ids, SIZE)) == [7]
+    assert list(mask_prompts(ids, SIZE)) == [7]
+    assert int(mask_prompts({2: mask}, SIZE)[2].labels.max()) == 1  # labels are 0/1 whatever the values
 
 
 @pytest.mark.parametrize(
@@ -112,7 +127,7 @@ def test_a_0_255_mask_is_one_object_and_a_png_path_is_read(tmp_path):
 )
 def test_a_bad_mask_is_refused_naming_it(masks, message):
     with pytest.raises(ConfigError, match=message):
-        prompts_of(None, masks, SIZE)
+        mask_prompts(masks, SIZE)
 
 
 def test_a_bad_frame_in_a_folder_is_refused_before_the_adaptation(seg, no_adaptation, tmp_path):
@@ -192,6 +207,8 @@ def test_stream_refuses_a_bad_frame_where_it_comes(seg, bad, message):
         ({1: BOX}, r"stream: box: a box is four numbers"),
         (("7", "9", "21", "23"), r"stream: box: a box is four numbers"),
         ((100, 60, 120, 70), r"stream: box \[100, 60, 120, 70\] lies outside the 64x48 image"),
+        (None, r"stream: box: a box is four numbers .* got None"),
+        (5, r"stream: box: a box is four numbers .* got 5"),
     ],
 )
 def test_stream_refuses_a_bad_box_before_the_fine_tune(seg, no_adaptation, box, message):
@@ -228,9 +245,12 @@ def test_save_claims_every_output_before_writing_one(seg, tmp_path):
         assert not (tmp_path / "out").exists()
     assert holiday.read_bytes() == b"the user's video" and not (tmp_path / "x.avi").exists()
     assert sorted(p.name for p in user_folder.iterdir()) == ["cat.jpg"]
+    assert not list(tmp_path.glob(".*.lock"))  # a refused save holds nothing
     result.save(tmp_path / "out", overlay=tmp_path / "overlay.mp4")
     assert len(list((tmp_path / "out" / "masks").glob("*.png"))) == 3
     assert (tmp_path / "overlay.mp4").stat().st_size > 0
+    # nothing stays locked once save returns (a lock's file goes with it): another process may write there
+    assert not list(tmp_path.glob(".*.lock"))
     result.close()
     with pytest.raises(ConfigError, match="this Segmentation is closed"):
         list(result)
