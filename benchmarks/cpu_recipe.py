@@ -41,7 +41,8 @@ from lsevos.data.io import OUTPUT_MARKER, atomic_output, check_writable, prepare
 from lsevos.data.stress import read_suite
 from lsevos.errors import LsevosError
 from lsevos.evaluation.metric_files import read_per_sequence, summary
-from lsevos.evaluation.readme_tables import run_record
+from lsevos.evaluation.readme_tables import read_metrics, run_record
+from lsevos.outputs import release_outputs
 from lsevos.video.variants import PRIOR_ALONE
 from lsevos.workflow_plan import checkpoint as workflow_checkpoint
 
@@ -180,6 +181,16 @@ def check_inputs(train: Path, val: Path, check: list[str], work: Path, out: Path
             except ProtocolError as error:
                 raise RecipeError(f"{option}: {error}") from None
     check_writable(out, "--out", "file")
+    if out.is_file():  # replaced only when it is a metrics file with its run record, as this writes
+        try:
+            known = "run" in read_metrics(out)
+        except LsevosError:
+            known = False
+        if not known:
+            raise RecipeError(
+                f"--out {out}: an existing file that is not a metrics file with a run record; give a new "
+                "file name, or move or delete this file yourself"
+            )
     prepare_output_folder(work, OWNER, [train, val], "--work")
     work.mkdir(parents=True, exist_ok=True)
     (work / OUTPUT_MARKER).write_text(f"{OWNER}\n")
@@ -401,6 +412,8 @@ def main(argv: list[str] | None = None) -> int:
     except (RecipeError, LsevosError, OSError) as error:
         print(f"cpu_recipe: {error}", file=sys.stderr)
         return 2
+    finally:
+        release_outputs()  # the lock of --work
     return 0
 
 

@@ -35,7 +35,9 @@ from lsevos.data.io import OUTPUT_MARKER, atomic_output, prepare_output_folder, 
 from lsevos.errors import LsevosError
 from lsevos.evaluation.metric_files import Row, read_per_sequence
 from lsevos.evaluation.readme_tables import machine_description
+from lsevos.outputs import release_outputs
 from lsevos.settings_text import read_mapping
+from lsevos.train.checkpoint import require_fp_head
 from lsevos.video.boxes import box_from_mask
 from lsevos.video.settings import VideoSettings
 
@@ -119,8 +121,11 @@ def check_inputs(args) -> tuple[Path, dict[str, str], dict, dict | None]:
         )
     if args.checkpoint is None and not args.prior_alone:
         raise ProtocolError("--checkpoint: needed for Ours (only --prior-alone runs without a model)")
-    if args.checkpoint is not None and not Path(args.checkpoint).is_file():
-        raise ProtocolError(f"--checkpoint {args.checkpoint}: no such file")
+    if args.checkpoint is not None:
+        try:  # read once here: a file that is no model fails now, not in every video's log
+            require_fp_head(Path(args.checkpoint))
+        except LsevosError as error:
+            raise ProtocolError(f"--checkpoint: {error}") from None
     baseline = None
     if args.baseline is not None:
         path = Path(args.baseline) / "metrics.csv"
@@ -256,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ProtocolError, LsevosError, OSError) as error:
         print(f"protocol: {error}", file=sys.stderr)
         return 2
+    finally:
+        release_outputs()  # the lock of OUT (a refused run leaves no lock file)
     return 0
 
 

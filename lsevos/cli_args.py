@@ -28,3 +28,13 @@ def add_paths(parser: argparse.ArgumentParser, **helps: str) -> None:
     """A required `--NAME PATH` option for each keyword, in order (`gt_masks=...` adds `--gt-masks`)."""
     for name, text in helps.items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=Path, required=True, help=text)
+
+
+def at_least(value: int, minimum: int, option: str) -> int:
+    """`value` of `option` when it is at least `minimum`; a one-line `ConfigError` naming the option
+    otherwise (argparse checks the type, not the range)."""
+    from lsevos.errors import ConfigError
+
+    if value < minimum:
+        raise ConfigError(f"{option} {value}: give an integer of at least {minimum}")
+    return value

@@ -66,13 +66,13 @@ def read_job(path: Path) -> JobCost:
     try:
         with open(path, newline="") as handle:
             rows = list(csv.DictReader(handle, delimiter="\t"))
-    except OSError as error:
+    except (OSError, UnicodeDecodeError) as error:
         raise DataError(f"{path}: cannot read the benchmark record ({error})") from None
     seconds = [_number(row.get("s")) for row in rows]
     if not seconds or None in seconds:
         raise DataError(
-            f"{path}: not a Snakemake benchmark record (no 's' column with seconds); delete it and rerun "
-            "the job"
+            f"{path}: not a Snakemake benchmark record (no 's' column with a number of seconds in every "
+            "row); delete it and rerun the job"
         )
 
     def mean(key: str) -> float | None:

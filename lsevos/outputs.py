@@ -35,6 +35,7 @@ _CHUNK = 1 << 20
 
 _claimed: set[Path] = set()
 _locks: dict[Path, tuple[int, Path, int]] = {}  # resolved output -> (fd, lock file, pid that took it)
+_made: dict[Path, list[Path]] = {}  # resolved output -> the folders made for its lock file, deepest first
 
 
 def _absolute(path: str | os.PathLike) -> Path:
@@ -160,7 +161,9 @@ def lock_output(path: str | os.PathLike, what: str = "--out") -> Path:
     except ImportError:  # not a POSIX system: no locking
         return lock_path(resolved)
     lock = lock_path(resolved)
+    missing = [folder for folder in (lock.parent, *lock.parent.parents) if not folder.exists()]
     lock.parent.mkdir(parents=True, exist_ok=True)
+    _made[resolved] = missing  # removed again at release when nothing else came into them
     while True:
         descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -187,23 +190,32 @@ def lock_output(path: str | os.PathLike, what: str = "--out") -> Path:
 
 
 def release_outputs() -> None:
-    """Drop this process's claims and locks (the lock files are removed)."""
+    """Drop this process's claims and locks (the lock files are removed, and the folders made for them
+    where they stayed empty: a refused command leaves no empty output folder)."""
     _claimed.clear()
-    for key in list(_locks):
-        _release(key)
+    _release(list(_locks))
 
 
-def _release(key: Path) -> None:
-    descriptor, lock, pid = _locks.pop(key)
-    if pid == os.getpid():
+def _release(keys: list[Path]) -> None:
+    made: list[Path] = []
+    for key in keys:
+        descriptor, lock, pid = _locks.pop(key)
+        folders = _made.pop(key, [])
+        if pid == os.getpid():
+            made += folders
+            try:
+                lock.unlink()
+            except FileNotFoundError:
+                pass
         try:
-            lock.unlink()
-        except FileNotFoundError:
+            os.close(descriptor)
+        except OSError:
             pass
-    try:
-        os.close(descriptor)
-    except OSError:
-        pass
+    for folder in sorted(set(made), key=lambda path: len(path.parts), reverse=True):
+        try:
+            folder.rmdir()
+        except OSError:  # holds outputs (or anything else): kept
+            pass
 
 
 @contextlib.contextmanager
@@ -216,5 +228,4 @@ def released_at_exit() -> Iterator[None]:
         yield
     finally:
         _claimed.intersection_update(claimed)
-        for key in set(_locks) - locked:
-            _release(key)
+        _release([key for key in _locks if key not in locked])

@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lsevos.cli_args import add_paths
+from lsevos.cli_args import add_paths, at_least
+from lsevos.errors import ConfigError
 from lsevos.settings_text import read_mapping
 
 DATASET_NAMES = ("davis2016", "segtrackv2", "voc2012", "sbd")
@@ -58,6 +59,7 @@ def _generate_benchmark(args: argparse.Namespace) -> int:
     from lsevos.data.io import prepare_output_folder
     from lsevos.data.synthetic import generate_benchmark
 
+    at_least(args.seed, 0, "--seed")
     prepare_output_folder(args.out, "benchmark")
     generate_benchmark(args.out, args.seed, load_settings(args.settings))
     return 0
@@ -70,6 +72,11 @@ def _stress_suite(args: argparse.Namespace) -> int:
     from lsevos.data.stress import OWNER, write_suite
 
     sources = _split_names(args.sequences) or []
+    if len(sources) < 2:
+        raise ConfigError(
+            f"--sequences {' '.join(args.sequences)!r}: give at least two source sequences, comma separated"
+        )
+    at_least(args.seed, 0, "--seed")
     prepare_output_folder(args.out, OWNER, [args.davis_root])
     specs = write_suite(
         args.out,

@@ -27,6 +27,7 @@ import sys
 import tarfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 import zlib
@@ -130,6 +131,10 @@ def registry() -> dict[str, Download]:
             )
         published = DOWNLOADS[name]
         url, md5 = entry.get("url", published.url), entry.get("md5", published.md5)
+        if not isinstance(url, str) or urllib.parse.urlsplit(url).scheme not in ("http", "https", "file"):
+            raise DataError(
+                f"{path} (${REGISTRY_ENV}): {name}'s url {url!r} is not an http(s):// or file:// URL"
+            )
         if md5 is not None:
             md5 = checked_digest(md5, "md5", f"{path} (${REGISTRY_ENV}): {name}")
         if published.md5 is not None and md5 is None:
@@ -171,6 +176,11 @@ def _by_hand(download: Download, archive: Path) -> str:
         f"download {download.filename} by hand from {download.url} (or via {download.homepage}), put it at "
         f"{archive}, then run the same command again"
     )
+
+
+def _replace(download: Download, archive: Path) -> str:
+    """The fix for a wrong archive that is kept (it may be the user's own copy): its removal first."""
+    return f"delete it and run the same command again to download it anew, or {_by_hand(download, archive)}"
 
 
 def _file_digest(path: Path, algorithm: str) -> str:
@@ -294,13 +304,13 @@ def _unpack(download: Download, archive: Path, target: Path) -> None:
                 found = ", ".join(sorted(path.name for path in temporary.iterdir())) or "nothing"
                 raise DataError(
                     f"{archive}: has no folder {download.root} (top level: {found}); it is not the release "
-                    f"this project expects: {_by_hand(download, archive)}"
+                    f"this project expects (kept): {_replace(download, archive)}"
                 )
             absent = [p for p in download.layout if next((temporary / download.root).glob(p), None) is None]
             if absent:
                 raise DataError(
                     f"{archive}: {download.root}/ lacks {', '.join(absent)}; it is not the release this "
-                    f"project expects (nothing was unpacked or recorded): {_by_hand(download, archive)}"
+                    f"project expects (kept; nothing was unpacked or recorded): {_replace(download, archive)}"
                 )
     except (zipfile.BadZipFile, tarfile.TarError, gzip.BadGzipFile, EOFError, zlib.error) as error:
         archive.unlink()

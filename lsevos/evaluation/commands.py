@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lsevos.cli_args import at_least
 from lsevos.errors import DataError
 
 
@@ -47,10 +48,12 @@ def _output_files(*named: tuple[str, str | None]) -> None:
             prepare_output_file(path, (), option)
 
 
-def _output_folder(option: str, path: str) -> None:
-    from lsevos.data.io import check_writable
+def _output_folder(option: str, path: str, inputs: tuple = ()) -> None:
+    """Check an output folder before any work: writable, not one of `inputs`, inside one or holding one."""
+    from lsevos.data.io import check_not_overlapping, check_writable
 
     check_writable(path, option, "folder")
+    check_not_overlapping(path, [source for source in inputs if source is not None], option)
 
 
 def _print_rows(rows: dict, means: dict) -> None:
@@ -74,6 +77,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         write_per_sequence,
     )
 
+    at_least(args.jobs, 1, "--jobs")
     _output_files(("--out", args.out), ("--per-frame", args.per_frame), ("--json", args.json))
     flat = args.pred_dir is not None
     scores = evaluate(
@@ -154,7 +158,7 @@ def _tables(args: argparse.Namespace) -> int:
     )
 
     left_out = parse_left_out(args.left_out)
-    _output_folder("--out", args.out)
+    _output_folder("--out", args.out, (args.metrics, args.gt_davis))
     numbers = _numbers(args.tables) if args.tables else [1, 2, 3, 4, 5]
     names = [f"table{n}{suffix}" for n in numbers for suffix in (".csv", ".md", ".tex")]
     names += [] if args.tables else ["metrics.json"]
@@ -199,7 +203,7 @@ def _figures(args: argparse.Namespace) -> int:
     from lsevos.evaluation.summaries import attribute_means
     from lsevos.evaluation.tables import VARIANTS
 
-    _output_folder("--out", args.out)
+    _output_folder("--out", args.out, (args.metrics, args.gt_davis))
     _output_files(*(("--out", str(Path(args.out) / name)) for name in ("attributes.png", "per_frame_J.png")))
     davis = Path(args.metrics) / "davis"
     present = [
@@ -212,11 +216,10 @@ def _figures(args: argparse.Namespace) -> int:
     for variant in present:
         rows = read_per_sequence(davis / f"{variant}.csv")
         attributes[variant] = attribute_means(rows, {name: dataset.attributes(name) for name in rows})
+    per_frame = {v: read_per_frame(davis / f"{v}.per_frame.csv") for v in present}  # all read, then drawn
     out = Path(args.out)
     attribute_bars(attributes, out / "attributes.png")
-    per_frame_curves(
-        {v: read_per_frame(davis / f"{v}.per_frame.csv") for v in present}, out / "per_frame_J.png"
-    )
+    per_frame_curves(per_frame, out / "per_frame_J.png")
     print(f"figures ({', '.join(present)}) -> {out}/attributes.png, {out}/per_frame_J.png")
     return 0
 
@@ -224,6 +227,7 @@ def _figures(args: argparse.Namespace) -> int:
 def _figure_qualitative(args: argparse.Namespace) -> int:
     from lsevos.evaluation.figures import qualitative_figure
 
+    at_least(args.count, 1, "--count")
     _output_files(("--out", args.out))
     qualitative_figure(args.frames, args.masks, args.boxes, args.out, count=args.count)
     print(f"qualitative figure -> {args.out}")

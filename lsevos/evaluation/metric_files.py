@@ -67,15 +67,21 @@ def _read_csv(path: Path, header: tuple[str, ...], kind: str, option: str) -> It
     OPTION`); `DataError` naming the file if it is missing or its header is not `header`."""
     if not path.is_file():
         raise DataError(f"{path}: {kind} metrics file not found; run `lsevos evaluate {option} {path}`")
-    with open(path, newline="") as handle:
-        reader = csv.DictReader(handle)
-        if tuple(reader.fieldnames or ()) != header:
-            # `lsevos evaluate` always writes the per-sequence CSV (`--out`); other files need their option
-            command = "lsevos evaluate" if option == "--out" else f"lsevos evaluate {option}"
-            raise DataError(
-                f"{path}: header {reader.fieldnames} is not {','.join(header)}; write it with `{command}`"
-            )
-        yield from enumerate(reader, start=2)
+    # `lsevos evaluate` always writes the per-sequence CSV (`--out`); other files need their option
+    command = "lsevos evaluate" if option == "--out" else f"lsevos evaluate {option}"
+    try:
+        with open(path, newline="") as handle:
+            reader = csv.DictReader(handle)
+            if tuple(reader.fieldnames or ()) != header:
+                found = (
+                    "no header (an empty file)"
+                    if reader.fieldnames is None
+                    else f"header {reader.fieldnames}"
+                )
+                raise DataError(f"{path}: {found}, not {','.join(header)}; write it with `{command}`")
+            yield from enumerate(reader, start=2)
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a text CSV (not UTF-8); write it with `{command}`") from None
 
 
 def write_per_sequence(path: str | os.PathLike, rows: dict[str, Row]) -> None:

@@ -73,7 +73,7 @@ def read_metrics(path: str | os.PathLike) -> dict:
     path = Path(path)
     try:
         content = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise DataError(
             f"{path}: not a readable metrics JSON ({error}); rewrite it with `dvc repro`"
         ) from None
@@ -169,7 +169,7 @@ def replace_block(readme: str | os.PathLike, block: str) -> bool:
     from lsevos.data.io import atomic_output
 
     readme = Path(readme)
-    text = readme.read_text()
+    text = _read_readme(readme)
     before, old, after = _split(text, readme)
     if old == block:
         return False
@@ -178,11 +178,23 @@ def replace_block(readme: str | os.PathLike, block: str) -> bool:
     return True
 
 
+def _read_readme(readme: Path) -> str:
+    """The text of `readme`; `DataError` naming it when it is missing, a folder or not UTF-8 text."""
+    try:
+        return readme.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise DataError(
+            f"{readme}: cannot read it as the README ({reason}); give the README.md that holds the "
+            "results block"
+        ) from None
+
+
 def check(readme: str | os.PathLike, metrics_dir: str | os.PathLike = "metrics") -> str | None:
     """None when the marked block of `readme` is what `render(metrics_dir)` gives, else one line saying
     what differs first and how to fix it."""
     readme = Path(readme)
-    _, block, _ = _split(readme.read_text(), readme)
+    _, block, _ = _split(_read_readme(readme), readme)
     expected = render(metrics_dir)
     if block == expected:
         return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from lsevos.settings_text import read_mapping
 
@@ -11,11 +12,34 @@ def run_pretrain(args: argparse.Namespace) -> int:
     from lsevos.data.io import prepare_output_file
     from lsevos.train.pretrain import PretrainSettings, pretrain
 
-    prepare_output_file(args.out, [path for path in (args.init,) if path])
+    inputs = [Path(path) for path in (args.init, args.data) if path and Path(path).is_file()]
+    prepare_output_file(args.out, inputs)
+    check_loss_log(Path(args.log), Path(args.out), inputs)
     settings = PretrainSettings.from_dict(read_mapping(args.settings, "--settings"))
     data_spec = read_mapping(args.data, "--data")
     pretrain(args.stage, data_spec, settings, out=args.out, log=args.log, init=args.init)
     return 0
+
+
+def check_loss_log(log: Path, out: Path, inputs: list[Path]) -> None:
+    """Refuse, before any work, a `--log` that is `--out` or an input, a folder, or an existing file that is
+    not a loss log of `lsevos pretrain` (a resumed run appends to its own log, so the log is written in
+    place and a log of an earlier run is taken as lsevos's own by its header)."""
+    from lsevos.data.io import check_not_overlapping, check_writable
+    from lsevos.errors import ConfigError, DataError
+
+    if log.resolve() == out.resolve():
+        raise ConfigError(f"--log {log}: is also --out; give the loss log a file of its own")
+    check_not_overlapping(log, inputs, "--log")
+    check_writable(log, "--log", "file")
+    if log.is_file():
+        with open(log, newline="", errors="replace") as handle:
+            header = handle.readline().strip()
+        if header and not header.startswith("step,total"):
+            raise DataError(
+                f"{log}: --log is an existing file that is not a loss log of `lsevos pretrain` (its first "
+                "line is not step,total,...); give a new file name, or move or delete this file yourself"
+            )
 
 
 def run_fetch_weights(args: argparse.Namespace) -> int:

@@ -215,6 +215,12 @@ def test_a_rerun_skips_finished_steps_and_redoes_those_older_than_their_model(re
     ran.clear()
     assert recipe.main([*argv[:4], "--work", str(foreign), "--out", str(out)]) == 2
     assert ran == []
+    # the metrics file replaces its own earlier copy (above), never a user's file
+    notes = tmp_path / "notes.json"
+    notes.write_text('{"my": "notes"}')
+    assert recipe.main([*argv[:6], "--out", str(notes)]) == 2
+    assert ran == [] and notes.read_text() == '{"my": "notes"}'
+    assert not list(tmp_path.glob(".*.lock"))  # every run releases the lock of --work
 
 
 def test_a_model_that_would_paste_a_video_it_runs_is_refused_first(recipe, tmp_path, monkeypatch, capsys):

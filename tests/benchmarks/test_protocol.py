@@ -97,7 +97,8 @@ def test_a_run_segments_every_sequence_and_a_second_run_compares_with_it(
     [
         ({"--sequences": "disk,nothing"}, "--sequences: not in"),
         ({"--checkpoint": None}, "--checkpoint: needed for Ours"),
-        ({"--checkpoint": "missing.pt"}, "--checkpoint missing.pt: no such file"),
+        ({"--checkpoint": "missing.pt"}, "--checkpoint: missing.pt: checkpoint not found"),
+        ({"--checkpoint": "TEXT"}, "notes.pt: not a PyTorch checkpoint"),
         ({"--baseline": "no-such-run"}, "--baseline no-such-run: no metrics.csv there"),
         ({"--settings": '{"crop_sise": 33}'}, "crop_sise"),
         ({"--settings": "{not json"}, "--settings '{not json': neither an existing file nor valid JSON"),
@@ -115,9 +116,9 @@ def test_bad_inputs_are_refused_in_one_line_before_any_work(
         for name in ("00000", "00001"):
             cv2.imwrite(str(davis / "JPEGImages/480p" / seq / f"{name}.jpg"), np.zeros((48, 64, 3), np.uint8))
         cv2.imwrite(str(davis / "Annotations/480p" / seq / f"{first}.png"), np.zeros((48, 64), np.uint8))
-    change = {
-        key: str(davis / "results") if value == "DAVIS/results" else value for key, value in change.items()
-    }
+    (tmp_path / "notes.pt").write_text("not a model\n")
+    named = {"DAVIS/results": str(davis / "results"), "TEXT": str(tmp_path / "notes.pt")}
+    change = {key: named.get(value, value) for key, value in change.items()}
     options = {"--root": str(davis), "--sequences": "disk", "--out": str(tmp_path / "run"),
                "--checkpoint": str(tiny_checkpoint), **change}  # fmt: skip
     argv = [item for key, value in options.items() if value is not None for item in (key, value)]
@@ -125,6 +126,7 @@ def test_bad_inputs_are_refused_in_one_line_before_any_work(
     said = capsys.readouterr().err.strip()
     assert said.startswith("protocol: ") and message in said and "\n" not in said
     assert not (tmp_path / "run").exists() and not (davis / "results").exists()
+    assert not list(tmp_path.glob(".*.lock"))  # nothing held after the run
 
 
 def test_a_failing_video_stops_the_run_and_an_out_it_did_not_write_is_refused(
@@ -164,6 +166,6 @@ def test_settings_from_a_file_and_a_malformed_baseline(protocol, davis, tmp_path
     assert protocol.main(argv) == 2
     said = capsys.readouterr().err.strip()
     assert said == (
-        f"protocol: {bad / 'metrics.csv'}: header ['sequence', 'J'] is not "
+        f"protocol: {bad / 'metrics.csv'}: header ['sequence', 'J'], not "
         "sequence,J_M,J_R,J_D,F_M,F_R,F_D; write it with `lsevos evaluate`"
     )

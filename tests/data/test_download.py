@@ -215,8 +215,9 @@ GOOD_DAVIS = {
 
 
 def test_an_archive_without_the_dataset_layout_is_neither_unpacked_nor_locked(tmp_path, monkeypatch):
-    """A zip holding only DAVIS/README.txt was once accepted and its checksum locked, and then the real
-    archive was refused; now the layout is checked before anything is recorded."""
+    """A zip holding only DAVIS/README.txt is neither unpacked nor its checksum recorded (the right archive
+    placed later would be refused against it): the layout is checked before anything is recorded, the
+    wrong archive kept, and the message says to delete it."""
     from lsevos.data.download import download_dataset
 
     monkeypatch.delenv("LSEVOS_DOWNLOAD_REGISTRY", raising=False)
@@ -224,7 +225,7 @@ def test_an_archive_without_the_dataset_layout_is_neither_unpacked_nor_locked(tm
     archive.parent.mkdir()
     archive.write_bytes(_davis_zip({"DAVIS/README.txt": b"not the data"}))
     with pytest.raises(
-        DataError, match=r"DAVIS-data\.zip: DAVIS/ lacks JPEGImages/480p/\*/00000\.jpg.*nothing"
+        DataError, match=r"DAVIS-data\.zip: DAVIS/ lacks JPEGImages/480p/\*/00000\.jpg.*nothing.*delete it"
     ):
         download_dataset("davis2016", tmp_path)
     assert _files(tmp_path) == ["archives/DAVIS-data.zip"]  # no lock, nothing unpacked
@@ -267,3 +268,7 @@ def test_a_mirror_registry_serves_an_archive_from_127_0_0_1(server, tmp_path, mo
     path.write_text(json.dumps({"imagenet": {"url": server.url}}))
     with pytest.raises(DataError, match="entry 'imagenet' must be one of davis2016"):
         registry()
+    for url in ("not a url", 7, "ftp://example.org/x.zip"):
+        path.write_text(json.dumps({"davis2016": {"url": url}}))
+        with pytest.raises(DataError, match=r"davis2016's url .* is not an http\(s\):// or file:// URL"):
+            registry()

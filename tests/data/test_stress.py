@@ -26,7 +26,7 @@ from lsevos.data.stress import (
     plan_suite,
     read_suite,
 )
-from lsevos.errors import DataError
+from lsevos.errors import ConfigError, DataError
 from lsevos.evaluation.metric_files import write_per_sequence
 from lsevos.evaluation.stress_table import stress_table
 
@@ -215,7 +215,15 @@ def test_the_command_refuses_a_foreign_output_folder_and_a_bad_source(toy_root, 
             "stress-suite", "--davis-root", str(toy_root), "--sequences", "a,b",
             "--out", str(tmp_path / "z"), "--frames", "2",
         )  # fmt: skip
-    assert not any((tmp_path / name).exists() for name in "xyz")
+    for sequences, extra, message in (
+        ("", [], "give at least two source sequences"),
+        (",", [], "give at least two source sequences"),
+        ("a,b", ["--seed", "-1"], "--seed -1: give an integer of at least 0"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            _run("stress-suite", "--davis-root", str(toy_root), "--sequences", sequences,
+                 "--out", str(tmp_path / "w"), *extra)  # fmt: skip
+    assert not any((tmp_path / name).exists() for name in "wxyz")
 
 
 def test_the_command_says_when_a_mode_gets_fewer_sequences(toy_root, tmp_path, capsys):

@@ -130,6 +130,18 @@ def test_a_number_changed_by_hand_in_the_readme_fails(tmp_path: Path, capsys):
     assert main(["readme-tables", "--metrics", str(metrics), "--check", str(readme)]) == 0
 
 
+def test_a_readme_that_cannot_be_read_is_named_in_one_line(tmp_path: Path, capsys):
+    binary = tmp_path / "binary.md"
+    binary.write_bytes(b"\xff\xfe not text")
+    for readme in (tmp_path / "nosuch.md", tmp_path, binary):
+        for option in ("--check", "--write"):
+            assert main(["readme-tables", option, str(readme)]) == 2
+            line = capsys.readouterr().err.strip()
+            assert line.startswith(f"lsevos readme-tables: error: {readme}: cannot read it as the README")
+            assert "\n" not in line
+    assert not (tmp_path / "nosuch.md").exists()
+
+
 def test_a_metrics_file_changed_without_regenerating_fails(tmp_path: Path):
     readme = tmp_path / "README.md"
     shutil.copy(REPO / "README.md", readme)

@@ -82,12 +82,26 @@ def test_evaluate_error_exits_with_message_and_writes_nothing(davis_root, tmp_pa
     assert code == 2
     assert "no predictions for sequence dog" in capsys.readouterr().err
     assert not (tmp_path / "out.csv").exists()
+    code = main(["evaluate", "--gt", str(davis_root), "--pred", str(tmp_path / "pred"), "--sequences", "dog",
+                 "--out", str(tmp_path / "out.csv"), "--jobs", "0"])  # fmt: skip
+    assert code == 2 and "--jobs 0: give an integer of at least 1" in capsys.readouterr().err
 
 
 def test_merge_rejects_a_sequence_twice(tmp_path):
     part = tmp_path / "part.csv"
     part.write_text("sequence,J_M,J_R,J_D,F_M,F_R,F_D\ndog,0.5,1,0,0.5,1,0\nmean,0.5,1,0,0.5,1,0\n")
     assert main(["merge-metrics", "--out", str(tmp_path / "all.csv"), str(part), str(part)]) == 2
+    assert not (tmp_path / "all.csv").exists()
+
+
+def test_an_empty_or_binary_metrics_file_is_named_in_one_line(tmp_path, capsys):
+    empty, binary = tmp_path / "empty.csv", tmp_path / "binary.csv"
+    empty.write_text("")
+    binary.write_bytes(b"sequence,J_M\n\xff\xfe\x00dog\n")
+    for part, said in ((empty, "no header (an empty file), not sequence,J_M"), (binary, "not a text CSV")):
+        assert main(["merge-metrics", "--out", str(tmp_path / "all.csv"), str(part)]) == 2
+        line = capsys.readouterr().err.strip()
+        assert line.startswith(f"lsevos merge-metrics: error: {part}: {said}") and "\n" not in line
     assert not (tmp_path / "all.csv").exists()
 
 

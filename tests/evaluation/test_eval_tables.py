@@ -236,6 +236,23 @@ def test_left_out_names_a_bad_item(metrics, davis_root, tmp_path, capsys, item):
     assert f"--left-out: {item!r} is not DATASET/VARIANT" in capsys.readouterr().err
 
 
+def test_refused_tables_and_figures_leave_no_output_folder(metrics, davis_root, tmp_path, capsys):
+    """An input refused (after the outputs were claimed) leaves no empty `--out`; a figure is drawn only
+    once every metrics file has been read; an `--out` inside an input is refused."""
+    out = tmp_path / "new" / "tables"
+    argv = ["--gt-davis", str(davis_root), "--out", str(out)]
+    assert main(["tables", "--metrics", str(tmp_path / "nosuch"), *argv, "--config-name", "unit"]) == 2
+    assert not (tmp_path / "new").exists()
+    (metrics / "davis" / "ours.per_frame.csv").write_text("sequence,frame,J,F\nblackswan,1,abc,0.5\n")
+    assert main(["figures", "--metrics", str(metrics), *argv]) == 2
+    assert not (tmp_path / "new").exists()
+    inside = metrics / "tables"
+    code = main(["tables", "--metrics", str(metrics), "--gt-davis", str(davis_root), "--out", str(inside),
+                 "--config-name", "unit"])  # fmt: skip
+    assert code == 2 and not inside.exists()
+    assert "--out is the input" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_figures(metrics, davis_root, tmp_path):
     out = tmp_path / "figures"
@@ -311,6 +328,11 @@ def test_qualitative_figure(davis_root, oracle_root, tmp_path):
         Image.open(source / f"{name}.png").save(masks / f"{name}.png")
     out = tmp_path / "qualitative.png"
     frames = davis_root / "JPEGImages" / "480p" / "car-shadow"
+    for count in ("0", "-3"):
+        again = tmp_path / f"count{count}.png"
+        code = main(["figure-qualitative", "--frames", str(frames), "--masks", str(masks), "--boxes",
+                     str(boxes), "--out", str(again), "--count", count])  # fmt: skip
+        assert code == 2 and not again.exists()
     code = main(["figure-qualitative", "--frames", str(frames), "--masks", str(masks), "--boxes", str(boxes),
                  "--out", str(out), "--count", "3"])  # fmt: skip
     assert code == 0

@@ -1,5 +1,7 @@
 """Settings and data descriptions of `lsevos pretrain`, and `lsevos plot-losses`."""
 
+import re
+
 import pytest
 from PIL import Image
 
@@ -115,6 +117,42 @@ def test_pretrain_command_and_loss_plot(tmp_path, static_spec, capsys):
         == 2
     )
     assert "data: expected an object" in capsys.readouterr().err
+
+
+def test_a_log_that_is_not_the_commands_own_is_refused_before_any_work(
+    tmp_path, static_spec, capsys, monkeypatch
+):
+    """A user's file, `--out`, an input or a folder as `--log` is refused before the model is built; the
+    log of an earlier run (its header) is the command's own and is written again."""
+    import json
+
+    from lsevos.train import pretrain as pretrain_module
+
+    def built(*args, **kwargs):
+        raise AssertionError("the model was built before --log was checked")
+
+    monkeypatch.setattr(pretrain_module, "_build_model", built)
+    data = tmp_path / "data.json"
+    data.write_text(json.dumps(static_spec))
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n")
+    (tmp_path / "logs").mkdir()
+    out = tmp_path / "fp.pt"
+    for log, message in (
+        (notes, "--log is an existing file that is not a loss log"),
+        (out, "--log .*: is also --out"),
+        (data, "--log is the input"),
+        (tmp_path / "logs", "--log is an existing folder"),
+    ):
+        argv = ["pretrain", "--stage", "fp", "--data", str(data), "--out", str(out), "--log", str(log)]
+        assert main(argv) == 2
+        assert re.search(message, capsys.readouterr().err)
+    assert notes.read_text() == "my notes\n" and json.loads(data.read_text()) == static_spec
+    own = tmp_path / "own.csv"
+    own.write_text("step,total,fg\n2,0.5,0.5\n")
+    argv = ["pretrain", "--stage", "fp", "--data", str(data), "--out", str(out), "--log", str(own)]
+    with pytest.raises(AssertionError, match="model was built"):  # past every check
+        main(argv)
 
 
 def test_diverging_pretraining_stops_with_a_clear_error(tmp_path, static_spec):
