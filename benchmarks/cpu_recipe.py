@@ -94,6 +94,8 @@ MODELS = {
 STRESS_KEY = "stress suite: {mode}"
 STRESS_VARIANT = "ours_static"
 TRUE_BOX_VARIANT = "prior alone, true box (x1.5) every frame"
+CONFIG_NAME = "cpu-recipe"
+"""The run record's `config` of the metrics file this command writes."""
 TITLE = "`cpu` recipe on videos its pretraining never saw: development, check, unseen and stress suite"
 NOTE = (
     "All by `python benchmarks/cpu_recipe.py --train <DAVIS 2016 train> --val <DAVIS 2016 val>`. "
@@ -181,15 +183,15 @@ def check_inputs(train: Path, val: Path, check: list[str], work: Path, out: Path
             except ProtocolError as error:
                 raise RecipeError(f"{option}: {error}") from None
     check_writable(out, "--out", "file")
-    if out.is_file():  # replaced only when it is a metrics file with its run record, as this writes
+    if out.is_file():  # replaced only when it is an earlier metrics file of this command
         try:
-            known = "run" in read_metrics(out)
+            run = read_metrics(out).get("run")
         except LsevosError:
-            known = False
-        if not known:
+            run = None
+        if not isinstance(run, dict) or run.get("config") != CONFIG_NAME:
             raise RecipeError(
-                f"--out {out}: an existing file that is not a metrics file with a run record; give a new "
-                "file name, or move or delete this file yourself"
+                f"--out {out}: an existing file that is not a metrics file of this command (run config "
+                f"{CONFIG_NAME!r}); give a new file name, or move or delete this file yourself"
             )
     prepare_output_folder(work, OWNER, [train, val], "--work")
     work.mkdir(parents=True, exist_ok=True)
@@ -309,7 +311,7 @@ def assemble(rows: dict[str, dict[str, Path]], suite: Path, stress_csv: Path) ->
     for mode in dict.fromkeys(modes.values()):
         chosen = {name: per_sequence[name] for name, of in modes.items() if of == mode}
         content[STRESS_KEY.format(mode=mode)] = {STRESS_VARIANT: summary(chosen)}
-    content["run"] = {**run_record("cpu-recipe"), "title": TITLE, "note": NOTE}
+    content["run"] = {**run_record(CONFIG_NAME), "title": TITLE, "note": NOTE}
     measured = sorted({json.loads(path.read_text())["commit"] for path in run_files(rows)})
     if measured:  # a resumed run names every commit its protocol runs were measured at
         content["run"]["commit"] = ", ".join(measured)

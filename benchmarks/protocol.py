@@ -122,7 +122,7 @@ def check_inputs(args) -> tuple[Path, dict[str, str], dict, dict | None]:
     if args.checkpoint is None and not args.prior_alone:
         raise ProtocolError("--checkpoint: needed for Ours (only --prior-alone runs without a model)")
     if args.checkpoint is not None:
-        try:  # read once here: a file that is no model fails now, not in every video's log
+        try:  # a file that is no model is refused before any video starts, not in every video's log
             require_fp_head(Path(args.checkpoint))
         except LsevosError as error:
             raise ProtocolError(f"--checkpoint: {error}") from None

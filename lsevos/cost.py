@@ -67,7 +67,9 @@ def read_job(path: Path) -> JobCost:
         with open(path, newline="") as handle:
             rows = list(csv.DictReader(handle, delimiter="\t"))
     except (OSError, UnicodeDecodeError) as error:
-        raise DataError(f"{path}: cannot read the benchmark record ({error})") from None
+        raise DataError(
+            f"{path}: cannot read the benchmark record ({error}); delete it and rerun the job"
+        ) from None
     seconds = [_number(row.get("s")) for row in rows]
     if not seconds or None in seconds:
         raise DataError(

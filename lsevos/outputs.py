@@ -162,10 +162,12 @@ def lock_output(path: str | os.PathLike, what: str = "--out") -> Path:
         return lock_path(resolved)
     lock = lock_path(resolved)
     missing = [folder for folder in (lock.parent, *lock.parent.parents) if not folder.exists()]
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    _made[resolved] = missing  # removed again at release when nothing else came into them
     while True:
-        descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:  # another run removed the (empty) folder it had made: make it again
+            continue
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -186,6 +188,7 @@ def lock_output(path: str | os.PathLike, what: str = "--out") -> Path:
     os.ftruncate(descriptor, 0)
     os.write(descriptor, f"pid {os.getpid()}, started {started}: {command[:300]}\n".encode())
     _locks[resolved] = (descriptor, lock, os.getpid())
+    _made[resolved] = missing  # removed again at release when nothing else came into them
     return lock
 
 

@@ -23,7 +23,7 @@ def read_mapping(text: str, option: str) -> dict:
         origin = option
     else:
         path = Path(stripped)
-        if not _is_file(path):
+        if not is_file(path):
             raise ConfigError(
                 f"{option} {text!r}: neither an existing file nor valid JSON; pass a JSON/YAML file or a "
                 "JSON object such as '{\"key\": 1}'"
@@ -37,7 +37,7 @@ def read_mapping(text: str, option: str) -> dict:
     return values
 
 
-def _is_file(path: Path) -> bool:
+def is_file(path: Path) -> bool:
     """`path.is_file()`, False for a text no file system takes as a path (a name over the length limit:
     inline YAML pasted on the command line), which `Path.is_file` raises `OSError` for."""
     try:

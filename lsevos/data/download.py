@@ -133,7 +133,8 @@ def registry() -> dict[str, Download]:
         url, md5 = entry.get("url", published.url), entry.get("md5", published.md5)
         if not isinstance(url, str) or urllib.parse.urlsplit(url).scheme not in ("http", "https", "file"):
             raise DataError(
-                f"{path} (${REGISTRY_ENV}): {name}'s url {url!r} is not an http(s):// or file:// URL"
+                f"{path} (${REGISTRY_ENV}): {name}'s url {url!r} is not an http(s):// or file:// URL; give "
+                "one, or remove the entry"
             )
         if md5 is not None:
             md5 = checked_digest(md5, "md5", f"{path} (${REGISTRY_ENV}): {name}")

@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lsevos.settings_text import read_mapping
+from lsevos.settings_text import is_file, read_mapping
 
 
 def run_pretrain(args: argparse.Namespace) -> int:
     from lsevos.data.io import prepare_output_file
     from lsevos.train.pretrain import PretrainSettings, pretrain
 
-    inputs = [Path(path) for path in (args.init, args.data) if path and Path(path).is_file()]
+    inputs = [Path(path) for path in (args.init, args.data) if path and is_file(Path(path))]
     prepare_output_file(args.out, inputs)
     check_loss_log(Path(args.log), Path(args.out), inputs)
     settings = PretrainSettings.from_dict(read_mapping(args.settings, "--settings"))
@@ -24,9 +24,11 @@ def run_pretrain(args: argparse.Namespace) -> int:
 def check_loss_log(log: Path, out: Path, inputs: list[Path]) -> None:
     """Refuse, before any work, a `--log` that is `--out` or an input, a folder, or an existing file that is
     not a loss log of `lsevos pretrain` (a resumed run appends to its own log, so the log is written in
-    place and a log of an earlier run is taken as lsevos's own by its header)."""
+    place and a log of an earlier run is taken as lsevos's own by its header); then lock it against
+    another run writing the same log."""
     from lsevos.data.io import check_not_overlapping, check_writable
     from lsevos.errors import ConfigError, DataError
+    from lsevos.outputs import lock_output
 
     if log.resolve() == out.resolve():
         raise ConfigError(f"--log {log}: is also --out; give the loss log a file of its own")
@@ -40,6 +42,7 @@ def check_loss_log(log: Path, out: Path, inputs: list[Path]) -> None:
                 f"{log}: --log is an existing file that is not a loss log of `lsevos pretrain` (its first "
                 "line is not step,total,...); give a new file name, or move or delete this file yourself"
             )
+    lock_output(log, "--log")
 
 
 def run_fetch_weights(args: argparse.Namespace) -> int:

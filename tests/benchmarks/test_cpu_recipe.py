@@ -216,10 +216,11 @@ def test_a_rerun_skips_finished_steps_and_redoes_those_older_than_their_model(re
     assert recipe.main([*argv[:4], "--work", str(foreign), "--out", str(out)]) == 2
     assert ran == []
     # the metrics file replaces its own earlier copy (above), never a user's file
-    notes = tmp_path / "notes.json"
-    notes.write_text('{"my": "notes"}')
-    assert recipe.main([*argv[:6], "--out", str(notes)]) == 2
-    assert ran == [] and notes.read_text() == '{"my": "notes"}'
+    for text in ('{"my": "notes"}', '{"run": {"config": "cpu"}}'):  # a user's file; another metrics file
+        notes = tmp_path / "notes.json"
+        notes.write_text(text)
+        assert recipe.main([*argv[:6], "--out", str(notes)]) == 2
+        assert ran == [] and notes.read_text() == text
     assert not list(tmp_path.glob(".*.lock"))  # every run releases the lock of --work
 
 

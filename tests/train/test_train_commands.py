@@ -148,6 +148,9 @@ def test_a_log_that_is_not_the_commands_own_is_refused_before_any_work(
         assert main(argv) == 2
         assert re.search(message, capsys.readouterr().err)
     assert notes.read_text() == "my notes\n" and json.loads(data.read_text()) == static_spec
+    inline = json.dumps({"note": "x" * 300, **static_spec})  # inline JSON longer than a file name may be
+    assert main(["pretrain", "--stage", "fp", "--data", inline, "--out", str(out), "--log", str(notes)]) == 2
+    assert "--log is an existing file that is not a loss log" in capsys.readouterr().err
     own = tmp_path / "own.csv"
     own.write_text("step,total,fg\n2,0.5,0.5\n")
     argv = ["pretrain", "--stage", "fp", "--data", str(data), "--out", str(out), "--log", str(own)]
