@@ -56,6 +56,12 @@ def _output_folder(option: str, path: str, inputs: tuple = ()) -> None:
     check_not_overlapping(path, [source for source in inputs if source is not None], option)
 
 
+def _read_folders(metrics: str, gt_davis: str) -> tuple:
+    """The folders `tables` and `figures` read: the metrics CSVs (`<metrics>/davis`, `<metrics>/segtrack`;
+    a folder of its own beside them, such as `<metrics>/tables`, is free) and the DAVIS root."""
+    return (Path(metrics) / "davis", Path(metrics) / "segtrack", gt_davis)
+
+
 def _print_rows(rows: dict, means: dict) -> None:
     from lsevos.evaluation.metric_files import MEASURE_COLUMNS
 
@@ -158,7 +164,7 @@ def _tables(args: argparse.Namespace) -> int:
     )
 
     left_out = parse_left_out(args.left_out)
-    _output_folder("--out", args.out, (args.metrics, args.gt_davis))
+    _output_folder("--out", args.out, _read_folders(args.metrics, args.gt_davis))
     numbers = _numbers(args.tables) if args.tables else [1, 2, 3, 4, 5]
     names = [f"table{n}{suffix}" for n in numbers for suffix in (".csv", ".md", ".tex")]
     names += [] if args.tables else ["metrics.json"]
@@ -203,7 +209,7 @@ def _figures(args: argparse.Namespace) -> int:
     from lsevos.evaluation.summaries import attribute_means
     from lsevos.evaluation.tables import VARIANTS
 
-    _output_folder("--out", args.out, (args.metrics, args.gt_davis))
+    _output_folder("--out", args.out, _read_folders(args.metrics, args.gt_davis))
     _output_files(*(("--out", str(Path(args.out) / name)) for name in ("attributes.png", "per_frame_J.png")))
     davis = Path(args.metrics) / "davis"
     present = [

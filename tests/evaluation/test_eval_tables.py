@@ -246,7 +246,7 @@ def test_refused_tables_and_figures_leave_no_output_folder(metrics, davis_root, 
     (metrics / "davis" / "ours.per_frame.csv").write_text("sequence,frame,J,F\nblackswan,1,abc,0.5\n")
     assert main(["figures", "--metrics", str(metrics), *argv]) == 2
     assert not (tmp_path / "new").exists()
-    inside = metrics / "tables"
+    inside = metrics / "davis" / "tables"  # among the CSVs (`metrics/tables` is a folder of its own)
     code = main(["tables", "--metrics", str(metrics), "--gt-davis", str(davis_root), "--out", str(inside),
                  "--config-name", "unit"])  # fmt: skip
     assert code == 2 and not inside.exists()

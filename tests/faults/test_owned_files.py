@@ -96,7 +96,17 @@ class TestOtherFiles:
         out = tmp_path / "tables"
         out.mkdir()
         (out / "table2.md").write_text("my notes")
-        argv = ["tables", "--metrics", tmp_path, "--gt-davis", tmp_path, "--out", out, "--config-name", "x"]
+        argv = [
+            "tables",
+            "--metrics",
+            tmp_path,
+            "--gt-davis",
+            tmp_path / "gt",
+            "--out",
+            out,
+            "--config-name",
+            "x",
+        ]
         assert str(out / "table2.md") in tools.refused(argv)
         assert (out / "table2.md").read_text() == "my notes"
 
