@@ -24,6 +24,16 @@ def read_mapping(text: str, option: str) -> dict:
     else:
         path = Path(stripped)
         if not is_file(path):
+            try:
+                parsed = json.loads(stripped)
+            except json.JSONDecodeError:
+                parsed = None
+            kinds = {list: "a list", bool: "true/false", int: "a number", float: "a number", str: "a string"}
+            if type(parsed) in kinds:
+                raise ConfigError(
+                    f"{option} {text!r}: JSON, but {kinds[type(parsed)]}, not an object; pass a JSON object "
+                    "such as '{\"key\": 1}' or a JSON/YAML file"
+                )
             raise ConfigError(
                 f"{option} {text!r}: neither an existing file nor valid JSON; pass a JSON/YAML file or a "
                 "JSON object such as '{\"key\": 1}'"

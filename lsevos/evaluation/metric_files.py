@@ -65,6 +65,8 @@ def _write_csv(path: str | os.PathLike, header: tuple[str, ...], rows: Iterable[
 def _read_csv(path: Path, header: tuple[str, ...], kind: str, option: str) -> Iterator[tuple[int, dict]]:
     """(line number, record) of each row of the `kind` metrics CSV `path` (written by `lsevos evaluate
     OPTION`); `DataError` naming the file if it is missing or its header is not `header`."""
+    if path.is_dir():
+        raise DataError(f"{path}: a folder, not a {kind} metrics file; give the CSV file itself")
     if not path.is_file():
         raise DataError(f"{path}: {kind} metrics file not found; run `lsevos evaluate {option} {path}`")
     # `lsevos evaluate` always writes the per-sequence CSV (`--out`); other files need their option

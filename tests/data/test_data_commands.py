@@ -93,3 +93,7 @@ def test_load_settings(tmp_path):
     # a NUL byte, which no path may hold (`Path.is_file` answers False for it): the same one-line error
     with pytest.raises(ConfigError, match="neither an existing file nor valid JSON"):
         load_settings("a\0b")
+    # JSON that is not an object is named for what it is
+    for text, kind in (("[1]", "a list"), ("7", "a number"), ("true", "true/false")):
+        with pytest.raises(ConfigError, match=f"JSON, but {kind}, not an object"):
+            load_settings(text)

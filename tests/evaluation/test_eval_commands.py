@@ -98,7 +98,9 @@ def test_an_empty_or_binary_metrics_file_is_named_in_one_line(tmp_path, capsys):
     empty, binary = tmp_path / "empty.csv", tmp_path / "binary.csv"
     empty.write_text("")
     binary.write_bytes(b"sequence,J_M\n\xff\xfe\x00dog\n")
-    for part, said in ((empty, "no header (an empty file), not sequence,J_M"), (binary, "not a text CSV")):
+    cases = ((empty, "no header (an empty file), not sequence,J_M"), (binary, "not a text CSV"),
+             (tmp_path, "a folder, not a per-sequence metrics file"))  # fmt: skip
+    for part, said in cases:
         assert main(["merge-metrics", "--out", str(tmp_path / "all.csv"), str(part)]) == 2
         line = capsys.readouterr().err.strip()
         assert line.startswith(f"lsevos merge-metrics: error: {part}: {said}") and "\n" not in line
