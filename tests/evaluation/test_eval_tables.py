@@ -238,7 +238,7 @@ def test_left_out_names_a_bad_item(metrics, davis_root, tmp_path, capsys, item):
 
 def test_refused_tables_and_figures_leave_no_output_folder(metrics, davis_root, tmp_path, capsys):
     """An input refused (after the outputs were claimed) leaves no empty `--out`; a figure is drawn only
-    once every metrics file has been read; an `--out` inside an input is refused."""
+    once every metrics file has been read; an `--out` among the metrics CSVs is refused."""
     out = tmp_path / "new" / "tables"
     argv = ["--gt-davis", str(davis_root), "--out", str(out)]
     assert main(["tables", "--metrics", str(tmp_path / "nosuch"), *argv, "--config-name", "unit"]) == 2
