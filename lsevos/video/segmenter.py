@@ -205,6 +205,9 @@ class Segmenter:
         """Segment every object through `frames` (module docstring). `static`: no retraining (one scan).
         `settings`: video settings for this call only. `scratch`: a folder for the result's maps (and a
         generator's frames); by default a temporary folder removed with the result."""
+        if (boxes is None) == (masks is None):
+            raise ConfigError("give the objects either as boxes= or as masks= (one of the two)")
+        given = None if boxes is None else box_prompts(boxes)  # before a video is decoded
         runner = self if settings is None else self.with_settings(settings)
         adaptation = runner.adaptation
         network = runs_network(adaptation.settings)
@@ -214,9 +217,6 @@ class Segmenter:
             owned = tempfile.TemporaryDirectory(prefix="lsevos-")
             scratch = owned.name
         scratch = Path(scratch)
-        if (boxes is None) == (masks is None):
-            raise ConfigError("give the objects either as boxes= or as masks= (one of the two)")
-        given = None if boxes is None else box_prompts(boxes)  # before a video is decoded
         source = open_frames(frames, scratch, adaptation.progress)
         prompts = clipped_prompts(mask_prompts(masks, source.size) if given is None else given, source)
         for object_id, prompt in prompts.items():
