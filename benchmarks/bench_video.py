@@ -140,6 +140,7 @@ def child(args: argparse.Namespace) -> None:
             {
                 "frames": frames,
                 "crop": args.crop,
+                "saliency_weight": args.saliency,
                 "predictor_ms": predictor_ms,
                 "network_ms": network_ms,
                 "scan_ms_per_frame": scan_ms,
