@@ -206,19 +206,12 @@ def _release(keys: list[Path]) -> None:
         folders = _made.pop(key, [])
         if pid == os.getpid():
             made += folders
-            try:
-                lock.unlink()
-            except FileNotFoundError:
-                pass
-        try:
+            lock.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
             os.close(descriptor)
-        except OSError:
-            pass
     for folder in sorted(set(made), key=lambda path: len(path.parts), reverse=True):
-        try:
+        with contextlib.suppress(OSError):  # a folder that holds outputs (or anything else) is kept
             folder.rmdir()
-        except OSError:  # holds outputs (or anything else): kept
-            pass
 
 
 @contextlib.contextmanager
