@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from lsevos import outputs
-from lsevos.errors import DataError
+from lsevos.errors import ConfigError, DataError
 
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
@@ -98,6 +98,13 @@ def _nearest_existing(path: Path) -> Path:
     while not path.exists() and path != path.parent:
         path = path.parent
     return path
+
+
+def check_suffix(path: str | os.PathLike, suffix: str, what: str, written_as: str) -> None:
+    """A `ConfigError`, before any work, for an output file whose name does not end in `suffix` (any
+    case): `written_as` says what the file is ("the overlay is written as an mp4 video")."""
+    if Path(path).suffix.lower() != suffix:
+        raise ConfigError(f"{what} {path}: {written_as}; give a name ending in {suffix}")
 
 
 def check_writable(path: str | os.PathLike, what: str = "--out", kind: str = "file") -> Path:

@@ -192,11 +192,10 @@ def _crf(args: argparse.Namespace) -> int:
 
 
 def _figure_lse(args: argparse.Namespace) -> int:
-    from lsevos.data.io import image_size
+    from lsevos.data.io import check_suffix, image_size
     from lsevos.video.lse_figure import lse_figure
 
-    if args.out.suffix.lower() != ".png":
-        raise ConfigError(f"--out {args.out}: the figure is written as a PNG; give a name ending in .png")
+    check_suffix(args.out, ".png", "--out", "the figure is written as a PNG")
     _output_file(args.out, (args.frame, args.checkpoint))
     settings = _settings(args)
     box = _first_box(args, image_size(args.frame), args.frame)

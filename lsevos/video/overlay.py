@@ -16,8 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from lsevos.data.io import FrameSource, atomic_output, read_mask, write_video
-from lsevos.errors import ConfigError
+from lsevos.data.io import FrameSource, atomic_output, check_suffix, read_mask, write_video
 from lsevos.video.boxes import Box
 from lsevos.video.scan_folder import read_boxes
 
@@ -27,12 +26,9 @@ BOX_COLOUR = (40, 255, 40)
 OBJECT_COLOURS = [(40, 120, 255), (255, 200, 0), (200, 60, 255), (0, 220, 200), (255, 120, 0), (120, 255, 60)]
 
 
-def check_overlay_name(path: Path, what: str = "--overlay") -> None:
+def check_overlay_name(path: str | os.PathLike, what: str = "--overlay") -> None:
     """The overlay is an mp4 video: a `ConfigError` for any other name, before any work."""
-    if path.suffix.lower() != ".mp4":
-        raise ConfigError(
-            f"{what} {path}: the overlay is written as an mp4 video; give a name ending in .mp4"
-        )
+    check_suffix(path, ".mp4", what, "the overlay is written as an mp4 video")
 
 
 def object_colour(object_id: int) -> tuple[int, int, int]:

@@ -451,7 +451,7 @@ class Segmentation:
         # `lsevos segment`, whose scratch folder (this result's maps) is one of them
         prepare_output_folder(out, "scan", inputs, "out", clean=False)
         if overlay is not None:
-            check_overlay_name(Path(overlay), "overlay")
+            check_overlay_name(overlay, "overlay")
             prepare_output_file(overlay, [*inputs, out], "overlay")
         if alpha is not None:
             if Path(alpha).resolve() == out.resolve():
