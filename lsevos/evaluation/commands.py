@@ -21,9 +21,12 @@ def _names(text: str | None) -> list[str] | None:
 
 def _numbers(text: str) -> list[int]:
     try:
-        return [int(part) for part in text.split(",") if part.strip()]
+        numbers = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise DataError(f"--tables {text!r}: give table numbers 1-5, e.g. 1,2,5") from None
+        numbers = []
+    if not numbers or not all(1 <= number <= 5 for number in numbers):
+        raise DataError(f"--tables {text!r}: give table numbers 1-5, e.g. 1,2,5")
+    return numbers
 
 
 def _output_files(*named: tuple[str, str | None]) -> None:
@@ -114,6 +117,8 @@ def _merge(args: argparse.Namespace) -> int:
     )
 
     _output_files(("--out", args.out), ("--per-frame-out", args.per_frame_out))
+    if args.per_frame_in and not args.per_frame_out:
+        raise DataError("--per-frame-in needs --per-frame-out FILE, where the merged per-frame rows go")
     rows = merge_per_sequence(args.parts)
     if args.per_frame_out:
         if not args.per_frame_in:
@@ -164,13 +169,14 @@ def _tables(args: argparse.Namespace) -> int:
     )
 
     left_out = parse_left_out(args.left_out)
+    every = args.tables is None
+    numbers = [1, 2, 3, 4, 5] if every else _numbers(args.tables)
     _output_folder("--out", args.out, _read_folders(args.metrics, args.gt_davis))
-    numbers = _numbers(args.tables) if args.tables else [1, 2, 3, 4, 5]
     names = [f"table{n}{suffix}" for n in numbers for suffix in (".csv", ".md", ".tex")]
-    names += [] if args.tables else ["metrics.json"]
+    names += ["metrics.json"] if every else []
     _output_files(*(("--out", str(Path(args.out) / name)) for name in names))
     tables = make_tables(args.metrics, args.gt_davis, args.out, args.config_name, numbers, left_out)
-    if not args.tables:
+    if every:
         write_json(Path(args.out) / "metrics.json", metrics_summary(args.metrics))
     origin = provenance(args.config_name)
     for table in tables:
@@ -221,6 +227,12 @@ def _figures(args: argparse.Namespace) -> int:
     attributes = {}
     for variant in present:
         rows = read_per_sequence(davis / f"{variant}.csv")
+        unknown = sorted(set(rows) - set(dataset.sequences))
+        if unknown:
+            raise DataError(
+                f"{davis / f'{variant}.csv'}: sequence {unknown[0]} is not in {args.gt_davis}; "
+                "pass the DAVIS root it was evaluated on"
+            )
         attributes[variant] = attribute_means(rows, {name: dataset.attributes(name) for name in rows})
     per_frame = {v: read_per_frame(davis / f"{v}.per_frame.csv") for v in present}  # all read, then drawn
     out = Path(args.out)

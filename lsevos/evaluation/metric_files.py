@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -62,6 +63,14 @@ def _write_csv(path: str | os.PathLike, header: tuple[str, ...], rows: Iterable[
         writer.writerows(rows)
 
 
+def _finite(text: str | None) -> float:
+    """The number in a CSV cell; `ValueError` for nan or inf too (a mean over them would be meaningless)."""
+    value = float(text)  # type: ignore[arg-type]  # None (a short row) raises TypeError
+    if not math.isfinite(value):
+        raise ValueError(f"{text!r} is not finite")
+    return value
+
+
 def _read_csv(path: Path, header: tuple[str, ...], kind: str, option: str) -> Iterator[tuple[int, dict]]:
     """(line number, record) of each row of the `kind` metrics CSV `path` (written by `lsevos evaluate
     OPTION`); `DataError` naming the file if it is missing or its header is not `header`."""
@@ -111,9 +120,9 @@ def read_per_sequence(path: str | os.PathLike) -> dict[str, Row]:
         if name in rows:
             raise DataError(f"{path}:{line_number}: sequence {name} listed twice; keep one row for it")
         try:
-            rows[name] = {column: float(record[column]) for column in MEASURE_COLUMNS}
+            rows[name] = {column: _finite(record[column]) for column in MEASURE_COLUMNS}
         except (TypeError, ValueError):
-            raise DataError(f"{path}:{line_number}: a value of {name} is not a number") from None
+            raise DataError(f"{path}:{line_number}: a value of {name} is not a finite number") from None
     if not rows:
         raise DataError(f"{path}: no sequence rows; evaluate at least one sequence")
     return rows
@@ -145,9 +154,9 @@ def read_per_frame_rows(path: str | os.PathLike) -> list[tuple[str, str, float, 
     for line_number, record in _read_csv(path, PER_FRAME_HEADER, "per-frame", "--per-frame"):
         frame = (record["frame"] or "").strip()
         try:
-            j, f = float(record["J"]), float(record["F"])
+            j, f = _finite(record["J"]), _finite(record["F"])
         except (TypeError, ValueError):
-            raise DataError(f"{path}:{line_number}: J or F is not a number") from None
+            raise DataError(f"{path}:{line_number}: J or F is not a finite number") from None
         if not frame:
             raise DataError(f"{path}:{line_number}: the frame name is empty")
         rows.append((record["sequence"], frame, j, f))

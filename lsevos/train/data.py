@@ -71,7 +71,13 @@ class CopyPasteComposites:
         if exclude is None and (root / "ImageSets" / "480p" / "val.txt").is_file():
             evaluated = set(DavisDataset(root, split="val").sequences)
         if sequences == "all":
-            sequences = [name for name in annotated_sequences(root) if name not in evaluated]
+            annotated = annotated_sequences(root)
+            sequences = [name for name in annotated if name not in evaluated]
+            if annotated and not sequences:
+                raise ConfigError(
+                    f"data: copy_paste sequences 'all' leaves none in {root}: every annotated sequence is "
+                    "evaluated (ImageSets/480p/val.txt or exclude); give a folder with training sequences"
+                )
         overlap = sorted(set(sequences) & evaluated)
         if overlap:
             raise ConfigError(

@@ -343,3 +343,50 @@ def test_qualitative_figure(davis_root, oracle_root, tmp_path):
     thirds = np.array_split(rgb, 3, axis=1)
     yellow = [np.count_nonzero(_of_colour(third, "yellow")) for third in thirds]
     assert yellow[0] > 100 and yellow[1] == yellow[2] == 0
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_a_metrics_value_that_is_not_finite_is_named(metrics, tmp_path, capsys, value):
+    """A mean over nan or inf would print nan in every table: the CSV's line is named instead."""
+    from lsevos.evaluation.metric_files import read_per_frame_rows, read_per_sequence
+
+    path = metrics / "davis" / "ours.csv"
+    path.write_text(HEADER + f"camel,0.5,1.0,{value},0.4,1.0,0.0\n")
+    with pytest.raises(DataError, match=r"ours.csv:2: a value of camel is not a finite number"):
+        read_per_sequence(path)
+    frames = metrics / "davis" / "ours.per_frame.csv"
+    frames.write_text(f"sequence,frame,J,F\ncamel,1,0.5,0.6\ncamel,2,{value},0.6\n")
+    with pytest.raises(DataError, match=r"ours.per_frame.csv:3: J or F is not a finite number"):
+        read_per_frame_rows(frames)
+    assert main(["merge-metrics", "--out", str(tmp_path / "all.csv"), "--", str(path)]) == 2
+    assert "camel is not a finite number" in capsys.readouterr().err
+    assert not (tmp_path / "all.csv").exists()
+
+
+def test_merge_metrics_refuses_per_frame_inputs_without_their_output(metrics, tmp_path, capsys):
+    frames = metrics / "davis" / "ours.per_frame.csv"
+    argv = ["merge-metrics", "--out", str(tmp_path / "all.csv"), "--per-frame-in", str(frames), "--",
+            str(metrics / "davis" / "ours.csv")]  # fmt: skip
+    assert main(argv) == 2
+    assert "--per-frame-in needs --per-frame-out" in capsys.readouterr().err
+    assert not (tmp_path / "all.csv").exists()
+    assert main([*argv[:3], "--per-frame-out", str(tmp_path / "all.per_frame.csv"), *argv[3:]]) == 0
+    assert (tmp_path / "all.per_frame.csv").read_text() == frames.read_text()
+
+
+@pytest.mark.parametrize("numbers", ["", " , ", "6", "0,1", "2,x"])
+def test_tables_refuses_an_empty_or_unknown_table_list(metrics, davis_root, tmp_path, capsys, numbers):
+    out = tmp_path / "out"
+    code = main(["tables", "--metrics", str(metrics), "--gt-davis", str(davis_root), "--out", str(out),
+                 "--config-name", "unit", "--tables", numbers])  # fmt: skip
+    assert code == 2 and not out.exists()
+    assert f"--tables {numbers!r}: give table numbers 1-5" in capsys.readouterr().err
+
+
+def test_figures_names_the_csv_of_a_sequence_outside_the_davis_root(metrics, davis_root, tmp_path, capsys):
+    _write_variant(metrics / "davis", "fp", {"camel": (0.5, 0.4), "no-such-video": (0.6, 0.5)})
+    out = tmp_path / "figures"
+    assert main(["figures", "--metrics", str(metrics), "--gt-davis", str(davis_root), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{metrics / 'davis' / 'fp.csv'}: sequence no-such-video is not in {davis_root}" in err
+    assert not out.exists()

@@ -69,6 +69,20 @@ def test_copy_paste_refuses_excluded_sequences(davis_training_root):
         TrainingData(spec, crop=48)
 
 
+def test_copy_paste_all_on_a_folder_of_evaluated_sequences_says_so(davis_training_root):
+    sets = davis_training_root / "ImageSets" / "480p"
+    sets.mkdir(parents=True)
+    (sets / "val.txt").write_text(
+        "/JPEGImages/480p/train-a/00000.jpg /Annotations/480p/train-a/00000.png\n"
+        "/JPEGImages/480p/train-b/00000.jpg /Annotations/480p/train-b/00000.png\n"
+    )
+    spec = {"sources": [{"kind": "copy_paste", "davis_root": str(davis_training_root), "sequences": "all"}]}
+    with pytest.raises(ConfigError, match="'all' leaves none in .*every annotated sequence is evaluated"):
+        TrainingData(spec, crop=48)
+    spec["sources"][0]["exclude"] = ["train-a"]  # an explicit exclude list replaces val.txt
+    assert len(TrainingData(spec, crop=48).datasets[0]) == 2  # train-b's two frames
+
+
 def test_copy_paste_names_a_mask_in_a_wrong_format_before_sampling(davis_training_root):
     from PIL import Image
 
