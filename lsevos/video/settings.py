@@ -141,7 +141,8 @@ class VideoSettings(Settings):
     box_threshold: float = setting(
         0.0,
         "zoom tracker guard: only pixels with probability above it make the next box; 0 (the paper): the "
-        'mask\'s pixels (off in every configuration: docs/design.md, "Tracker guards")',
+        "mask's pixels (off in every configuration: docs/design.md, \"Deviations of the CPU configurations "
+        'from the paper")',
         ge=0.0,
         lt=1.0,
     )

@@ -300,3 +300,30 @@ def test_slurm_profile_sends_cpu_only_jobs_to_the_cpu_partition(repo_root, monke
     assert eval(expression) == "gpu"
     monkeypatch.setenv("LSEVOS_SLURM_CPU_PARTITION", "cpu")
     assert all(eval(partition[rule]) == "cpu" for rule in submitted_cpu)
+
+
+@pytest.mark.slow
+def test_cpu_stress_plans_without_any_segtrack_folder(tmp_path, workflow, repo_root):
+    """config/cpu.yaml + config/cpu-stress.yaml, as docs/stress-suite.md runs them: the suite evaluates no
+    SegTrack object and names no SegTrack folder, so no job prepares one, and every variant of cpu.yaml runs
+    on each of the 16 stress sequences."""
+    import yaml
+
+    stress = yaml.safe_load((repo_root / "config" / "cpu-stress.yaml").read_text())
+    variants = yaml.safe_load((repo_root / "config" / "cpu.yaml").read_text())["variants"]
+    names = stress["sequences"]["davis"]
+    for name in names:
+        (tmp_path / "suite" / "JPEGImages" / "480p" / name).mkdir(parents=True)
+    (tmp_path / "train" / "JPEGImages" / "480p" / "bear").mkdir(parents=True)
+    (tmp_path / "train" / "Annotations" / "480p" / "bear").mkdir(parents=True)
+    place = tmp_path / "place.yaml"
+    place.write_text(
+        yaml.safe_dump({"data": {"davis_root": "suite"}, "pretrain": {"copy_paste": {"davis_root": "train"}}})
+    )
+    configs = [str(repo_root / "config" / name) for name in ("cpu.yaml", "cpu-stress.yaml")]
+    result = workflow.run(tmp_path, "-n", "segmented", "--configfile", *configs, str(place))
+    assert result.returncode == 0, result.stderr + result.stdout
+    counts = job_counts(result.stdout)
+    assert "prepare_segtrack" not in counts and "download" not in counts
+    assert counts["final_masks"] == len(names) == 16
+    assert counts["evaluate"] == len(names) * (len(variants) + 1)  # and the GrabCut baseline

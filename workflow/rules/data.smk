@@ -34,20 +34,24 @@ rule download:
         "lsevos download {wildcards.archive} --resources {params.resources} > {log} 2>&1"
 
 
-rule prepare_segtrack:
-    input:
-        SEGTRACK_SOURCE,
-    output:
-        directory(SEGTRACK_ROOT),
-    log:
-        f"{RESULTS}/logs/data/prepare_segtrack.log",
-    conda:
-        CONDA_ENV
-    params:
-        src=SEGTRACK_RELEASE_ROOT,
-        objects=",".join(config["sequences"]["segtrack"]),
-    shell:
-        "lsevos prepare-segtrack --src {params.src} --out {output} --objects {params.objects} > {log} 2>&1"
+# Without SegTrack objects to evaluate (config/cpu-stress.yaml) there may be no SegTrack folder at all: the
+# rule exists only when it has something to prepare.
+if config["sequences"]["segtrack"]:
+
+    rule prepare_segtrack:
+        input:
+            SEGTRACK_SOURCE,
+        output:
+            directory(SEGTRACK_ROOT),
+        log:
+            f"{RESULTS}/logs/data/prepare_segtrack.log",
+        conda:
+            CONDA_ENV
+        params:
+            src=SEGTRACK_RELEASE_ROOT,
+            objects=",".join(config["sequences"]["segtrack"]),
+        shell:
+            "lsevos prepare-segtrack --src {params.src} --out {output} --objects {params.objects} > {log} 2>&1"
 
 
 rule sbd_augment:
