@@ -86,10 +86,12 @@ def _foreign_entry(path: Path, owner: str) -> Path | None:
 def _refuse_foreign(path: Path, owner: str, what: str) -> None:
     foreign = _foreign_entry(path, owner)
     if foreign is not None:
+        other = output_owner(path)
+        written = f"of lsevos {other} output, not {owner} output" if other else "that lsevos did not write"
         raise DataError(
-            f"{path}: {what} is an existing folder that lsevos {owner} did not write (it holds "
-            f"{foreign.name}); lsevos writes its output folder whole and never deletes files it did not "
-            "write: choose a new or empty folder, or delete this one yourself"
+            f"{path}: {what} is an existing folder {written} (it holds {foreign.name}); lsevos "
+            "writes its output folder whole and never deletes files it did not write: choose a new or empty "
+            "folder, or delete this one yourself"
         )
 
 

@@ -251,7 +251,8 @@ def table3(metrics: Path, davis_root: str | os.PathLike, left_out: LeftOut = fro
             "Columns marked (paper): Table 3 of the paper (printed as fractions, shown here in percent; "
             "the paper calls the measure quality without naming it); "
             "Sequences and the other columns: this run.",
-            "The paper lists 12 attributes; its columns read n/a for the others (CS, DEF, MB, OCC). "
+            "The paper lists 12 attributes; a row of another one (CS, DEF, MB, OCC), shown where an "
+            "evaluated sequence carries it, reads n/a in the paper's columns. "
             "Our columns read n/a where no evaluated sequence carries the attribute.",
             "Attributes from Annotations/db_info.yml (Perazzi et al., CVPR 2016).",
             *_left_out_notes(TABLE3_VARIANTS, left_out),

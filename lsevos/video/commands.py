@@ -252,11 +252,13 @@ def _segment(args: argparse.Namespace) -> int:
     import tempfile
     import time
 
+    started = time.perf_counter()  # the whole command, the model's read and the outputs included
     from lsevos.data.io import (
         FrameSource,
         frame_name_gaps,
         prepare_output_folder,
     )
+    from lsevos.outputs import retire
     from lsevos.train.checkpoint import require_fp_head
     from lsevos.video.model_file import (
         find_checkpoint,
@@ -322,7 +324,6 @@ def _segment(args: argparse.Namespace) -> int:
             )
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.work-", dir=out.parent))
-    started = time.perf_counter()
     try:
         model = "no model" if checkpoint is None else f"model {checkpoint}"
         _progress(f"segment: {model} ({how}), family {args.family}, {len(objects)} object(s)")
@@ -333,8 +334,10 @@ def _segment(args: argparse.Namespace) -> int:
         else:
             boxes = {object_id: (frame, box) for object_id, box, _, frame in objects}
             result = segmenter.segment(frames, boxes=boxes, static=args.static, scratch=work)
+        for earlier in (args.overlay, args.alpha):  # claimed above; written after --out, which is whole
+            if earlier is not None:
+                retire(earlier)
         result.save(out)
-        seconds = time.perf_counter() - started
         if args.overlay is not None:
             count = write_overlay(result.frames, out, args.overlay, video_fps(args.input))
             _progress(f"segment: overlay of {count} frames written to {args.overlay}")
@@ -343,11 +346,12 @@ def _segment(args: argparse.Namespace) -> int:
             _progress(f"segment: cut-outs of {count} frames written to {args.alpha}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    seconds = time.perf_counter() - started
     count = sum(1 for _ in (out / "masks").glob("*.png"))  # a video is not decoded again to count
     _progress(
         f"segment: {count} frames x {len(objects)} object(s) in {seconds:.0f} s "
-        f"({count / max(seconds, 1e-9):.2f} frames/s, adaptation included); masks in {out / 'masks'}, "
-        f"boxes in {out / 'boxes.json'}"
+        f"({count / max(seconds, 1e-9):.2f} frames/s, adaptation and outputs included); masks in "
+        f"{out / 'masks'}, boxes in {out / 'boxes.json'}"
     )
     return 0
 

@@ -68,35 +68,35 @@ def modelless_defaults() -> tuple[dict[str, object], str]:
     )
 
 
-def choose_checkpoint(explicit: Path | None, root: Path) -> tuple[Path, str]:
-    """(checkpoint, how it was chosen); `ConfigError` with what to run when there is none."""
-    found = find_checkpoint(explicit, root)
+def choose_checkpoint(explicit: Path | None, root: Path, what: str = "--checkpoint") -> tuple[Path, str]:
+    """(checkpoint, how it was chosen); `ConfigError` with what to run when there is none. `what` names
+    `explicit` in messages (the option, or the Python argument)."""
+    found = find_checkpoint(explicit, root, what)
     if found is None:
-        raise no_model(root)
+        raise no_model(root, what)
     return found
 
 
-def no_model(root: Path) -> ConfigError:
+def no_model(root: Path, what: str = "--checkpoint") -> ConfigError:
     """The refusal where `find_checkpoint` found no model under `root`, with what to run."""
+    given = "pass --checkpoint CKPT" if what == "--checkpoint" else f"give {what}"
     return ConfigError(
         f"no model: {DEFAULT_MODEL} is not built, nothing matches {CHECKPOINT_PATTERN} under {root} and "
-        f"LSEVOS_CHECKPOINT is not set; {MAKE_MODEL_HINT}, or pass --checkpoint CKPT"
+        f"LSEVOS_CHECKPOINT is not set; {MAKE_MODEL_HINT}, or {given}"
     )
 
 
-def find_checkpoint(explicit: Path | None, root: Path) -> tuple[Path, str] | None:
+def find_checkpoint(explicit: Path | None, root: Path, what: str = "--checkpoint") -> tuple[Path, str] | None:
     """`choose_checkpoint`'s choice, or None where no model is named and none is found; a model that is
     named (`explicit`, `$LSEVOS_CHECKPOINT`) but missing is refused."""
     if explicit is not None:
         if Path(explicit).is_dir():
             from lsevos.train.checkpoint import folder_hint
 
-            raise ConfigError(f"--checkpoint {explicit}: {folder_hint(explicit)}")
+            raise ConfigError(f"{what} {explicit}: {folder_hint(explicit)}")
         if not Path(explicit).is_file():
-            raise ConfigError(
-                f"--checkpoint {explicit} does not exist; pass a .pt file (or {MAKE_MODEL_HINT})"
-            )
-        return Path(explicit), "--checkpoint"
+            raise ConfigError(f"{what} {explicit} does not exist; pass a .pt file (or {MAKE_MODEL_HINT})")
+        return Path(explicit), what
     from_environment = os.environ.get("LSEVOS_CHECKPOINT")
     if from_environment:
         path = Path(from_environment)

@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from lsevos.data.io import read_mask, write_mask
 from lsevos.errors import ConfigError, DataError
@@ -146,7 +147,10 @@ def _read_boxes_document(path: str) -> list | dict:
     from lsevos.settings_text import load_document
 
     if not Path(path).is_file():
-        raise ConfigError(f"--boxes {path}: no such file; give a JSON/YAML list of [x0, y0, x1, y1] boxes")
+        raise ConfigError(
+            f"--boxes {path}: no such file; give a JSON/YAML file of boxes: a mapping id -> [x0, y0, x1, y1] "
+            "or a list of them"
+        )
     try:
         document = load_document(path)  # JSON is YAML; a key given twice is refused
     except ConfigError as error:
@@ -156,12 +160,23 @@ def _read_boxes_document(path: str) -> list | dict:
     return document
 
 
-def objects_of_mask(path: str | os.PathLike, frame_size: tuple[int, int]) -> list[tuple[int, np.ndarray]]:
+def objects_of_mask(
+    path: str | os.PathLike, frame_size: tuple[int, int], what: str = "--mask"
+) -> list[tuple[int, np.ndarray]]:
     """The objects of a first-frame mask: [(id, bool mask [H,W])] in id order (0/255 masks: one object;
-    palette id 255 is void, not an object)."""
+    palette id 255 is void, not an object). A missing or unreadable file is a `DataError` naming `what`,
+    the option or argument that gave it."""
     from lsevos.data.io import open_image
 
-    mask = read_mask(path)
+    fix = "give the first frame's mask as a PNG (0/255 for one object, or ids 1..K)"
+    if not Path(path).is_file():
+        raise DataError(f"{what} {path}: no such file; {fix}")
+    try:
+        with Image.open(path) as image:
+            image.verify()  # the file's structure: not an image, or truncated
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise DataError(f"{what} {path}: not a readable image; {fix}") from None
+    mask = read_mask(path)  # an image that is no mask (RGB, 16-bit, ...): its message says which
     if tuple(mask.shape) != tuple(frame_size):
         raise DataError(
             f"{path}: the mask is {mask.shape[1]}x{mask.shape[0]} pixels but the frames are "

@@ -122,7 +122,8 @@ class Segmenter:
         from lsevos.train.checkpoint import require_fp_head
         from lsevos.video.model_file import choose_checkpoint
 
-        path, _ = choose_checkpoint(None if checkpoint is None else Path(checkpoint), Path.cwd())
+        given = None if checkpoint is None else Path(checkpoint)
+        path, _ = choose_checkpoint(given, Path.cwd(), "Segmenter.load: checkpoint")
         payload = require_fp_head(path)
         return cls.from_payload(payload, path, settings, device, family, progress)
 
@@ -224,10 +225,11 @@ class Segmenter:
             if warning is not None and adaptation.progress is not None:
                 adaptation.progress(f"segment: warning: object {object_id}: {warning}")
         scans: dict[int, Scan] = {}
-        for object_id, prompt in prompts.items():
+        for position, (object_id, prompt) in enumerate(prompts.items(), start=1):
             if len(prompts) > 1 and adaptation.progress is not None:
                 adaptation.progress(
-                    f"segment: object {object_id} of {len(prompts)}, first box {list(prompt.box)}"
+                    f"segment: object {object_id} ({position} of {len(prompts)}), "
+                    f"first box {list(prompt.box)}"
                 )
             folder = scratch / f"object{object_id}"
             if model is None and network:  # each object adapts its own copy
@@ -343,7 +345,7 @@ def mask_prompts(masks, size: tuple[int, int]) -> dict[int, Prompt]:
     from lsevos.video.objects import objects_of_mask
 
     if isinstance(masks, str | os.PathLike):
-        objects = dict(objects_of_mask(masks, size))
+        objects = dict(objects_of_mask(masks, size, "masks="))
     elif isinstance(masks, Mapping):
         objects = {checked_object_id(k, "masks"): np.asarray(v) for k, v in masks.items()}
     else:
@@ -442,6 +444,7 @@ class Segmentation:
 
     def _write(self, out: Path, overlay, alpha, fps) -> Path:
         from lsevos.data.io import atomic_output, prepare_output_file, prepare_output_folder
+        from lsevos.outputs import retire
         from lsevos.video.objects import write_merged
         from lsevos.video.overlay import check_overlay_name, video_fps, write_alpha, write_overlay
         from lsevos.video.scan_folder import write_scan
@@ -459,6 +462,9 @@ class Segmentation:
                     f"alpha {alpha}: is the out folder; give the cut-outs a folder of their own"
                 )
             prepare_output_folder(alpha, "alpha", [*inputs, out], "alpha")
+        for earlier in (overlay, alpha):  # `out` is replaced whole; these come after it
+            if earlier is not None:
+                retire(earlier)
         progress = self.adaptation.progress
         if list(self.scans) == [1]:  # one object of id 1: its scan folder; other ids: the merged layout
             (scan,) = self.scans.values()

@@ -137,6 +137,8 @@ class FirstFrameCrops:
         return augmented_crop(frame, labels, box, self.settings, rng, self.whole_frame)
 
 
+MIN_LABELLED_SHARE = 0.01
+"""`finetune_first_frame` warns when the first-frame rule labels less of the box than this as foreground."""
 MOVE_REACH = 0.3  # `moved_object`: the object moves by up to this share of its box's width and height
 VACATE_MARGIN = 3  # `vacated_frame`: pixels around the object filled in with it; the inpainting radius
 
@@ -464,6 +466,7 @@ def finetune_first_frame(
     model.to(device)
     size = frame.shape[:2]
     search = enlarge_box(box, settings.enlarge, size) if zoom else whole_image_box(size)
+    given = labels is not None
     if labels is not None:
         if labels.shape != size:
             raise DataError(f"first-frame labels are {labels.shape}, the frame is {size}")
@@ -482,8 +485,14 @@ def finetune_first_frame(
         else:
             labels = first_frame_labels(prob, box, settings.pseudo_fg_threshold, settings.connected_object)
     if progress is not None:
-        inside = labels[box[1] : box[3] + 1, box[0] : box[2] + 1]
-        progress(f"fine-tune: {float((inside == 1).mean()):.1%} of the box labelled foreground")
+        share = float((labels[box[1] : box[3] + 1, box[0] : box[2] + 1] == 1).mean())
+        progress(f"fine-tune: {share:.1%} of the box labelled foreground")
+        if share < MIN_LABELLED_SHARE and not given:
+            progress(
+                f"fine-tune: warning: the first-frame rule found almost no object in the box {list(box)} "
+                f"({share:.1%} of it labelled foreground); the object will likely be lost: give a box around "
+                "a visible object, or the object's first-frame mask"
+            )
     train_on_crops(
         model,
         FirstFrameCrops(frame, labels, search, settings, whole_frame=not zoom),

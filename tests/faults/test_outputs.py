@@ -276,3 +276,25 @@ class TestWorkflowFolderOutputs:
         assert not [name for name in os.listdir(tmp_path) if name.startswith(".out.")]
         (out / OUTPUT_MARKER).write_text("scan\n")  # another command's folder is foreign too
         assert "did not write" in tools.refused(argv(out))
+
+
+def test_a_folder_of_another_lsevos_output_is_named_as_such(tmp_path):
+    """An lsevos output of another kind (cut-outs given as `--out` of a scan) is refused as that kind, a
+    user's folder as one lsevos did not write; neither is touched."""
+    from lsevos.data.io import prepare_output_folder
+    from lsevos.outputs import release_outputs
+
+    cutouts = tmp_path / "cutouts"
+    with atomic_output(cutouts, owner="alpha") as temporary:
+        temporary.mkdir()
+        (temporary / "00000.png").write_bytes(b"png")
+    other = r"cutouts: --out is an existing folder of lsevos alpha output, not scan output \(it holds 00000"
+    with pytest.raises(DataError, match=other):
+        prepare_output_folder(cutouts, "scan")
+    mine = user_folder(tmp_path / "mine")
+    with pytest.raises(
+        DataError, match=r"mine: --out is an existing folder that lsevos did not write \(it holds"
+    ):
+        prepare_output_folder(mine, "scan")
+    release_outputs()
+    assert (cutouts / "00000.png").read_bytes() == b"png" and (mine / "notes.txt").read_text() == "mine"

@@ -315,3 +315,28 @@ def test_the_prior_alone_needs_no_model(tiny_checkpoint, monkeypatch):
     assert "the paper's tracker" in model_file.modelless_defaults()[1]
     given = Segmenter.prior_alone({"threshold": 0.4}, defaults={"crop_size": 97, "threshold": 0.6})
     assert (given.settings.crop_size, given.settings.threshold) == (97, 0.4)  # settings over defaults
+
+
+@pytest.mark.slow
+def test_a_segment_run_stopped_after_its_masks_leaves_none_of_an_earlier_run(
+    tmp_path, tiny_checkpoint, monkeypatch
+):
+    """`lsevos segment` into the outputs of an earlier run, stopped while the overlay is written: the new
+    masks and neither the earlier overlay nor the earlier cut-outs."""
+    from lsevos.video import overlay as overlay_module
+
+    folder = write_frames(tmp_path / "frames", two_disk_frames(3))
+    out, overlay, alpha = tmp_path / "out", tmp_path / "ov.mp4", tmp_path / "cut"
+    argv = ["segment", folder, "--out", out, "--overlay", overlay, "--alpha", alpha, "--checkpoint",
+            tiny_checkpoint, "--settings", json.dumps(FAST), "--static"]  # fmt: skip
+    assert cli.main([*map(str, argv), "--box", "7,9,21,23"]) == 0
+    assert overlay.is_file() and len(list(alpha.glob("*.png"))) == 3
+    first = (out / "boxes.json").read_text()
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(overlay_module, "write_overlay", stopped)
+    assert cli.main([*map(str, argv), "--box", "43,25,57,39"]) != 0
+    assert (out / "boxes.json").read_text() != first  # the new run's masks and boxes
+    assert not overlay.exists() and not alpha.exists()

@@ -130,6 +130,32 @@ def test_a_bad_mask_is_refused_naming_it(masks, message):
         mask_prompts(masks, SIZE)
 
 
+def test_a_missing_or_unreadable_mask_file_is_named_by_its_argument(tmp_path, tiny_checkpoint, capsys):
+    """`masks=` in the API and `--mask` on the command line name themselves, not a dataset to re-create."""
+    from lsevos.cli import main
+
+    bad = tmp_path / "first.json"
+    bad.write_text('{"not": "a mask"}')
+    fix = r"give the first frame's mask as a PNG \(0/255 for one object, or ids 1\.\.K\)"
+    with pytest.raises(DataError, match=rf"^masks= {tmp_path}/nope.png: no such file; {fix}$"):
+        mask_prompts(str(tmp_path / "nope.png"), SIZE)
+    with pytest.raises(DataError, match=rf"^masks= {bad}: not a readable image; {fix}$"):
+        mask_prompts(str(bad), SIZE)
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for index, frame in enumerate(disk_frames(2)):
+        Image.fromarray(frame).save(frames / f"{index:05d}.png")
+    argv = ["segment", str(frames), "--out", str(tmp_path / "out"), "--checkpoint", str(tiny_checkpoint)]
+    assert main([*argv, "--mask", str(bad)]) == 2
+    assert f"--mask {bad}: not a readable image" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_missing_checkpoint_is_named_as_the_argument_of_load(tmp_path):
+    with pytest.raises(ConfigError, match=rf"^Segmenter.load: checkpoint {tmp_path}/nope.pt does not exist"):
+        Segmenter.load(tmp_path / "nope.pt")
+
+
 def test_a_bad_frame_in_a_folder_is_refused_before_the_adaptation(seg, no_adaptation, tmp_path):
     """As `lsevos segment` does: every frame of a folder is read before the fine-tune (a cut-short JPEG
     in the middle, a frame of another size)."""
@@ -254,3 +280,42 @@ def test_save_claims_every_output_before_writing_one(seg, tmp_path):
     result.close()
     with pytest.raises(ConfigError, match="this Segmentation is closed"):
         list(result)
+
+
+@pytest.mark.slow
+def test_a_save_stopped_between_its_outputs_leaves_none_of_an_earlier_save(seg, tmp_path, monkeypatch):
+    """A second save into the same outputs, stopped after `out` (while the overlay is written): `out` is
+    the new result and neither the earlier overlay nor the earlier cut-outs stay beside it; a save that
+    completes writes all three again."""
+    from lsevos.video import overlay as overlay_module
+
+    out, overlay, alpha = tmp_path / "out", tmp_path / "overlay.mp4", tmp_path / "cutout"
+    first = seg.segment(disk_frames(), boxes={1: BOX}, static=True)
+    first.save(out, overlay=overlay, alpha=alpha)
+    assert overlay.is_file() and len(list(alpha.glob("*.png"))) == 3
+    second = seg.segment(disk_frames()[::-1], boxes={1: (8, 9, 22, 23)}, static=True)
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(overlay_module, "write_overlay", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        second.save(out, overlay=overlay, alpha=alpha)
+    masks = [np.asarray(Image.open(path)) for path in sorted((out / "masks").glob("*.png"))]
+    assert len(masks) == 3
+    assert all(np.array_equal(mask, frame.masks[1]) for mask, frame in zip(masks, second, strict=True))
+    assert not overlay.exists() and not alpha.exists()  # not the first save's, not half of the second's
+    monkeypatch.undo()
+    second.save(out, overlay=overlay, alpha=alpha)
+    assert overlay.is_file() and len(list(alpha.glob("*.png"))) == 3
+
+
+def test_several_objects_are_counted_by_position_in_the_progress(tiny_checkpoint):
+    lines: list[str] = []
+    seg = Segmenter.load(tiny_checkpoint, settings=FAST, progress=lines.append)
+    seg.segment(disk_frames(2), boxes={5: BOX, 7: (30, 9, 44, 23)}, static=True).close()
+    starts = [line for line in lines if line.startswith("segment: object")]
+    assert starts == [
+        "segment: object 5 (1 of 2), first box [7, 9, 21, 23]",
+        "segment: object 7 (2 of 2), first box [30, 9, 44, 23]",
+    ]

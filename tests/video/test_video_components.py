@@ -125,3 +125,36 @@ def test_the_fine_tune_labels_the_first_frame_with_the_setting(monkeypatch):
         labels, _ = training.finetune_first_frame(model, frame, box, settings, "fp", zoom=True)
         assert (labels[12:28, 29] == column).all()
         assert (labels[12:28, 12:28] == 1).all()
+
+
+def test_the_fine_tune_warns_when_the_rule_labels_almost_nothing_in_the_box(monkeypatch):
+    """A first-frame prediction below the rule's 0.6 in the whole box: the labels are all background, and
+    a warning says the object will likely be lost; a user's own labels get no warning."""
+    import torch
+
+    from lsevos.model.lse_net import LSENet
+    from lsevos.video import training
+    from lsevos.video.settings import VideoSettings
+
+    prob = np.full((48, 64), 0.3, dtype=np.float32)
+    monkeypatch.setattr(training, "video_predictor", lambda *args: None)
+    monkeypatch.setattr(training, "predict_in", lambda *args: prob)
+    frame = np.zeros((48, 64, 3), dtype=np.uint8)
+    box = (10, 10, 29, 29)
+    torch.manual_seed(0)
+    settings = VideoSettings(crop_size=33, finetune_epochs=0, device="cpu")
+    lines: list[str] = []
+    labels, _ = training.finetune_first_frame(
+        LSENet("tiny", embed_dim=8), frame, box, settings, "fp", True, lines.append
+    )
+    assert not (labels == 1).any()
+    assert lines[0] == "fine-tune: 0.0% of the box labelled foreground"
+    assert lines[1].startswith("fine-tune: warning: the first-frame rule found almost no object in the box")
+    assert "[10, 10, 29, 29]" in lines[1]
+    own = np.zeros((48, 64), dtype=np.uint8)
+    own[20, 20] = 1  # one pixel of 400: 0.25% of the box, the user's choice
+    lines.clear()
+    training.finetune_first_frame(
+        LSENet("tiny", embed_dim=8), frame, box, settings, "fp", True, lines.append, own
+    )
+    assert not any("warning" in line for line in lines)
