@@ -145,9 +145,7 @@ def test_a_failing_video_stops_the_run_and_an_out_it_did_not_write_is_refused(
     (foreign / "holiday.jpg").write_bytes(b"mine")
     assert protocol.main([*argv, "--out", str(foreign)]) == 2
     said = capsys.readouterr().err
-    assert said.startswith(
-        f"protocol: {foreign}: --out is an existing folder that lsevos {protocol.OWNER} did not"
-    )
+    assert said.startswith(f"protocol: {foreign}: --out is an existing folder that lsevos did not write")
     assert "(it holds holiday.jpg)" in said and said.count("\n") == 1
     assert sorted(p.name for p in foreign.iterdir()) == ["holiday.jpg"]
 
