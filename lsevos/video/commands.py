@@ -207,7 +207,7 @@ def _figure_lse(args: argparse.Namespace) -> int:
 def _segment_objects(args: argparse.Namespace, frame_size: tuple[int, int]) -> list:
     """[(id, first box, first-frame labels or None, frame of the box)] from --box/--boxes or --mask."""
     from lsevos.video.boxes import clip_box
-    from lsevos.video.objects import first_box, frame_of_box, objects_of_mask, parse_object_boxes
+    from lsevos.video.objects import first_box, objects_of_mask, parse_object_prompts
 
     if args.mask is not None:
         if args.box or args.boxes:
@@ -216,15 +216,10 @@ def _segment_objects(args: argparse.Namespace, frame_size: tuple[int, int]) -> l
             (object_id, clip_box(first_box(mask), frame_size), mask.astype("uint8"), 0)
             for object_id, mask in objects_of_mask(args.mask, frame_size)
         ]
-    frames_and_texts = [frame_of_box(text) for text in args.box or []]
-    boxes = parse_object_boxes([text for _, text in frames_and_texts], args.boxes)  # the user's ids
-    if not boxes:
-        boxes = list(enumerate(_drawn_boxes(args.input), start=1))
-    on_frame = [frame for frame, _ in frames_and_texts] + [0] * (len(boxes) - len(frames_and_texts))
-    return [
-        (object_id, clip_box(box, frame_size), None, frame)
-        for (object_id, box), frame in zip(boxes, on_frame, strict=True)
-    ]
+    prompts = parse_object_prompts(args.box, args.boxes)  # the user's ids
+    if not prompts:
+        prompts = [(object_id, box, 0) for object_id, box in enumerate(_drawn_boxes(args.input), start=1)]
+    return [(object_id, clip_box(box, frame_size), None, frame) for object_id, box, frame in prompts]
 
 
 def _drawn_boxes(video: Path) -> list:
@@ -357,12 +352,15 @@ def _segment(args: argparse.Namespace) -> int:
 
 
 def _check_box_frames(objects: list, source) -> None:
-    """A box on a later frame (`--box K:x0,y0,x1,y1`) must name a frame of the video."""
-    later = [frame for *_, frame in objects if frame > 0]
-    if later and max(later) >= len(source):
+    """A box on a later frame (`--box K:x0,y0,x1,y1`, or [K, box] in `--boxes`) must name a frame of the
+    video."""
+    past = [(object_id, frame) for object_id, *_, frame in objects if frame >= len(source)]
+    if past:
+        object_id, frame = past[0]
         raise ConfigError(
-            f"--box {max(later)}:...: the video has frames 0..{len(source) - 1}; give the frame index of the "
-            "box (0 = first frame)"
+            f"the box of object {object_id} is on frame {frame} (--box {frame}:... or [{frame}, box] in "
+            f"--boxes): the video has frames 0..{len(source) - 1}; give the frame index of the box "
+            "(0 = first frame)"
         )
 
 
@@ -485,7 +483,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--boxes",
         help="JSON/YAML file: a list of [x0, y0, x1, y1] boxes (ids 1, 2, ... after the --box ones), or a "
         'mapping id -> box such as {"5": [x0, y0, x1, y1]}: its ids (1..254) are kept as the mask values; an '
-        "id given twice is refused",
+        "id given twice is refused. A box on frame K instead of the first: [K, [x0, y0, x1, y1]]",
     )
     parser.add_argument(
         "--mask",

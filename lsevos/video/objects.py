@@ -74,10 +74,20 @@ def parse_boxes(boxes: Sequence[str] | None, boxes_file: str | None) -> list[Box
 
 
 def parse_object_boxes(boxes: Sequence[str] | None, boxes_file: str | None) -> list[tuple[int, Box]]:
-    """[(id, first box)] from repeated `--box x0,y0,x1,y1` (ids 1, 2, ...) and/or `--boxes FILE` (JSON/
-    YAML: a list of [x0, y0, x1, y1], numbered on after the `--box` ones, or a mapping id -> box that keeps
-    its ids). An id given twice is a `ConfigError` naming it."""
-    found = [(index + 1, parse_box(text)) for index, text in enumerate(boxes or [])]
+    """[(id, box)] of `parse_object_prompts`, without the frames the boxes are on."""
+    return [(object_id, box) for object_id, box, _ in parse_object_prompts(boxes, boxes_file)]
+
+
+def parse_object_prompts(boxes: Sequence[str] | None, boxes_file: str | None) -> list[tuple[int, Box, int]]:
+    """[(id, box, frame it is on)] from repeated `--box [K:]x0,y0,x1,y1` (ids 1, 2, ...; `K:` a box on
+    frame K, `frame_of_box`) and/or `--boxes FILE` (JSON/YAML: a list of boxes, numbered on after the
+    `--box` ones, or a mapping id -> box that keeps its ids; a box is [x0, y0, x1, y1] on the first frame
+    or [K, [x0, y0, x1, y1]] on frame K, as the Python API takes it). An id given twice is a `ConfigError`
+    naming it."""
+    found = []
+    for index, text in enumerate(boxes or []):
+        frame, box_text = frame_of_box(text)
+        found.append((index + 1, parse_box(box_text), frame))
     if boxes_file is not None:
         document = _read_boxes_document(boxes_file)
         if isinstance(document, list):
@@ -86,7 +96,7 @@ def parse_object_boxes(boxes: Sequence[str] | None, boxes_file: str | None) -> l
             items = [
                 (checked_object_id(key, f"--boxes {boxes_file}"), item) for key, item in document.items()
             ]
-        taken = {object_id: f"--box number {object_id}" for object_id, _ in found}
+        taken = {object_id: f"--box number {object_id}" for object_id, *_ in found}
         for position, (object_id, item) in enumerate(items):
             label = f"box {position + 1}" if isinstance(document, list) else f"object {object_id}"
             if object_id in taken:
@@ -94,13 +104,16 @@ def parse_object_boxes(boxes: Sequence[str] | None, boxes_file: str | None) -> l
                     f"--boxes {boxes_file}: object id {object_id} is given twice (also by "
                     f"{taken[object_id]}; repeated --box options are ids 1, 2, ...); give each object one id"
                 )
+            frame = 0
+            if isinstance(item, list) and len(item) == 2 and type(item[0]) is int and item[0] >= 0:
+                frame, item = item  # [K, [x0, y0, x1, y1]]: a box on frame K
             if not (isinstance(item, list) and len(item) == 4 and all(type(v) is int for v in item)):
                 raise ConfigError(
-                    f"--boxes {boxes_file}: {label} must be a list of four integers [x0, y0, x1, y1], "
-                    f"got {item!r}"
+                    f"--boxes {boxes_file}: {label} must be a list of four integers [x0, y0, x1, y1] (or "
+                    f"[K, [x0, y0, x1, y1]] for a box on frame K), got {item!r}"
                 )
             try:
-                found.append((object_id, parse_box(",".join(str(v) for v in item))))
+                found.append((object_id, parse_box(",".join(str(v) for v in item)), frame))
             except ConfigError:
                 raise ConfigError(
                     f"--boxes {boxes_file}: {label} {item} must have x0 <= x1 and y0 <= y1 (left, top, "
@@ -109,7 +122,7 @@ def parse_object_boxes(boxes: Sequence[str] | None, boxes_file: str | None) -> l
             taken[object_id] = "the file"
     if len(found) > MAX_OBJECTS:
         raise ConfigError(f"{len(found)} objects given; at most {MAX_OBJECTS} fit in an indexed PNG")
-    if found and max(object_id for object_id, _ in found) > MAX_ID:
+    if found and max(object_id for object_id, *_ in found) > MAX_ID:
         raise ConfigError(f"{len(found)} objects given; numbered from 1 they pass id {MAX_ID}")
     return found
 

@@ -180,6 +180,18 @@ def test_segment_takes_a_box_on_a_later_frame(tmp_path, tiny_checkpoint, capsys)
     for bad, message in (("7:10,9,24,23", "frames 0..4"), ("x:10,9,24,23", "frame index")):
         assert cli.main([*map(str, argv[:3]), bad, *map(str, argv[4:])]) != 0
         assert message in capsys.readouterr().err
+    listed = tmp_path / "boxes.json"  # the same box with id 5 from a file, and one past the last frame
+    listed.write_text(json.dumps({"5": [3, [10, 9, 24, 23]]}))
+    argv = ["segment", folder, "--boxes", listed, "--out", tmp_path / "file", "--checkpoint", tiny_checkpoint]
+    assert cli.main([*map(str, argv), "--settings", json.dumps(FAST), "--static"]) == 0
+    merged = json.loads((tmp_path / "file" / "boxes.json").read_text())["objects"]["5"]
+    assert merged["search"]["00003"] == boxes["search"]["00003"]
+    listed.write_text(json.dumps({"5": [7, [10, 9, 24, 23]]}))
+    assert cli.main([*map(str, argv), "--settings", json.dumps(FAST), "--static"]) != 0
+    assert (
+        "the box of object 5 is on frame 7 (--box 7:... or [7, box] in --boxes): the video has frames 0..4"
+        in (capsys.readouterr().err)
+    )
 
 
 def test_without_boxes_and_without_a_display_segment_refuses_with_the_usual_message(

@@ -16,7 +16,13 @@ from lsevos.errors import ConfigError
 from lsevos.model.lse_net import LSENet
 from lsevos.train.checkpoint import load_checkpoint, save_checkpoint
 from lsevos.video.model_file import choose_checkpoint, package_model, refuse_builtin_model
-from lsevos.video.objects import merge_probabilities, parse_boxes, parse_object_boxes, write_merged
+from lsevos.video.objects import (
+    merge_probabilities,
+    parse_boxes,
+    parse_object_boxes,
+    parse_object_prompts,
+    write_merged,
+)
 from lsevos.video.scan_folder import probability_to_png
 from lsevos.video.steps import pretraining_defaults
 
@@ -132,6 +138,22 @@ def test_boxes_from_repeated_options_and_a_file(tmp_path):
         parse_boxes(None, str(path))
     with pytest.raises(ConfigError, match="no such file"):
         parse_boxes(None, str(tmp_path / "none.json"))
+
+
+def test_boxes_on_later_frames_from_options_and_a_file_keep_their_ids(tmp_path):
+    """`--box K:...` and a file's [K, [x0, y0, x1, y1]] (the Python API's form) put a box on frame K; a
+    mapping keeps its ids for them too."""
+    path = tmp_path / "boxes.json"
+    path.write_text(json.dumps({"5": [25, [5, 5, 9, 9]], "7": [0, 0, 3, 3]}))
+    assert parse_object_prompts(["3:1,1,4,4"], str(path)) == [
+        (1, (1, 1, 4, 4), 3),
+        (5, (5, 5, 9, 9), 25),
+        (7, (0, 0, 3, 3), 0),
+    ]
+    for bad in ([-1, [5, 5, 9, 9]], [2, [5, 5, 9]], [2, 5, 9]):
+        path.write_text(json.dumps({"5": bad}))
+        with pytest.raises(ConfigError, match=r"object 5 must be a list of four integers .* \[K, \[x0"):
+            parse_object_prompts(None, str(path))
 
 
 def test_mask_objects_ignore_void_and_refuse_an_antialiased_grey_mask(tmp_path):
