@@ -22,7 +22,6 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -102,18 +101,6 @@ def claim_file(path: str | os.PathLike, what: str = "--out") -> Path:
     refuse_foreign_file(path, what)
     _claimed.add(_absolute(path))
     return Path(path)
-
-
-def retire(path: str | os.PathLike) -> None:
-    """Remove the earlier output at `path`, a file or folder its command has already claimed (a foreign
-    one is refused then), before a run writes its own outputs one after the other: a run stopped between
-    two of them leaves the outputs it finished and none of an earlier run beside them."""
-    path = Path(path)
-    if path.is_dir():
-        shutil.rmtree(path)
-    elif path.exists():
-        path.unlink()
-        record_path(path).unlink(missing_ok=True)
 
 
 def is_claimed(path: str | os.PathLike) -> bool:

@@ -182,12 +182,31 @@ def prepare_output_folder(
     path = Path(path)
     check_not_overlapping(path, inputs, what)
     check_writable(path, what, "folder")
+    if path.is_symlink():  # replaced whole by a rename, which would replace the link, not its folder
+        raise DataError(f"{path}: {what} is a symbolic link; give the path of the folder itself")
     if path.is_dir():
         _refuse_foreign(path, owner, what)
     outputs.lock_output(path, what)
     if clean:
         remove_stale_temporaries(path)
     return path
+
+
+def retire_output(path: str | os.PathLike, owner: str | None, what: str) -> None:
+    """Remove the earlier output at `path` (a folder of `owner` outputs, or with `owner` None a file) that
+    its command claimed before any work, checked again now: a run writes its outputs one after the other,
+    and one stopped between two leaves those it finished and none of an earlier run beside them. A file or
+    folder lsevos did not write (put there during the run) is refused, never removed."""
+    path = Path(path)
+    if path.is_symlink():
+        raise DataError(f"{path}: {what} is a symbolic link; give the path of the output itself")
+    if owner is not None and path.is_dir():
+        _refuse_foreign(path, owner, what)
+        shutil.rmtree(path)
+    elif owner is None and path.exists():
+        outputs.refuse_foreign_file(path, what)
+        path.unlink()
+        outputs.record_path(path).unlink(missing_ok=True)
 
 
 def prepare_output_file(

@@ -116,9 +116,9 @@ def _merge(args: argparse.Namespace) -> int:
         write_per_sequence,
     )
 
-    _output_files(("--out", args.out), ("--per-frame-out", args.per_frame_out))
     if args.per_frame_in and not args.per_frame_out:
         raise DataError("--per-frame-in needs --per-frame-out FILE, where the merged per-frame rows go")
+    _output_files(("--out", args.out), ("--per-frame-out", args.per_frame_out))
     rows = merge_per_sequence(args.parts)
     if args.per_frame_out:
         if not args.per_frame_in:
@@ -213,7 +213,7 @@ def _figures(args: argparse.Namespace) -> int:
     from lsevos.evaluation.figures import attribute_bars, per_frame_curves
     from lsevos.evaluation.metric_files import read_per_frame, read_per_sequence
     from lsevos.evaluation.summaries import attribute_means
-    from lsevos.evaluation.tables import VARIANTS
+    from lsevos.evaluation.tables import VARIANTS, check_known_sequences
 
     _output_folder("--out", args.out, _read_folders(args.metrics, args.gt_davis))
     _output_files(*(("--out", str(Path(args.out) / name)) for name in ("attributes.png", "per_frame_J.png")))
@@ -227,12 +227,7 @@ def _figures(args: argparse.Namespace) -> int:
     attributes = {}
     for variant in present:
         rows = read_per_sequence(davis / f"{variant}.csv")
-        unknown = sorted(set(rows) - set(dataset.sequences))
-        if unknown:
-            raise DataError(
-                f"{davis / f'{variant}.csv'}: sequence {unknown[0]} is not in {args.gt_davis}; "
-                "pass the DAVIS root it was evaluated on"
-            )
+        check_known_sequences(rows, dataset, davis / f"{variant}.csv")
         attributes[variant] = attribute_means(rows, {name: dataset.attributes(name) for name in rows})
     per_frame = {v: read_per_frame(davis / f"{v}.per_frame.csv") for v in present}  # all read, then drawn
     out = Path(args.out)

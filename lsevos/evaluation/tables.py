@@ -14,7 +14,7 @@ import datetime
 import io
 import os
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,6 +129,17 @@ class Provenance:
         return f"config: {self.config}; commit: {self.commit}; date: {self.date}"
 
 
+def check_known_sequences(rows: Mapping[str, object], dataset, csv: Path) -> None:
+    """Every sequence of the metrics file `csv` (its `rows`) is one of `dataset` (a `DavisDataset`), whose
+    attributes the tables and figures read; `DataError` naming the file and the first stranger."""
+    unknown = sorted(set(rows) - set(dataset.sequences))
+    if unknown:
+        raise DataError(
+            f"{csv}: sequence {unknown[0]} is not in {dataset.root}; pass the DAVIS root the metrics were "
+            "computed on"
+        )
+
+
 def provenance(config_name: str, repository: str | os.PathLike | None = None) -> Provenance:
     """Configuration name, the git commit of `repository` (default: this package's checkout; 'unknown'
     outside git) and the current UTC time."""
@@ -218,12 +229,7 @@ def table3(metrics: Path, davis_root: str | os.PathLike, left_out: LeftOut = fro
             per_variant[variant] = {}
             continue
         rows = _davis(metrics, variant)
-        for name in rows:
-            if name not in dataset.sequences:
-                raise DataError(
-                    f"{metrics / 'davis' / (variant + '.csv')}: sequence {name} is not in {davis_root}; "
-                    "pass the DAVIS root the metrics were computed on"
-                )
+        check_known_sequences(rows, dataset, metrics / "davis" / f"{variant}.csv")
         per_variant[variant] = attribute_means(rows, {name: dataset.attributes(name) for name in rows})
     codes = sorted(set(PAPER_TABLE3).union(*(table.keys() for table in per_variant.values())))
     table_rows: list[list[Cell]] = []

@@ -252,8 +252,8 @@ def _segment(args: argparse.Namespace) -> int:
         FrameSource,
         frame_name_gaps,
         prepare_output_folder,
+        retire_output,
     )
-    from lsevos.outputs import retire
     from lsevos.train.checkpoint import require_fp_head
     from lsevos.video.model_file import (
         find_checkpoint,
@@ -302,13 +302,13 @@ def _segment(args: argparse.Namespace) -> int:
     inputs = [args.input, *(path for path in (checkpoint, args.mask, args.boxes) if path is not None)]
     out = prepare_output_folder(args.out, "scan", inputs).resolve()
     if args.overlay is not None:
-        _output_file(args.overlay, tuple(inputs), "--overlay")
+        _output_file(args.overlay, (*inputs, out), "--overlay")
     if args.alpha is not None:
         if args.alpha.resolve() == out:
             raise ConfigError(
                 f"--alpha {args.alpha}: is the --out folder; give the cut-outs a folder of their own"
             )
-        prepare_output_folder(args.alpha, "alpha", inputs, "--alpha")
+        prepare_output_folder(args.alpha, "alpha", [*inputs, out], "--alpha")
     if args.input.is_dir():
         gaps = frame_name_gaps(source.names)
         if gaps:
@@ -329,9 +329,10 @@ def _segment(args: argparse.Namespace) -> int:
         else:
             boxes = {object_id: (frame, box) for object_id, box, _, frame in objects}
             result = segmenter.segment(frames, boxes=boxes, static=args.static, scratch=work)
-        for earlier in (args.overlay, args.alpha):  # claimed above; written after --out, which is whole
-            if earlier is not None:
-                retire(earlier)
+        if args.overlay is not None:  # written after --out, which is replaced whole
+            retire_output(args.overlay, None, "--overlay")
+        if args.alpha is not None:
+            retire_output(args.alpha, "alpha", "--alpha")
         result.save(out)
         if args.overlay is not None:
             count = write_overlay(result.frames, out, args.overlay, video_fps(args.input))

@@ -79,7 +79,9 @@ def choose_checkpoint(explicit: Path | None, root: Path, what: str = "--checkpoi
 
 def no_model(root: Path, what: str = "--checkpoint") -> ConfigError:
     """The refusal where `find_checkpoint` found no model under `root`, with what to run."""
-    given = "pass --checkpoint CKPT" if what == "--checkpoint" else f"give {what}"
+    given = (
+        "pass --checkpoint CKPT" if what == "--checkpoint" else 'pass the model: Segmenter.load("model.pt")'
+    )
     return ConfigError(
         f"no model: {DEFAULT_MODEL} is not built, nothing matches {CHECKPOINT_PATTERN} under {root} and "
         f"LSEVOS_CHECKPOINT is not set; {MAKE_MODEL_HINT}, or {given}"

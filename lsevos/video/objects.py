@@ -68,16 +68,6 @@ def small_box_warning(box: Box) -> str | None:
     )
 
 
-def parse_boxes(boxes: Sequence[str] | None, boxes_file: str | None) -> list[Box]:
-    """The objects' first boxes, in the order of `parse_object_boxes`."""
-    return [box for _, box in parse_object_boxes(boxes, boxes_file)]
-
-
-def parse_object_boxes(boxes: Sequence[str] | None, boxes_file: str | None) -> list[tuple[int, Box]]:
-    """[(id, box)] of `parse_object_prompts`, without the frames the boxes are on."""
-    return [(object_id, box) for object_id, box, _ in parse_object_prompts(boxes, boxes_file)]
-
-
 def parse_object_prompts(boxes: Sequence[str] | None, boxes_file: str | None) -> list[tuple[int, Box, int]]:
     """[(id, box, frame it is on)] from repeated `--box [K:]x0,y0,x1,y1` (ids 1, 2, ...; `K:` a box on
     frame K, `frame_of_box`) and/or `--boxes FILE` (JSON/YAML: a list of boxes, numbered on after the
@@ -104,13 +94,13 @@ def parse_object_prompts(boxes: Sequence[str] | None, boxes_file: str | None) ->
                     f"--boxes {boxes_file}: object id {object_id} is given twice (also by "
                     f"{taken[object_id]}; repeated --box options are ids 1, 2, ...); give each object one id"
                 )
-            frame = 0
+            given, frame = item, 0
             if isinstance(item, list) and len(item) == 2 and type(item[0]) is int and item[0] >= 0:
                 frame, item = item  # [K, [x0, y0, x1, y1]]: a box on frame K
             if not (isinstance(item, list) and len(item) == 4 and all(type(v) is int for v in item)):
                 raise ConfigError(
                     f"--boxes {boxes_file}: {label} must be a list of four integers [x0, y0, x1, y1] (or "
-                    f"[K, [x0, y0, x1, y1]] for a box on frame K), got {item!r}"
+                    f"[K, [x0, y0, x1, y1]] for a box on frame K), got {given!r}"
                 )
             try:
                 found.append((object_id, parse_box(",".join(str(v) for v in item)), frame))
@@ -182,6 +172,8 @@ def objects_of_mask(
     from lsevos.data.io import open_image
 
     fix = "give the first frame's mask as a PNG (0/255 for one object, or ids 1..K)"
+    if Path(path).is_dir():
+        raise DataError(f"{what} {path}: is a folder; {fix}")
     if not Path(path).is_file():
         raise DataError(f"{what} {path}: no such file; {fix}")
     try:

@@ -443,8 +443,7 @@ class Segmentation:
             return self._write(Path(out), overlay, alpha, fps)
 
     def _write(self, out: Path, overlay, alpha, fps) -> Path:
-        from lsevos.data.io import atomic_output, prepare_output_file, prepare_output_folder
-        from lsevos.outputs import retire
+        from lsevos.data.io import atomic_output, prepare_output_file, prepare_output_folder, retire_output
         from lsevos.video.objects import write_merged
         from lsevos.video.overlay import check_overlay_name, video_fps, write_alpha, write_overlay
         from lsevos.video.scan_folder import write_scan
@@ -462,9 +461,10 @@ class Segmentation:
                     f"alpha {alpha}: is the out folder; give the cut-outs a folder of their own"
                 )
             prepare_output_folder(alpha, "alpha", [*inputs, out], "alpha")
-        for earlier in (overlay, alpha):  # `out` is replaced whole; these come after it
-            if earlier is not None:
-                retire(earlier)
+        if overlay is not None:  # written after `out`, which is replaced whole
+            retire_output(overlay, None, "overlay")
+        if alpha is not None:
+            retire_output(alpha, "alpha", "alpha")
         progress = self.adaptation.progress
         if list(self.scans) == [1]:  # one object of id 1: its scan folder; other ids: the merged layout
             (scan,) = self.scans.values()

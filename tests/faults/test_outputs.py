@@ -298,3 +298,35 @@ def test_a_folder_of_another_lsevos_output_is_named_as_such(tmp_path):
         prepare_output_folder(mine, "scan")
     release_outputs()
     assert (cutouts / "00000.png").read_bytes() == b"png" and (mine / "notes.txt").read_text() == "mine"
+
+
+def test_an_earlier_output_is_retired_only_if_lsevos_still_owns_it(tmp_path):
+    """`retire_output` checks again what it removes: an earlier owned file or folder goes; a file or folder
+    that appeared or changed hands since the claim is refused and left; a symbolic link is refused."""
+    from lsevos.data.io import prepare_output_file, prepare_output_folder, retire_output
+    from lsevos.outputs import record_path, release_outputs
+
+    overlay, cutouts = tmp_path / "ov.mp4", tmp_path / "cut"
+    prepare_output_file(overlay)
+    with atomic_output(overlay) as temporary:
+        temporary.write_bytes(b"video")
+    with atomic_output(cutouts, owner="alpha") as temporary:
+        temporary.mkdir()
+    retire_output(overlay, None, "--overlay")
+    retire_output(cutouts, "alpha", "--alpha")
+    assert not overlay.exists() and not cutouts.exists() and not record_path(overlay).exists()
+    overlay.write_bytes(b"the user's own video")  # put there while the run was segmenting
+    with pytest.raises(DataError, match="ov.mp4: --overlay is an existing file that lsevos did not write"):
+        retire_output(overlay, None, "--overlay")
+    mine = user_folder(cutouts)
+    with pytest.raises(DataError, match="cut: --alpha is an existing folder that lsevos did not write"):
+        retire_output(mine, "alpha", "--alpha")
+    assert overlay.read_bytes() == b"the user's own video" and (mine / "notes.txt").read_text() == "mine"
+    link = tmp_path / "link"
+    link.symlink_to(mine)
+    with pytest.raises(DataError, match="link: --alpha is a symbolic link"):
+        prepare_output_folder(link, "alpha", what="--alpha")
+    with pytest.raises(DataError, match="link: --alpha is a symbolic link"):
+        retire_output(link, "alpha", "--alpha")
+    release_outputs()
+    assert (mine / "notes.txt").read_text() == "mine"

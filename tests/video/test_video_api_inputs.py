@@ -141,6 +141,8 @@ def test_a_missing_or_unreadable_mask_file_is_named_by_its_argument(tmp_path, ti
         mask_prompts(str(tmp_path / "nope.png"), SIZE)
     with pytest.raises(DataError, match=rf"^masks= {bad}: not a readable image; {fix}$"):
         mask_prompts(str(bad), SIZE)
+    with pytest.raises(DataError, match=rf"^masks= {tmp_path}: is a folder; {fix}$"):
+        mask_prompts(str(tmp_path), SIZE)
     frames = tmp_path / "frames"
     frames.mkdir()
     for index, frame in enumerate(disk_frames(2)):
@@ -151,9 +153,13 @@ def test_a_missing_or_unreadable_mask_file_is_named_by_its_argument(tmp_path, ti
     assert not (tmp_path / "out").exists()
 
 
-def test_a_missing_checkpoint_is_named_as_the_argument_of_load(tmp_path):
+def test_a_missing_checkpoint_is_named_as_the_argument_of_load(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match=rf"^Segmenter.load: checkpoint {tmp_path}/nope.pt does not exist"):
         Segmenter.load(tmp_path / "nope.pt")
+    monkeypatch.chdir(tmp_path)  # no model built or found here, none named
+    monkeypatch.delenv("LSEVOS_CHECKPOINT", raising=False)
+    with pytest.raises(ConfigError, match=r"^no model: .*, or pass the model: Segmenter.load\("):
+        Segmenter.load()
 
 
 def test_a_bad_frame_in_a_folder_is_refused_before_the_adaptation(seg, no_adaptation, tmp_path):

@@ -18,8 +18,6 @@ from lsevos.train.checkpoint import load_checkpoint, save_checkpoint
 from lsevos.video.model_file import choose_checkpoint, package_model, refuse_builtin_model
 from lsevos.video.objects import (
     merge_probabilities,
-    parse_boxes,
-    parse_object_boxes,
     parse_object_prompts,
     write_merged,
 )
@@ -116,28 +114,27 @@ def test_merge_gives_each_pixel_to_the_most_probable_object_above_the_threshold(
 def test_boxes_from_repeated_options_and_a_file(tmp_path):
     path = tmp_path / "boxes.json"
     path.write_text(json.dumps({"3": [5, 5, 9, 9], "2": [0, 0, 3, 3]}))  # a mapping keeps its ids
-    assert parse_object_boxes(["1,1,4,4"], str(path)) == [
-        (1, (1, 1, 4, 4)),
-        (3, (5, 5, 9, 9)),
-        (2, (0, 0, 3, 3)),
+    assert parse_object_prompts(["1,1,4,4"], str(path)) == [
+        (1, (1, 1, 4, 4), 0),
+        (3, (5, 5, 9, 9), 0),
+        (2, (0, 0, 3, 3), 0),
     ]
-    assert parse_boxes(["1,1,4,4"], str(path)) == [(1, 1, 4, 4), (5, 5, 9, 9), (0, 0, 3, 3)]
     listed = tmp_path / "boxes.yaml"
     listed.write_text("- [0, 0, 3, 3]\n- [5, 5, 9, 9]\n")  # a YAML block list, numbered after the --box
-    assert parse_object_boxes(["1,1,4,4"], str(listed)) == [
-        (1, (1, 1, 4, 4)),
-        (2, (0, 0, 3, 3)),
-        (3, (5, 5, 9, 9)),
+    assert parse_object_prompts(["1,1,4,4"], str(listed)) == [
+        (1, (1, 1, 4, 4), 0),
+        (2, (0, 0, 3, 3), 0),
+        (3, (5, 5, 9, 9), 0),
     ]
-    assert parse_boxes(None, str(listed)) == [(0, 0, 3, 3), (5, 5, 9, 9)]
+    assert parse_object_prompts(None, str(listed)) == [(1, (0, 0, 3, 3), 0), (2, (5, 5, 9, 9), 0)]
     path.write_text("[[0, 0, 3]]")
     with pytest.raises(ConfigError, match="box 1 must be a list of four integers"):
-        parse_boxes(None, str(path))
+        parse_object_prompts(None, str(path))
     path.write_text("[[0, 0, 3, 3], [9, 9, 5, 5]]")
     with pytest.raises(ConfigError, match=r"--boxes .*boxes.json: box 2 \[9, 9, 5, 5\]"):
-        parse_boxes(None, str(path))
+        parse_object_prompts(None, str(path))
     with pytest.raises(ConfigError, match="no such file"):
-        parse_boxes(None, str(tmp_path / "none.json"))
+        parse_object_prompts(None, str(tmp_path / "none.json"))
 
 
 def test_boxes_on_later_frames_from_options_and_a_file_keep_their_ids(tmp_path):
@@ -154,6 +151,9 @@ def test_boxes_on_later_frames_from_options_and_a_file_keep_their_ids(tmp_path):
         path.write_text(json.dumps({"5": bad}))
         with pytest.raises(ConfigError, match=r"object 5 must be a list of four integers .* \[K, \[x0"):
             parse_object_prompts(None, str(path))
+    path.write_text(json.dumps({"5": [2, 5]}))
+    with pytest.raises(ConfigError, match=r"got \[2, 5\]$"):  # the entry as written, not a part of it
+        parse_object_prompts(None, str(path))
 
 
 def test_mask_objects_ignore_void_and_refuse_an_antialiased_grey_mask(tmp_path):

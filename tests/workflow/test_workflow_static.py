@@ -203,7 +203,8 @@ def _rule_blocks(repo_root) -> dict[str, tuple[str | None, str]]:
     blocks = {}
     for path in sorted((repo_root / "workflow" / "rules").glob("*.smk")):
         text = path.read_text()
-        heads = list(re.finditer(r"^(?:rule (\w+):|use rule (\w+) as (\w+) with:)", text, re.MULTILINE))
+        # a rule may be indented under an `if` (rule prepare_segtrack)
+        heads = list(re.finditer(r"^\s*(?:rule (\w+):|use rule (\w+) as (\w+) with:)", text, re.MULTILINE))
         for head, following in zip(heads, [*heads[1:], None], strict=False):
             body = text[head.start() : following.start() if following else len(text)]
             if head.group(1):
