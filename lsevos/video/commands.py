@@ -248,12 +248,7 @@ def _segment(args: argparse.Namespace) -> int:
     import time
 
     started = time.perf_counter()  # the whole command, the model's read and the outputs included
-    from lsevos.data.io import (
-        FrameSource,
-        frame_name_gaps,
-        prepare_output_folder,
-        retire_output,
-    )
+    from lsevos.data.io import FrameSource, frame_name_gaps
     from lsevos.train.checkpoint import require_fp_head
     from lsevos.video.model_file import (
         find_checkpoint,
@@ -262,8 +257,8 @@ def _segment(args: argparse.Namespace) -> int:
         refuse_builtin_model,
         trained_on_builtin_only,
     )
-    from lsevos.video.overlay import check_overlay_name, video_fps, write_alpha, write_overlay
-    from lsevos.video.segmenter import Segmenter
+    from lsevos.video.overlay import check_overlay_name, video_fps
+    from lsevos.video.segmenter import Segmenter, claim_outputs
     from lsevos.video.variants import PRIOR_ALONE, family
 
     family(args.family)  # an unknown family is refused before anything is read
@@ -300,15 +295,8 @@ def _segment(args: argparse.Namespace) -> int:
     for warning in source.check():  # every frame before the long work
         _progress(f"segment: warning: {warning}")
     inputs = [args.input, *(path for path in (checkpoint, args.mask, args.boxes) if path is not None)]
-    out = prepare_output_folder(args.out, "scan", inputs).resolve()
-    if args.overlay is not None:
-        _output_file(args.overlay, (*inputs, out), "--overlay")
-    if args.alpha is not None:
-        if args.alpha.resolve() == out:
-            raise ConfigError(
-                f"--alpha {args.alpha}: is the --out folder; give the cut-outs a folder of their own"
-            )
-        prepare_output_folder(args.alpha, "alpha", [*inputs, out], "--alpha")
+    options = ("--out", "--overlay", "--alpha")
+    out = claim_outputs(args.out, args.overlay, args.alpha, inputs, options).resolve()
     if args.input.is_dir():
         gaps = frame_name_gaps(source.names)
         if gaps:
@@ -329,17 +317,7 @@ def _segment(args: argparse.Namespace) -> int:
         else:
             boxes = {object_id: (frame, box) for object_id, box, _, frame in objects}
             result = segmenter.segment(frames, boxes=boxes, static=args.static, scratch=work)
-        if args.overlay is not None:  # written after --out, which is replaced whole
-            retire_output(args.overlay, None, "--overlay")
-        if args.alpha is not None:
-            retire_output(args.alpha, "alpha", "--alpha")
-        result.save(out)
-        if args.overlay is not None:
-            count = write_overlay(result.frames, out, args.overlay, video_fps(args.input))
-            _progress(f"segment: overlay of {count} frames written to {args.overlay}")
-        if args.alpha is not None:
-            count = write_alpha(result.frames, out, args.alpha)
-            _progress(f"segment: cut-outs of {count} frames written to {args.alpha}")
+        result.save(out, overlay=args.overlay, alpha=args.alpha, fps=video_fps(args.input))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     seconds = time.perf_counter() - started

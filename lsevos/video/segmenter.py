@@ -388,6 +388,35 @@ def clipped_prompts(prompts: Mapping[int, Prompt], frames: Frames) -> dict[int, 
     return clipped
 
 
+def claim_outputs(
+    out: str | os.PathLike,
+    overlay: str | os.PathLike | None,
+    alpha: str | os.PathLike | None,
+    inputs: list,
+    names: tuple[str, str, str],
+    clean: bool = True,
+) -> Path:
+    """Check and claim what `Segmentation.save` writes, before any of it is written: `out` (a scan folder),
+    `overlay` (an mp4 video) and `alpha` (a folder of cut-outs), none of them an input, neither of the last
+    two `out` or inside it. `names` are what messages call the three (`lsevos segment`'s options, or
+    `save`'s arguments); `clean`: `prepare_output_folder`'s. Returns `out`."""
+    from lsevos.data.io import prepare_output_file, prepare_output_folder
+    from lsevos.video.overlay import check_overlay_name
+
+    out_name, overlay_name, alpha_name = names
+    out = prepare_output_folder(out, "scan", inputs, out_name, clean=clean)
+    if overlay is not None:
+        check_overlay_name(overlay, overlay_name)
+        prepare_output_file(overlay, [*inputs, out], overlay_name)
+    if alpha is not None:
+        if Path(alpha).resolve() == out.resolve():
+            raise ConfigError(
+                f"{alpha_name} {alpha}: is the {out_name} folder; give the cut-outs a folder of their own"
+            )
+        prepare_output_folder(alpha, "alpha", [*inputs, out], alpha_name)
+    return out
+
+
 class Segmentation:
     """The result of `Segmenter.segment`: iterate it for the frames (`SegmentedFrame`), `save` it as
     `lsevos segment` does. Its maps live in a scratch folder until `close` (or garbage collection)."""
@@ -443,24 +472,16 @@ class Segmentation:
             return self._write(Path(out), overlay, alpha, fps)
 
     def _write(self, out: Path, overlay, alpha, fps) -> Path:
-        from lsevos.data.io import atomic_output, prepare_output_file, prepare_output_folder, retire_output
+        from lsevos.data.io import atomic_output, retire_output
         from lsevos.video.objects import write_merged
-        from lsevos.video.overlay import check_overlay_name, video_fps, write_alpha, write_overlay
+        from lsevos.video.overlay import video_fps, write_alpha, write_overlay
         from lsevos.video.scan_folder import write_scan
 
         inputs = [self._source] if isinstance(self._source, str | os.PathLike) else []
-        # every output claimed before any is written; the temporaries beside `out` are left to
-        # `lsevos segment`, whose scratch folder (this result's maps) is one of them
-        prepare_output_folder(out, "scan", inputs, "out", clean=False)
-        if overlay is not None:
-            check_overlay_name(overlay, "overlay")
-            prepare_output_file(overlay, [*inputs, out], "overlay")
-        if alpha is not None:
-            if Path(alpha).resolve() == out.resolve():
-                raise ConfigError(
-                    f"alpha {alpha}: is the out folder; give the cut-outs a folder of their own"
-                )
-            prepare_output_folder(alpha, "alpha", [*inputs, out], "alpha")
+        # every output claimed before any is written (again, where `lsevos segment` claimed them before
+        # its work: a no-op then); the temporaries beside `out` are left to `lsevos segment`, whose
+        # scratch folder (this result's maps) is one of them
+        claim_outputs(out, overlay, alpha, inputs, ("out", "overlay", "alpha"), clean=False)
         if overlay is not None:  # written after `out`, which is replaced whole
             retire_output(overlay, None, "overlay")
         if alpha is not None:
@@ -480,9 +501,13 @@ class Segmentation:
             if fps is None:
                 is_path = isinstance(self._source, str | os.PathLike)
                 fps = video_fps(self._source) if is_path else 24.0
-            write_overlay(self.frames, out, overlay, fps)
+            count = write_overlay(self.frames, out, overlay, fps)
+            if progress is not None:
+                progress(f"segment: overlay of {count} frames written to {overlay}")
         if alpha is not None:
-            write_alpha(self.frames, out, alpha)
+            count = write_alpha(self.frames, out, alpha)
+            if progress is not None:
+                progress(f"segment: cut-outs of {count} frames written to {alpha}")
         return out
 
     def _readable(self) -> None:
