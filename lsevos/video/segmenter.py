@@ -405,14 +405,18 @@ def claim_outputs(
 
     out_name, overlay_name, alpha_name = names
     out = prepare_output_folder(out, "scan", inputs, out_name, clean=clean)
+    for path, name in ((overlay, overlay_name), (alpha, alpha_name)):
+        if path is not None and (
+            Path(path).resolve() == out.resolve() or out.resolve() in Path(path).resolve().parents
+        ):
+            raise ConfigError(
+                f"{name} {path}: is the {out_name} folder or inside it (replaced on each run); "
+                f"write it outside the {out_name} folder"
+            )
     if overlay is not None:
         check_overlay_name(overlay, overlay_name)
         prepare_output_file(overlay, [*inputs, out], overlay_name)
     if alpha is not None:
-        if Path(alpha).resolve() == out.resolve():
-            raise ConfigError(
-                f"{alpha_name} {alpha}: is the {out_name} folder; give the cut-outs a folder of their own"
-            )
         prepare_output_folder(alpha, "alpha", [*inputs, out], alpha_name)
     return out
 

@@ -120,6 +120,19 @@ class TestBoxAndOverlay:
         assert "--overlay" in line and ".mp4" in line
         assert not (tmp_path / "proj").exists()
 
+    def test_overlay_or_cutouts_inside_out_are_refused_by_their_option(
+        self, tools, frames, tiny_checkpoint, tmp_path, no_computation
+    ):
+        out = tmp_path / "proj"
+        for option, path in (("--overlay", out / "o.mp4"), ("--alpha", out), ("--alpha", out / "cut")):
+            line = tools.refused(
+                tools.segment_argv(frames, tiny_checkpoint, out, option, path, settings=None)
+            )
+            assert line.startswith(
+                f"lsevos segment: error: {option} {path}: is the --out folder or inside it"
+            ), line
+            assert not out.exists()
+
     def test_overlay_onto_the_input_video_is_refused(self, tools, tiny_checkpoint, tmp_path, no_computation):
         from lsevos.data.io import write_video
 

@@ -259,8 +259,8 @@ def test_a_small_box_is_warned_about(tiny_checkpoint):
 
 @pytest.mark.slow
 def test_save_claims_every_output_before_writing_one(seg, tmp_path):
-    """A user's own file as the overlay, a non-mp4 overlay name, a user's folder as the cut-outs: refused
-    with nothing written (the user's file intact, no `out`); a closed result is refused by name."""
+    """A user's own file as the overlay, a non-mp4 overlay name, a user's folder as the cut-outs, an overlay
+    or cut-outs in `out`: refused with nothing written (the user's file intact, no `out`); a closed result is refused by name."""
     result = seg.segment(disk_frames(), boxes={1: BOX}, static=True)
     holiday = tmp_path / "holiday.mp4"
     holiday.write_bytes(b"the user's video")
@@ -271,6 +271,9 @@ def test_save_claims_every_output_before_writing_one(seg, tmp_path):
         ({"overlay": holiday}, "holiday.mp4"),
         ({"overlay": tmp_path / "x.avi"}, r"overlay .*x\.avi: the overlay is written as an mp4 video"),
         ({"alpha": user_folder}, "photos"),
+        ({"overlay": tmp_path / "out" / "o.mp4"}, r"overlay .*o\.mp4: is the out folder or inside it"),
+        ({"alpha": tmp_path / "out"}, r"alpha .*out: is the out folder or inside it"),
+        ({"alpha": tmp_path / "out" / "cut"}, r"alpha .*cut: is the out folder or inside it"),
     ):
         with pytest.raises((ConfigError, DataError), match=message):
             result.save(tmp_path / "out", **kwargs)
