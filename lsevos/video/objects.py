@@ -169,8 +169,6 @@ def objects_of_mask(
     """The objects of a first-frame mask: [(id, bool mask [H,W])] in id order (0/255 masks: one object;
     palette id 255 is void, not an object). A missing or unreadable file is a `DataError` naming `what`,
     the option or argument that gave it."""
-    from lsevos.data.io import open_image
-
     fix = "give the first frame's mask as a PNG (0/255 for one object, or ids 1..K)"
     if Path(path).is_dir():
         raise DataError(f"{what} {path}: is a folder; {fix}")
@@ -178,6 +176,7 @@ def objects_of_mask(
         raise DataError(f"{what} {path}: no such file; {fix}")
     try:
         with Image.open(path) as image:
+            mode = image.mode
             image.verify()  # the file's structure: not an image, or truncated
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise DataError(f"{what} {path}: not a readable image; {fix}") from None
@@ -188,7 +187,7 @@ def objects_of_mask(
             f"{frame_size[1]}x{frame_size[0]}; give the first frame's mask at the frames' resolution"
         )
     ids = [int(value) for value in np.unique(mask) if value not in (0, 255)]
-    if len(ids) > 1 and open_image(Path(path)).mode == "L":
+    if len(ids) > 1 and mode == "L":
         raise DataError(
             f"{path}: a grey mask with {len(ids)} grey levels ({', '.join(map(str, ids[:5]))}, ...), "
             "antialiased edges or a greyscale image? Give a 0/255 mask for one object or an indexed "
