@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from lsevos.config import check_config
+from lsevos.errors import ConfigError
 from lsevos.evaluation.metric_files import read_per_sequence, write_per_sequence
 from lsevos.evaluation.readme_tables import section
 
@@ -60,7 +61,7 @@ def test_each_models_configuration_passes_the_projects_validation(recipe, repo_r
         assert config["pretrain"]["stage3"] == base["pretrain"]["stage3"]  # the recipe's own pretraining
     bad = recipe.model_overlay("dev", train, tmp_path / "work")
     bad["pretrain"]["copy_paste"]["sequences"] = ["no-such-sequence"]
-    with pytest.raises(Exception, match="no-such-sequence"):
+    with pytest.raises(ConfigError, match="no-such-sequence"):
         check_config(merged(base, bad), repo_root)
 
 

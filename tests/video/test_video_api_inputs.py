@@ -81,8 +81,13 @@ def test_a_malformed_box_is_refused_before_a_video_is_read(seg, monkeypatch):
         raise AssertionError("the frames were read before the boxes were checked")
 
     monkeypatch.setattr(segmenter_module, "open_frames", read)
-    for boxes in (BOX, {0: BOX}, {1: (-1, BOX)}, {1: (21, 23, 7, 9)}):
-        with pytest.raises(ConfigError):
+    for boxes, message in (
+        (BOX, r"boxes=\(7, 9, 21, 23\) is one box, not a collection of objects"),
+        ({0: BOX}, "boxes: object id 0 must lie in 1..254"),
+        ({1: (-1, BOX)}, r"boxes\[1\]: the frame of \(frame, box\) is an index 0, 1, ..., got -1"),
+        ({1: (21, 23, 7, 9)}, r"boxes\[1\]: a box is four numbers .* got \(21, 23, 7, 9\)"),
+    ):
+        with pytest.raises(ConfigError, match=message):
             seg.segment("clip.mp4", boxes=boxes)
 
 
@@ -260,7 +265,8 @@ def test_a_small_box_is_warned_about(tiny_checkpoint):
 @pytest.mark.slow
 def test_save_claims_every_output_before_writing_one(seg, tmp_path):
     """A user's own file as the overlay, a non-mp4 overlay name, a user's folder as the cut-outs, an overlay
-    or cut-outs in `out`: refused with nothing written (the user's file intact, no `out`); a closed result is refused by name."""
+    or cut-outs in `out`: refused with nothing written (the user's file intact, no `out`); a closed result
+    is refused by name."""
     result = seg.segment(disk_frames(), boxes={1: BOX}, static=True)
     holiday = tmp_path / "holiday.mp4"
     holiday.write_bytes(b"the user's video")

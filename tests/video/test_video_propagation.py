@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from lsevos.errors import ConfigError
 from lsevos.video.boxes import box_from_mask
 from lsevos.video.propagation import FlowCarry, carry, grey
 from lsevos.video.settings import VideoSettings
@@ -97,5 +98,5 @@ def test_the_tracker_keeps_an_object_through_a_frame_its_prediction_hesitates_on
 
 
 def test_flow_weight_is_below_one_half():
-    with pytest.raises(Exception, match="flow_weight"):
+    with pytest.raises(ConfigError, match=r"flow_weight: invalid value 0.5; allowed: 0 <= x < 0.5"):
         VideoSettings(flow_weight=0.5)
