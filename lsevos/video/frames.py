@@ -147,15 +147,11 @@ class StoredFrames(_IndexedFrames):
 def extract_frames(video: Path, folder: Path, progress: Progress | None = None) -> FrameSource:
     """Decode a video into numbered JPEG frames (quality 95) in `folder`, one frame in memory at a time;
     returns them as a frame folder."""
-    import cv2
+    from lsevos.data.io import write_jpeg
 
     folder.mkdir(parents=True)
     for index, (name, frame) in enumerate(FrameSource(video)):
-        cv2.imwrite(
-            str(folder / f"{name}.jpg"),
-            cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
-            [cv2.IMWRITE_JPEG_QUALITY, 95],
-        )
+        write_jpeg(folder / f"{name}.jpg", frame, quality=95)  # a failed write raises, naming the file
         if index % 50 == 0 and progress is not None:
             progress(f"segment: decoded frame {index + 1} of {video.name}")
     return FrameSource(folder)

@@ -150,3 +150,30 @@ class TestFrameFolders:
         argv = tools.segment_argv(video, tiny_checkpoint, tmp_path / "proj", "--family", "fplsee")
         line = tools.refused(argv)
         assert "fplsee" in line and "ours" in line
+
+
+class TestExtractedFrames:
+    def test_a_video_is_decoded_into_numbered_jpegs_of_its_frames(self, tmp_path):
+        from lsevos.data.io import write_video
+        from lsevos.video.frames import extract_frames
+
+        frames = [np.full((32, 48, 3), 40 * i, dtype=np.uint8) for i in range(1, 4)]
+        write_video(tmp_path / "clip.mp4", frames, 5.0)
+        source = extract_frames(tmp_path / "clip.mp4", tmp_path / "frames")
+        assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == [
+            "00000.jpg",
+            "00001.jpg",
+            "00002.jpg",
+        ]
+        for (name, frame), expected in zip(source, frames, strict=True):
+            assert abs(float(frame.mean()) - float(expected.mean())) < 6, name  # through mp4 and JPEG
+
+    def test_a_frame_opencv_cannot_write_is_an_error_naming_it(self, tmp_path, monkeypatch):
+        from lsevos.data.io import write_video
+        from lsevos.errors import DataError
+        from lsevos.video.frames import extract_frames
+
+        write_video(tmp_path / "clip.mp4", [np.zeros((32, 48, 3), dtype=np.uint8)] * 2, 5.0)
+        monkeypatch.setattr(cv2, "imwrite", lambda *args, **kwargs: False)  # as on a failing disk
+        with pytest.raises(DataError, match=r"frames/00000\.jpg: OpenCV could not write this JPEG"):
+            extract_frames(tmp_path / "clip.mp4", tmp_path / "frames")
