@@ -124,7 +124,8 @@ class CopyPasteComposites:
             scale = fit * rng.uniform(0.5, 1.0)
             size = (max(1, round(patch.shape[1] * scale)), max(1, round(patch.shape[0] * scale)))
             piece = cv2.resize(patch, size, interpolation=cv2.INTER_LINEAR)
-            piece_mask = cv2.resize(patch_mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+            exact = cv2.INTER_NEAREST_EXACT  # sampled where INTER_LINEAR samples the image (see scene_crop)
+            piece_mask = cv2.resize(patch_mask.astype(np.uint8), size, interpolation=exact) > 0
             if rng.random() < 0.5:
                 piece, piece_mask = piece[:, ::-1], piece_mask[:, ::-1]
             top = int(rng.integers(0, height - size[1] + 1))
@@ -249,7 +250,9 @@ def scene_crop(
     scale = crop / min(height, width) * rng.uniform(*SCALE_RANGE)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
-    instances = cv2.resize(instances, size, interpolation=cv2.INTER_NEAREST)
+    # INTER_NEAREST_EXACT: labels sampled at the pixel centres INTER_LINEAR samples the image at (plain
+    # INTER_NEAREST, when it shrinks, puts them half a source pixel off: a row or column on the wrong side)
+    instances = cv2.resize(instances, size, interpolation=cv2.INTER_NEAREST_EXACT)
     pad_y, pad_x = max(0, crop - size[1]), max(0, crop - size[0])
     if pad_y or pad_x:
         image = cv2.copyMakeBorder(image, 0, pad_y, 0, pad_x, cv2.BORDER_CONSTANT, value=PAD_COLOUR)

@@ -116,6 +116,34 @@ def test_augment_is_deterministic_per_generator():
     assert np.array_equal(first[0], second[0]) and np.array_equal(first[1], second[1])
 
 
+def test_augment_keeps_image_and_labels_aligned_through_both_crops_and_the_flip():
+    """Red encodes the instance (100 on it, 0 off it), green the column (rising to the right): after
+    `augment`, the labels still sit on the red pixels, whichever crop, scale and flip the seed drew; the flip
+    (green falling to the right) and the zoom-in crop (the instance filling over a third of the crop)
+    each happen for some of 40 seeds, and not for all."""
+    height, width = 60, 80
+    instances = np.zeros((height, width), dtype=np.uint8)
+    instances[20:40, 10:30] = 1
+    image = np.zeros((height, width, 3), dtype=np.uint8)
+    image[..., 0] = instances * 100
+    image[..., 1] = np.arange(width, dtype=np.uint8)[None, :] * 3
+    flipped = zoomed = 0
+    for seed in range(40):
+        out, labels = augment(image, instances, crop=32, rng=np.random.default_rng(seed))
+        red = out[..., 0].astype(int)
+        on, off = labels == 1, labels == 0
+        # no label on the wrong side of the image's (bilinear) edge: a pixel labelled object is at least
+        # a corner of it (bilinear: 0.5 x 0.5 = 25), one labelled background at most 75 (the same from
+        # outside); a label map resized against the image's sampling (OpenCV's INTER_NEAREST when it
+        # shrinks) puts whole rows of labels a pixel off, where the image is 0 or 100
+        assert red[on].min() >= 20 and red[off].max() <= 80, seed
+        green = out[..., 1].astype(int)
+        step = np.diff(green, axis=1)[(labels[:, 1:] != 255) & (labels[:, :-1] != 255)]
+        flipped += int(np.median(step) < 0)
+        zoomed += int(on.mean() > 1 / 3)
+    assert 0 < flipped < 40 and 0 < zoomed < 40
+
+
 def test_scene_crop_scales_to_the_crop_and_pads_with_ignore():
     image = np.zeros((10, 20, 3), dtype=np.uint8)
     instances = np.ones((10, 20), dtype=np.uint8)

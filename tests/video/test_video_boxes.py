@@ -71,6 +71,21 @@ def test_crop_paste_round_trip_through_a_rescale_keeps_a_smooth_image():
     assert colour_crop.shape == (32, 32, 3) and colour_crop.dtype == np.uint8
 
 
+def test_labels_cropped_and_shrunk_sit_where_the_frame_shows_the_object():
+    """A block labelled 1 in a frame painted 100 on the same block: shrunk into a crop (20 of 48 px, as
+    a large object's search box into the training crop), every pixel labelled 1 is at least a corner of
+    the block in the frame's bilinear crop (>= 25) and every pixel labelled 0 at most one (<= 75);
+    OpenCV's INTER_NEAREST samples a shrinking crop half a source pixel off, so a row or column of
+    labels lands on the wrong side of the block's edge (at 37 px: background where the crop is 82)."""
+    labels = np.zeros((60, 80), dtype=np.uint8)
+    labels[10:40, 17:47] = 1
+    frame = (labels * 100).astype(np.uint8)
+    for box, size in (((5, 4, 52, 51), 20), ((5, 4, 52, 51), 37), ((0, 0, 79, 59), (29, 31))):
+        small = crop_and_resize(labels, box, size, nearest=True)
+        image = crop_and_resize(frame, box, size).astype(int)
+        assert image[small == 1].min() >= 25 and image[small == 0].max() <= 75, (box, size)
+
+
 def test_whole_frame_shape_keeps_the_aspect_ratio_with_the_shorter_side_given():
     assert whole_frame_shape((480, 854), 321) == (321, 571)  # DAVIS 480p at the paper's crop
     assert whole_frame_shape((100, 40), 32) == (80, 32)
