@@ -188,9 +188,19 @@ def test_paper_data_spec_is_accepted_and_device_reaches_every_torch_command(tmp_
         settings = PretrainSettings.from_dict(json.loads(words[words.index("--settings") + 1]))
         assert settings.device == "cuda" and settings.backbone == "resnet101" and settings.crop == 321
     # Every video command gets the whole video block (pseudo-labels once got none: threshold ignored there;
-    # they are now made inside `lsevos adapt`, from the same --settings).
-    for name in ("adapt",):
-        lines = _commands(result.stdout, name)
+    # they are now made inside `lsevos adapt`, from the same --settings): the chain, Table 1's GT-box scan
+    # and the LSE figure, the torch commands besides pretraining.
+    torch_jobs = workflow.run(
+        tmp_path,
+        "-n",
+        "-p",
+        "results/davis/blackswan/ours/gtbox",
+        "results/figures/lse/davis_blackswan.png",
+        configfile=repo_root / "config" / "config.yaml",
+    )
+    assert torch_jobs.returncode == 0, torch_jobs.stderr + torch_jobs.stdout
+    for output, name in ((result, "adapt"), (torch_jobs, "scan"), (torch_jobs, "figure-lse")):
+        lines = _commands(output.stdout, name)
         assert lines, name
         for line in lines:
             words = shlex.split(line[line.index(f"lsevos {name}") :].split(" > ")[0])
