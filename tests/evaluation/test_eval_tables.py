@@ -122,6 +122,9 @@ def test_tables_land_values_in_the_right_cells(metrics, davis_root, tmp_path, ca
     )
     assert "config: unit" in markdown and grabcut in markdown
     assert r"\begin{tabular}" in (out / "table2.tex").read_text()
+    latex = (out / "table1.tex").read_text() + (out / "table2.tex").read_text()
+    assert grabcut.strip("| ").replace(" | ", " & ") + r" \\" in latex  # the Markdown row's cells
+    assert "fp\\_nozoom" in latex and "fp_nozoom" not in latex  # Table 2: a variant's underscore escaped
     summary = json.loads((out / "metrics.json").read_text())
     assert summary["davis"]["grabcut"]["JF"] == pytest.approx((0.6 + 0.4666666) / 2, abs=1e-6)
     assert summary["segtrack"]["ours"]["mIoU"] == pytest.approx(0.7)
@@ -390,3 +393,9 @@ def test_figures_names_the_csv_of_a_sequence_outside_the_davis_root(metrics, dav
     err = capsys.readouterr().err
     assert f"{metrics / 'davis' / 'fp.csv'}: sequence no-such-video is not in {davis_root}" in err
     assert not out.exists()
+
+
+def test_latex_escapes_what_a_tabular_would_read_as_markup():
+    from lsevos.evaluation.tables import _latex_escape
+
+    assert _latex_escape(r"fp_nozoom & 5% #1 \ x") == r"fp\_nozoom \& 5\% \#1 \textbackslash{} x"
