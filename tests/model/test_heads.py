@@ -149,3 +149,22 @@ def test_pretraining_stage_runs_only_the_heads_its_losses_need(stage):
             del model.forward
     for name, value in losses.items():
         assert torch.equal(value, reference[name]), name
+
+
+@pytest.mark.parametrize("stage", ["3", "fp"])
+def test_bfloat16_autocast_losses_are_float32_and_near_the_float32_ones(stage):
+    """`amp` (a GPU option, run here on the CPU's bfloat16 autocast): the heads' outputs come back as
+    float32 before the losses, every loss is finite and within bfloat16's rounding (8 bits of mantissa,
+    ~0.4% a value, compounded through the network) of the float32 loss."""
+    model, _ = spied_model()
+    plain = PretrainSettings(backbone="tiny", pretrained=False, embed_dim=8, samples_per_instance=8)
+    mixed = PretrainSettings(backbone="tiny", pretrained=False, embed_dim=8, samples_per_instance=8, amp=True)
+    batch = two_instance_batch()
+    with torch.no_grad():
+        reference = stage_losses(stage, model, batch, plain, step=1)
+        losses = stage_losses(stage, model, batch, mixed, step=1)
+    assert set(losses) == set(reference) == set(STAGE_LOSSES[stage])
+    for name, value in losses.items():
+        assert value.dtype == torch.float32 and torch.isfinite(value), name
+        assert value.item() == pytest.approx(reference[name].item(), rel=5e-2, abs=1e-3), name
+        assert not torch.equal(value, reference[name]), name  # autocast did run in bfloat16
