@@ -177,3 +177,29 @@ def test_diverging_pretraining_stops_with_a_clear_error(tmp_path, static_spec):
     with pytest.raises(LsevosError, match="lower `lr`"):
         pretrain("1", static_spec, settings, tmp_path / "s1.pt", tmp_path / "s1.csv")
     assert not (tmp_path / "s1.pt").exists()
+
+
+def test_plot_losses_draws_each_column_against_the_step(tmp_path):
+    """A total falling 10x a step on a log axis is a straight line from top left to bottom right (the
+    first colour, matplotlib's C0 #1f77b4); a constant loss is a horizontal line (C1 #ff7f0e)."""
+    import numpy as np
+
+    log = tmp_path / "losses.csv"
+    log.write_text("step,total,fg\n" + "".join(f"{s},{10.0 ** (1 - s)},0.5\n" for s in range(5)))
+    figure = tmp_path / "curve.png"
+    assert main(["plot-losses", str(log), "--out", str(figure)]) == 0
+    pixels = np.asarray(Image.open(figure).convert("RGB")).astype(int)
+
+    def line(colour: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+        rows, columns = np.nonzero(np.abs(pixels - np.array(colour)).sum(axis=-1) < 40)
+        return rows, columns
+
+    rows, columns = line((0x1F, 0x77, 0xB4))
+    left, right = (
+        columns.min() + (columns.max() - columns.min()) // 4,
+        columns.max() - (columns.max() - columns.min()) // 4,
+    )
+    assert np.median(rows[columns < left]) < np.median(rows[columns > right]) - 100  # falls, top to bottom
+    rows, columns = line((0xFF, 0x7F, 0x0E))
+    wide = columns > np.percentile(columns, 10)  # the line, the legend's short swatch aside
+    assert np.percentile(rows[wide], 90) - np.percentile(rows[wide], 10) <= 3  # horizontal
