@@ -14,7 +14,7 @@ from lsevos import cli
 from lsevos.data.io import read_mask, write_video
 from lsevos.data.synthetic import SyntheticSettings, render_video
 from lsevos.errors import ConfigError
-from lsevos.video.boxes import box_from_mask
+from lsevos.video.boxes import box_from_mask, enlarge_box
 from lsevos.video.crf import dense_crf
 from lsevos.video.settings import VideoSettings
 
@@ -69,8 +69,21 @@ def test_workflow_steps_chain_through_files(tmp_path, disk_video, tiny_checkpoin
         assert len(list((tmp_path / scan / "probs").glob("*.png"))) == 6
     boxes = json.loads((tmp_path / "gtbox" / "boxes.json").read_text())
     assert boxes["mode"] == "gtbox" and boxes["family"] == "fplse"
-    assert boxes["search"]["00002"] is not None
-    assert len(list((tmp_path / "labels").glob("*.png"))) == 6
+    # GT-box mode searches each frame's true box enlarged by `enlarge` (1.5x), whatever was predicted
+    for index in (1, 2, 5):
+        expected = enlarge_box(box_from_mask(masks[index]), VideoSettings().enlarge, masks[index].shape)
+        assert tuple(boxes["search"][f"{index:05d}"]) == expected, index
+    label_files = sorted((tmp_path / "labels").glob("*.png"))
+    assert len(label_files) == 6
+    for path in label_files:  # background, object, or no label (the scan's unsure pixels)
+        assert set(np.unique(read_mask(path)).tolist()) <= {0, 1, 255}, path.name
+    # the retraining changed the fine-tuned weights it started from
+    import torch
+
+    before = torch.load(ft, map_location="cpu", weights_only=False)["model_state"]
+    after = torch.load(rt, map_location="cpu", weights_only=False)["model_state"]
+    assert before.keys() == after.keys()
+    assert any(not torch.equal(before[name], after[name]) for name in before)
 
 
 def test_command_errors_are_clear(tmp_path, disk_video, tiny_checkpoint, capsys):
