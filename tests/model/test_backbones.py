@@ -122,6 +122,32 @@ def test_fetch_weights_copies_the_users_torch_cache_and_checks_it(tmp_path, monk
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "resources" / "torch_home"))
     cached.unlink()
     assert torch.all(build_backbone("resnet101", pretrained=True).layer2[0].conv1.weight == 0.5)
+    # Nothing cached: downloaded (here from a server on 127.0.0.1), checked, then renamed into place.
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    torch.save(state, mirror / RESNET101_FILE)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_home"))
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(mirror)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/{RESNET101_FILE}"
+        monkeypatch.setattr(backbones, "RESNET101_URL", url)
+        downloaded = tmp_path / "downloaded" / RESNET101_FILE
+        assert backbones.fetch_resnet101_imagenet(downloaded) == downloaded
+        assert downloaded.read_bytes() == (mirror / RESNET101_FILE).read_bytes()
+        assert not list(downloaded.parent.glob(".*"))  # no temporary left beside it
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
 @pytest.mark.parametrize("name", ["tiny", "efficientnet-lite0", "resnet101"])
