@@ -306,3 +306,25 @@ def test_the_merged_boxes_keep_each_objects_recovery(tmp_path):
     objects = json.loads((tmp_path / "merged" / "boxes.json").read_text())["objects"]
     assert objects["1"]["recovery"] == {"00001": "held"}
     assert "recovery" not in objects["2"]
+
+
+def test_package_model_refuses_a_bad_setting_a_bad_card_or_a_foreign_file_before_writing(
+    tmp_path, tiny_checkpoint, capsys
+):
+    from lsevos.cli import main
+
+    out = tmp_path / "models" / "m.pt"
+    command = ["package-model", "--checkpoint", str(tiny_checkpoint), "--out", str(out)]
+    for settings, card, message in (
+        ('{"no_such_setting": 1}', '{"summary": "s"}', "no_such_setting"),
+        ('{"crop_size": 57}', "[1, 2]", "--card '[1, 2]': JSON, but a list, not an object"),
+    ):
+        assert main([*command, "--settings", settings, "--card", card]) == 2
+        error = capsys.readouterr().err
+        assert message in error and len(error.strip().splitlines()) == 1, error
+        assert not out.exists() and not out.with_suffix(".md").exists()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(b"someone's file")
+    assert main([*command, "--settings", '{"crop_size": 57}', "--card", '{"summary": "s"}']) == 2
+    assert "lsevos did not write" in capsys.readouterr().err
+    assert out.read_bytes() == b"someone's file" and not out.with_suffix(".md").exists()
