@@ -13,6 +13,7 @@ import csv
 import datetime
 import io
 import os
+import re
 import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -387,16 +388,23 @@ def to_markdown(table: Table, origin: Provenance) -> str:
     return "\n".join(lines)
 
 
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "_": r"\_",
+    "#": r"\#",
+    "$": r"\$",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+
+
 def _latex_escape(text: str) -> str:
-    for plain, escaped in (
-        ("\\", r"\textbackslash{}"),
-        ("&", r"\&"),
-        ("%", r"\%"),
-        ("_", r"\_"),
-        ("#", r"\#"),
-    ):
-        text = text.replace(plain, escaped)
-    return text
+    """`text` with LaTeX's special characters escaped, in one pass (an escape's own braces stay)."""
+    return re.sub(r"[\\&%_#$\{\}~^]", lambda match: _LATEX_SPECIAL[match.group()], text)
 
 
 def to_latex(table: Table, origin: Provenance) -> str:

@@ -399,3 +399,8 @@ def test_latex_escapes_what_a_tabular_would_read_as_markup():
     from lsevos.evaluation.tables import _latex_escape
 
     assert _latex_escape(r"fp_nozoom & 5% #1 \ x") == r"fp\_nozoom \& 5\% \#1 \textbackslash{} x"
+    # in one pass: the braces of an escape are not escaped again
+    assert (
+        _latex_escape(r"$1 {a} ~ ^ \\")
+        == r"\$1 \{a\} \textasciitilde{} \textasciicircum{} \textbackslash{}\textbackslash{}"
+    )
