@@ -406,12 +406,17 @@ def claim_outputs(
     out_name, overlay_name, alpha_name = names
     out = prepare_output_folder(out, "scan", inputs, out_name, clean=clean)
     for path, name in ((overlay, overlay_name), (alpha, alpha_name)):
-        if path is not None and (
-            Path(path).resolve() == out.resolve() or out.resolve() in Path(path).resolve().parents
-        ):
+        if path is None:
+            continue
+        resolved = Path(path).resolve()
+        if resolved == out.resolve() or out.resolve() in resolved.parents:
             raise ConfigError(
                 f"{name} {path}: is the {out_name} folder or inside it (replaced on each run); "
                 f"write it outside the {out_name} folder"
+            )
+        if resolved in out.resolve().parents:
+            raise ConfigError(
+                f"{name} {path}: holds the {out_name} folder {out}; give it a folder of its own"
             )
     if overlay is not None:
         check_overlay_name(overlay, overlay_name)

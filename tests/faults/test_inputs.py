@@ -123,14 +123,18 @@ class TestBoxAndOverlay:
     def test_overlay_or_cutouts_inside_out_are_refused_by_their_option(
         self, tools, frames, tiny_checkpoint, tmp_path, no_computation
     ):
-        out = tmp_path / "proj"
-        for option, path in (("--overlay", out / "o.mp4"), ("--alpha", out), ("--alpha", out / "cut")):
+        out = tmp_path / "proj" / "scan"
+        inside = "is the --out folder or inside it"
+        for option, path, says in (
+            ("--overlay", out / "o.mp4", inside),
+            ("--alpha", out, inside),
+            ("--alpha", out / "cut", inside),
+            ("--alpha", out.parent, "holds the --out folder"),
+        ):
             line = tools.refused(
                 tools.segment_argv(frames, tiny_checkpoint, out, option, path, settings=None)
             )
-            assert line.startswith(
-                f"lsevos segment: error: {option} {path}: is the --out folder or inside it"
-            ), line
+            assert line.startswith(f"lsevos segment: error: {option} {path}: {says}"), line
             assert not out.exists()
 
     def test_overlay_onto_the_input_video_is_refused(self, tools, tiny_checkpoint, tmp_path, no_computation):

@@ -280,6 +280,7 @@ def test_save_claims_every_output_before_writing_one(seg, tmp_path):
         ({"overlay": tmp_path / "out" / "o.mp4"}, r"overlay .*o\.mp4: is the out folder or inside it"),
         ({"alpha": tmp_path / "out"}, r"alpha .*out: is the out folder or inside it"),
         ({"alpha": tmp_path / "out" / "cut"}, r"alpha .*cut: is the out folder or inside it"),
+        ({"alpha": tmp_path}, r"alpha .*: holds the out folder"),
     ):
         with pytest.raises((ConfigError, DataError), match=message):
             result.save(tmp_path / "out", **kwargs)
