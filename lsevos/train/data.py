@@ -251,7 +251,7 @@ def scene_crop(
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
     # INTER_NEAREST_EXACT: labels sampled at the pixel centres INTER_LINEAR samples the image at (plain
-    # INTER_NEAREST, when it shrinks, puts them half a source pixel off: a row or column on the wrong side)
+    # INTER_NEAREST puts them up to half a source pixel off: a row or column on the wrong side)
     instances = cv2.resize(instances, size, interpolation=cv2.INTER_NEAREST_EXACT)
     pad_y, pad_x = max(0, crop - size[1]), max(0, crop - size[0])
     if pad_y or pad_x:

@@ -101,8 +101,8 @@ def crop_and_resize(
     patch = image[y0 : y1 + 1, x0 : x1 + 1]
     if patch.shape[0] == height and patch.shape[1] == width:
         return patch.copy()
-    # nearest: at the pixel centres bilinear samples (OpenCV's INTER_NEAREST, when it shrinks, lands half a
-    # source pixel off, and labels would miss the image's edges by a row or column)
+    # nearest: at the pixel centres bilinear samples (OpenCV's INTER_NEAREST lands up to half a source
+    # pixel off, and labels would miss the image's edges by a row or column)
     interpolation = cv2.INTER_NEAREST_EXACT if nearest else cv2.INTER_LINEAR
     return cv2.resize(patch, (width, height), interpolation=interpolation)
 

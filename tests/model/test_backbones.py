@@ -131,6 +131,8 @@ def test_fetch_weights_copies_the_users_torch_cache_and_checks_it(tmp_path, monk
     mirror.mkdir()
     torch.save(state, mirror / RESNET101_FILE)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_home"))
+    for variable in ("no_proxy", "NO_PROXY"):  # a proxy in the environment must not take the local request
+        monkeypatch.setenv(variable, "127.0.0.1")
 
     class Quiet(SimpleHTTPRequestHandler):
         def log_message(self, *args):

@@ -5,7 +5,7 @@ import pytest
 
 from lsevos.data.io import write_mask
 from lsevos.errors import ConfigError
-from lsevos.train.data import TrainingData, augment, scene_crop, zoom_crop
+from lsevos.train.data import CopyPasteComposites, TrainingData, augment, scene_crop, zoom_crop
 
 
 @pytest.fixture()
@@ -93,6 +93,40 @@ def test_copy_paste_names_a_mask_in_a_wrong_format_before_sampling(davis_trainin
     spec = {"sources": [{"kind": "copy_paste", "davis_root": str(davis_training_root), "sequences": "all"}]}
     with pytest.raises(DataError, match=r"train-b/00001.png: mask has image mode 'RGB'"):
         TrainingData(spec, crop=48)
+
+
+def test_pasted_copies_are_labelled_where_the_image_shows_them(tmp_path):
+    """A chequered object (red 200 on its 3x3 squares, 0 between them) pasted shrunk: every pixel labelled
+    as a copy shows at least a quarter of a red square in the bilinear piece (>= 50); labels resized with
+    OpenCV's INTER_NEAREST land up to half a source pixel off, on the black between the squares."""
+    from PIL import Image
+
+    from lsevos.train.data import CopyPasteComposites
+
+    frames, masks = (
+        tmp_path / "JPEGImages" / "480p" / "chequer",
+        tmp_path / "Annotations" / "480p" / "chequer",
+    )
+    frames.mkdir(parents=True)
+    masks.mkdir(parents=True)
+    rows, columns = np.mgrid[0:60, 0:80]
+    mask = (
+        (((rows // 3) + (columns // 3)) % 2 == 0)
+        & (rows >= 6)
+        & (rows < 54)
+        & (columns >= 9)
+        & (columns < 72)
+    )
+    image = np.zeros((60, 80, 3), dtype=np.uint8)
+    image[mask, 0] = 200
+    Image.fromarray(image).save(frames / "00000.png")  # lossless: the squares stay exact
+    (frames / "00000.png").rename(frames / "00000.jpg")
+    write_mask(masks / "00000.png", mask.astype(np.uint8))
+    composites = CopyPasteComposites(str(tmp_path), ["chequer"], copies=(2, 2), exclude=[])
+    for seed in range(10):
+        pasted_image, instances = composites.sample(np.random.default_rng(seed))
+        copies = instances >= 2
+        assert copies.any() and pasted_image[copies, 0].min() >= 50, seed
 
 
 def test_zoom_crop_fills_the_crop_with_the_enlarged_instance_box():

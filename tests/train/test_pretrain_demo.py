@@ -34,8 +34,8 @@ def test_demo_pretraining_lowers_every_loss(demo_models, stage):
 def mean_distances(model, image: np.ndarray, instances: np.ndarray, classes: np.ndarray, crop: int):
     """(within-instance, between same-class instances) mean LSE distances on one image, or None."""
     image = cv2.resize(image, (crop, crop), interpolation=cv2.INTER_AREA)
-    instances = cv2.resize(instances, (crop, crop), interpolation=cv2.INTER_NEAREST)
-    classes = cv2.resize(classes, (crop, crop), interpolation=cv2.INTER_NEAREST)
+    instances = cv2.resize(instances, (crop, crop), interpolation=cv2.INTER_NEAREST_EXACT)
+    classes = cv2.resize(classes, (crop, crop), interpolation=cv2.INTER_NEAREST_EXACT)
     with torch.no_grad():
         lse = model(torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255).lse[0]
     vectors = lse.reshape(lse.shape[0], -1).t()
