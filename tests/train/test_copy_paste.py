@@ -101,8 +101,6 @@ def test_pasted_copies_are_labelled_where_the_image_shows_them(tmp_path):
     OpenCV's INTER_NEAREST land up to half a source pixel off, on the black between the squares."""
     from PIL import Image
 
-    from lsevos.train.data import CopyPasteComposites
-
     frames, masks = (
         tmp_path / "JPEGImages" / "480p" / "chequer",
         tmp_path / "Annotations" / "480p" / "chequer",
