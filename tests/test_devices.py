@@ -24,13 +24,23 @@ def test_cpu_flushes_denormals_to_zero():
         torch.set_flush_denormal(before)
 
 
-def test_unknown_device_and_absent_cuda_name_the_key():
+def test_an_unknown_device_names_the_key():
     with pytest.raises(ConfigError, match="video setting 'device' must be one of auto, cpu, cuda, got 'tpu'"):
         resolve_device("tpu", "video setting 'device'")
-    if not torch.cuda.is_available():
-        with pytest.raises(ConfigError, match="'cuda' but torch sees no CUDA device"):
-            resolve_device("cuda")
-        assert resolve_device("auto") == torch.device("cpu")
+
+
+@pytest.mark.skipif(
+    torch.cuda.is_available(), reason="a CUDA device is present: its absence cannot be tested"
+)
+def test_cuda_without_a_cuda_device_is_refused_and_auto_is_the_cpu():
+    with pytest.raises(ConfigError, match="'cuda' but torch sees no CUDA device"):
+        resolve_device("cuda")
+    assert resolve_device("auto") == torch.device("cpu")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_and_auto_resolve_to_the_cuda_device_when_there_is_one():
+    assert resolve_device("cuda").type == "cuda" and resolve_device("auto").type == "cuda"
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim is Linux's")
