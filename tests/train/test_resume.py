@@ -117,14 +117,22 @@ def test_worker_processes_change_nothing_in_the_weights(tmp_path, static_spec):
     assert (tmp_path / "w0.csv").read_text() == (tmp_path / "w2.csv").read_text()
 
 
-def test_device_setting_is_checked_before_any_work(tmp_path, static_spec):
+def test_an_unknown_device_setting_is_refused():
     from lsevos.errors import ConfigError
-    from lsevos.train.pretrain import PretrainSettings, pretrain
+    from lsevos.train.pretrain import PretrainSettings
 
     with pytest.raises(ConfigError, match="'device': 'gpu' is not allowed .*; choose one of auto, cpu, cuda"):
         PretrainSettings.from_dict({**SETTINGS, "device": "gpu"})
-    if not torch.cuda.is_available():
-        settings = PretrainSettings.from_dict({**SETTINGS, "device": "cuda"})
-        with pytest.raises(ConfigError, match="'cuda' but torch sees no CUDA device"):
-            pretrain("1", static_spec, settings, tmp_path / "x.pt", tmp_path / "x.csv")
-        assert not (tmp_path / "x.pt").exists() and not (tmp_path / "x.csv").exists()
+
+
+@pytest.mark.skipif(
+    torch.cuda.is_available(), reason="a CUDA device is present: its absence cannot be tested"
+)
+def test_cuda_without_a_cuda_device_is_refused_before_any_work(tmp_path, static_spec):
+    from lsevos.errors import ConfigError
+    from lsevos.train.pretrain import PretrainSettings, pretrain
+
+    settings = PretrainSettings.from_dict({**SETTINGS, "device": "cuda"})
+    with pytest.raises(ConfigError, match="'cuda' but torch sees no CUDA device"):
+        pretrain("1", static_spec, settings, tmp_path / "x.pt", tmp_path / "x.csv")
+    assert not (tmp_path / "x.pt").exists() and not (tmp_path / "x.csv").exists()
