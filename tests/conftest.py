@@ -5,8 +5,11 @@ they are skipped with the reason, and the summary counts them, so a fresh clone 
 `LSEVOS_SHARED=PATH` reads the data from another folder.
 """
 
+import functools
 import os
+import threading
 from collections.abc import Mapping
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import MappingProxyType
 
@@ -136,3 +139,22 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("checkpoint") / "tiny.pt"
     save_checkpoint(path, LSENet("tiny", embed_dim=8), step=0, config={"stage": "test"})
     return path
+
+
+@pytest.fixture
+def served(tmp_path):
+    """(folder, base URL): the files of `folder` served by http.server on 127.0.0.1, in a thread."""
+    folder = tmp_path / "served"
+    folder.mkdir()
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield folder, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()

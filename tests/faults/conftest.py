@@ -3,14 +3,11 @@ runner for the real `lsevos` command (in process, or as a subprocess of `.venv/b
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 import signal
 import subprocess
 import sys
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import cv2
@@ -222,22 +219,3 @@ def tools(capsys):
         repo=REPO,
         lsevos=LSEVOS,
     )
-
-
-@pytest.fixture
-def served(tmp_path):
-    """(folder, base URL): the files of `folder` served by http.server on 127.0.0.1, in a thread."""
-    folder = tmp_path / "served"
-    folder.mkdir()
-
-    class Quiet(SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield folder, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()

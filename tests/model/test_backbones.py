@@ -98,7 +98,7 @@ def test_efficientnet_lite0_loads_the_wheel_weights_at_output_stride_16():
 
 
 @pytest.mark.slow
-def test_fetch_weights_copies_the_users_torch_cache_and_checks_it(tmp_path, monkeypatch, resnet):
+def test_fetch_weights_copies_the_users_torch_cache_and_checks_it(tmp_path, monkeypatch, resnet, served):
     """The workflow's local rule imagenet_weights: `lsevos fetch-weights` places the file before any job."""
     from lsevos.cli import main
 
@@ -123,33 +123,16 @@ def test_fetch_weights_copies_the_users_torch_cache_and_checks_it(tmp_path, monk
     cached.unlink()
     assert torch.all(build_backbone("resnet101", pretrained=True).layer2[0].conv1.weight == 0.5)
     # Nothing cached: downloaded (here from a server on 127.0.0.1), checked, then renamed into place.
-    import functools
-    import threading
-    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-
-    mirror = tmp_path / "mirror"
-    mirror.mkdir()
+    mirror, base = served
     torch.save(state, mirror / RESNET101_FILE)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_home"))
     for variable in ("no_proxy", "NO_PROXY"):  # a proxy in the environment must not take the local request
         monkeypatch.setenv(variable, "127.0.0.1")
-
-    class Quiet(SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(mirror)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{httpd.server_address[1]}/{RESNET101_FILE}"
-        monkeypatch.setattr(backbones, "RESNET101_URL", url)
-        downloaded = tmp_path / "downloaded" / RESNET101_FILE
-        assert backbones.fetch_resnet101_imagenet(downloaded) == downloaded
-        assert downloaded.read_bytes() == (mirror / RESNET101_FILE).read_bytes()
-        assert not list(downloaded.parent.glob(".*"))  # no temporary left beside it
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    monkeypatch.setattr(backbones, "RESNET101_URL", f"{base}/{RESNET101_FILE}")
+    downloaded = tmp_path / "downloaded" / RESNET101_FILE
+    assert backbones.fetch_resnet101_imagenet(downloaded) == downloaded
+    assert downloaded.read_bytes() == (mirror / RESNET101_FILE).read_bytes()
+    assert not list(downloaded.parent.glob(".*"))  # no temporary left beside it
 
 
 @pytest.mark.parametrize("name", ["tiny", "efficientnet-lite0", "resnet101"])
