@@ -398,31 +398,32 @@ def claim_outputs(
 ) -> Path:
     """Check and claim what `Segmentation.save` writes, before any of it is written: `out` (a scan folder),
     `overlay` (an mp4 video) and `alpha` (a folder of cut-outs), none of them an input, neither of the last
-    two `out` or inside it. `names` are what messages call the three (`lsevos segment`'s options, or
-    `save`'s arguments); `clean`: `prepare_output_folder`'s. Returns `out`."""
+    two `out`, inside it or holding it. `names` are what messages call the three (`lsevos segment`'s
+    options, or `save`'s arguments); `clean`: `prepare_output_folder`'s. Returns `out`."""
     from lsevos.data.io import prepare_output_file, prepare_output_folder
     from lsevos.video.overlay import check_overlay_name
 
     out_name, overlay_name, alpha_name = names
     out = prepare_output_folder(out, "scan", inputs, out_name, clean=clean)
+    where = out.resolve()
     for path, name in ((overlay, overlay_name), (alpha, alpha_name)):
         if path is None:
             continue
         resolved = Path(path).resolve()
-        if resolved == out.resolve() or out.resolve() in resolved.parents:
+        if resolved == where or where in resolved.parents:
             raise ConfigError(
                 f"{name} {path}: is the {out_name} folder or inside it (replaced on each run); "
                 f"write it outside the {out_name} folder"
             )
-        if resolved in out.resolve().parents:
+        if resolved in where.parents:
             raise ConfigError(
                 f"{name} {path}: holds the {out_name} folder {out}; give it a folder of its own"
             )
     if overlay is not None:
         check_overlay_name(overlay, overlay_name)
-        prepare_output_file(overlay, [*inputs, out], overlay_name)
+        prepare_output_file(overlay, inputs, overlay_name)
     if alpha is not None:
-        prepare_output_folder(alpha, "alpha", [*inputs, out], alpha_name)
+        prepare_output_folder(alpha, "alpha", inputs, alpha_name)
     return out
 
 
