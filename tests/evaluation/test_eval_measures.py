@@ -92,10 +92,14 @@ def test_shift_within_tolerance_has_perfect_boundary(shift):
 
 def test_shift_beyond_tolerance_loses_boundary_pixels():
     precision, recall = boundary_precision_recall(_square(0), _square(9))
-    # Each boundary has 400 pixels. The predicted right edge (column 208, rows 100..199) is 9 px from the
-    # GT right edge and farther from the rest; likewise the GT left edge (column 99) from the prediction.
-    assert 0.5 < precision <= 0.75
-    assert 0.5 < recall <= 0.75
+    # Each boundary has 400 pixels: the outside row above (101, corner included) and column left (100),
+    # the inside column right (100) and row below (99). Radius 8, shift 9. Predicted pixels within reach
+    # of the GT boundary: left column (108) only near the GT's top row (rows 100..107: 8) and bottom row
+    # (rows 191..199: 9); top row: 92 on the GT's top row, 8 more past its corner (cols 200..207); right
+    # column (208): none; bottom row: 90 on the GT's, 9 within 8 of its right column (cols 199..207).
+    # 17 + 100 + 0 + 99 = 216 of 400; the recall is the same count mirrored.
+    assert precision == 216 / 400
+    assert recall == 216 / 400
 
 
 def test_decay_on_four_frames():
