@@ -62,7 +62,7 @@ def phases(log: str) -> dict:
     """The phases' figures from `lsevos segment`'s progress lines."""
     found: dict = {}
     for stage in ("fine-tune", "retrain"):
-        match = re.search(rf"^{stage}: (\d+) step in \S+ \(([\d.]+) step/s\)", log, re.MULTILINE)
+        match = re.search(rf"^{stage}: (\d+) steps? in \S+ \(([\d.]+) step/s\)", log, re.MULTILINE)
         if match:
             found[stage] = {"steps": int(match[1]), "steps_per_s": float(match[2])}
     for stage in ("scan 1", "scan 2"):

@@ -79,7 +79,8 @@ class Meter:
         seconds = time.perf_counter() - self.started
         suffix = f", {self.note}" if self.note else ""
         line = (
-            f"{self.what}: {self.done} {self.unit} in {clock(seconds)} ({self.rate():.2f} {self.unit}/s)"
+            f"{self.what}: {self.done} {self.unit}{'' if self.done == 1 else 's'} in {clock(seconds)} "
+            f"({self.rate():.2f} {self.unit}/s)"
             f"{suffix}"
         )
         if summary:

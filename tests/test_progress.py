@@ -19,7 +19,7 @@ def test_a_line_per_tenth_with_rate_and_eta_then_a_summary():
         range(2, 20, 2)
     )
     assert re.fullmatch(r"fine-tune: 2/20 \(10%\), [\d.]+ step/s, ETA \d+:\d\d, loss 0.500", lines[0])
-    assert re.fullmatch(r"fine-tune: 20 step in \d+:\d\d \([\d.]+ step/s\), loss 0.050", lines[-1])
+    assert re.fullmatch(r"fine-tune: 20 steps in \d+:\d\d \([\d.]+ step/s\), loss 0.050", lines[-1])
 
 
 def test_a_large_update_prints_one_line_and_a_short_total_prints_each_step():
@@ -35,3 +35,12 @@ def test_a_large_update_prints_one_line_and_a_short_total_prints_each_step():
 
 def test_clock():
     assert clock(5) == "0:05" and clock(125) == "2:05" and clock(3725) == "1:02:05"
+
+
+def test_the_summary_counts_one_step_in_the_singular():
+    lines = []
+    meter = Meter(1, "retrain", "step", lines.append)
+    meter.update(1)
+    meter.close()
+    assert len(lines) == 1
+    assert re.fullmatch(r"retrain: 1 step in \d+:\d\d \([\d.]+ step/s\)", lines[0])

@@ -82,10 +82,10 @@ def test_bench_segment_reads_each_phase_from_the_progress_lines(repo_root):
     finally:
         sys.path.pop(0)
     log = (
-        "fine-tune: 50 step in 0:16 (3.12 step/s), epoch 50/50 loss 0.19\n"
+        "fine-tune: 50 steps in 0:16 (3.12 step/s), epoch 50/50 loss 0.19\n"
         "scan 1: 9/90 (10%), 7.0 frame/s, ETA 0:11, box [1, 2, 3, 4]\n"
         "scan 1: 90 frames in 13.5 s (6.6 frames/s)\n"
-        "retrain: 30 step in 0:10 (2.92 step/s), epoch 1/1 loss 0.23\n"
+        "retrain: 30 steps in 0:10 (2.92 step/s), epoch 1/1 loss 0.23\n"
         "scan 2: 90 frames in 4.6 s (19.4 frames/s; scan 1's prior on 90)\n"
     )
     assert bench_segment.phases(log) == {

@@ -1,0 +1,63 @@
+"""The README's Python example runs as written: its block executed unchanged in a folder that holds what it
+names (`models/lsevos-cpu.pt`, a model file packaged from a tiny network with fast settings, and
+`clip.mp4`, a real MP4 with a disk moving inside the example's box), and what it prints and writes checked."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from lsevos.data.io import read_mask
+from lsevos.video.model_file import package_model
+
+REPO = Path(__file__).resolve().parents[2]
+FAST = {"crop_size": 33, "finetune_epochs": 1, "retrain_epochs": 1, "batch": 2, "threshold": 0.02}
+FRAMES, HEIGHT, WIDTH = 4, 320, 352
+
+
+def python_blocks(text: str) -> list[str]:
+    return re.findall(r"^```python\n(.*?)^```", text, flags=re.S | re.M)
+
+
+def write_clip(path: Path) -> None:
+    """FRAMES frames: a red disk moving right inside the box (120, 80, 260, 300) on grey."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (WIDTH, HEIGHT))
+    assert writer.isOpened()
+    for index in range(FRAMES):
+        frame = np.full((HEIGHT, WIDTH, 3), 90, dtype=np.uint8)
+        cv2.circle(frame, (185 + 3 * index, 190), 60, (30, 30, 220), thickness=-1)  # BGR red
+        writer.write(frame)
+    writer.release()
+
+
+@pytest.mark.slow
+def test_the_readme_python_example_runs_as_written(tmp_path, tiny_checkpoint, monkeypatch):
+    blocks = python_blocks((REPO / "README.md").read_text())
+    assert len(blocks) == 1, "the README's Python blocks: one example, run here"
+    model = tmp_path / "models" / "lsevos-cpu.pt"
+    package_model(tiny_checkpoint, FAST, {"summary": "tiny test model"}, model)
+    write_clip(tmp_path / "clip.mp4")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LSEVOS_CHECKPOINT", raising=False)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(blocks[0], "README.md", "exec"), {})  # the README's own example, unchanged
+    lines = printed.getvalue().splitlines()
+    frame_lines = [line for line in lines if re.fullmatch(r"\d+ \d{5} \{1: \d+\}", line)]
+    assert [int(line.split()[0]) for line in frame_lines] == list(range(FRAMES)), lines
+    masks = sorted((tmp_path / "out" / "masks").glob("*.png"))
+    assert [path.stem for path in masks] == [line.split()[1] for line in frame_lines]
+    for line, path in zip(frame_lines, masks, strict=True):  # the printed pixel count is the saved mask's
+        assert int(line.split("{1: ")[1].rstrip("}")) == np.count_nonzero(read_mask(path) == 1)
+    assert any(np.count_nonzero(read_mask(path)) for path in masks)
+    assert len(lines) > len(frame_lines)  # progress=print said what it does
+    video = cv2.VideoCapture(str(tmp_path / "out.mp4"))
+    assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == FRAMES
+    video.release()
+    assert len(list((tmp_path / "cutout").glob("*.png"))) == FRAMES
