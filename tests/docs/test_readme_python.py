@@ -1,12 +1,17 @@
-"""The README's Python example runs as written: its block executed unchanged in a folder that holds what it
-names (`models/lsevos-cpu.pt`, a model file packaged from a tiny network with fast settings, and
-`clip.mp4`, a real MP4 with a disk moving inside the example's box), and what it prints and writes checked."""
+"""The README's examples of segmenting one's own video run as written: the Python block executed unchanged,
+and the `lsevos segment` command run, each in a folder that holds what it names (`models/lsevos-cpu.pt`, a
+model file packaged from a tiny network with fast settings, and the video, a real MP4 with a disk moving
+inside the examples' box), and what they print and write checked."""
 
 from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -36,13 +41,38 @@ def write_clip(path: Path) -> None:
     writer.release()
 
 
+def own_video_folder(folder: Path, checkpoint: Path, video: str) -> None:
+    """The folder a user runs the examples in: the model `make model` writes, and their video."""
+    package_model(checkpoint, FAST, {"summary": "tiny test model"}, folder / "models" / "lsevos-cpu.pt")
+    write_clip(folder / video)
+
+
+@pytest.mark.slow
+def test_the_readme_segment_command_runs_as_written(tmp_path, tiny_checkpoint):
+    lines = (REPO / "README.md").read_text().splitlines()
+    command = [line for line in lines if line.startswith(".venv/bin/lsevos segment ")]
+    assert len(command) == 1, "the README's own-video command: one line, run here"
+    words = shlex.split(command[0])
+    video, out, overlay = words[2], words[words.index("--out") + 1], words[words.index("--overlay") + 1]
+    own_video_folder(tmp_path, tiny_checkpoint, video)
+    words[0] = str(Path(sys.executable).parent / "lsevos")  # this environment's, as .venv/bin/ is in a clone
+    environment = {key: value for key, value in os.environ.items() if key != "LSEVOS_CHECKPOINT"}
+    result = subprocess.run(words, cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "lsevos-cpu.pt" in result.stderr  # the model it names is the one `make model` writes
+    masks = sorted((tmp_path / out / "masks").glob("*.png"))
+    assert len(masks) == FRAMES and any(np.count_nonzero(read_mask(path)) for path in masks)
+    assert (tmp_path / out / "boxes.json").is_file()
+    capture = cv2.VideoCapture(str(tmp_path / overlay))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == FRAMES
+    capture.release()
+
+
 @pytest.mark.slow
 def test_the_readme_python_example_runs_as_written(tmp_path, tiny_checkpoint, monkeypatch):
     blocks = python_blocks((REPO / "README.md").read_text())
     assert len(blocks) == 1, "the README's Python blocks: one example, run here"
-    model = tmp_path / "models" / "lsevos-cpu.pt"
-    package_model(tiny_checkpoint, FAST, {"summary": "tiny test model"}, model)
-    write_clip(tmp_path / "clip.mp4")
+    own_video_folder(tmp_path, tiny_checkpoint, "clip.mp4")
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("LSEVOS_CHECKPOINT", raising=False)
     printed = io.StringIO()
