@@ -146,14 +146,22 @@ class StoredFrames(_IndexedFrames):
 
 def extract_frames(video: Path, folder: Path, progress: Progress | None = None) -> FrameSource:
     """Decode a video into numbered JPEG frames (quality 95) in `folder`, one frame in memory at a time;
-    returns them as a frame folder."""
+    returns them as a frame folder. `progress` hears a line per tenth of the frames the header declares
+    (rate and ETA), then the count."""
     from lsevos.data.io import write_jpeg
+    from lsevos.progress import Meter
 
     folder.mkdir(parents=True)
-    for index, (name, frame) in enumerate(FrameSource(video)):
+    source = FrameSource(video)
+    meter = (
+        None if progress is None else Meter(source.declared or 1, f"decode {video.name}", "frame", progress)
+    )
+    for name, frame in source:
         write_jpeg(folder / f"{name}.jpg", frame, quality=95)  # a failed write raises, naming the file
-        if index % 50 == 0 and progress is not None:
-            progress(f"segment: decoded frame {index + 1} of {video.name}")
+        if meter is not None:
+            meter.update()
+    if meter is not None:
+        meter.close()
     return FrameSource(folder)
 
 

@@ -5,6 +5,7 @@ refused, every frame checked before the fine-tune."""
 from __future__ import annotations
 
 import json
+import re
 
 import cv2
 import numpy as np
@@ -159,7 +160,15 @@ class TestExtractedFrames:
 
         frames = [np.full((32, 48, 3), 40 * i, dtype=np.uint8) for i in range(1, 4)]
         write_video(tmp_path / "clip.mp4", frames, 5.0)
-        source = extract_frames(tmp_path / "clip.mp4", tmp_path / "frames")
+        said: list[str] = []
+        source = extract_frames(tmp_path / "clip.mp4", tmp_path / "frames", said.append)
+        # a line per tenth of the 3 frames the header declares (1/3, 2/3) with rate and ETA, then the count
+        assert [line.split(",")[0] for line in said[:2]] == [
+            "decode clip.mp4: 1/3 (33%)",
+            "decode clip.mp4: 2/3 (67%)",
+        ]
+        assert all(" ETA " in line for line in said[:2]) and len(said) == 3
+        assert re.fullmatch(r"decode clip\.mp4: 3 frames in \d+:\d\d \([\d.]+ frame/s\)", said[2])
         assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == [
             "00000.jpg",
             "00001.jpg",
