@@ -147,19 +147,22 @@ class StoredFrames(_IndexedFrames):
 def extract_frames(video: Path, folder: Path, progress: Progress | None = None) -> FrameSource:
     """Decode a video into numbered JPEG frames (quality 95) in `folder`, one frame in memory at a time;
     returns them as a frame folder. `progress` hears a line per tenth of the frames the header declares
-    (rate and ETA), then the count."""
+    (rate and ETA), then the count; where the header declares no count, the count every 50 frames."""
     from lsevos.data.io import write_jpeg
     from lsevos.progress import Meter
 
     folder.mkdir(parents=True)
     source = FrameSource(video)
-    meter = (
-        None if progress is None else Meter(source.declared or 1, f"decode {video.name}", "frame", progress)
-    )
-    for name, frame in source:
+    what = f"decode {video.name}"
+    meter = None
+    if progress is not None and source.declared:
+        meter = Meter(source.declared, what, "frame", progress)
+    for index, (name, frame) in enumerate(source):
         write_jpeg(folder / f"{name}.jpg", frame, quality=95)  # a failed write raises, naming the file
         if meter is not None:
             meter.update()
+        elif progress is not None and (index + 1) % 50 == 0:
+            progress(f"{what}: {index + 1} frames (the file declares no frame count)")
     if meter is not None:
         meter.close()
     return FrameSource(folder)

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import pytest
 
-from lsevos.data.io import read_mask
+from lsevos.data.io import read_mask, write_video
 from lsevos.video.model_file import package_model
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,13 +32,12 @@ def python_blocks(text: str) -> list[str]:
 
 def write_clip(path: Path) -> None:
     """FRAMES frames: a red disk moving right inside the box (120, 80, 260, 300) on grey."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (WIDTH, HEIGHT))
-    assert writer.isOpened()
+    frames = []
     for index in range(FRAMES):
         frame = np.full((HEIGHT, WIDTH, 3), 90, dtype=np.uint8)
-        cv2.circle(frame, (185 + 3 * index, 190), 60, (30, 30, 220), thickness=-1)  # BGR red
-        writer.write(frame)
-    writer.release()
+        cv2.circle(frame, (185 + 3 * index, 190), 60, (220, 30, 30), thickness=-1)
+        frames.append(frame)
+    assert write_video(path, frames, 10.0) == FRAMES
 
 
 def own_video_folder(folder: Path, checkpoint: Path, video: str) -> None:
@@ -59,7 +58,10 @@ def test_the_readme_segment_command_runs_as_written(tmp_path, tiny_checkpoint):
     environment = {key: value for key, value in os.environ.items() if key != "LSEVOS_CHECKPOINT"}
     result = subprocess.run(words, cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "lsevos-cpu.pt" in result.stderr  # the model it names is the one `make model` writes
+    # the model it names is the one `make model` writes, in the folder it runs in
+    assert (
+        f"model {tmp_path.resolve() / 'models' / 'lsevos-cpu.pt'} (the project's CPU model)" in result.stderr
+    )
     masks = sorted((tmp_path / out / "masks").glob("*.png"))
     assert len(masks) == FRAMES and any(np.count_nonzero(read_mask(path)) for path in masks)
     assert (tmp_path / out / "boxes.json").is_file()

@@ -177,6 +177,24 @@ class TestExtractedFrames:
         for (name, frame), expected in zip(source, frames, strict=True):
             assert abs(float(frame.mean()) - float(expected.mean())) < 6, name  # through mp4 and JPEG
 
+    def test_a_video_without_a_declared_count_reports_the_count_every_50_frames(self, tmp_path, monkeypatch):
+        from lsevos.data.io import write_video
+        from lsevos.video import frames as frames_module
+        from lsevos.video.frames import extract_frames
+
+        write_video(tmp_path / "clip.mp4", [np.zeros((16, 16, 3), dtype=np.uint8)] * 120, 25.0)
+
+        class Undeclared(FrameSource):  # as a container whose header gives no frame count
+            def __init__(self, path):
+                super().__init__(path)
+                self.declared = 0
+
+        monkeypatch.setattr(frames_module, "FrameSource", Undeclared)
+        said: list[str] = []
+        extract_frames(tmp_path / "clip.mp4", tmp_path / "frames", said.append)
+        assert said == [f"decode clip.mp4: {n} frames (the file declares no frame count)" for n in (50, 100)]
+        assert len(list((tmp_path / "frames").iterdir())) == 120
+
     def test_a_frame_opencv_cannot_write_is_an_error_naming_it(self, tmp_path, monkeypatch):
         from lsevos.data.io import write_video
         from lsevos.errors import DataError
